@@ -1,0 +1,1 @@
+"""Planning, fan-out to nodes, combining their tables into benchmark outputs."""

@@ -1,0 +1,102 @@
+"""One federated query, end to end on the coordinator's side."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+from coordinator.client import NodeFailure, NodeReply, fan_out
+from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
+from coordinator.config import CoordinatorConfig
+from indicators.errors import FedstatsError
+from indicators.spec import Plan, Query, compile_query
+
+__all__ = ["QueryOutcome", "new_query_id", "run_query"]
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """What one query produced."""
+
+    query_id: str
+    plan: Plan
+    rows: list[BenchmarkRow]
+    answers: dict[str, NodeTables]
+    failures: dict[str, NodeFailure]
+    rho_charged: dict[str, float]
+
+
+def new_query_id(coordinator_id: str) -> str:
+    """A fresh, unguessable query id."""
+    return f"{coordinator_id}-{uuid.uuid4().hex}"
+
+
+def run_query(config: CoordinatorConfig, query: Query, query_id: str | None = None) -> QueryOutcome:
+    """Compile locally, ask every node, combine what came back.
+
+    Raises:
+        QueryError: When the query is malformed (before any node is asked).
+    """
+    plan = compile_query(query)
+    query_id = query_id or new_query_id(config.id)
+    replies = fan_out(config.nodes, query_id, plan.query, config.timeout_seconds)
+    answers: dict[str, NodeTables] = {}
+    failures: dict[str, NodeFailure] = {}
+    charged: dict[str, float] = {}
+    for node_id, reply in replies.items():
+        _collect(node_id, reply, plan, answers, failures, charged)
+    order = [n.id for n in config.nodes]
+    rows = benchmark_rows(plan, order, answers, failures)
+    _record(config, query_id, plan, failures, charged)
+    return QueryOutcome(query_id, plan, rows, answers, failures, charged)
+
+
+def _collect(
+    node_id: str,
+    reply: NodeReply,
+    plan: Plan,
+    answers: dict[str, NodeTables],
+    failures: dict[str, NodeFailure],
+    charged: dict[str, float],
+) -> None:
+    if reply.result is None:
+        assert reply.failure is not None
+        failures[node_id] = reply.failure
+        return
+    if reply.result.node_id != node_id:
+        failures[node_id] = NodeFailure(
+            "OK", "WRONG_NODE", f"the node at this address says it is {reply.result.node_id!r}"
+        )
+        return
+    try:
+        answers[node_id] = read_result(reply.result, plan)
+    except FedstatsError as exc:
+        failures[node_id] = NodeFailure("OK", exc.reason, exc.message, exc.hint)
+        return
+    charged[node_id] = reply.result.rho_charged
+
+
+def _record(
+    config: CoordinatorConfig,
+    query_id: str,
+    plan: Plan,
+    failures: dict[str, NodeFailure],
+    charged: dict[str, float],
+) -> None:
+    """Append the query to the coordinator's own log of what it asked and what it cost."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "query_id": query_id,
+        "time": time.time(),
+        "indicators": list(plan.query.indicators),
+        "group_dim": plan.query.group_dim,
+        "breakdowns": list(plan.query.breakdowns),
+        "comparator": plan.query.comparator,
+        "rho": plan.query.rho,
+        "rho_charged": charged,
+        "failures": {n: f.reason for n, f in failures.items()},
+    }
+    with (config.state_dir / "queries.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry) + "\n")

@@ -1,0 +1,1 @@
+"""The fedstats command line and operator tools (demo, synthetic data, certificates)."""

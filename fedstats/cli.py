@@ -1,0 +1,180 @@
+"""The ``fedstats`` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from indicators.errors import FedstatsError
+
+__all__ = ["main"]
+
+
+def _node_serve(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.server import build_server
+    from node.service import NodeService
+
+    config = load_config(args.config)
+    service = NodeService(config)
+    server, port = build_server(service, config.listen)
+    host = config.listen.rsplit(":", 1)[0]
+    logging.getLogger("fedstats").info(
+        "node %s serving %s (%d rows) on %s:%d", config.id, config.dataset.path.name,
+        service.data.rows, host, port,
+    )  # fmt: skip
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=5).wait()
+    return 0
+
+
+def _node_check(args: argparse.Namespace) -> int:
+    from fedstats.report import coverage_report
+    from node.config import load_config
+    from node.harmonise import harmonise
+    from node.source import load_frame
+
+    config = load_config(args.config)
+    data = harmonise(load_frame(config), config)
+    print(coverage_report(config, data))
+    return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from fedstats.report import budget_report
+    from node.config import load_config
+    from node.ledger import Ledger
+
+    config = load_config(args.config)
+    ledger = Ledger(
+        config.state_dir / "ledger.sqlite",
+        config.dataset_id,
+        config.privacy.rho_budget,
+        config.privacy.max_rho_per_query,
+    )
+    print(budget_report(config.dataset_id, ledger))
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from coordinator.config import load_coordinator_config
+    from coordinator.output import summary, write_csv
+    from coordinator.run import run_query
+    from indicators.spec import Query
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unsupported = [f for f in formats if f != "csv"]
+    if unsupported:
+        raise FedstatsError(
+            f"output format(s) {', '.join(unsupported)} are not available yet",
+            reason="UNSUPPORTED_FORMAT",
+            field="--format",
+            hint="use --format csv",
+        )
+    config = load_coordinator_config(args.config)
+    query = Query(
+        indicators=tuple(i.strip() for i in args.indicators.split(",") if i.strip()),
+        group_dim=args.group,
+        breakdowns=tuple(b.strip() for b in (args.by or "").split(",") if b.strip()),
+        comparator=args.comparator,
+        rho=args.rho,
+    )
+    outcome = run_query(config, query)
+    out = Path(args.out)
+    write_csv(outcome.rows, out / "benchmark.csv")
+    print(summary(outcome.rows, outcome.failures))
+    print(f"\nquery {outcome.query_id}: wrote {out / 'benchmark.csv'} ({len(outcome.rows)} rows)")
+    return 0 if outcome.answers else 1
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from fedstats.synth import generate, write
+
+    frame = generate(args.city, args.persons, args.seed)
+    write(frame, Path(args.out))
+    print(f"wrote {len(frame)} persons of {args.city} to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fedstats.demo import run_demo
+
+    return run_demo(Path(args.out), cities=args.cities, persons=args.persons)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedstats",
+        description="Federated, differentially private indicators of migrant integration.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a whole federation on this machine")
+    demo.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    demo.add_argument("--cities", type=int, default=5, help="number of cities, 1-5")
+    demo.add_argument("--persons", type=int, default=100_000, help="persons per city")
+    demo.set_defaults(run=_demo)
+
+    synth = sub.add_parser("synth", help="generate synthetic register microdata for a city")
+    synth.add_argument("--city", required=True)
+    synth.add_argument("--persons", type=int, required=True)
+    synth.add_argument("--out", required=True, help="a .csv or .parquet file")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=_synth)
+
+    node = sub.add_parser("node", help="run or inspect a data holder's node")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+    serve = node_sub.add_parser("serve", help="serve the node's gRPC API")
+    serve.add_argument("--config", required=True)
+    serve.set_defaults(run=_node_serve)
+    check = node_sub.add_parser("check", help="mapping coverage report; spends no budget")
+    check.add_argument("--config", required=True)
+    check.set_defaults(run=_node_check)
+
+    query = sub.add_parser("query", help="run a federated query")
+    query.add_argument("--config", required=True, help="coordinator.toml")
+    query.add_argument("--indicators", required=True, help="comma-separated catalogue names")
+    query.add_argument("--group", required=True, help="target-group dimension")
+    query.add_argument("--by", help="comma-separated breakdowns (sex, age)")
+    query.add_argument("--comparator", default="NAT", choices=["NAT", "TOTAL"])
+    query.add_argument("--rho", type=float, required=True, help="zCDP budget per node")
+    query.add_argument("--out", required=True, help="output directory")
+    query.add_argument("--format", default="csv", help="output formats (csv)")
+    query.set_defaults(run=_query)
+
+    budget = sub.add_parser("budget", help="summary of a node's budget ledger")
+    budget.add_argument("--config", required=True)
+    budget.set_defaults(run=_budget)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except FedstatsError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.field:
+            print(f"  where: {exc.field}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

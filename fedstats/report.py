@@ -1,0 +1,64 @@
+"""Operator reports: mapping coverage (`node check`) and the budget ledger (`budget`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from node.config import NodeConfig
+from node.harmonise import Harmonised
+from node.ledger import Ledger
+from privacy.budget import DEFAULT_DELTA, epsilon_for
+
+__all__ = ["budget_report", "coverage_report"]
+
+MAX_UNMAPPED_SHOWN = 15
+
+
+def coverage_report(config: NodeConfig, data: Harmonised) -> str:
+    """Per variable: column, mapped share, missing and unmapped values with row counts."""
+    lines = [
+        f"node {config.id} ({config.name}), dataset {config.dataset.path.name}, "
+        f"{data.rows} rows after where",
+        "no budget was spent: this report stays on the node",
+        "",
+        f"{'variable':<10} {'column':<18} {'mapped':>8} {'missing':>8} {'unmapped':>9}",
+    ]
+    problems = 0
+    for name, cov in data.coverage.items():
+        n_unmapped = sum(cov.unmapped.values())
+        lines.append(
+            f"{name:<10} {cov.column:<18} {cov.mapped_share:>8.1%} {cov.missing:>8} {n_unmapped:>9}"
+        )
+        if cov.codes:
+            lines.append("    codes: " + ", ".join(f"{c}={n}" for c, n in cov.codes.items()))
+        for value, count in list(cov.unmapped.items())[:MAX_UNMAPPED_SHOWN]:
+            problems += 1
+            lines.append(f"    unmapped value {value!r}: {count} rows (counted as UNK)")
+        if len(cov.unmapped) > MAX_UNMAPPED_SHOWN:
+            lines.append(f"    ... and {len(cov.unmapped) - MAX_UNMAPPED_SHOWN} more values")
+    lines.append("")
+    if problems:
+        lines.append(
+            "to map a value, add it to [variables.NAME] map in the config, or set default = ..."
+        )
+    else:
+        lines.append("every non-missing value maps")
+    return "\n".join(lines)
+
+
+def budget_report(dataset: str, ledger: Ledger) -> str:
+    """Totals and every release of one dataset's ledger."""
+    state = ledger.state()
+    lines = [
+        f"dataset {dataset}",
+        f"  rho total {state.total:g}, spent {state.spent:g}, remaining {state.remaining:g}, "
+        f"per-query cap {state.max_per_query:g}",
+        f"  spent as (epsilon, delta): ({epsilon_for(state.spent):.3g}, {DEFAULT_DELTA:g})",
+        "",
+        f"{'when (UTC)':<20} {'query id':<48} {'rho':>8}  state",
+    ]
+    for e in ledger.entries():
+        when = dt.datetime.fromtimestamp(e.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        note = e.state if e.answered_by == e.query_id else f"cached from {e.answered_by}"
+        lines.append(f"{when:<20} {e.query_id:<48} {e.rho:>8g}  {note}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Harmonised variables, code lists, the indicator catalogue and table specs (pure)."""

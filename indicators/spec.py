@@ -1,0 +1,259 @@
+"""Queries and the table specs they compile to (DESIGN section 3).
+
+Both the node and the coordinator compile a query with this module: the node to know
+what to compute, the coordinator to know how to read what comes back. A table spec's
+``key`` is canonical JSON, so two sides (or two queries) agree on a table by its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+from indicators.catalogue import CATALOGUE, Indicator, Population
+from indicators.errors import QueryError
+from indicators.variables import AGE, CATEGORICAL, UNK
+
+__all__ = [
+    "BREAKDOWNS",
+    "COMPARATORS",
+    "DERIVED_GROUPS",
+    "GROUP_DIMS",
+    "Dim",
+    "Plan",
+    "Query",
+    "TableSpec",
+    "compile_query",
+]
+
+GROUP_DIMS = ("c_birth", "citizen")
+BREAKDOWNS = ("sex", AGE)  # canonical order of breakdown dimensions
+COMPARATORS = ("NAT", "TOTAL")
+MAX_RHO = 1e9  # anything above is a typo, not a budget
+
+# Groups published beside the code list, as sums of released cells.
+DERIVED_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "c_birth": {"FOR": ("EU27_2020_FOR", "NEU27_2020_FOR")},
+    "citizen": {"FOR": ("EU27_2020_FOR", "NEU27_2020_FOR", "STLS")},
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a coordinator asks every node.
+
+    Attributes:
+        indicators: Catalogue names.
+        group_dim: The target-group dimension.
+        breakdowns: Extra cell dimensions, from ``BREAKDOWNS``.
+        comparator: ``NAT`` or ``TOTAL``.
+        rho: zCDP budget the query may spend on each node.
+    """
+
+    indicators: tuple[str, ...]
+    group_dim: str
+    breakdowns: tuple[str, ...] = ()
+    comparator: str = "NAT"
+    rho: float = 0.5
+
+    def validate(self) -> None:
+        """Raise QueryError naming the first field that is wrong."""
+        if not self.indicators:
+            raise QueryError(
+                "the query names no indicator",
+                field="indicators",
+                hint=f"name one or more of: {', '.join(CATALOGUE)}",
+            )
+        for name in self.indicators:
+            if name not in CATALOGUE:
+                raise QueryError(
+                    f"unknown indicator {name!r}",
+                    reason="UNKNOWN_INDICATOR",
+                    field="indicators",
+                    hint=f"known indicators: {', '.join(CATALOGUE)}",
+                )
+        if self.group_dim not in GROUP_DIMS:
+            raise QueryError(
+                f"unknown group dimension {self.group_dim!r}",
+                reason="UNKNOWN_DIMENSION",
+                field="group_dim",
+                hint=f"known group dimensions: {', '.join(GROUP_DIMS)}",
+            )
+        for name in self.breakdowns:
+            if name not in BREAKDOWNS:
+                raise QueryError(
+                    f"unknown breakdown {name!r}",
+                    reason="UNKNOWN_DIMENSION",
+                    field="breakdowns",
+                    hint=f"known breakdowns: {', '.join(BREAKDOWNS)}",
+                )
+        if len(set(self.breakdowns)) != len(self.breakdowns):
+            raise QueryError("a breakdown is named twice", field="breakdowns")
+        if self.comparator not in COMPARATORS:
+            raise QueryError(
+                f"unknown comparator {self.comparator!r}",
+                field="comparator",
+                hint=f"use one of: {', '.join(COMPARATORS)}",
+            )
+        if not (math.isfinite(self.rho) and 0 < self.rho <= MAX_RHO):
+            raise QueryError(
+                f"rho must be a positive number, got {self.rho!r}",
+                field="rho",
+                hint="rho is the zCDP budget per node, for example 0.5",
+            )
+
+    def canonical(self) -> Query:
+        """The same query with indicators deduplicated and breakdowns in canonical order."""
+        return Query(
+            indicators=tuple(dict.fromkeys(self.indicators)),
+            group_dim=self.group_dim,
+            breakdowns=tuple(b for b in BREAKDOWNS if b in self.breakdowns),
+            comparator=self.comparator,
+            rho=self.rho,
+        )
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension of a table: a name and its closed, public code list.
+
+    Attributes:
+        name: Harmonised variable (``age`` is banded).
+        codes: Codes in cell order.
+        bands: For ``age``: the (low, high) of each code.
+    """
+
+    name: str
+    codes: tuple[str, ...]
+    bands: tuple[tuple[int, int], ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """Canonical JSON form."""
+        out: dict[str, object] = {"name": self.name, "codes": list(self.codes)}
+        if self.bands:
+            out["bands"] = [list(b) for b in self.bands]
+        return out
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A noisy contingency table: who is counted and in which cells.
+
+    Persons outside ``age_min..age_max`` are not counted; persons whose value of a
+    breakdown or outcome dimension is ``UNK`` are not counted either (the group
+    dimension keeps ``UNK``). Each counted person falls in exactly one cell.
+
+    Attributes:
+        age_min: Lowest age counted.
+        age_max: Highest age counted.
+        dims: Cell dimensions: the group dimension first, then the breakdowns.
+        outcome: The outcome partition, the last (fastest-varying) dimension.
+    """
+
+    age_min: int
+    age_max: int
+    dims: tuple[Dim, ...]
+    outcome: Dim
+
+    @property
+    def all_dims(self) -> tuple[Dim, ...]:
+        """Cell dimensions followed by the outcome."""
+        return (*self.dims, self.outcome)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Number of codes per dimension, in cell order."""
+        return tuple(len(d.codes) for d in self.all_dims)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of released cells."""
+        return math.prod(self.shape)
+
+    @property
+    def key(self) -> str:
+        """Canonical JSON identifying the table."""
+        return json.dumps(
+            {
+                "age": [self.age_min, self.age_max],
+                "dims": [d.to_json() for d in self.dims],
+                "outcome": self.outcome.to_json(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    def variables(self) -> tuple[str, ...]:
+        """Harmonised variables the table reads."""
+        return tuple(d.name for d in self.all_dims)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled query: deduplicated tables and which table serves which indicator."""
+
+    query: Query
+    tables: tuple[TableSpec, ...]
+    table_of: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        """Cells released by the whole query."""
+        return sum(t.n_cells for t in self.tables)
+
+    def spec_hash(self) -> str:
+        """Hash of what the query releases: table keys and rho (not the comparator)."""
+        body = json.dumps({"tables": [t.key for t in self.tables], "rho": self.query.rho})
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def indicator(self, name: str) -> tuple[Indicator, TableSpec]:
+        """The catalogue entry and the table of one indicator in this plan."""
+        return CATALOGUE[name], self.tables[self.table_of[name]]
+
+
+def compile_query(query: Query) -> Plan:
+    """Validate a query and compile it to deduplicated table specs.
+
+    Raises:
+        QueryError: When a field is unknown or out of range.
+    """
+    query.validate()
+    query = query.canonical()
+    tables: list[TableSpec] = []
+    table_of: dict[str, int] = {}
+    for name in query.indicators:
+        spec = _table_for(CATALOGUE[name], query)
+        if spec not in tables:
+            tables.append(spec)
+        table_of[name] = tables.index(spec)
+    return Plan(query=query, tables=tuple(tables), table_of=table_of)
+
+
+def _table_for(indicator: Indicator, query: Query) -> TableSpec:
+    group = CATEGORICAL[query.group_dim]
+    dims = [Dim(group.name, group.codes)]
+    for name in query.breakdowns:
+        dims.append(_breakdown(name, indicator.population))
+    outcome = CATEGORICAL[indicator.outcome]
+    return TableSpec(
+        age_min=indicator.population.age_min,
+        age_max=indicator.population.age_max,
+        dims=tuple(dims),
+        outcome=Dim(outcome.name, _known(outcome.codes)),
+    )
+
+
+def _breakdown(name: str, population: Population) -> Dim:
+    if name == AGE:
+        return Dim(
+            AGE,
+            tuple(b.code for b in population.bands),
+            tuple((b.low, b.high) for b in population.bands),
+        )
+    return Dim(name, _known(CATEGORICAL[name].codes))
+
+
+def _known(codes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c for c in codes if c != UNK)

@@ -1,0 +1,1 @@
+"""The data holder's server: config, microdata, table engine, ledger, gRPC servicer."""

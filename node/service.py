@@ -1,0 +1,198 @@
+"""The node's domain logic: describe, answer a query through the ledger, report budget.
+
+This module knows nothing of gRPC: the servicer turns protos into these calls and back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indicators.catalogue import CATALOGUE
+from indicators.errors import QueryError
+from indicators.spec import Plan, Query, TableSpec, compile_query
+from indicators.variables import AGE, CATEGORICAL
+from node.config import NodeConfig
+from node.engine import compute_table, require_variables, sensitivity
+from node.harmonise import Harmonised, harmonise
+from node.ledger import BudgetState, Ledger, Reservation, StoredAnswer
+from node.source import load_frame
+from privacy.budget import split_rho
+from privacy.gaussian import release
+
+__all__ = ["MAX_CELLS_PER_QUERY", "NodeService", "QueryAnswer", "TableRelease"]
+
+log = logging.getLogger(__name__)
+
+MAX_CELLS_PER_QUERY = 100_000
+_QUERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class TableRelease:
+    """One released table: noisy cells and what they cost. Everything here is public."""
+
+    key: str
+    dims: list[tuple[str, list[str]]]
+    counts: list[int]
+    sigma: float
+    rho: float
+    sensitivity: int
+    samples: list[int] | None = None
+    sample_sigma: float = 0.0
+    sample_rho: float = 0.0
+    cell_flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """A node's answer to one query."""
+
+    query_id: str
+    tables: list[TableRelease]
+    rho_charged: float
+    cached: bool
+
+    def to_bytes(self) -> bytes:
+        """Stored form in the ledger (query id and charge are per call, not stored)."""
+        return json.dumps([asdict(t) for t in self.tables]).encode()
+
+    @classmethod
+    def from_stored(cls, query_id: str, stored: bytes) -> QueryAnswer:
+        """An answer read back from the ledger: no charge for this call."""
+        tables = []
+        for t in json.loads(stored):
+            t["dims"] = [(name, codes) for name, codes in t["dims"]]
+            tables.append(TableRelease(**t))
+        return cls(query_id=query_id, tables=tables, rho_charged=0.0, cached=True)
+
+
+class NodeService:
+    """A data holder's node: its harmonised microdata, its ledger and its rules."""
+
+    def __init__(self, config: NodeConfig, data: Harmonised | None = None) -> None:
+        self.config = config
+        self.data = data if data is not None else harmonise(load_frame(config), config)
+        self.ledger = Ledger(
+            Path(config.state_dir) / "ledger.sqlite",
+            dataset=config.dataset_id,
+            total_rho=config.privacy.rho_budget,
+            max_rho_per_query=config.privacy.max_rho_per_query,
+        )
+        weighted = self.data.weights is not None
+        self.sensitivity = sensitivity(config.privacy.max_weight if weighted else None)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether tables are weighted (survey weights configured)."""
+        return self.data.weights is not None
+
+    def indicators(self) -> list[str]:
+        """Catalogue entries whose outcome variable this node provides."""
+        return [n for n, i in CATALOGUE.items() if i.outcome in self.data.codes]
+
+    def budget(self) -> BudgetState:
+        """The dataset's budget."""
+        return self.ledger.state()
+
+    def run_query(self, query_id: str, query: Query) -> QueryAnswer:
+        """Answer a query: check everything, charge the ledger, compute, store, commit.
+
+        Raises:
+            QueryError: A malformed query, or one this node cannot answer (nothing spent).
+            BudgetError: The query passes the cap or the remaining budget (nothing spent).
+        """
+        if not _QUERY_ID.match(query_id):
+            raise QueryError(
+                "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+                field="query_id",
+            )
+        plan = compile_query(query)
+        self._check_answerable(plan)
+        outcome = self.ledger.reserve(query_id, plan.spec_hash(), plan.query.rho)
+        if isinstance(outcome, StoredAnswer):
+            log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
+            return QueryAnswer.from_stored(query_id, outcome.answer)
+        return self._compute_and_commit(outcome, plan)
+
+    def _check_answerable(self, plan: Plan) -> None:
+        if plan.n_cells > MAX_CELLS_PER_QUERY:
+            raise QueryError(
+                f"the query would release {plan.n_cells} cells, over {MAX_CELLS_PER_QUERY}",
+                reason="TOO_MANY_CELLS",
+                field="breakdowns",
+                hint="ask for fewer breakdowns or indicators",
+            )
+        for table in plan.tables:
+            require_variables(self.data, table)
+
+    def _compute_and_commit(self, reservation: Reservation, plan: Plan) -> QueryAnswer:
+        try:
+            rhos = split_rho(plan.query.rho, [1.0] * len(plan.tables))
+            tables = [self._release(t, r) for t, r in zip(plan.tables, rhos, strict=True)]
+            answer = QueryAnswer(
+                query_id=reservation.query_id,
+                tables=tables,
+                rho_charged=reservation.micro_rho / 1e6,
+                cached=False,
+            )
+            self.ledger.commit(reservation, answer.to_bytes())
+        except BaseException:
+            # Nothing has left the node: the noisy values die with this frame.
+            self.ledger.cancel(reservation)
+            raise
+        log.info("query %s released %d tables", reservation.query_id, len(tables))
+        return answer
+
+    def _release(self, spec: TableSpec, rho: float) -> TableRelease:
+        true = compute_table(self.data, spec)
+        dims = [(d.name, list(d.codes)) for d in spec.all_dims]
+        if true.samples is None:
+            noisy = release(true.counts, self.sensitivity, rho)
+            flags = self._flags(spec, noisy.values, None)
+            return TableRelease(
+                spec.key, dims, noisy.values.tolist(), noisy.sigma, noisy.rho,
+                noisy.sensitivity, cell_flags=flags,
+            )  # fmt: skip
+        share = self.config.privacy.sample_rho_share
+        rho_counts, rho_samples = split_rho(rho, [1.0 - share, share])
+        noisy = release(true.counts, self.sensitivity, rho_counts)
+        samples = release(true.samples, 1, rho_samples)
+        return TableRelease(
+            key=spec.key,
+            dims=dims,
+            counts=noisy.values.tolist(),
+            sigma=noisy.sigma,
+            rho=noisy.rho,
+            sensitivity=noisy.sensitivity,
+            samples=samples.values.tolist(),
+            sample_sigma=samples.sigma,
+            sample_rho=samples.rho,
+            cell_flags=self._flags(spec, noisy.values, samples.values),
+        )
+
+    def _flags(self, spec: TableSpec, counts: np.ndarray, samples: np.ndarray | None) -> list[str]:
+        """Disclosure flag of each population cell, from noisy values only."""
+        outcome = len(spec.outcome.codes)
+        totals = counts.reshape(-1, outcome).sum(axis=1)
+        sample_totals = totals if samples is None else samples.reshape(-1, outcome).sum(axis=1)
+        rules = self.config.disclosure
+        return [
+            rules.cell_flag(float(t), float(s)) for t, s in zip(totals, sample_totals, strict=True)
+        ]
+
+    def coverage_floor(self) -> dict[str, float]:
+        """Per variable, the mapped share floored to 10% (what Describe publishes)."""
+        return {
+            name: math.floor(cov.mapped_share * 10) / 10 for name, cov in self.data.coverage.items()
+        }
+
+    def variable_codes(self, name: str) -> list[str]:
+        """Public code list of a provided variable (age: none)."""
+        return [] if name == AGE else list(CATEGORICAL[name].codes)

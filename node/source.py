@@ -1,0 +1,79 @@
+"""Reading a node's microdata: CSV or Parquet, only the needed columns, the `where` rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from indicators.errors import DataError
+from node.config import NodeConfig
+
+__all__ = ["load_frame", "needed_columns"]
+
+
+def needed_columns(config: NodeConfig) -> list[str]:
+    """Local columns the node reads: mapped variables, the weight, the `where` filters."""
+    cols = [m.column for m in config.variables.values()]
+    if config.dataset.weight:
+        cols.append(config.dataset.weight)
+    cols.extend(config.dataset.where)
+    return list(dict.fromkeys(cols))
+
+
+def load_frame(config: NodeConfig) -> pd.DataFrame:
+    """Load the configured dataset as text columns, keeping only the `where` rows.
+
+    Raises:
+        DataError: When the file is missing, a configured column is absent, or no row
+            is left after `where`.
+    """
+    path = config.dataset.path
+    if not path.exists():
+        raise DataError(
+            f"{config.file}: dataset.path: no such file {path}",
+            field="dataset.path",
+            hint="paths are relative to the config file",
+        )
+    available = _columns(path)
+    wanted = needed_columns(config)
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise DataError(
+            f"{path}: column(s) {', '.join(missing)} named in {config.file.name} not found",
+            reason="MISSING_COLUMN",
+            field=", ".join(missing),
+            hint=f"the file has: {', '.join(available[:30])}",
+        )
+    frame = _read(path, wanted)
+    return _select(frame, config)
+
+
+def _columns(path: Path) -> list[str]:
+    if path.suffix.lower() == ".parquet":
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path, columns=columns)
+    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
+    n_read = len(frame)
+    for column, value in config.dataset.where.items():
+        frame = frame[frame[column].astype(str) == value]
+    if frame.empty:
+        filters = ", ".join(f"{k} = {v!r}" for k, v in config.dataset.where.items())
+        raise DataError(
+            f"{config.dataset.path}: no rows left of {n_read} after where {{ {filters} }}"
+            if config.dataset.where
+            else f"{config.dataset.path}: the dataset has no rows",
+            reason="EMPTY_DATASET",
+            field="dataset.where",
+            hint="check the values in dataset.where against the file's values",
+        )
+    return frame.reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""DP mechanisms, budget arithmetic, disclosure rules and estimators (pure)."""

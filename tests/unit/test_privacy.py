@@ -1,0 +1,101 @@
+"""The Gaussian mechanism against OpenDP's privacy map, and its noise, statistically."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from privacy.budget import epsilon_for, from_micro, split_rho, to_micro
+from privacy.estimators import Cells, difference, ratio
+from privacy.gaussian import closed_form_sigma, make_measurement, release, sigma_for
+
+
+@pytest.mark.parametrize("sensitivity", [1, 2, 7, 2001])
+@pytest.mark.parametrize("rho", [1e-4, 0.01, 0.25, 0.5, 1.0, 3.7, 1e6])
+def test_closed_form_scale_agrees_with_opendp_privacy_map(sensitivity: int, rho: float) -> None:
+    sigma = sigma_for(sensitivity, rho)
+    assert sigma == pytest.approx(sensitivity / math.sqrt(2 * rho), rel=1e-9)
+    spent = make_measurement(sigma).map(sensitivity)
+    assert spent <= rho
+    assert spent == pytest.approx(rho, rel=1e-9)  # no budget wasted either
+
+
+def test_a_smaller_scale_would_overspend() -> None:
+    sigma = closed_form_sigma(1, 0.5)
+    assert make_measurement(sigma * 0.99).map(1) > 0.5
+
+
+def test_noise_has_the_promised_standard_deviation() -> None:
+    """A 10% error in the scale moves the sample SD far outside these bounds."""
+    rho = 0.02  # sigma = 5
+    out = release(np.zeros(200_000, dtype=np.int64), 1, rho)
+    assert out.sigma == pytest.approx(5.0)
+    sd = float(np.std(out.values))
+    assert abs(sd / out.sigma - 1) < 0.02, sd  # SE of the ratio is ~0.16%
+    assert abs(float(np.mean(out.values))) < 0.1  # unbiased: SE ~0.011
+    assert out.values.dtype == np.int64
+
+
+def test_noise_scales_with_sensitivity() -> None:
+    out = release(np.zeros(100_000, dtype=np.int64), 11, 0.5)  # sigma = 11
+    assert abs(float(np.std(out.values)) / 11.0 - 1) < 0.02
+
+
+def test_intervals_cover_the_true_rate_95_percent_of_the_time() -> None:
+    """2,000 independent releases of a register table; 95% intervals must cover 93-97%."""
+    true = np.array([300, 40, 160, 520, 30, 150], dtype=np.int64)  # 2 groups x (EMP, UNE, INAC)
+    num0 = np.array([1, 0, 0, 0, 0, 0], bool)
+    den0 = np.array([1, 1, 1, 0, 0, 0], bool)
+    num1 = np.array([0, 0, 0, 1, 0, 0], bool)
+    den1 = np.array([0, 0, 0, 1, 1, 1], bool)
+    rate0, rate1 = 300 / 500, 520 / 700
+    rho = 0.005  # sigma = 10 on cells of 30..520: the noise matters
+    hits = gap_hits = 0
+    reps = 2000
+    for _ in range(reps):
+        out = release(true, 1, rho)
+        cells = Cells.of(out.values, out.sigma)
+        low, high = ratio(cells, num0, den0).interval()
+        hits += low <= rate0 <= high
+        g_low, g_high = difference(cells, (num0, den0), (num1, den1)).interval()
+        gap_hits += g_low <= rate0 - rate1 <= g_high
+    assert 0.93 <= hits / reps <= 0.97, hits / reps
+    assert 0.93 <= gap_hits / reps <= 0.97, gap_hits / reps
+
+
+def test_gap_against_total_accounts_for_shared_cells() -> None:
+    """A group inside TOTAL: the gap's variance is smaller than the sum of variances."""
+    cells = Cells.of([300, 200, 500, 100], sigma=10.0)
+    group = (np.array([1, 0, 0, 0], bool), np.array([1, 1, 0, 0], bool))
+    total = (np.array([1, 0, 1, 0], bool), np.array([1, 1, 1, 1], bool))
+    gap = difference(cells, group, total)
+    naive = math.hypot(ratio(cells, *group).se, ratio(cells, *total).se)
+    assert gap.value == pytest.approx(0.6 - 800 / 1100)
+    assert gap.se < naive
+
+
+def test_survey_cells_add_sampling_variance() -> None:
+    no_sampling = ratio(Cells.of([600, 400], 1.0), np.array([1, 0], bool), np.ones(2, bool))
+    sampled = Cells.of([600, 400], 1.0, samples=[60, 40])
+    with_sampling = ratio(sampled, np.array([1, 0], bool), np.ones(2, bool))
+    # binomial variance of a proportion 0.6 from 100 observations
+    assert with_sampling.se**2 - no_sampling.se**2 == pytest.approx(0.6 * 0.4 / 100, rel=1e-6)
+
+
+def test_micro_rho_rounding_never_overspends() -> None:
+    assert to_micro(0.1) == 100_000
+    assert to_micro(1e-7) == 1  # charges round up
+    assert to_micro(1e-7, round_up=False) == 0  # budgets round down
+    assert from_micro(to_micro(0.3)) == pytest.approx(0.3)
+    parts = split_rho(1.0, [1, 1, 1])
+    assert sum(parts) <= 1.0 and min(parts) > 0.333
+
+
+def test_epsilon_conversion_is_opendp_and_monotone() -> None:
+    eps = [epsilon_for(r) for r in (0.01, 0.1, 0.5, 1.0, 5.0, 2e3)]
+    assert eps == sorted(eps)
+    # OpenDP's conversion is tighter than the classic bound rho + 2 sqrt(rho ln 1/delta)
+    assert epsilon_for(0.5) < 0.5 + 2 * math.sqrt(0.5 * math.log(1e9))
+    assert epsilon_for(0.0) == 0.0
