@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import grpc
 
 from coordinator.config import NodeAddress
+from indicators.errors import ERROR_METADATA_KEY
 from indicators.spec import Query
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["ERROR_METADATA_KEY", "NodeFailure", "NodeReply", "fan_out", "query_proto"]
+__all__ = ["NodeFailure", "NodeReply", "fan_out", "query_proto"]
 
-ERROR_METADATA_KEY = "fedstats-error-bin"
 _RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -55,42 +55,56 @@ def _cell(row: BenchmarkRow | None, with_gap: bool) -> str:
         return ""
     if row.value is None:
         return f":{row.flags}"  # Eurostat shows ':' for a value that is not available
-    text = f"{row.value:5.1f}{row.flags:<2}"
+    text = f"{row.value:5.1f}{row.flags:<1}"
+    if row.ci_low is not None and row.ci_high is not None:
+        text += f" ±{(row.ci_high - row.ci_low) / 2:<4.1f}"
     if with_gap and row.gap is not None:
         text += f" ({row.gap:+5.1f})"
     return text
 
 
-def summary(
-    rows: list[BenchmarkRow], failures: dict[str, NodeFailure] | None = None, max_groups: int = 4
-) -> str:
-    """A readable grid per indicator and group dimension (rows without breakdowns).
+def _label(node: str, breakdown: tuple[str, ...]) -> str:
+    name = "pooled" if node == POOLED else node
+    return " ".join([name[:11], *breakdown])
 
-    Each cell shows the value in percent, its flags and, in brackets, the gap to the
-    comparator in percentage points.
+
+def summary(
+    rows: list[BenchmarkRow],
+    failures: dict[str, NodeFailure] | None = None,
+    max_groups: int = 4,
+    max_lines: int = 30,
+) -> str:
+    """A readable grid per indicator and group dimension.
+
+    Each cell shows the value in percent, its flags, the half-width of its 95% interval
+    and, in brackets, the gap to the comparator in percentage points. Each grid line is
+    a node (and breakdown cell); long grids are cut after ``max_lines`` lines.
     """
     lines: list[str] = []
     blocks: dict[tuple[str, str], list[BenchmarkRow]] = {}
     for r in rows:
-        if not r.breakdown:
-            blocks.setdefault((r.indicator, r.group_dim), []).append(r)
+        blocks.setdefault((r.indicator, r.group_dim), []).append(r)
     for (indicator, group_dim), block in blocks.items():
         comparator = block[0].comparator
         groups = [g for g in dict.fromkeys(r.group for r in block) if g not in ("UNK", TOTAL)]
         groups = [comparator, *[g for g in groups if g != comparator]][: max_groups + 1]
-        nodes = list(dict.fromkeys(r.node for r in block))
-        by_key = {(r.node, r.group): r for r in block}
+        by_key = {(r.node, tuple(r.breakdown.values()), r.group): r for r in block}
+        keys = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in block))
         title = CATALOGUE[indicator].title if indicator in CATALOGUE else indicator
-        lines.append(f"\n{title} (%) by {group_dim}; gap to {comparator} in points")
-        width = 22
-        lines.append("  " + "node".ljust(12) + "".join(g[:width].ljust(width) for g in groups))
-        for node in nodes:
-            label = "pooled" if node == POOLED else node
-            cells = [_cell(by_key.get((node, g)), g != comparator).ljust(width) for g in groups]
-            lines.append("  " + label[:11].ljust(12) + "".join(cells))
-    n_breakdown = sum(1 for r in rows if r.breakdown)
-    if n_breakdown:
-        lines.append(f"\n({n_breakdown} rows with breakdowns are in the CSV only)")
+        lines.append(
+            f"\n{title}, by {group_dim}: % ± 95% CI half-width (gap to {comparator}, points)"
+        )
+        width, label_width = 25, max(12, *(len(_label(*k)) + 1 for k in keys))
+        head = "node " + " ".join(block[0].breakdown)
+        lines.append(
+            "  " + head.ljust(label_width) + "".join(g[:width].ljust(width) for g in groups)
+        )
+        for node, cell in keys[:max_lines]:
+            values = [_cell(by_key.get((node, cell, g)), g != comparator) for g in groups]
+            line = _label(node, cell).ljust(label_width) + "".join(v.ljust(width) for v in values)
+            lines.append("  " + line.rstrip())
+        if len(keys) > max_lines:
+            lines.append(f"  ... {len(keys) - max_lines} more lines in the CSV")
     lines.append("flags: c confidential (not published), u low reliability, n node unavailable")
     for node, failure in (failures or {}).items():
         lines.append(f"node {node} did not answer: {failure.reason}: {failure.message}")

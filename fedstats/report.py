@@ -31,9 +31,10 @@ def coverage_report(config: NodeConfig, data: Harmonised) -> str:
         )
         if cov.codes:
             lines.append("    codes: " + ", ".join(f"{c}={n}" for c, n in cov.codes.items()))
+        fate = "not a valid age: in no table" if name == "age" else "counted as UNK"
         for value, count in list(cov.unmapped.items())[:MAX_UNMAPPED_SHOWN]:
             problems += 1
-            lines.append(f"    unmapped value {value!r}: {count} rows (counted as UNK)")
+            lines.append(f"    unmapped value {value!r}: {count} rows ({fate})")
         if len(cov.unmapped) > MAX_UNMAPPED_SHOWN:
             lines.append(f"    ... and {len(cov.unmapped) - MAX_UNMAPPED_SHOWN} more values")
     lines.append("")

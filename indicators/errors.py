@@ -8,12 +8,17 @@ a ``field`` saying where the problem is (a query field, a config key, a column) 
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_METADATA_KEY",
     "BudgetError",
     "ConfigError",
     "DataError",
     "FedstatsError",
     "QueryError",
 ]
+
+# Binary trailing-metadata key that carries a serialized fedstats.v1.ErrorDetail beside
+# the gRPC status of a refused call.
+ERROR_METADATA_KEY = "fedstats-error-bin"
 
 
 class FedstatsError(Exception):

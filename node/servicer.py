@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import grpc
 
-from indicators.errors import FedstatsError
+from indicators.errors import ERROR_METADATA_KEY, FedstatsError
 from indicators.spec import Query
 from node.ledger import BudgetState
 from node.service import NodeService, QueryAnswer
@@ -17,11 +17,9 @@ from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["ERROR_METADATA_KEY", "REASON_STATUS", "NodeServicer"]
+__all__ = ["REASON_STATUS", "NodeServicer", "budget_proto", "disclosure_proto"]
 
 log = logging.getLogger(__name__)
-
-ERROR_METADATA_KEY = "fedstats-error-bin"
 
 # Machine-readable reasons and the gRPC status each travels with.
 REASON_STATUS: dict[str, grpc.StatusCode] = {

@@ -1,0 +1,115 @@
+"""The command line as an operator uses it: a node served by `fedstats node serve` in its
+own process, queried by `fedstats query`, inspected by `fedstats budget`."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fedstats.cli import main
+from tests.conftest import laeken_node_toml, require_laeken
+
+DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
+DESIGN_COLUMNS_AFTER = [
+    "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
+    "gap_ci_high", "denominator", "flags", "unit",
+]  # fmt: skip
+
+
+@pytest.fixture
+def served_node(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`fedstats node serve` in a child process; yields its address and config."""
+    require_laeken()
+    config = tmp_path / "vienna.toml"
+    config.write_text(laeken_node_toml("vienna", "Vienna", rho_budget=10.0, max_rho=2.0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedstats.cli", "node", "serve", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    address = None
+    deadline = time.monotonic() + 60
+    while address is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            break
+        match = re.search(r"on (127\.0\.0\.1:\d+)", line)
+        address = match.group(1) if match else None
+    assert address, "node did not report its address"
+    try:
+        yield address, config
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_query_a_served_node_and_read_its_budget(
+    served_node: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    address, node_config = served_node
+    coordinator = tmp_path / "coordinator.toml"
+    coordinator.write_text(
+        f'[coordinator]\nid = "eu"\nstate_dir = "cstate"\n\n'
+        f'[[nodes]]\nid = "vienna"\naddress = "{address}"\n'
+    )
+    out = tmp_path / "out"
+    code = main([
+        "query", "--config", str(coordinator), "--indicators", "employment_rate,activity_rate",
+        "--group", "citizen", "--by", "sex", "--rho", "0.5", "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Employment rate" in printed and "benchmark.csv" in printed
+    with (out / "benchmark.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [*DESIGN_COLUMNS_BEFORE, "sex", *DESIGN_COLUMNS_AFTER]
+    nodes = {r["node"] for r in rows}
+    assert nodes == {"vienna", "*"}
+    nat = [r for r in rows if r["node"] == "vienna" and r["group"] == "NAT"]
+    assert {r["sex"] for r in nat} == {"M", "F"}
+    assert all(r["unit"] == "PC" and r["value"] for r in nat)
+    assert (tmp_path / "cstate" / "queries.jsonl").exists()
+
+    assert main(["budget", "--config", str(node_config)]) == 0
+    report = capsys.readouterr().out
+    assert "spent 0.5" in report and "remaining 9.5" in report
+
+
+def test_check_reports_coverage_without_spending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_laeken()
+    config = tmp_path / "tyrol.toml"
+    config.write_text(laeken_node_toml("tyrol", "Tyrol", rho_budget=1.0, max_rho=1.0))
+    assert main(["node", "check", "--config", str(config)]) == 0
+    report = capsys.readouterr().out
+    assert "pb220a" in report and "citizen" in report
+    assert "'-1'" in report  # the survey's invalid ages are reported, not dropped silently
+    assert main(["budget", "--config", str(config)]) == 0
+    assert "spent 0," in capsys.readouterr().out
+
+
+def test_unsupported_format_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coordinator = tmp_path / "c.toml"
+    coordinator.write_text(
+        '[coordinator]\nid = "eu"\n[[nodes]]\nid = "x"\naddress = "127.0.0.1:9"\n'
+    )
+    code = main([
+        "query", "--config", str(coordinator), "--indicators", "employment_rate", "--group",
+        "citizen", "--rho", "0.5", "--out", str(tmp_path / "o"), "--format", "csv,xlsx",
+    ])  # fmt: skip
+    assert code == 2
+    assert "xlsx" in capsys.readouterr().err
