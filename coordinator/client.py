@@ -89,7 +89,7 @@ def ask_node(
         stub = pb_grpc.NodeServiceStub(channel)
         for attempt in range(retries + 1):
             try:
-                result = stub.RunQuery(request, timeout=timeout, wait_for_ready=attempt > 0)
+                result = stub.RunQuery(request, timeout=timeout)
                 return NodeReply(node.id, result=result)
             except grpc.RpcError as error:
                 failure = _failure(error)

@@ -54,18 +54,31 @@ class BenchmarkRow:
     group_dim: str
     group: str
     breakdown: dict[str, str]
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
     comparator: str
-    comparator_value: float | None
-    gap: float | None
-    gap_ci_low: float | None
-    gap_ci_high: float | None
-    denominator: float | None
-    flags: str
     unit: str
+    flags: str = ""
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    comparator_value: float | None = None
+    gap: float | None = None
+    gap_ci_low: float | None = None
+    gap_ci_high: float | None = None
+    denominator: float | None = None
     estimate: Estimate | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where rows come from: one node's cells, or every answering node's side by side."""
+
+    node: str
+    geo: str
+    period: str
+    cells: Cells
+    rules: DisclosureRules
+    node_flags: list[str] | None  # the node's own population-cell flags, if one node
+    extra_flags: str = ""
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -149,104 +162,103 @@ def _clip_pct(x: float) -> float | None:
     return _pct(min(max(x, 0.0), 1.0)) if math.isfinite(x) else None
 
 
-def _cell_flag(cells: Cells, sel: _Selection, rules: DisclosureRules, node_flag: str | None) -> str:
-    if node_flag is not None:
-        return node_flag
-    return rules.cell_flag(
+def _tiled(
+    spec: TableSpec, indicator: Indicator, groups: list[int], cell: tuple[int, ...], tile: int
+) -> _Selection:
+    """The selection of one group and breakdown cell, repeated for ``tile`` stacked tables."""
+    s = _selection(spec, indicator, groups, cell)
+    return _Selection(np.tile(s.num, tile), np.tile(s.den, tile), np.tile(s.population, tile))
+
+
+def _population_flag(
+    source: _Source, spec: TableSpec, groups: list[int], cell: tuple[int, ...], sel: _Selection
+) -> str:
+    """The node's own flag for a single code; otherwise the rules on the noisy sums."""
+    if source.node_flags is not None and len(groups) == 1:
+        index = np.ravel_multi_index((groups[0], *cell), spec.shape[:-1])
+        return source.node_flags[int(index)]
+    cells = source.cells
+    return source.rules.cell_flag(
         float(cells.values[sel.population].sum()), float(cells.samples[sel.population].sum())
     )
 
 
 def _rows_for(
-    where: tuple[str, str, str],
-    spec: TableSpec,
-    indicator: Indicator,
-    plan: Plan,
-    cells: Cells,
-    rules: DisclosureRules,
-    node_flags: list[str] | None,
-    extra_flags: str,
+    source: _Source, spec: TableSpec, indicator: Indicator, plan: Plan
 ) -> list[BenchmarkRow]:
-    """Rows of one indicator for one node (or the pool), every breakdown cell and group."""
-    node, geo, period = where
+    """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
+    cells, rules, comparator = source.cells, source.rules, plan.query.comparator
     tile = len(cells.values) // spec.n_cells
     breakdown_dims = spec.dims[1:]
-    comparator_groups = dict(_groups(spec))[plan.query.comparator]
+    groups = _groups(spec)
+    comparator_members = dict(groups)[comparator]
     for cell in itertools.product(*[range(len(d.codes)) for d in breakdown_dims]):
-        breakdown = {d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)}
-
-        def select(groups: list[int], cell: tuple[int, ...] = cell) -> _Selection:
-            s = _selection(spec, indicator, groups, cell)
-            return _Selection(
-                np.tile(s.num, tile), np.tile(s.den, tile), np.tile(s.population, tile)
-            )
-
-        def flag_of(groups: list[int], sel: _Selection, cell: tuple[int, ...] = cell) -> str:
-            node_flag = None
-            if node_flags is not None and len(groups) == 1:
-                node_flag = node_flags[
-                    int(np.ravel_multi_index((groups[0], *cell), spec.shape[:-1]))
-                ]
-            return _cell_flag(cells, sel, rules, node_flag)
-
-        comp_sel = select(comparator_groups)
+        comp_sel = _tiled(spec, indicator, comparator_members, cell, tile)
         comp = ratio(cells, comp_sel.num, comp_sel.den)
-        comp_flag = rules.estimate_flag(flag_of(comparator_groups, comp_sel), comp.value, comp.se)
-        for group, members in _groups(spec):
-            sel = select(members)
+        comp_flag = _population_flag(source, spec, comparator_members, cell, comp_sel)
+        comp_hidden = rules.estimate_flag(comp_flag, comp.value, comp.se) == CONFIDENTIAL
+        for group, members in groups:
+            sel = _tiled(spec, indicator, members, cell, tile)
             est = ratio(cells, sel.num, sel.den)
-            flag = rules.estimate_flag(flag_of(members, sel), est.value, est.se)
-            hidden = flag == CONFIDENTIAL
-            comp_hidden = comp_flag == CONFIDENTIAL
-            gap = None
-            if group != plan.query.comparator and not hidden and not comp_hidden:
-                gap = difference(cells, (sel.num, sel.den), (comp_sel.num, comp_sel.den))
-            low, high = est.interval()
-            gap_low, gap_high = gap.interval() if gap else (math.nan, math.nan)
-            rows.append(
-                BenchmarkRow(
-                    node=node,
-                    geo=geo,
-                    time_period=period,
-                    indicator=indicator.name,
-                    group_dim=plan.query.group_dim,
-                    group=group,
-                    breakdown=breakdown,
-                    value=None if hidden else _clip_pct(est.value),
-                    ci_low=None if hidden else _clip_pct(low),
-                    ci_high=None if hidden else _clip_pct(high),
-                    comparator=plan.query.comparator,
-                    comparator_value=None if comp_hidden else _clip_pct(comp.value),
-                    gap=_pct(gap.value) if gap else None,
-                    gap_ci_low=_pct(gap_low) if gap else None,
-                    gap_ci_high=_pct(gap_high) if gap else None,
-                    denominator=None if hidden else est.denominator,
-                    flags="".join(sorted(set(flag + extra_flags))),
-                    unit=indicator.unit,
-                    estimate=None if hidden else est,
-                )
+            flag = rules.estimate_flag(
+                _population_flag(source, spec, members, cell, sel), est.value, est.se
             )
+            row = BenchmarkRow(
+                node=source.node,
+                geo=source.geo,
+                time_period=source.period,
+                indicator=indicator.name,
+                group_dim=plan.query.group_dim,
+                group=group,
+                breakdown={d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)},
+                comparator=comparator,
+                unit=indicator.unit,
+                flags="".join(sorted(set(flag + source.extra_flags))),
+                comparator_value=None if comp_hidden else _clip_pct(comp.value),
+            )
+            if flag != CONFIDENTIAL:
+                _publish(row, est)
+                if group != comparator and not comp_hidden:
+                    _publish_gap(
+                        row, difference(cells, (sel.num, sel.den), (comp_sel.num, comp_sel.den))
+                    )
+            rows.append(row)
     return rows
+
+
+def _publish(row: BenchmarkRow, est: Estimate) -> None:
+    low, high = est.interval()
+    row.value, row.ci_low, row.ci_high = _clip_pct(est.value), _clip_pct(low), _clip_pct(high)
+    row.denominator = est.denominator if math.isfinite(est.denominator) else None
+    row.estimate = est
+
+
+def _publish_gap(row: BenchmarkRow, gap: Estimate) -> None:
+    low, high = gap.interval()
+    row.gap, row.gap_ci_low, row.gap_ci_high = _pct(gap.value), _pct(low), _pct(high)
 
 
 def _unavailable_rows(
-    where: tuple[str, str, str], spec: TableSpec, indicator: Indicator, plan: Plan
+    node: str, geo: str, period: str, spec: TableSpec, indicator: Indicator, plan: Plan
 ) -> list[BenchmarkRow]:
-    node, geo, period = where
     breakdown_dims = spec.dims[1:]
-    rows = []
-    for cell in itertools.product(*[d.codes for d in breakdown_dims]):
-        for group, _ in _groups(spec):
-            rows.append(
-                BenchmarkRow(
-                    node, geo, period, indicator.name, plan.query.group_dim, group,
-                    {d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
-                    None, None, None, plan.query.comparator, None, None, None, None, None,
-                    UNAVAILABLE, indicator.unit,
-                )
-            )  # fmt: skip
-    return rows
+    return [
+        BenchmarkRow(
+            node=node,
+            geo=geo,
+            time_period=period,
+            indicator=indicator.name,
+            group_dim=plan.query.group_dim,
+            group=group,
+            breakdown={d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
+            comparator=plan.query.comparator,
+            unit=indicator.unit,
+            flags=UNAVAILABLE,
+        )
+        for cell in itertools.product(*[d.codes for d in breakdown_dims])
+        for group, _ in _groups(spec)
+    ]
 
 
 def benchmark_rows(
@@ -275,17 +287,18 @@ def benchmark_rows(
         for node_id in node_order:
             if node_id in answers:
                 a = answers[node_id]
-                rows += _rows_for(
-                    (node_id, a.geo, a.time_period), spec, indicator, plan, a.cells[spec.key],
-                    a.rules, a.cell_flags[spec.key], "",
+                source = _Source(
+                    node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
+                    a.cell_flags[spec.key],
                 )  # fmt: skip
+                rows += _rows_for(source, spec, indicator, plan)
             else:
                 geo = (geos or {}).get(node_id, "")
-                rows += _unavailable_rows((node_id, geo, pooled_period), spec, indicator, plan)
+                rows += _unavailable_rows(node_id, geo, pooled_period, spec, indicator, plan)
         if answers:
             pooled = Cells.concat([answers[n].cells[spec.key] for n in node_order if n in answers])
-            rows += _rows_for(
-                (POOLED, POOLED, pooled_period), spec, indicator, plan, pooled, pooled_rules,
-                None, pooled_extra,
-            )  # fmt: skip
+            source = _Source(
+                POOLED, POOLED, pooled_period, pooled, pooled_rules, None, pooled_extra
+            )
+            rows += _rows_for(source, spec, indicator, plan)
     return rows

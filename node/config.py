@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,8 +122,8 @@ class _Section:
 
     def positive(self, name: str, default: Any = ...) -> float:
         value = float(self.get(name, float, default))
-        if not value > 0:
-            raise self.error(name, f"must be positive, got {value}")
+        if not (math.isfinite(value) and value > 0):
+            raise self.error(name, f"must be a positive finite number, got {value}")
         return value
 
     def sub(self, name: str, required: bool = True) -> _Section:

@@ -26,7 +26,7 @@ __all__ = ["BudgetState", "Ledger", "LedgerEntry", "Reservation", "StoredAnswer"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS releases (
-    query_id     TEXT PRIMARY KEY,
+    query_id     TEXT NOT NULL,
     dataset      TEXT NOT NULL,
     spec_hash    TEXT NOT NULL,
     micro_rho    INTEGER NOT NULL CHECK (micro_rho >= 0),
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS releases (
     created_at   REAL NOT NULL,
     committed_at REAL,
     answer       BLOB,
-    answered_by  TEXT
+    answered_by  TEXT,
+    PRIMARY KEY (dataset, query_id)
 );
 CREATE INDEX IF NOT EXISTS releases_by_spec ON releases (dataset, spec_hash, state);
 """
@@ -93,7 +94,7 @@ class Ledger:
         self.dataset = dataset
         self.total_micro = to_micro(total_rho, round_up=False)
         self.cap_micro = to_micro(max_rho_per_query, round_up=False)
-        self.owner = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self.owner = f"{_process_identity(os.getpid())}:{uuid.uuid4().hex}"
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -133,8 +134,8 @@ class Ledger:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT spec_hash, state, owner, answer, answered_by, micro_rho"
-                " FROM releases WHERE query_id = ?",
-                (query_id,),
+                " FROM releases WHERE dataset = ? AND query_id = ?",
+                (self.dataset, query_id),
             ).fetchone()
             if row is not None:
                 return self._known_id(db, query_id, spec_hash, row)
@@ -164,7 +165,8 @@ class Ledger:
         if state == "committed":
             if answer is None:  # an identical query: the answer lives with the first id
                 answer = db.execute(
-                    "SELECT answer FROM releases WHERE query_id = ?", (answered_by,)
+                    "SELECT answer FROM releases WHERE dataset = ? AND query_id = ?",
+                    (self.dataset, answered_by),
                 ).fetchone()[0]
             assert isinstance(answer, bytes)
             return StoredAnswer(answer=answer, answered_by=str(answered_by))
@@ -182,7 +184,10 @@ class Ledger:
                 field="query_id",
                 hint="retry in a few seconds",
             )
-        db.execute("UPDATE releases SET owner = ? WHERE query_id = ?", (self.owner, query_id))
+        db.execute(
+            "UPDATE releases SET owner = ? WHERE dataset = ? AND query_id = ?",
+            (self.owner, self.dataset, query_id),
+        )
         return Reservation(query_id=query_id, micro_rho=int(str(micro)))
 
     def _check_budget(self, db: sqlite3.Connection, micro: int) -> None:
@@ -235,8 +240,8 @@ class Ledger:
         with self._transaction() as db:
             cur = db.execute(
                 "UPDATE releases SET state = 'committed', answer = ?, committed_at = ?"
-                " WHERE query_id = ? AND state = 'reserved' AND owner = ?",
-                (answer, time.time(), reservation.query_id, self.owner),
+                " WHERE dataset = ? AND query_id = ? AND state = 'reserved' AND owner = ?",
+                (answer, time.time(), self.dataset, reservation.query_id, self.owner),
             )
             if cur.rowcount != 1:
                 raise RuntimeError(f"reservation {reservation.query_id!r} is no longer ours")
@@ -245,8 +250,9 @@ class Ledger:
         """Drop a reservation whose computation failed before any noise was drawn."""
         with self._transaction() as db:
             db.execute(
-                "DELETE FROM releases WHERE query_id = ? AND state = 'reserved' AND owner = ?",
-                (reservation.query_id, self.owner),
+                "DELETE FROM releases WHERE dataset = ? AND query_id = ? AND state = 'reserved'"
+                " AND owner = ?",
+                (self.dataset, reservation.query_id, self.owner),
             )
 
     def _spent(self, db: sqlite3.Connection) -> int:
@@ -279,13 +285,36 @@ class Ledger:
         ]
 
 
-def _alive(owner: str) -> bool:
-    """Whether the process that wrote a reservation still runs (the ledger is node-local)."""
+def _process_identity(pid: int) -> str:
+    """``pid:start:boot``: tells a process from a later one that reuses its pid.
+
+    The start time (clock ticks since boot) and the boot id come from Linux's /proc;
+    elsewhere they are empty and only the pid is compared.
+    """
+    start = boot = ""
     try:
-        pid = int(owner.split(":", 1)[0])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        pass
+    return f"{pid}:{start}:{boot}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that wrote a reservation still runs (the ledger is node-local).
+
+    A reservation is alive only if a process with its pid exists now *and* started at
+    the same moment of the same boot; after a restart (where the node may be PID 1
+    again) or pid reuse, the reservation is recognised as abandoned.
+    """
+    parts = owner.split(":")
+    try:
+        pid = int(parts[0])
         os.kill(pid, 0)
     except (ValueError, ProcessLookupError):
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    recorded = ":".join(parts[:3])
+    return len(parts) < 4 or _process_identity(pid) == recorded

@@ -21,9 +21,15 @@ dp.enable_features("contrib")
 
 
 def to_micro(rho: float, *, round_up: bool = True) -> int:
-    """Convert rho to integer micro-rho, rounding up (charges) or down (budgets)."""
+    """Convert rho to integer micro-rho, rounding up (charges) or down (budgets).
+
+    A positive charge is never rounded to zero: the smallest charge is one micro-rho.
+    The 1e-6 slack absorbs float error in values such as ``0.3 * MICRO``.
+    """
     scaled = rho * MICRO
-    return math.ceil(scaled - 1e-6) if round_up else math.floor(scaled + 1e-6)
+    if not round_up:
+        return math.floor(scaled + 1e-6)
+    return max(math.ceil(scaled - 1e-6), 1 if rho > 0 else 0)
 
 
 def from_micro(micro: int) -> float:

@@ -113,3 +113,15 @@ def test_unsupported_format_is_refused_before_any_query(
     ])  # fmt: skip
     assert code == 2
     assert "xlsx" in capsys.readouterr().err
+
+
+def test_health_service_reports_serving(served_node: tuple[str, Path]) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    address, _ = served_node
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "fedstats.v1.NodeService"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
