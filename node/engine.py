@@ -1,11 +1,16 @@
-"""The table engine: one pass of integer arithmetic and a ``numpy.bincount`` per table.
+"""The table engine: count rows by their stored codes, then fold the counts into cells.
 
-Every dimension (and the age filter) contributes a lookup table from its stored codes to
-``position * stride`` in the table's mixed-radix cell index. A value that the table does
-not count (an age outside the population, an ``UNK`` breakdown or outcome) looks up
-``n_cells`` instead, which pushes the index past the last cell; those rows land in
-overflow bins that are cut off after the count. So a table costs one lookup and one
-addition per dimension, and no mask or fancy indexing of the rows.
+A row's *key* is the mixed-radix number of its stored codes (``UNK`` included) for the
+variables a table reads, with its age byte as the last digit. Counting keys needs no
+lookups: a few in-place integer operations and one ``numpy.bincount`` per block of rows,
+whatever the table's population filter and bands. The key counts (a few thousand) are
+then folded into the table's cells through a small *fold* table that maps every key to
+its cell, or to an overflow bin when the row is not counted (an age outside the
+population, an ``UNK`` breakdown or outcome). Rows are processed in blocks that fit in
+the CPU cache, so the engine never allocates per-row arrays as large as the data.
+
+For a table with too many keys for this (more than ``MAX_KEYS``), the engine falls back
+to computing each row's cell index through per-variable lookup tables.
 """
 
 from __future__ import annotations
@@ -17,13 +22,24 @@ import numpy as np
 import numpy.typing as npt
 
 from indicators.errors import QueryError
-from indicators.spec import Dim, TableSpec
+from indicators.spec import TableSpec
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL
 from node.harmonise import Harmonised
 
-__all__ = ["TableCounts", "compute_table", "require_variables", "sensitivity"]
+__all__ = [
+    "BLOCK_ROWS",
+    "MAX_KEYS",
+    "TableCounts",
+    "compute_table",
+    "require_variables",
+    "sensitivity",
+]
 
 Int64Array = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.integer]
+BLOCK_ROWS = 1 << 16
+MAX_KEYS = 1 << 22
+_AGE_RADIX = AGE_MISSING + 1
 
 
 @dataclass(frozen=True)
@@ -63,42 +79,102 @@ def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
         QueryError: When the node does not provide a variable the table reads.
     """
     require_variables(data, spec)
+    names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
+    radices = [len(CATEGORICAL[n].codes) for n in names]
+    n_keys = math.prod(radices) * _AGE_RADIX
+    if n_keys > MAX_KEYS:
+        return _by_cell_index(data, spec)
+    key_counts, key_sums = _count_keys(data, names, radices, n_keys)
+    fold = _fold(spec, names, radices)
     n_cells = spec.n_cells
-    dtype = np.int32 if (len(spec.all_dims) + 2) * n_cells < 2**31 else np.int64
-    index = _age_lut(spec, n_cells, dtype)[data.age]
-    stride = n_cells
-    for dim in spec.all_dims:
-        stride //= len(dim.codes)
-        if dim.name != AGE:
-            index += _code_lut(dim, stride, n_cells, dtype)[data.codes[dim.name]]
-    length = int(index.max(initial=0)) + 1 if index.size else 0
-    minlength = max(n_cells, length)
-    if data.weights is None:
-        counts = np.bincount(index, minlength=minlength)[:n_cells].astype(np.int64)
-        return TableCounts(counts=counts, samples=None)
-    sums = np.bincount(index, weights=data.weights, minlength=minlength)[:n_cells]
-    samples = np.bincount(index, minlength=minlength)[:n_cells].astype(np.int64)
+    counts = np.bincount(fold, weights=key_counts, minlength=n_cells + 1)[:n_cells]
+    samples = np.rint(counts).astype(np.int64)
+    if key_sums is None:
+        return TableCounts(counts=samples, samples=None)
+    sums = np.bincount(fold, weights=key_sums, minlength=n_cells + 1)[:n_cells]
     return TableCounts(counts=np.rint(sums).astype(np.int64), samples=samples)
 
 
-def _age_lut(spec: TableSpec, n_cells: int, dtype: type) -> npt.NDArray[np.integer]:
-    """Age code to its contribution: the band position (if banded) or 0, else overflow."""
-    lut: npt.NDArray[np.integer] = np.full(AGE_MISSING + 1, n_cells, dtype=dtype)
-    lut[spec.age_min : spec.age_max + 1] = 0
-    stride = n_cells
+def _count_keys(
+    data: Harmonised, names: list[str], radices: list[int], n_keys: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Rows (and weights) per key, one cache-sized block of rows at a time."""
+    dtype = np.uint16 if n_keys <= 1 << 16 else np.uint32
+    counts = np.zeros(n_keys, dtype=np.int64)
+    sums = None if data.weights is None else np.zeros(n_keys, dtype=np.float64)
+    buffer: npt.NDArray[np.unsignedinteger] = np.empty(BLOCK_ROWS, dtype=dtype)
+    for start in range(0, data.rows, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, data.rows)
+        key = buffer[: stop - start]
+        key[:] = 0
+        for name, radix in zip(names, radices, strict=True):
+            key *= radix
+            key += data.codes[name][start:stop].view(np.uint8)
+        key *= _AGE_RADIX
+        key += data.age[start:stop]
+        counts += np.bincount(key, minlength=n_keys)
+        if sums is not None:
+            assert data.weights is not None
+            sums += np.bincount(key, weights=data.weights[start:stop], minlength=n_keys)
+    return counts.astype(np.float64), sums
+
+
+def _fold(spec: TableSpec, names: list[str], radices: list[int]) -> npt.NDArray[np.intp]:
+    """Cell of every key (``n_cells`` = not counted): the variables' lookups summed."""
+    n_cells = spec.n_cells
+    grid = np.zeros([*radices, _AGE_RADIX], dtype=np.int64)
+    for axis, name in enumerate(names):
+        shape = [1] * (len(names) + 1)
+        shape[axis] = radices[axis]
+        grid += _code_lut(spec, name).reshape(shape)
+    grid += _age_lut(spec).reshape([1] * len(names) + [_AGE_RADIX])
+    return np.minimum(grid.ravel(), n_cells).astype(np.intp)
+
+
+def _strides(spec: TableSpec) -> dict[str, int]:
+    """Stride of each dimension in the table's row-major cell index."""
+    strides, stride = {}, spec.n_cells
     for dim in spec.all_dims:
         stride //= len(dim.codes)
-        if dim.name == AGE:
+        strides[dim.name] = stride
+    return strides
+
+
+def _age_lut(spec: TableSpec) -> Int64Array:
+    """Age byte to its contribution: band position x stride (or 0), else ``n_cells``."""
+    n_cells = spec.n_cells
+    lut = np.full(_AGE_RADIX, n_cells, dtype=np.int64)
+    lut[spec.age_min : spec.age_max + 1] = 0
+    stride = _strides(spec).get(AGE)
+    for dim in spec.all_dims:
+        if dim.name == AGE and stride is not None:
             for position, (low, high) in enumerate(dim.bands):
                 lut[low : high + 1] = position * stride
     return lut
 
 
-def _code_lut(dim: Dim, stride: int, n_cells: int, dtype: type) -> npt.NDArray[np.integer]:
-    """Stored code to ``position * stride``; codes the table leaves out overflow."""
-    stored = CATEGORICAL[dim.name].codes
-    lut: npt.NDArray[np.integer] = np.full(len(stored), n_cells, dtype=dtype)
+def _code_lut(spec: TableSpec, name: str) -> Int64Array:
+    """Stored code to position x stride; codes the table leaves out go to ``n_cells``."""
+    dim = next(d for d in spec.all_dims if d.name == name)
+    stride = _strides(spec)[name]
+    stored = CATEGORICAL[name].codes
+    lut = np.full(len(stored), spec.n_cells, dtype=np.int64)
     for i, code in enumerate(stored):
         if code in dim.codes:
             lut[i] = dim.codes.index(code) * stride
     return lut
+
+
+def _by_cell_index(data: Harmonised, spec: TableSpec) -> TableCounts:
+    """Fallback for tables with very many keys: a per-row cell index through lookups."""
+    n_cells = spec.n_cells
+    index: IntArray = np.take(_age_lut(spec), data.age)
+    for dim in spec.all_dims:
+        if dim.name != AGE:
+            index = index + np.take(_code_lut(spec, dim.name), data.codes[dim.name])
+    index = np.minimum(index, n_cells)
+    counts = np.bincount(index, minlength=n_cells + 1)[:n_cells].astype(np.int64)
+    if data.weights is None:
+        return TableCounts(counts=counts, samples=None)
+    sums = np.bincount(index, weights=data.weights, minlength=n_cells + 1)[:n_cells]
+    return TableCounts(counts=np.rint(sums).astype(np.int64), samples=counts)

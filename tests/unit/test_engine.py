@@ -79,3 +79,27 @@ def test_sensitivity() -> None:
     assert sensitivity(None) == 1
     assert sensitivity(2000.0) == 2001
     assert sensitivity(2.5) == 4
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fallback_cell_index_agrees_with_key_counting(weighted: bool) -> None:
+    from node.engine import _by_cell_index
+
+    data = random_data(30_000, weighted, seed=7)
+    for by in [(), ("age",), ("sex", "age")]:
+        for indicator in ("employment_rate", "attainment_high"):
+            spec = compile_query(Query((indicator,), "citizen", by, "NAT", 1.0)).tables[0]
+            fast, slow = compute_table(data, spec), _by_cell_index(data, spec)
+            assert np.array_equal(fast.counts, slow.counts)
+            if weighted:
+                assert fast.samples is not None and slow.samples is not None
+                assert np.array_equal(fast.samples, slow.samples)
+
+
+def test_rows_not_multiple_of_the_block_size_are_all_counted() -> None:
+    from node.engine import BLOCK_ROWS
+
+    data = random_data(BLOCK_ROWS * 2 + 17, weighted=False, seed=3)
+    spec = compile_query(Query(("employment_rate",), "c_birth", (), "NAT", 1.0)).tables[0]
+    counted = (data.age >= 20) & (data.age <= 64) & (data.codes["wstatus"] < 3)
+    assert int(compute_table(data, spec).counts.sum()) == int(counted.sum())
