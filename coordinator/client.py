@@ -8,6 +8,7 @@ an exception that stops the other nodes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from indicators.spec import Query
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["NodeFailure", "NodeReply", "fan_out", "query_proto"]
+__all__ = ["NodeFailure", "NodeReply", "ProgressFn", "fan_out", "query_proto"]
 
 _RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -100,11 +101,29 @@ def ask_node(
     raise AssertionError("unreachable")
 
 
+ProgressFn = Callable[[str, str], None]
+"""Called as ``progress(node_id, state)``; state is ``waiting``, ``answered`` or ``failed``."""
+
+
 def fan_out(
-    nodes: tuple[NodeAddress, ...], query_id: str, query: Query, timeout: float
+    nodes: tuple[NodeAddress, ...],
+    query_id: str,
+    query: Query,
+    timeout: float,
+    progress: ProgressFn | None = None,
 ) -> dict[str, NodeReply]:
     """Ask every node concurrently; every node gets an entry, answered or failed."""
     request = query_proto(query_id, query)
+
+    def ask(node: NodeAddress) -> NodeReply:
+        reply = ask_node(node, request, timeout)
+        if progress is not None:
+            progress(node.id, "answered" if reply.result is not None else "failed")
+        return reply
+
+    if progress is not None:
+        for node in nodes:
+            progress(node.id, "waiting")
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(nodes)))) as pool:
-        futures = {n.id: pool.submit(ask_node, n, request, timeout) for n in nodes}
+        futures = {n.id: pool.submit(ask, n) for n in nodes}
         return {node_id: future.result() for node_id, future in futures.items()}

@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from coordinator.client import NodeFailure, NodeReply, fan_out
+from coordinator.client import NodeFailure, NodeReply, ProgressFn, fan_out
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
 from coordinator.config import CoordinatorConfig
 from indicators.errors import FedstatsError
@@ -33,15 +33,26 @@ def new_query_id(coordinator_id: str) -> str:
     return f"{coordinator_id}-{uuid.uuid4().hex}"
 
 
-def run_query(config: CoordinatorConfig, query: Query, query_id: str | None = None) -> QueryOutcome:
+def run_query(
+    config: CoordinatorConfig,
+    query: Query,
+    query_id: str | None = None,
+    progress: ProgressFn | None = None,
+) -> QueryOutcome:
     """Compile locally, ask every node, combine what came back.
+
+    Args:
+        config: The coordinator's configuration.
+        query: What to ask.
+        query_id: Idempotency key; a fresh one by default.
+        progress: Told each node's state as the fan-out goes (for a terminal display).
 
     Raises:
         QueryError: When the query is malformed (before any node is asked).
     """
     plan = compile_query(query)
     query_id = query_id or new_query_id(config.id)
-    replies = fan_out(config.nodes, query_id, plan.query, config.timeout_seconds)
+    replies = fan_out(config.nodes, query_id, plan.query, config.timeout_seconds, progress)
     answers: dict[str, NodeTables] = {}
     failures: dict[str, NodeFailure] = {}
     charged: dict[str, float] = {}

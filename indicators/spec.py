@@ -99,7 +99,7 @@ class Query:
             )
         if not (math.isfinite(self.rho) and 0 < self.rho <= MAX_RHO):
             raise QueryError(
-                f"rho must be a positive number, got {self.rho!r}",
+                f"rho must be a positive number up to {MAX_RHO:g}, got {self.rho!r}",
                 field="rho",
                 hint="rho is the zCDP budget per node, for example 0.5",
             )
