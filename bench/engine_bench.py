@@ -42,12 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import grpc
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from coordinator.client import Dialer, QuerySigner
+from coordinator.config import NodeAddress
+from fedstats.certs import init_ca, issue, party_files
 from indicators.spec import Query, TableSpec, compile_query
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL
 from node.config import load_config
@@ -55,6 +57,8 @@ from node.engine import TableCounts, compute_table
 from node.harmonise import Harmonised
 from node.server import build_server
 from node.service import NodeService
+from privacy.certificates import TlsFiles
+from privacy.signing import load_private_key
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
@@ -407,6 +411,19 @@ iso_country = true
 [variables.wstatus]
 column = "wstatus"
 map = {{ EMP = "EMP", UNE = "UNE", INAC = "INAC" }}
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/node-bench.pem"
+key = "pki/node-bench.key"
+
+[signing]
+key = "pki/node-bench.sign.key"
+
+[[coordinators]]
+id = "bench-coordinator"
+public_key = "{coordinator_key}"
+rho_cap = 1e9
 """
 
 TINY_CSV = """sex,age,c_birth,wstatus,w
@@ -425,17 +442,21 @@ class GrpcResult:
     compute_ms: float = 0.0  # compute_table median measured just before the calls
 
 
-def _request(query_id: str, rho: float) -> pb.QueryRequest:
-    return pb.QueryRequest(
-        query_id=query_id,
-        spec=pb.QuerySpec(
-            indicators=list(QUERY.indicators),
-            group_dim=QUERY.group_dim,
-            breakdowns=list(QUERY.breakdowns),
-            comparator=QUERY.comparator,
-            rho=rho,
-        ),
-    )
+def _pki(workdir: Path) -> tuple[QuerySigner, Dialer, str]:
+    """A federation CA, the node's and the coordinator's keys; the coordinator's pieces."""
+    pki = workdir / "pki"
+    if not (pki / "ca.pem").exists():
+        init_ca(pki)
+        issue(pki, "node", "bench")
+        issue(pki, "coordinator", "bench-coordinator")
+    files = party_files(pki, "coordinator", "bench-coordinator")
+    signer = QuerySigner("bench-coordinator", load_private_key(files["sign_key"], "bench"))
+    dialer = Dialer(TlsFiles(pki / "ca.pem", files["cert"], files["key"]))
+    return signer, dialer, files["sign_pub"].read_text().strip()
+
+
+def _query(rho: float) -> Query:
+    return Query(QUERY.indicators, QUERY.group_dim, QUERY.breakdowns, QUERY.comparator, rho)
 
 
 def grpc_latency(
@@ -446,40 +467,47 @@ def grpc_latency(
     variant = f"{data.rows}-{'survey' if weighted else 'register'}"
     (workdir / "tiny.csv").write_text(TINY_CSV, encoding="utf-8")
     config_path = workdir / f"node-{variant}.toml"
+    signer, dialer, coordinator_key = _pki(workdir)
     config_path.write_text(
         NODE_TOML.format(
             variant=variant,
             source="survey" if weighted else "register",
             weight_line='weight = "w"' if weighted else "",
+            coordinator_key=coordinator_key,
         ),
         encoding="utf-8",
     )
     service = NodeService(load_config(config_path), data=data)
-    server, port = build_server(service, "127.0.0.1:0")
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
+    node = NodeAddress("bench", f"127.0.0.1:{server.port}")
+    channel = dialer.channel(node)
     result = GrpcResult()
+
+    def ask(request: pb.SignedQuery) -> pb.QueryResult:
+        return pb.QueryResult.FromString(stub.RunQuery(request, timeout=120).result)
+
     try:
         stub = pb_grpc.NodeServiceStub(channel)
-        stub.RunQuery(_request(f"warmup-{variant}", 0.5), timeout=120)
+        ask(signer.sign_for("bench", f"warmup-{variant}", _query(0.5)))
         spec = compile_query(QUERY).tables[0]
         result.compute_ms = median_ms(partial(compute_table, data, spec), repeat)
-        last_id = ""
+        request = pb.SignedQuery()
         for i in range(calls):
-            last_id = f"fresh-{variant}-{i}"
-            request = _request(last_id, 0.5 + (i + 1) * 1e-6)  # new spec hash: no cache hit
             start = time.perf_counter()
-            reply = stub.RunQuery(request, timeout=120)
+            # a new rho gives a new spec hash: no cache hit; signing is part of the cost
+            request = signer.sign_for("bench", f"fresh-{variant}-{i}", _query(0.5 + (i + 1) * 1e-6))
+            reply = ask(request)
             result.fresh.append((time.perf_counter() - start) * 1e3)
             assert not reply.cached and reply.rho_charged > 0, "fresh query was answered cached"
             _check_noisy(reply, true)
         for _ in range(calls):
             start = time.perf_counter()
-            reply = stub.RunQuery(_request(last_id, 0.5 + calls * 1e-6), timeout=120)
+            reply = ask(request)  # a retry resends the same signed bytes
             result.cached.append((time.perf_counter() - start) * 1e3)
             assert reply.cached and reply.rho_charged == 0, "repeat was not answered cached"
     finally:
         channel.close()
-        server.stop(grace=None).wait()
+        server.stop()
     return result
 
 

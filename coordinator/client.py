@@ -1,8 +1,11 @@
-"""Concurrent fan-out of one query to every node, with deadlines and safe retries.
+"""Concurrent fan-out of one query to every node: signed, over mutual TLS, with retries.
 
-A retry reuses the query id, so a node that already answered returns its stored answer
-and charges nothing again. A node that is down or refuses becomes a NodeFailure, never
-an exception that stops the other nodes.
+The coordinator signs a separate request for each node (the audience is part of the
+signed bytes) once, and a retry resends exactly those bytes, so a node that already
+answered returns its stored answer and charges nothing again. Every result must carry
+a valid signature of the node's key from the coordinator's config. A node that is down,
+refuses, or answers with a bad signature becomes a NodeFailure, never an exception that
+stops the other nodes.
 """
 
 from __future__ import annotations
@@ -13,20 +16,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.protobuf.message import DecodeError
 
 from coordinator.config import NodeAddress
 from indicators.errors import ERROR_METADATA_KEY
 from indicators.spec import Query
+from privacy.certificates import TlsFiles
+from privacy.signing import key_id, sign, verify
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["NodeFailure", "NodeReply", "ProgressFn", "fan_out", "query_proto"]
+__all__ = [
+    "Dialer",
+    "NodeFailure",
+    "NodeReply",
+    "ProgressFn",
+    "QuerySigner",
+    "ask_node",
+    "fan_out",
+]
 
 _RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.ABORTED,
 }
+ProgressFn = Callable[[str, str], None]
+"""Called as ``progress(node_id, state)``; state is ``waiting``, ``answered`` or ``failed``."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +54,7 @@ class NodeFailure:
         status: gRPC status name, e.g. ``UNAVAILABLE``.
         reason: fedstats' machine-readable reason, or the status name.
         message: What the node (or the transport) said.
-        hint: How to fix it, when the node said.
+        hint: How to fix it, when known.
     """
 
     status: str
@@ -48,28 +65,65 @@ class NodeFailure:
 
 @dataclass(frozen=True)
 class NodeReply:
-    """A node's answer or its failure."""
+    """A node's verified answer, or its failure.
+
+    Attributes:
+        node_id: The node.
+        result: The parsed result (only when its signature verified).
+        signed: The node's signed result bytes, kept for provenance.
+        request: The signed request the coordinator sent.
+        failure: Why there is no result.
+    """
 
     node_id: str
     result: pb.QueryResult | None = None
+    signed: pb.SignedResult | None = None
+    request: pb.SignedQuery | None = None
     failure: NodeFailure | None = None
 
 
-def query_proto(query_id: str, query: Query) -> pb.QueryRequest:
-    """The wire form of a query."""
-    return pb.QueryRequest(
-        query_id=query_id,
-        spec=pb.QuerySpec(
-            indicators=list(query.indicators),
-            group_dim=query.group_dim,
-            breakdowns=list(query.breakdowns),
-            comparator=query.comparator,
-            rho=query.rho,
-        ),
-    )
+@dataclass(frozen=True)
+class QuerySigner:
+    """The coordinator's identity and key: signs one request per node."""
+
+    coordinator_id: str
+    key: Ed25519PrivateKey
+
+    def sign_for(self, node_id: str, query_id: str, query: Query) -> pb.SignedQuery:
+        """A request addressed to one node, signed now."""
+        request = pb.QueryRequest(
+            query_id=query_id,
+            spec=pb.QuerySpec(
+                indicators=list(query.indicators),
+                group_dim=query.group_dim,
+                breakdowns=list(query.breakdowns),
+                comparator=query.comparator,
+                rho=query.rho,
+            ),
+            issuer=self.coordinator_id,
+            audience=node_id,
+            issued_at_ms=int(time.time() * 1000),
+        ).SerializeToString()
+        return pb.SignedQuery(request=request, signature=sign(self.key, request))
 
 
-def _failure(error: grpc.RpcError) -> NodeFailure:
+@dataclass(frozen=True)
+class Dialer:
+    """Opens channels to nodes: mutual TLS with the federation CA, or plaintext."""
+
+    tls: TlsFiles | None
+
+    def channel(self, node: NodeAddress) -> grpc.Channel:
+        """A channel whose TLS server name is the node's id (its certificate's DNS SAN)."""
+        if self.tls is None:
+            return grpc.insecure_channel(node.address)
+        ca, cert, key = self.tls.read()
+        credentials = grpc.ssl_channel_credentials(ca, private_key=key, certificate_chain=cert)
+        options = [("grpc.ssl_target_name_override", node.id)]
+        return grpc.secure_channel(node.address, credentials, options=options)
+
+
+def _failure(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     metadata: dict[str, str | bytes] = {}
     if isinstance(error, grpc.Call):
@@ -78,45 +132,77 @@ def _failure(error: grpc.RpcError) -> NodeFailure:
     if isinstance(raw, bytes):
         detail = pb.ErrorDetail.FromString(raw)
         return NodeFailure(code.name, detail.reason, detail.message, detail.hint)
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
-    return NodeFailure(code.name, code.name, details or code.name)
+    details = (error.details() if isinstance(error, grpc.Call) else None) or code.name
+    hint = ""
+    if code == grpc.StatusCode.UNAVAILABLE and tls:
+        hint = (
+            f"the node is down, or the TLS handshake failed: its certificate must come from "
+            f"this federation's CA, be valid now and be issued for node {node.id!r}, and it "
+            "must accept ours"
+        )
+    return NodeFailure(code.name, code.name, details, hint)
+
+
+def _verified(node: NodeAddress, signed: pb.SignedResult) -> pb.QueryResult | NodeFailure:
+    if node.public_key is None:
+        return NodeFailure(
+            "OK", "NO_NODE_KEY", f"no public key configured for node {node.id!r}",
+            "add public_key to its [[nodes]] entry (the node's .sign.pub file)",
+        )  # fmt: skip
+    if signed.key_id != key_id(node.public_key) or not verify(
+        node.public_key, signed.result, signed.signature
+    ):
+        return NodeFailure(
+            "OK", "BAD_RESULT_SIGNATURE",
+            f"the result of node {node.id!r} is not signed by its configured key",
+            "check the node's public_key in the coordinator config",
+        )  # fmt: skip
+    try:
+        return pb.QueryResult.FromString(signed.result)
+    except DecodeError:
+        return NodeFailure("OK", "MALFORMED_RESULT", f"node {node.id!r} sent an unreadable result")
 
 
 def ask_node(
-    node: NodeAddress, request: pb.QueryRequest, timeout: float, retries: int = 2
+    node: NodeAddress,
+    request: pb.SignedQuery,
+    dialer: Dialer,
+    timeout: float,
+    retries: int = 2,
 ) -> NodeReply:
-    """Send one query to one node, retrying transient failures with the same id."""
-    with grpc.insecure_channel(node.address) as channel:
+    """Send one signed query to one node, retrying transient failures with the same bytes."""
+    with dialer.channel(node) as channel:
         stub = pb_grpc.NodeServiceStub(channel)
         for attempt in range(retries + 1):
             try:
-                result = stub.RunQuery(request, timeout=timeout)
-                return NodeReply(node.id, result=result)
+                signed = stub.RunQuery(request, timeout=timeout)
             except grpc.RpcError as error:
-                failure = _failure(error)
                 code = error.code() if isinstance(error, grpc.Call) else None
                 if code not in _RETRYABLE or attempt == retries:
-                    return NodeReply(node.id, failure=failure)
+                    failure = _failure(error, node, dialer.tls is not None)
+                    return NodeReply(node.id, request=request, failure=failure)
                 time.sleep(0.2 * 2**attempt)
+                continue
+            checked = _verified(node, signed)
+            if isinstance(checked, NodeFailure):
+                return NodeReply(node.id, signed=signed, request=request, failure=checked)
+            return NodeReply(node.id, result=checked, signed=signed, request=request)
     raise AssertionError("unreachable")
-
-
-ProgressFn = Callable[[str, str], None]
-"""Called as ``progress(node_id, state)``; state is ``waiting``, ``answered`` or ``failed``."""
 
 
 def fan_out(
     nodes: tuple[NodeAddress, ...],
     query_id: str,
     query: Query,
+    signer: QuerySigner,
+    dialer: Dialer,
     timeout: float,
     progress: ProgressFn | None = None,
 ) -> dict[str, NodeReply]:
     """Ask every node concurrently; every node gets an entry, answered or failed."""
-    request = query_proto(query_id, query)
 
     def ask(node: NodeAddress) -> NodeReply:
-        reply = ask_node(node, request, timeout)
+        reply = ask_node(node, signer.sign_for(node.id, query_id, query), dialer, timeout)
         if progress is not None:
             progress(node.id, "answered" if reply.result is not None else "failed")
         return reply

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import uuid
 from dataclasses import dataclass
 
-from coordinator.client import NodeFailure, NodeReply, ProgressFn, fan_out
+from coordinator.client import Dialer, NodeFailure, NodeReply, ProgressFn, QuerySigner, fan_out
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
 from coordinator.config import CoordinatorConfig
-from indicators.errors import FedstatsError
+from indicators.errors import ConfigError, FedstatsError
 from indicators.spec import Plan, Query, compile_query
+from privacy.certificates import check_party_certificate
+from privacy.signing import load_private_key
 
 __all__ = ["QueryOutcome", "new_query_id", "run_query"]
 
 
 @dataclass(frozen=True)
 class QueryOutcome:
-    """What one query produced."""
+    """What one query produced.
+
+    Attributes:
+        query_id: The query's id (the same on every node).
+        plan: The compiled query.
+        rows: Benchmark rows.
+        answers: Tables of the nodes whose results verified.
+        failures: Why the other nodes gave none.
+        rho_charged: Rho each answering node charged for this call.
+        replies: Every node's signed request and signed result, for provenance.
+    """
 
     query_id: str
     plan: Plan
@@ -26,11 +39,46 @@ class QueryOutcome:
     answers: dict[str, NodeTables]
     failures: dict[str, NodeFailure]
     rho_charged: dict[str, float]
+    replies: dict[str, NodeReply]
 
 
 def new_query_id(coordinator_id: str) -> str:
     """A fresh, unguessable query id."""
     return f"{coordinator_id}-{uuid.uuid4().hex}"
+
+
+def _loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
+    """The coordinator's signer and dialer, after checking its own key and certificate.
+
+    Raises:
+        ConfigError: No signing key, an invalid certificate, or plaintext off loopback.
+    """
+    if config.signing_key is None:
+        raise ConfigError(
+            f"{config.file}: [signing] key is required: nodes accept signed queries only",
+            field="signing.key",
+            hint="make one with `fedstats certs issue --coordinator ID`",
+        )
+    signer = QuerySigner(config.id, load_private_key(config.signing_key, "signing.key"))
+    if config.tls is not None:
+        check_party_certificate(config.tls, "coordinator", config.id, "tls")
+    else:
+        remote = [n.id for n in config.nodes if not _loopback(n.address)]
+        if remote:
+            raise ConfigError(
+                f"{config.file}: refusing plaintext to non-loopback nodes: {', '.join(remote)}",
+                field="tls",
+                hint="configure [tls] with the federation CA and this coordinator's certificate",
+            )
+    return signer, Dialer(config.tls)
 
 
 def run_query(
@@ -49,10 +97,14 @@ def run_query(
 
     Raises:
         QueryError: When the query is malformed (before any node is asked).
+        ConfigError: When the coordinator's own keys or certificate are not usable.
     """
     plan = compile_query(query)
+    signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
-    replies = fan_out(config.nodes, query_id, plan.query, config.timeout_seconds, progress)
+    replies = fan_out(
+        config.nodes, query_id, plan.query, signer, dialer, config.timeout_seconds, progress
+    )
     answers: dict[str, NodeTables] = {}
     failures: dict[str, NodeFailure] = {}
     charged: dict[str, float] = {}
@@ -61,7 +113,7 @@ def run_query(
     order = [n.id for n in config.nodes]
     rows = benchmark_rows(plan, order, answers, failures)
     _record(config, query_id, plan, failures, charged)
-    return QueryOutcome(query_id, plan, rows, answers, failures, charged)
+    return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies)
 
 
 def _collect(

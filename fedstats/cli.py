@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from indicators.errors import FedstatsError
+from indicators.errors import ConfigError, FedstatsError
 
 __all__ = ["main"]
 
@@ -21,19 +21,97 @@ def _node_serve(args: argparse.Namespace) -> int:
     from node.service import NodeService
 
     config = load_config(args.config)
+    if config.tls is None and not args.insecure:
+        raise ConfigError(
+            f"{config.file}: no [tls] section: a node serves mutual TLS",
+            field="tls",
+            hint="add [tls] ca/cert/key (`fedstats certs issue --node ID`), or pass --insecure "
+            "to serve plaintext on a loopback address",
+        )
     service = NodeService(config)
-    server, port = build_server(service, config.listen)
+    server = build_server(
+        service,
+        config.listen,
+        tls=None if args.insecure else config.tls,
+        health_address=config.health_listen,
+    )
     host = config.listen.rsplit(":", 1)[0]
-    logging.getLogger("fedstats").info(
-        "node %s serving %s (%d rows) on %s:%d", config.id, config.dataset.path.name,
-        service.data.rows, host, port,
+    mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
+    log = logging.getLogger("fedstats")
+    log.info(
+        "node %s serving %s (%d rows) over %s on %s:%d", config.id, config.dataset.path.name,
+        service.data.rows, mode, host, server.port,
     )  # fmt: skip
+    if server.health_server is not None:
+        log.info("plaintext health service on port %d", server.health_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    server.stop(grace=5).wait()
+    server.stop(grace=5)
     return 0
+
+
+def _node_audit(args: argparse.Namespace) -> int:
+    from fedstats.report import audit_report
+    from node.audit import verify_log
+    from node.config import load_config
+    from privacy.signing import load_private_key
+
+    config = load_config(args.config)
+    path = config.state_dir / "ledger.sqlite"
+    if not path.exists():
+        raise ConfigError(f"no ledger at {path}", field="node.state_dir")
+    print(audit_report(path))
+    if not args.verify:
+        return 0
+    if config.signing_key is None:
+        raise ConfigError("[signing] key is needed to verify the log", field="signing.key")
+    public = load_private_key(config.signing_key, "signing.key").public_key()
+    check = verify_log(path, public)
+    if check.ok:
+        print(f"\naudit log verified: {check.entries} entries, chain and signatures intact")
+        return 0
+    print(f"\naudit log FAILED verification ({len(check.problems)} problems):")
+    for problem in check.problems:
+        print(f"  {problem}")
+    return 1
+
+
+def _certs_init(args: argparse.Namespace) -> int:
+    from fedstats.certs import init_ca
+
+    path = init_ca(Path(args.dir), days=args.days)
+    print(f"wrote {path} and its key {path.with_suffix('.key')} (mode 0600)")
+    return 0
+
+
+def _certs_issue(args: argparse.Namespace) -> int:
+    from fedstats.certs import issue
+
+    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    files = issue(Path(args.dir), role, ident, tuple(args.host or ()), args.days)
+    for name, path in files.items():
+        print(f"{name:<9} {path}")
+    print(f"public signing key: {files['sign_pub'].read_text().strip()}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from coordinator.config import load_coordinator_config
+    from coordinator.provenance import verify_provenance
+
+    trusted = None
+    if args.config:
+        config = load_coordinator_config(args.config)
+        trusted = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
+    report = verify_provenance(Path(args.dir), trusted)
+    for line in report.checked:
+        print(f"ok   {line}")
+    for line in report.problems:
+        print(f"FAIL {line}")
+    print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
+    return 0 if report.ok else 1
 
 
 def _node_check(args: argparse.Namespace) -> int:
@@ -67,8 +145,10 @@ def _budget(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
     from coordinator.output import summary, write_csv
+    from coordinator.provenance import write_provenance
     from coordinator.run import run_query
     from indicators.spec import Query
+    from privacy.signing import load_private_key
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unsupported = [f for f in formats if f != "csv"]
@@ -90,6 +170,12 @@ def _query(args: argparse.Namespace) -> int:
     outcome = run_query(config, query)
     out = Path(args.out)
     write_csv(outcome.rows, out / "benchmark.csv")
+    assert config.signing_key is not None  # run_query checked it
+    write_provenance(
+        [outcome], out, [out / "benchmark.csv"], config.id,
+        load_private_key(config.signing_key, "signing.key").public_key(),
+        {n.id: n.public_key for n in config.nodes if n.public_key is not None},
+    )  # fmt: skip
     print(summary(outcome.rows, outcome.failures))
     print(f"\nquery {outcome.query_id}: wrote {out / 'benchmark.csv'} ({len(outcome.rows)} rows)")
     return 0 if outcome.answers else 1
@@ -133,9 +219,16 @@ def _parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="run or inspect a data holder's node")
     node_sub = node.add_subparsers(dest="node_command", required=True)
-    serve = node_sub.add_parser("serve", help="serve the node's gRPC API")
+    serve = node_sub.add_parser("serve", help="serve the node's gRPC API over mutual TLS")
     serve.add_argument("--config", required=True)
+    serve.add_argument(
+        "--insecure", action="store_true", help="plaintext, allowed on a loopback address only"
+    )
     serve.set_defaults(run=_node_serve)
+    audit = node_sub.add_parser("audit", help="print the node's audit log")
+    audit.add_argument("--config", required=True)
+    audit.add_argument("--verify", action="store_true", help="check the chain and signatures")
+    audit.set_defaults(run=_node_audit)
     check = node_sub.add_parser("check", help="mapping coverage report; spends no budget")
     check.add_argument("--config", required=True)
     check.set_defaults(run=_node_check)
@@ -150,6 +243,26 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--out", required=True, help="output directory")
     query.add_argument("--format", default="csv", help="output formats (csv)")
     query.set_defaults(run=_query)
+
+    certs = sub.add_parser("certs", help="federation CA, certificates and signing keys")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True)
+    init = certs_sub.add_parser("init-ca", help="create the federation CA")
+    init.add_argument("--dir", required=True, help="where ca.pem and ca.key go")
+    init.add_argument("--days", type=int, default=5 * 365)
+    init.set_defaults(run=_certs_init)
+    issue = certs_sub.add_parser("issue", help="issue a party's certificate and signing key")
+    issue.add_argument("--dir", required=True, help="the CA's directory; files are written there")
+    who = issue.add_mutually_exclusive_group(required=True)
+    who.add_argument("--node", help="node id")
+    who.add_argument("--coordinator", help="coordinator id")
+    issue.add_argument("--host", action="append", help="extra DNS name or IP (repeatable)")
+    issue.add_argument("--days", type=int, default=397)
+    issue.set_defaults(run=_certs_issue)
+
+    verify = sub.add_parser("verify", help="verify an output directory's provenance")
+    verify.add_argument("dir", help="directory with provenance.json and benchmark.csv")
+    verify.add_argument("--config", help="coordinator.toml whose node keys are trusted")
+    verify.set_defaults(run=_verify)
 
     budget = sub.add_parser("budget", help="summary of a node's budget ledger")
     budget.add_argument("--config", required=True)

@@ -8,23 +8,25 @@ combines the noisy tables. No microdata cross a node's boundary.
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 import time
 from pathlib import Path
 
-import grpc
-
-from coordinator.config import CoordinatorConfig, NodeAddress
+from coordinator.config import CoordinatorConfig, load_coordinator_config
 from coordinator.output import summary, write_csv
+from coordinator.provenance import verify_provenance, write_provenance
 from coordinator.run import QueryOutcome, run_query
+from fedstats.certs import init_ca, issue, party_files
 from fedstats.synth import CITIES, city_facts, generate, variables_toml, write
 from indicators.errors import FedstatsError
 from indicators.spec import Query
 from node.config import load_config
-from node.server import build_server
+from node.server import NodeServer, build_server
 from node.service import NodeService
 from privacy.budget import epsilon_for
+from privacy.signing import load_private_key
 
 __all__ = ["DEMO_INDICATORS", "run_demo"]
 
@@ -39,10 +41,14 @@ DEMO_INDICATORS = (
 SUMMARY_INDICATORS = ("employment_rate", "attainment_low")
 RHO_PER_QUERY = 0.5
 RHO_BUDGET = 5.0
+COORDINATOR = "demo-coordinator"
 
 
-def node_toml(city: str, data_file: str) -> str:
-    """The node config of one demo city (its variable mapping comes from the generator)."""
+def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
+    """The node config of one demo city; its variable mapping comes from the generator.
+
+    Paths are relative to the ``nodes/`` folder of the demo's output directory.
+    """
     facts = city_facts(city)
     head = textwrap.dedent(f"""\
         # Node config of {facts.name}: written by `fedstats demo`.
@@ -68,41 +74,73 @@ def node_toml(city: str, data_file: str) -> str:
         unreliable_below = 50
         max_cv = 0.3
 
+        [tls]
+        ca = "../pki/ca.pem"
+        cert = "../pki/node-{facts.id}.pem"
+        key = "../pki/node-{facts.id}.key"
+
+        [signing]
+        key = "../pki/node-{facts.id}.sign.key"
+
+        # Deny by default: only this coordinator may ask, for these indicators, up to its cap.
+        [[coordinators]]
+        id = "{COORDINATOR}"
+        public_key = "{coordinator_key}"
+        rho_cap = 2.0
+        indicators = {json.dumps(list(DEMO_INDICATORS))}
+        group_dims = ["c_birth", "citizen"]
+
         """)
     return head + variables_toml(city)
 
 
-def _coordinator_toml(nodes: list[NodeAddress]) -> str:
+def _coordinator_toml(nodes: list[tuple[str, str]], pki: Path) -> str:
+    """The coordinator's config: its keys and every node's address and result key."""
     lines = [
         "# Coordinator config written by `fedstats demo`. The ports were those of this run's",
         "# nodes; start nodes with `fedstats node serve` and put their addresses here.",
         "[coordinator]",
-        'id = "demo-coordinator"',
+        f'id = "{COORDINATOR}"',
         'state_dir = "state/coordinator"',
         "",
+        "[tls]",
+        'ca = "pki/ca.pem"',
+        f'cert = "pki/coordinator-{COORDINATOR}.pem"',
+        f'key = "pki/coordinator-{COORDINATOR}.key"',
+        "",
+        "[signing]",
+        f'key = "pki/coordinator-{COORDINATOR}.sign.key"',
+        "",
     ]
-    for n in nodes:
-        lines += ["[[nodes]]", f'id = "{n.id}"', f'address = "{n.address}"', ""]
+    for node_id, address in nodes:
+        public = party_files(pki, "node", node_id)["sign_pub"].read_text().strip()
+        lines += ["[[nodes]]", f'id = "{node_id}"', f'address = "{address}"']
+        lines += [f'public_key = "{public}"', ""]
     return "\n".join(lines)
 
 
 def _prepare(out: Path, cities: list[str], persons: int) -> list[Path]:
-    """Fresh data and node configs for every city; returns the config paths."""
-    for sub in ("data", "nodes", "state"):
+    """A fresh federation: CA and keys, data and node configs; returns the config paths."""
+    for sub in ("data", "nodes", "state", "pki"):
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
+    pki = out / "pki"
+    init_ca(pki, name="fedstats demo federation")
+    coordinator = issue(pki, "coordinator", COORDINATOR)
+    coordinator_key = coordinator["sign_pub"].read_text().strip()
     configs = []
     for seed, city in enumerate(cities):
+        issue(pki, "node", city_facts(city).id)
         data_file = f"{city}.csv"
         write(generate(city, persons, seed=seed), out / "data" / data_file)
         config = out / "nodes" / f"{city}.toml"
-        config.write_text(node_toml(city, data_file), encoding="utf-8")
+        config.write_text(node_toml(city, data_file, coordinator_key), encoding="utf-8")
         configs.append(config)
     return configs
 
 
 def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
-    """Run the demo federation and write ``benchmark.csv`` under ``out``.
+    """Run the demo federation and write its outputs under ``out``.
 
     Returns:
         The process exit code.
@@ -117,36 +155,56 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
     names = list(CITIES[:cities])
     print(f"fedstats demo: {cities} cities x {persons:,} synthetic persons in {out}/")
     configs = _prepare(out, names, persons)
-    servers: list[grpc.Server] = []
+    print(f"  federation CA and keys in {out / 'pki'}/; every node serves mutual TLS")
+    servers: list[NodeServer] = []
     try:
         nodes = []
         for config_path in configs:
             service = NodeService(load_config(config_path))
-            server, port = build_server(service, "127.0.0.1:0")
+            server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
             servers.append(server)
-            nodes.append(NodeAddress(service.config.id, f"127.0.0.1:{port}"))
-            print(f"  node {service.config.id:<10} {service.data.rows:>9,} rows  127.0.0.1:{port}")
-        (out / "coordinator.toml").write_text(_coordinator_toml(nodes), encoding="utf-8")
-        config = CoordinatorConfig(
-            out / "coordinator.toml", "demo-coordinator", out / "state" / "coordinator", 60.0,
-            tuple(nodes),
-        )  # fmt: skip
+            nodes.append((service.config.id, f"127.0.0.1:{server.port}"))
+            print(f"  node {service.config.id:<10} {service.data.rows:>9,} rows  {nodes[-1][1]}")
+        (out / "coordinator.toml").write_text(
+            _coordinator_toml(nodes, out / "pki"), encoding="utf-8"
+        )
+        config = load_coordinator_config(out / "coordinator.toml")
         outcomes = [
             run_query(config, Query(DEMO_INDICATORS, group, (), "NAT", RHO_PER_QUERY))
             for group in ("c_birth", "citizen")
         ]
     finally:
         for server in servers:
-            server.stop(grace=None)
+            server.stop()
+    written = _write_outputs(out, outcomes, config)
     rows = [row for o in outcomes for row in o.rows]
-    write_csv(rows, out / "benchmark.csv")
     shown = [r for r in rows if r.indicator in SUMMARY_INDICATORS]
     print(summary(shown, outcomes[-1].failures))
     _print_budget(outcomes)
+    report = verify_provenance(out, {n.id: n.public_key for n in config.nodes if n.public_key})
+    signatures = sum(1 for line in report.checked if "signed by key" in line)
+    verdict = "verified" if report.ok else "FAILED: " + "; ".join(report.problems)
+    print(f"provenance: {signatures} signed node results and benchmark.csv {verdict}")
     elapsed = time.perf_counter() - started
-    print(f"\nwrote {out / 'benchmark.csv'} ({len(rows)} rows) in {elapsed:.1f} s")
-    print(f"node configs in {out / 'nodes'}/, ledgers in {out / 'state'}/")
-    return 0 if all(o.answers for o in outcomes) else 1
+    print(f"\nwrote in {elapsed:.1f} s:")
+    for path in written:
+        print(f"  {path}")
+    print(f"node configs in {out / 'nodes'}/, ledgers and audit logs in {out / 'state'}/")
+    return 0 if all(o.answers for o in outcomes) and report.ok else 1
+
+
+def _write_outputs(
+    out: Path, outcomes: list[QueryOutcome], config: CoordinatorConfig
+) -> list[Path]:
+    """benchmark.csv and provenance.json, signed results and all."""
+    rows = [row for o in outcomes for row in o.rows]
+    write_csv(rows, out / "benchmark.csv")
+    files = [out / "benchmark.csv"]
+    assert config.signing_key is not None
+    coordinator_key = load_private_key(config.signing_key, "signing.key").public_key()
+    node_keys = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
+    provenance = write_provenance(outcomes, out, files, config.id, coordinator_key, node_keys)
+    return [*files, provenance]
 
 
 def _print_budget(outcomes: list[QueryOutcome]) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from node.audit import read_entries
 from node.config import NodeConfig
 from node.harmonise import Harmonised
 from node.ledger import Ledger
-from privacy.budget import DEFAULT_DELTA, epsilon_for
+from privacy.budget import DEFAULT_DELTA, epsilon_for, from_micro
 
 __all__ = ["budget_report", "coverage_report"]
 
@@ -61,5 +63,17 @@ def budget_report(dataset: str, ledger: Ledger) -> str:
     for e in ledger.entries():
         when = dt.datetime.fromtimestamp(e.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         note = e.state if e.answered_by == e.query_id else f"cached from {e.answered_by}"
-        lines.append(f"{when:<20} {e.query_id:<48} {e.rho:>8g}  {note}")
+        who = f" by {e.coordinator}" if e.coordinator else ""
+        lines.append(f"{when:<20} {e.query_id:<48} {e.rho:>8g}  {note}{who}")
+    return "\n".join(lines)
+
+
+def audit_report(path: Path) -> str:
+    """Every audit entry, one line each."""
+    lines = [f"{'seq':>5}  {'when (UTC)':<19}  {'event':<8} {'query id':<44} {'rho':>8}  detail"]
+    for e in read_entries(path):
+        when = dt.datetime.fromtimestamp(e.at_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        rho = f"{from_micro(e.micro_rho):g}" if e.event == "release" else ""
+        detail = e.reason or (f"by {e.coordinator}" if e.coordinator else "")
+        lines.append(f"{e.seq:>5}  {when:<19}  {e.event:<8} {e.query_id:<44} {rho:>8}  {detail}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ERROR_METADATA_KEY",
+    "AccessError",
     "BudgetError",
     "ConfigError",
     "DataError",
@@ -52,6 +53,12 @@ class QueryError(FedstatsError):
     """A query that cannot be compiled: unknown indicator, dimension, comparator, rho."""
 
     default_reason = "MALFORMED_QUERY"
+
+
+class AccessError(FedstatsError):
+    """A query refused by the node's trust rules: identity, signature, policy."""
+
+    default_reason = "PERMISSION_DENIED"
 
 
 class BudgetError(FedstatsError):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from indicators.errors import ConfigError
 from indicators.variables import AGE, CATEGORICAL, COUNTRY_GROUPS, ISO_3166_ALPHA2, UNK
+from node.policy import Policy, parse_policy
+from node.sections import Section
+from privacy.certificates import TlsFiles
 from privacy.disclosure import DisclosureRules
 
 __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "load_config"]
@@ -70,66 +71,20 @@ class NodeConfig:
     name: str
     country: str
     listen: str
+    health_listen: str | None
     state_dir: Path
     dataset: DatasetConfig
     privacy: PrivacyConfig
     disclosure: DisclosureRules
     variables: dict[str, VariableMapping]
+    policy: Policy = field(default_factory=Policy)
+    tls: TlsFiles | None = None
+    signing_key: Path | None = None
 
     @property
     def dataset_id(self) -> str:
         """Key of the dataset's budget in the ledger."""
         return f"{self.id}/{self.dataset.time_period}"
-
-
-class _Section:
-    """A TOML table being read: tracks the file and key path for error messages."""
-
-    def __init__(self, file: Path, path: str, table: Any) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(
-                f"{file}: [{path}] must be a table", field=path, hint="see DESIGN.md section 6"
-            )
-        self.file, self.path, self.table = file, path, table
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str, message: str, hint: str = "") -> ConfigError:
-        return ConfigError(
-            f"{self.file}: {self.key(name)}: {message}", field=self.key(name), hint=hint
-        )
-
-    def check_keys(self, allowed: set[str]) -> None:
-        for name in self.table:
-            if name not in allowed:
-                raise self.error(
-                    name, "unknown key", hint=f"allowed keys here: {', '.join(sorted(allowed))}"
-                )
-
-    def get(self, name: str, kind: type, default: Any = ...) -> Any:
-        if name not in self.table:
-            if default is ...:
-                raise self.error(name, "missing required key")
-            return default
-        value = self.table[name]
-        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise self.error(name, f"expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    def positive(self, name: str, default: Any = ...) -> float:
-        value = float(self.get(name, float, default))
-        if not (math.isfinite(value) and value > 0):
-            raise self.error(name, f"must be a positive finite number, got {value}")
-        return value
-
-    def sub(self, name: str, required: bool = True) -> _Section:
-        if name not in self.table and not required:
-            return _Section(self.file, self.key(name), {})
-        return _Section(self.file, self.key(name), self.get(name, dict))
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -145,10 +100,13 @@ def load_config(path: str | Path) -> NodeConfig:
         raise ConfigError(f"{file}: no such config file", field="") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}", hint="check quoting") from None
-    top = _Section(file, "", raw)
-    top.check_keys({"node", "dataset", "privacy", "disclosure", "variables"})
+    top = Section(file, "", raw)
+    top.check_keys(
+        {"node", "dataset", "privacy", "disclosure", "variables", "tls", "signing", "policy"}
+        | {"coordinators"}
+    )
     node = top.sub("node")
-    node.check_keys({"id", "geo", "name", "country", "listen", "state_dir"})
+    node.check_keys({"id", "geo", "name", "country", "listen", "state_dir", "health_listen"})
     country = node.get("country", str).upper()
     if country not in ISO_3166_ALPHA2:
         raise node.error("country", f"{country!r} is not an ISO 3166 alpha-2 code")
@@ -163,15 +121,36 @@ def load_config(path: str | Path) -> NodeConfig:
         name=node.get("name", str, node_id),
         country=country,
         listen=node.get("listen", str, "127.0.0.1:50051"),
+        health_listen=node.get("health_listen", str, None),
         state_dir=base / node.get("state_dir", str, "state"),
         dataset=_dataset(top.sub("dataset"), base),
         privacy=_privacy(top.sub("privacy")),
         disclosure=_disclosure(top.sub("disclosure", required=False)),
         variables=_variables(top.sub("variables")),
+        policy=parse_policy(top),
+        tls=_tls(top, base),
+        signing_key=_signing_key(top, base),
     )
 
 
-def _dataset(sec: _Section, base: Path) -> DatasetConfig:
+def _tls(top: Section, base: Path) -> TlsFiles | None:
+    if "tls" not in top.table:
+        return None
+    sec = top.sub("tls")
+    sec.check_keys({"ca", "cert", "key"})
+    return TlsFiles(*(base / sec.get(k, str) for k in ("ca", "cert", "key")))
+
+
+def _signing_key(top: Section, base: Path) -> Path | None:
+    if "signing" not in top.table:
+        return None
+    sec = top.sub("signing")
+    sec.check_keys({"key"})
+    key: str = sec.get("key", str)
+    return base / key
+
+
+def _dataset(sec: Section, base: Path) -> DatasetConfig:
     sec.check_keys({"path", "time_period", "source", "weight", "where", "design_effect"})
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -192,7 +171,7 @@ def _dataset(sec: _Section, base: Path) -> DatasetConfig:
     )
 
 
-def _privacy(sec: _Section) -> PrivacyConfig:
+def _privacy(sec: Section) -> PrivacyConfig:
     sec.check_keys({"rho_budget", "max_rho_per_query", "max_weight", "sample_rho_share"})
     share = float(sec.get("sample_rho_share", float, 0.2))
     if not 0 < share < 1:
@@ -208,7 +187,7 @@ def _privacy(sec: _Section) -> PrivacyConfig:
     )
 
 
-def _disclosure(sec: _Section) -> DisclosureRules:
+def _disclosure(sec: Section) -> DisclosureRules:
     sec.check_keys({"min_count", "unreliable_below", "max_cv"})
     defaults = DisclosureRules()
     return DisclosureRules(
@@ -218,7 +197,7 @@ def _disclosure(sec: _Section) -> DisclosureRules:
     )
 
 
-def _variables(sec: _Section) -> dict[str, VariableMapping]:
+def _variables(sec: Section) -> dict[str, VariableMapping]:
     known = {AGE, *CATEGORICAL}
     out: dict[str, VariableMapping] = {}
     for name in sec.table:
@@ -234,7 +213,7 @@ def _variables(sec: _Section) -> dict[str, VariableMapping]:
     return out
 
 
-def _mapping(name: str, sec: _Section) -> VariableMapping:
+def _mapping(name: str, sec: Section) -> VariableMapping:
     if name == AGE:
         sec.check_keys({"column"})
         return VariableMapping(name=name, column=sec.get("column", str))

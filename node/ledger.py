@@ -3,13 +3,15 @@
 SQLite in WAL mode with ``synchronous=FULL``; every change runs in ``BEGIN IMMEDIATE``
 so that concurrent threads and processes serialise on the budget. Budgets are integer
 micro-rho. The order of a release is: reserve (charge), compute, store the answer and
-commit; the answer leaves the node only after the commit. A reservation whose process
-died before committing stays charged: nothing was released, and a retry with the same
-query id adopts it and releases once, without a second charge.
+commit; the answer leaves the node only after the commit, and the commit appends the
+release to the audit log in the same transaction. A reservation whose process died
+before committing stays charged: nothing was released, and a retry with the same query
+id adopts it and releases once, without a second charge.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
@@ -19,35 +21,77 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from indicators.errors import BudgetError, QueryError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from indicators.errors import BudgetError, FedstatsError, QueryError
+from node import audit
 from privacy.budget import from_micro, to_micro
 
-__all__ = ["BudgetState", "Ledger", "LedgerEntry", "Reservation", "StoredAnswer"]
+__all__ = [
+    "BudgetState",
+    "Ledger",
+    "LedgerEntry",
+    "Request",
+    "Reservation",
+    "StoredAnswer",
+]
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS releases (
-    query_id     TEXT NOT NULL,
-    dataset      TEXT NOT NULL,
-    spec_hash    TEXT NOT NULL,
-    micro_rho    INTEGER NOT NULL CHECK (micro_rho >= 0),
-    state        TEXT NOT NULL CHECK (state IN ('reserved', 'committed')),
-    owner        TEXT NOT NULL,
-    created_at   REAL NOT NULL,
-    committed_at REAL,
-    answer       BLOB,
-    answered_by  TEXT,
+    query_id       TEXT NOT NULL,
+    dataset        TEXT NOT NULL,
+    spec_hash      TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    coordinator    TEXT NOT NULL,
+    micro_rho      INTEGER NOT NULL CHECK (micro_rho >= 0),
+    state          TEXT NOT NULL CHECK (state IN ('reserved', 'committed')),
+    owner          TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    committed_at   REAL,
+    answer         BLOB,
+    answered_by    TEXT,
     PRIMARY KEY (dataset, query_id)
 );
 CREATE INDEX IF NOT EXISTS releases_by_spec ON releases (dataset, spec_hash, state);
 """
+    + audit.SCHEMA
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a query asks of the ledger.
+
+    Attributes:
+        query_id: Idempotency key.
+        spec_hash: Hash of what the query releases (tables and rho): equal specs share
+            one answer.
+        rho: zCDP the query would spend.
+        coordinator: Who asks.
+        request_sha256: Hash of the exact signed request bytes: a retry must match.
+        coordinator_cap: The most rho this coordinator may spend on the dataset.
+    """
+
+    query_id: str
+    spec_hash: str
+    rho: float
+    coordinator: str = ""
+    request_sha256: str = ""
+    coordinator_cap: float | None = None
 
 
 @dataclass(frozen=True)
 class Reservation:
     """A charge taken for a query that must now be computed, then committed or cancelled."""
 
-    query_id: str
+    request: Request
     micro_rho: int
+
+    @property
+    def query_id(self) -> str:
+        """The query's id."""
+        return self.request.query_id
 
 
 @dataclass(frozen=True)
@@ -77,7 +121,7 @@ class LedgerEntry:
     """One row of the ledger, for the operator's summary."""
 
     query_id: str
-    spec_hash: str
+    coordinator: str
     rho: float
     state: str
     created_at: float
@@ -85,15 +129,30 @@ class LedgerEntry:
 
 
 class Ledger:
-    """Budget ledger of one dataset, shared safely by threads and processes."""
+    """Budget ledger and audit log of one dataset, shared safely by threads and processes.
+
+    Args:
+        path: The SQLite file.
+        dataset: Key of the dataset's budget.
+        total_rho: The dataset's budget.
+        max_rho_per_query: The node's cap on one query.
+        signer: The node's Ed25519 key, which signs audit entries; without it the
+            ledger can be read but not written.
+    """
 
     def __init__(
-        self, path: Path, dataset: str, total_rho: float, max_rho_per_query: float
+        self,
+        path: Path,
+        dataset: str,
+        total_rho: float,
+        max_rho_per_query: float,
+        signer: Ed25519PrivateKey | None = None,
     ) -> None:
         self.path = path
         self.dataset = dataset
         self.total_micro = to_micro(total_rho, round_up=False)
         self.cap_micro = to_micro(max_rho_per_query, round_up=False)
+        self.signer = signer
         self.owner = f"{_process_identity(os.getpid())}:{uuid.uuid4().hex}"
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
@@ -120,47 +179,82 @@ class Ledger:
                 raise
             db.execute("COMMIT")
 
-    def reserve(self, query_id: str, spec_hash: str, rho: float) -> Reservation | StoredAnswer:
-        """Charge a query, or find the answer it already has.
+    def _audit(
+        self,
+        db: sqlite3.Connection,
+        request: Request,
+        event: str,
+        *,
+        answer_sha256: str = "",
+        micro_rho: int = 0,
+        reason: str = "",
+    ) -> None:
+        if self.signer is None:
+            raise RuntimeError("this ledger has no signing key: it is read-only")
+        audit.append(
+            db,
+            self.signer,
+            event=event,
+            dataset=self.dataset,
+            query_id=request.query_id,
+            coordinator=request.coordinator,
+            request_sha256=request.request_sha256,
+            answer_sha256=answer_sha256,
+            micro_rho=micro_rho,
+            reason=reason,
+        )
+
+    def reserve(self, request: Request) -> Reservation | StoredAnswer:
+        """Charge a query, or find the answer it already has (logged as a replay).
 
         Returns:
             A Reservation to compute and commit, or the StoredAnswer to return as is.
 
         Raises:
-            QueryError: The id was used for a different query, or is being computed now.
-            BudgetError: The query passes the per-query cap or the remaining budget.
+            QueryError: The id was used for a different request, or is being computed.
+            BudgetError: The query passes a cap or the remaining budget.
         """
-        micro = to_micro(rho)
+        micro = to_micro(request.rho)
         with self._transaction() as db:
             row = db.execute(
-                "SELECT spec_hash, state, owner, answer, answered_by, micro_rho"
+                "SELECT spec_hash, request_sha256, state, owner, answer, answered_by, micro_rho"
                 " FROM releases WHERE dataset = ? AND query_id = ?",
-                (self.dataset, query_id),
+                (self.dataset, request.query_id),
             ).fetchone()
             if row is not None:
-                return self._known_id(db, query_id, spec_hash, row)
-            cached = db.execute(
-                "SELECT query_id, answer FROM releases WHERE dataset = ? AND spec_hash = ?"
-                " AND state = 'committed' AND answer IS NOT NULL ORDER BY created_at LIMIT 1",
-                (self.dataset, spec_hash),
-            ).fetchone()
-            if cached is not None:
-                self._insert(db, query_id, spec_hash, 0, "committed", answered_by=cached[0])
-                return StoredAnswer(answer=cached[1], answered_by=cached[0])
-            self._check_budget(db, micro)
-            self._insert(db, query_id, spec_hash, micro, "reserved", answered_by=query_id)
-        return Reservation(query_id=query_id, micro_rho=micro)
+                outcome = self._known_id(db, request, row)
+            else:
+                outcome = self._new_id(db, request, micro)
+            if isinstance(outcome, StoredAnswer):
+                answer_hash = hashlib.sha256(outcome.answer).hexdigest()
+                self._audit(db, request, "replay", answer_sha256=answer_hash)
+        return outcome
+
+    def _new_id(
+        self, db: sqlite3.Connection, request: Request, micro: int
+    ) -> Reservation | StoredAnswer:
+        cached = db.execute(
+            "SELECT query_id, answer FROM releases WHERE dataset = ? AND spec_hash = ?"
+            " AND state = 'committed' AND answer IS NOT NULL ORDER BY created_at LIMIT 1",
+            (self.dataset, request.spec_hash),
+        ).fetchone()
+        if cached is not None:
+            self._insert(db, request, 0, "committed", answered_by=cached[0])
+            return StoredAnswer(answer=cached[1], answered_by=cached[0])
+        self._check_budget(db, request, micro)
+        self._insert(db, request, micro, "reserved", answered_by=request.query_id)
+        return Reservation(request=request, micro_rho=micro)
 
     def _known_id(
-        self, db: sqlite3.Connection, query_id: str, spec_hash: str, row: tuple[object, ...]
+        self, db: sqlite3.Connection, request: Request, row: tuple[object, ...]
     ) -> Reservation | StoredAnswer:
-        old_hash, state, owner, answer, answered_by, micro = row
-        if old_hash != spec_hash:
+        old_spec, old_request, state, owner, answer, answered_by, micro = row
+        if old_spec != request.spec_hash or old_request != request.request_sha256:
             raise QueryError(
-                f"query id {query_id!r} was already used for a different query",
+                f"query id {request.query_id!r} was already used for a different request",
                 reason="QUERY_ID_REUSED",
                 field="query_id",
-                hint="use a fresh query id for a new query",
+                hint="a retry must resend the same signed bytes; a new query needs a new id",
             )
         if state == "committed":
             if answer is None:  # an identical query: the answer lives with the first id
@@ -170,27 +264,20 @@ class Ledger:
                 ).fetchone()[0]
             assert isinstance(answer, bytes)
             return StoredAnswer(answer=answer, answered_by=str(answered_by))
-        if _alive(str(owner)) and owner != self.owner:
+        if owner == self.owner or _alive(str(owner)):
             raise QueryError(
-                f"query {query_id!r} is being computed by another process",
-                reason="QUERY_IN_PROGRESS",
-                field="query_id",
-                hint="retry in a few seconds",
-            )
-        if owner == self.owner:
-            raise QueryError(
-                f"query {query_id!r} is being computed now",
+                f"query {request.query_id!r} is being computed now",
                 reason="QUERY_IN_PROGRESS",
                 field="query_id",
                 hint="retry in a few seconds",
             )
         db.execute(
             "UPDATE releases SET owner = ? WHERE dataset = ? AND query_id = ?",
-            (self.owner, self.dataset, query_id),
+            (self.owner, self.dataset, request.query_id),
         )
-        return Reservation(query_id=query_id, micro_rho=int(str(micro)))
+        return Reservation(request=request, micro_rho=int(str(micro)))
 
-    def _check_budget(self, db: sqlite3.Connection, micro: int) -> None:
+    def _check_budget(self, db: sqlite3.Connection, request: Request, micro: int) -> None:
         if micro > self.cap_micro:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g}, over this node's per-query cap "
@@ -199,8 +286,18 @@ class Ledger:
                 field="rho",
                 hint=f"ask for rho <= {from_micro(self.cap_micro):g}",
             )
-        spent = self._spent(db)
-        remaining = self.total_micro - spent
+        if request.coordinator_cap is not None:
+            cap = to_micro(request.coordinator_cap, round_up=False)
+            used = self._spent(db, request.coordinator)
+            if used + micro > cap:
+                raise BudgetError(
+                    f"coordinator {request.coordinator!r} has {from_micro(max(cap - used, 0)):g}"
+                    f" of its rho cap {from_micro(cap):g} left on this dataset",
+                    reason="COORDINATOR_CAP_EXCEEDED",
+                    field="rho",
+                    hint="ask for less; the node operator sets rho_cap under [[coordinators]]",
+                )
+        remaining = self.total_micro - self._spent(db)
         if micro > remaining:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g} but only "
@@ -211,32 +308,22 @@ class Ledger:
             )
 
     def _insert(
-        self,
-        db: sqlite3.Connection,
-        query_id: str,
-        spec_hash: str,
-        micro: int,
-        state: str,
-        answered_by: str,
+        self, db: sqlite3.Connection, request: Request, micro: int, state: str, answered_by: str
     ) -> None:
+        now = time.time()
         db.execute(
-            "INSERT INTO releases (query_id, dataset, spec_hash, micro_rho, state, owner,"
-            " created_at, committed_at, answered_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO releases (query_id, dataset, spec_hash, request_sha256, coordinator,"
+            " micro_rho, state, owner, created_at, committed_at, answered_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                query_id,
-                self.dataset,
-                spec_hash,
-                micro,
-                state,
-                self.owner,
-                time.time(),
-                time.time() if state == "committed" else None,
-                answered_by,
+                request.query_id, self.dataset, request.spec_hash, request.request_sha256,
+                request.coordinator, micro, state, self.owner, now,
+                now if state == "committed" else None, answered_by,
             ),
-        )
+        )  # fmt: skip
 
     def commit(self, reservation: Reservation, answer: bytes) -> None:
-        """Store the answer and mark the charge committed: after this it may leave."""
+        """Store the answer, mark the charge committed and log the release, atomically."""
         with self._transaction() as db:
             cur = db.execute(
                 "UPDATE releases SET state = 'committed', answer = ?, committed_at = ?"
@@ -245,9 +332,16 @@ class Ledger:
             )
             if cur.rowcount != 1:
                 raise RuntimeError(f"reservation {reservation.query_id!r} is no longer ours")
+            self._audit(
+                db,
+                reservation.request,
+                "release",
+                answer_sha256=hashlib.sha256(answer).hexdigest(),
+                micro_rho=reservation.micro_rho,
+            )
 
     def cancel(self, reservation: Reservation) -> None:
-        """Drop a reservation whose computation failed before any noise was drawn."""
+        """Drop a reservation whose computation failed before anything was released."""
         with self._transaction() as db:
             db.execute(
                 "DELETE FROM releases WHERE dataset = ? AND query_id = ? AND state = 'reserved'"
@@ -255,11 +349,17 @@ class Ledger:
                 (self.dataset, reservation.query_id, self.owner),
             )
 
-    def _spent(self, db: sqlite3.Connection) -> int:
-        row = db.execute(
-            "SELECT COALESCE(SUM(micro_rho), 0) FROM releases WHERE dataset = ?", (self.dataset,)
-        ).fetchone()
-        return int(row[0])
+    def record_refusal(self, request: Request, error: FedstatsError) -> None:
+        """Log a refused query (nothing is charged)."""
+        with self._transaction() as db:
+            self._audit(db, request, "refusal", reason=error.reason)
+
+    def _spent(self, db: sqlite3.Connection, coordinator: str | None = None) -> int:
+        sql = "SELECT COALESCE(SUM(micro_rho), 0) FROM releases WHERE dataset = ?"
+        args: tuple[str, ...] = (self.dataset,)
+        if coordinator is not None:
+            sql, args = sql + " AND coordinator = ?", (*args, coordinator)
+        return int(db.execute(sql, args).fetchone()[0])
 
     def state(self) -> BudgetState:
         """The dataset's budget: total, spent (committed and reserved) and the cap."""
@@ -275,13 +375,13 @@ class Ledger:
         """Every ledger row of the dataset, oldest first."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT query_id, spec_hash, micro_rho, state, created_at, answered_by"
+                "SELECT query_id, coordinator, micro_rho, state, created_at, answered_by"
                 " FROM releases WHERE dataset = ? ORDER BY created_at",
                 (self.dataset,),
             ).fetchall()
         return [
-            LedgerEntry(str(q), str(h), from_micro(int(m)), str(s), float(t), str(a))
-            for q, h, m, s, t, a in rows
+            LedgerEntry(str(q), str(c), from_micro(int(m)), str(s), float(t), str(a))
+            for q, c, m, s, t, a in rows
         ]
 
 

@@ -1,9 +1,15 @@
-"""The production server factory: the node servicer plus the standard health service."""
+"""The production server factory: the node servicer plus the standard health service.
+
+Mutual TLS is the default: the node presents its certificate from the federation CA and
+requires one from every client. Plaintext is possible only on a loopback address.
+An optional second, plaintext port serves the health service alone, for orchestrators.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -11,9 +17,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from indicators.errors import ConfigError
 from node.service import NodeService
 from node.servicer import NodeServicer
+from privacy.certificates import TlsFiles, check_party_certificate
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["SERVICE_NAME", "build_server", "is_loopback"]
+__all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
 
 SERVICE_NAME = "fedstats.v1.NodeService"
 
@@ -29,36 +36,88 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def build_server(
-    service: NodeService, address: str, *, max_workers: int = 8
-) -> tuple[grpc.Server, int]:
-    """Build and start a node server on ``address`` (port 0 picks a free port).
+@dataclass
+class NodeServer:
+    """A running node: its gRPC server(s) and the ports they listen on."""
 
-    Until mutual TLS exists, a node only listens in plaintext on loopback.
+    server: grpc.Server
+    port: int
+    health_server: grpc.Server | None = None
+    health_port: int = 0
 
-    Returns:
-        The started server and the port it listens on.
+    def stop(self, grace: float | None = None) -> None:
+        """Stop serving; waits for the servers to finish."""
+        events = [self.server.stop(grace)]
+        if self.health_server is not None:
+            events.append(self.health_server.stop(grace))
+        for event in events:
+            event.wait()
 
-    Raises:
-        ConfigError: When the address is not a loopback address, or cannot be bound.
-    """
-    if not is_loopback(address):
-        raise ConfigError(
-            f"refusing to serve plaintext on {address}: not a loopback address",
-            field="node.listen",
-            hint="listen on 127.0.0.1; mutual TLS for other addresses is not built yet",
-        )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
-    pb_grpc.add_NodeServiceServicer_to_server(NodeServicer(service), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+
+def _health() -> health.HealthServicer:
+    servicer = health.HealthServicer()
+    servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return servicer
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         raise ConfigError(f"cannot listen on {address}: {exc}", field="node.listen") from None
     if port == 0:
         raise ConfigError(f"cannot listen on {address}", field="node.listen")
+    return port
+
+
+def build_server(
+    service: NodeService,
+    address: str,
+    *,
+    tls: TlsFiles | None,
+    health_address: str | None = None,
+    max_workers: int = 8,
+) -> NodeServer:
+    """Build and start a node server on ``address`` (port 0 picks a free port).
+
+    Args:
+        service: The node.
+        address: ``host:port`` to listen on.
+        tls: The node's CA, certificate and key; None serves plaintext, loopback only.
+        health_address: Where to serve the health service alone in plaintext, if anywhere.
+        max_workers: Threads answering calls.
+
+    Raises:
+        ConfigError: For plaintext off loopback, a certificate that is not valid for
+            this node, or an address that cannot be bound.
+    """
+    credentials = None
+    if tls is None:
+        if not is_loopback(address):
+            raise ConfigError(
+                f"refusing to serve plaintext on {address}: not a loopback address",
+                field="node.listen",
+                hint="configure [tls] (mutual TLS), or listen on 127.0.0.1 with --insecure",
+            )
+    else:
+        check_party_certificate(tls, "node", service.config.id, "tls")
+        ca, cert, key = tls.read()
+        credentials = grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=True
+        )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    pb_grpc.add_NodeServiceServicer_to_server(NodeServicer(service, tls is not None), server)
+    health_pb2_grpc.add_HealthServicer_to_server(_health(), server)
+    port = _bind(server, address, credentials)
+    running = NodeServer(server, port)
+    if health_address:
+        running.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        health_pb2_grpc.add_HealthServicer_to_server(_health(), running.health_server)
+        running.health_port = _bind(running.health_server, health_address, None)
+        running.health_server.start()
     server.start()
-    return server, port
+    return running

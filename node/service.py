@@ -15,16 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from indicators.catalogue import CATALOGUE
-from indicators.errors import QueryError
+from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE, CATEGORICAL
 from node.config import NodeConfig
 from node.engine import compute_table, require_variables, sensitivity
 from node.harmonise import Harmonised, harmonise
-from node.ledger import BudgetState, Ledger, Reservation, StoredAnswer
+from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
+from node.policy import CoordinatorGrant
 from node.source import load_frame
-from privacy.budget import split_rho
+from privacy.budget import from_micro, split_rho
 from privacy.gaussian import release
+from privacy.signing import key_id, load_private_key, sign
 
 __all__ = ["MAX_CELLS_PER_QUERY", "NodeService", "QueryAnswer", "TableRelease"]
 
@@ -78,12 +80,22 @@ class NodeService:
 
     def __init__(self, config: NodeConfig, data: Harmonised | None = None) -> None:
         self.config = config
+        if config.signing_key is None:
+            raise ConfigError(
+                f"{config.file}: [signing] key is required: the node signs every result and "
+                "audit entry",
+                field="signing.key",
+                hint="make one with `fedstats certs issue --node ID`",
+            )
+        self.signing_key = load_private_key(config.signing_key, "signing.key")
+        self.key_id = key_id(self.signing_key.public_key())
         self.data = data if data is not None else harmonise(load_frame(config), config)
         self.ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
             total_rho=config.privacy.rho_budget,
             max_rho_per_query=config.privacy.max_rho_per_query,
+            signer=self.signing_key,
         )
         weighted = self.data.weights is not None
         self.sensitivity = sensitivity(config.privacy.max_weight if weighted else None)
@@ -101,12 +113,27 @@ class NodeService:
         """The dataset's budget."""
         return self.ledger.state()
 
-    def run_query(self, query_id: str, query: Query) -> QueryAnswer:
+    def run_query(
+        self,
+        query_id: str,
+        query: Query,
+        *,
+        grant: CoordinatorGrant | None = None,
+        request_sha256: str = "",
+    ) -> QueryAnswer:
         """Answer a query: check everything, charge the ledger, compute, store, commit.
+
+        Args:
+            query_id: Idempotency key.
+            query: What is asked.
+            grant: The asking coordinator's grant, checked against the node's policy
+                (None only for the node's own, local use: tests and benchmarks).
+            request_sha256: Hash of the signed request bytes: a retry must match it.
 
         Raises:
             QueryError: A malformed query, or one this node cannot answer (nothing spent).
-            BudgetError: The query passes the cap or the remaining budget (nothing spent).
+            AccessError: A query the policy does not allow (nothing spent).
+            BudgetError: The query passes a cap or the remaining budget (nothing spent).
         """
         if not _QUERY_ID.match(query_id):
             raise QueryError(
@@ -115,7 +142,17 @@ class NodeService:
             )
         plan = compile_query(query)
         self._check_answerable(plan)
-        outcome = self.ledger.reserve(query_id, plan.spec_hash(), plan.query.rho)
+        if grant is not None:
+            self.config.policy.check(grant, plan)
+        request = Request(
+            query_id=query_id,
+            spec_hash=plan.spec_hash(),
+            rho=plan.query.rho,
+            coordinator=grant.id if grant else "",
+            request_sha256=request_sha256,
+            coordinator_cap=grant.rho_cap if grant else None,
+        )
+        outcome = self.ledger.reserve(request)
         if isinstance(outcome, StoredAnswer):
             log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
             return QueryAnswer.from_stored(query_id, outcome.answer)
@@ -139,7 +176,7 @@ class NodeService:
             answer = QueryAnswer(
                 query_id=reservation.query_id,
                 tables=tables,
-                rho_charged=reservation.micro_rho / 1e6,
+                rho_charged=from_micro(reservation.micro_rho),
                 cached=False,
             )
             self.ledger.commit(reservation, answer.to_bytes())
@@ -186,6 +223,17 @@ class NodeService:
         return [
             rules.cell_flag(float(t), float(s)) for t, s in zip(totals, sample_totals, strict=True)
         ]
+
+    def record_refusal(
+        self, query_id: str, coordinator: str, request_sha256: str, error: FedstatsError
+    ) -> None:
+        """Append a refusal to the audit log (nothing was charged)."""
+        request = Request(query_id, "", 0.0, coordinator, request_sha256)
+        self.ledger.record_refusal(request, error)
+
+    def sign(self, data: bytes) -> bytes:
+        """The node's Ed25519 signature of exactly ``data``."""
+        return sign(self.signing_key, data)
 
     def coverage_floor(self) -> dict[str, float]:
         """Per variable, the mapped share floored to 10% (what Describe publishes)."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import NoReturn, TypeVar, cast
 
 import grpc
+from cryptography import x509
 
-from indicators.errors import ERROR_METADATA_KEY, FedstatsError
-from indicators.spec import Query
+from indicators.errors import ERROR_METADATA_KEY, AccessError, FedstatsError
+from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.service import NodeService, QueryAnswer
 from privacy.budget import DEFAULT_DELTA, epsilon_for
+from privacy.certificates import parse_identity, uris
 from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
@@ -32,11 +35,61 @@ REASON_STATUS: dict[str, grpc.StatusCode] = {
     "QUERY_IN_PROGRESS": grpc.StatusCode.ABORTED,
     "BUDGET_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "QUERY_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "COORDINATOR_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "BAD_SIGNATURE": grpc.StatusCode.UNAUTHENTICATED,
+    "NOT_A_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
+    "UNKNOWN_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
+    "SIGNER_NOT_PEER": grpc.StatusCode.PERMISSION_DENIED,
+    "SIGNER_NOT_ISSUER": grpc.StatusCode.PERMISSION_DENIED,
+    "WRONG_AUDIENCE": grpc.StatusCode.PERMISSION_DENIED,
+    "STALE_QUERY": grpc.StatusCode.PERMISSION_DENIED,
+    "INDICATOR_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
+    "DIMENSION_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
     "INTERNAL": grpc.StatusCode.INTERNAL,
 }
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+
+def _internal(exc: BaseException, method: str) -> FedstatsError:
+    """Log an unexpected error with its trace; the wire gets only a generic message."""
+    log.error("internal error in %s", method, exc_info=exc)
+    return FedstatsError("internal error; the node's log has the details", reason="INTERNAL")
+
+
+def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
+    """End the call with the reason's status and the ErrorDetail in trailing metadata."""
+    detail = pb.ErrorDetail(
+        reason=error.reason, message=error.message, hint=error.hint, field=error.field
+    )
+    code = REASON_STATUS.get(error.reason, grpc.StatusCode.FAILED_PRECONDITION)
+    context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
+    context.abort(code, f"{detail.reason}: {detail.message}")
+
+
+def coordinator_of(context: grpc.ServicerContext) -> str | None:
+    """The coordinator id in the TLS peer's certificate; None without TLS.
+
+    Raises:
+        AccessError: When the peer's certificate names no coordinator.
+    """
+    # grpc-stubs types the values as bytes; gRPC gives a list of bytes per property.
+    properties = cast(Mapping[str, list[bytes]], context.auth_context())
+    pems = properties.get("x509_pem_cert")
+    if not pems:
+        return None
+    cert = x509.load_pem_x509_certificate(pems[0])
+    identities = [parse_identity(u) for u in uris(cert)]
+    for identity in identities:
+        if identity is not None and identity[0] == "coordinator":
+            return identity[1]
+    raise AccessError(
+        "the client certificate does not name a coordinator (fedstats://coordinator/<id>)",
+        reason="NOT_A_COORDINATOR",
+        hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
+    )
 
 
 def _translated(
@@ -48,18 +101,9 @@ def _translated(
         try:
             return method(self, request, context)
         except FedstatsError as exc:
-            detail = pb.ErrorDetail(
-                reason=exc.reason, message=exc.message, hint=exc.hint, field=exc.field
-            )
-            code = REASON_STATUS.get(exc.reason, grpc.StatusCode.FAILED_PRECONDITION)
-        except Exception:
-            log.exception("internal error in %s", method.__name__)
-            detail = pb.ErrorDetail(
-                reason="INTERNAL", message="internal error; the node's log has the details"
-            )
-            code = grpc.StatusCode.INTERNAL
-        context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
-        context.abort(code, f"{detail.reason}: {detail.message}")
+            _abort(context, exc)
+        except Exception as exc:
+            _abort(context, _internal(exc, method.__name__))
 
     wrapper.__name__ = method.__name__
     wrapper.__doc__ = method.__doc__
@@ -69,8 +113,9 @@ def _translated(
 class NodeServicer(pb_grpc.NodeServiceServicer):
     """Thin adapter from NodeService to the wire."""
 
-    def __init__(self, service: NodeService) -> None:
+    def __init__(self, service: NodeService, require_peer: bool) -> None:
         self.service = service
+        self.gate = Gatekeeper(service.config.id, service.config.policy, require_peer)
 
     @_translated
     def Describe(  # noqa: N802 - gRPC method name
@@ -96,21 +141,33 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             disclosure=disclosure_proto(cfg.disclosure),
         )
 
-    @_translated
     def RunQuery(  # noqa: N802 - gRPC method name
-        self, request: pb.QueryRequest, context: grpc.ServicerContext
-    ) -> pb.QueryResult:
-        """Answer one query."""
-        spec = request.spec
-        query = Query(
-            indicators=tuple(spec.indicators),
-            group_dim=spec.group_dim,
-            breakdowns=tuple(spec.breakdowns),
-            comparator=spec.comparator,
-            rho=spec.rho,
-        )
-        answer = self.service.run_query(request.query_id, query)
-        return self._result(answer)
+        self, request: pb.SignedQuery, context: grpc.ServicerContext
+    ) -> pb.SignedResult:
+        """Admit a signed query, answer it, sign the result; log every refusal."""
+        info = RequestInfo(request_sha256=hashlib.sha256(request.request).hexdigest())
+        try:
+            peer = coordinator_of(context)
+            admitted = self.gate.admit(request.request, request.signature, peer, info)
+            answer = self.service.run_query(
+                admitted.query_id,
+                admitted.query,
+                grant=admitted.grant,
+                request_sha256=admitted.request_sha256,
+            )
+            result = self._result(answer).SerializeToString()
+            return pb.SignedResult(
+                result=result, signature=self.service.sign(result), key_id=self.service.key_id
+            )
+        except Exception as exc:
+            error = exc if isinstance(exc, FedstatsError) else _internal(exc, "RunQuery")
+            try:
+                self.service.record_refusal(
+                    info.query_id, info.coordinator, info.request_sha256, error
+                )
+            except Exception as audit_error:
+                log.error("could not log the refusal of %r", info.query_id, exc_info=audit_error)
+            _abort(context, error)
 
     @_translated
     def GetBudget(  # noqa: N802 - gRPC method name

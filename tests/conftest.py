@@ -1,19 +1,29 @@
-"""Shared fixtures: real node servers on 127.0.0.1:0 through the production factory."""
+"""Shared fixtures: a test federation PKI and real node servers on 127.0.0.1:0 over mutual
+TLS, started through the production factory."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
 
+from coordinator.client import Dialer
 from coordinator.config import CoordinatorConfig, NodeAddress
+from fedstats.certs import init_ca, issue
 from node.config import load_config
-from node.server import build_server
+from node.server import NodeServer, build_server
 from node.service import NodeService
+from privacy.certificates import TlsFiles
+from privacy.signing import load_private_key, parse_public_key, sign, verify
+from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -23,6 +33,7 @@ LANDS = (
     "Burgenland", "Carinthia", "Lower Austria", "Salzburg", "Styria", "Tyrol",
     "Upper Austria", "Vienna", "Vorarlberg",
 )  # fmt: skip
+COORDINATOR = "test-coordinator"
 
 LAEKEN_VARIABLES = """
 [variables.sex]
@@ -42,6 +53,60 @@ map = { 1 = "EMP", 2 = "EMP", 3 = "UNE", 4 = "INAC", 5 = "INAC", 6 = "INAC", 7 =
 """
 
 
+@dataclass
+class Pki:
+    """A federation CA with certificates and signing keys issued on demand."""
+
+    directory: Path
+    parties: dict[tuple[str, str], dict[str, Path]] = field(default_factory=dict)
+
+    def files(self, role: str, ident: str) -> dict[str, Path]:
+        if (role, ident) not in self.parties:
+            self.parties[(role, ident)] = issue(self.directory, role, ident)
+        return self.parties[(role, ident)]
+
+    def tls(self, role: str, ident: str) -> TlsFiles:
+        files = self.files(role, ident)
+        return TlsFiles(self.directory / "ca.pem", files["cert"], files["key"])
+
+    def public_key(self, role: str, ident: str) -> str:
+        return self.files(role, ident)["sign_pub"].read_text().strip()
+
+    def node_trust_toml(
+        self, node_id: str, rho_cap: float = 1e12, coordinator: str = COORDINATOR
+    ) -> str:
+        """The [tls], [signing] and [[coordinators]] sections of a test node."""
+        tls = self.tls("node", node_id)
+        return textwrap.dedent(f"""
+            [tls]
+            ca = "{tls.ca}"
+            cert = "{tls.cert}"
+            key = "{tls.key}"
+
+            [signing]
+            key = "{self.files("node", node_id)["sign_key"]}"
+
+            [[coordinators]]
+            id = "{coordinator}"
+            public_key = "{self.public_key("coordinator", coordinator)}"
+            rho_cap = {rho_cap}
+            """)
+
+
+_PKI: Pki | None = None
+
+
+def pki() -> Pki:
+    """The test session's federation PKI (made once, removed at exit)."""
+    global _PKI
+    if _PKI is None:
+        directory = Path(tempfile.mkdtemp(prefix="fedstats-pki-"))
+        atexit.register(shutil.rmtree, directory, True)
+        init_ca(directory)
+        _PKI = Pki(directory)
+    return _PKI
+
+
 def require_laeken() -> Path:
     """The laeken survey file, or skip with the reason."""
     if not LAEKEN.exists():
@@ -57,7 +122,7 @@ def laeken_node_toml(
     max_rho: float = 1e9,
     extra: str = "",
 ) -> str:
-    """A node config serving one Land of the laeken survey."""
+    """A node config serving one Land of the laeken survey, trusting the test coordinator."""
     return (
         textwrap.dedent(f"""
         [node]
@@ -82,26 +147,67 @@ def laeken_node_toml(
         """)
         + extra
         + LAEKEN_VARIABLES
+        + pki().node_trust_toml(node_id)
     )
+
+
+def sign_request(
+    req: pb.QueryRequest, audience: str, coordinator: str = COORDINATOR
+) -> pb.SignedQuery:
+    """Fill the envelope fields a test left empty and sign as the coordinator."""
+    filled = pb.QueryRequest()
+    filled.CopyFrom(req)
+    filled.issuer = filled.issuer or coordinator
+    filled.audience = filled.audience or audience
+    filled.issued_at_ms = filled.issued_at_ms or int(time.time() * 1000)
+    data = filled.SerializeToString()
+    key = load_private_key(pki().files("coordinator", coordinator)["sign_key"], "test")
+    return pb.SignedQuery(request=data, signature=sign(key, data))
 
 
 @dataclass
 class RunningNode:
-    """A node served in-process on a free loopback port."""
+    """A node served in-process on a free loopback port, over mutual TLS."""
 
     service: NodeService
-    server: grpc.Server
+    server: NodeServer
     address: str
     config_path: Path
 
+    @property
+    def node_id(self) -> str:
+        return self.service.config.id
+
+    def channel(self, coordinator: str = COORDINATOR) -> grpc.Channel:
+        address = NodeAddress(self.node_id, self.address)
+        return Dialer(pki().tls("coordinator", coordinator)).channel(address)
+
     def stub(self) -> pb_grpc.NodeServiceStub:
-        return pb_grpc.NodeServiceStub(grpc.insecure_channel(self.address))
+        return pb_grpc.NodeServiceStub(self.channel())
+
+    def ask(self, req: pb.QueryRequest | pb.SignedQuery, timeout: float = 30) -> pb.QueryResult:
+        """Send a request (signed now as the test coordinator unless it is signed already)
+        and check the node's signature on the result."""
+        if isinstance(req, pb.QueryRequest):
+            req = sign_request(req, self.node_id)
+        with self.channel() as channel:
+            signed = pb_grpc.NodeServiceStub(channel).RunQuery(req, timeout=timeout)
+        public = parse_public_key(pki().public_key("node", self.node_id), "test")
+        assert verify(public, signed.result, signed.signature), "result signature"
+        return pb.QueryResult.FromString(signed.result)
 
     def stop(self) -> None:
-        self.server.stop(grace=None).wait()
+        self.server.stop(grace=None)
 
 
 ServeFn = Callable[[Path], RunningNode]
+
+
+def start_node(config_path: Path) -> RunningNode:
+    """A node from its config, served on a free loopback port with its TLS files."""
+    service = NodeService(load_config(config_path))
+    server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
+    return RunningNode(service, server, f"127.0.0.1:{server.port}", config_path)
 
 
 @pytest.fixture
@@ -110,9 +216,7 @@ def serve() -> Iterator[ServeFn]:
     running: list[RunningNode] = []
 
     def start(config_path: Path) -> RunningNode:
-        service = NodeService(load_config(config_path))
-        server, port = build_server(service, "127.0.0.1:0")
-        node = RunningNode(service, server, f"127.0.0.1:{port}", config_path)
+        node = start_node(config_path)
         running.append(node)
         return node
 
@@ -121,12 +225,20 @@ def serve() -> Iterator[ServeFn]:
         node.stop()
 
 
-def coordinator_for(tmp_path: Path, nodes: list[tuple[str, str]]) -> CoordinatorConfig:
-    """A coordinator config for (node id, address) pairs."""
+def coordinator_for(
+    tmp_path: Path, nodes: list[tuple[str, str]], timeout: float = 30.0
+) -> CoordinatorConfig:
+    """A coordinator config over mutual TLS for (node id, address) pairs."""
+    keys = pki()
     return CoordinatorConfig(
         file=tmp_path / "coordinator.toml",
-        id="test-coordinator",
+        id=COORDINATOR,
         state_dir=tmp_path / "coordinator-state",
-        timeout_seconds=30.0,
-        nodes=tuple(NodeAddress(i, a) for i, a in nodes),
+        timeout_seconds=timeout,
+        nodes=tuple(
+            NodeAddress(i, a, parse_public_key(keys.public_key("node", i), "test"))
+            for i, a in nodes
+        ),
+        tls=keys.tls("coordinator", COORDINATOR),
+        signing_key=keys.files("coordinator", COORDINATOR)["sign_key"],
     )

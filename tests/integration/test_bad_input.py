@@ -30,7 +30,9 @@ from tests.conftest import (
     ServeFn,
     coordinator_for,
     laeken_node_toml,
+    pki,
     require_laeken,
+    sign_request,
 )
 
 # --- helpers ----------------------------------------------------------------------------
@@ -73,7 +75,7 @@ def request(
 def refusal(node: RunningNode, req: pb.QueryRequest) -> tuple[grpc.Call, pb.ErrorDetail]:
     """Send a query that must be refused; return the call and its decoded ErrorDetail."""
     with pytest.raises(grpc.RpcError) as info:
-        node.stub().RunQuery(req, timeout=30)
+        node.stub().RunQuery(sign_request(req, node.node_id), timeout=30)
     error = info.value
     assert isinstance(error, grpc.Call)
     raw = dict(error.trailing_metadata() or ())[ERROR_METADATA_KEY]
@@ -143,6 +145,7 @@ def write_small(tmp_path: Path, rows: list[str], *, weight: str | None = None) -
             source="survey" if weight else "register",
             weight=f'weight = "{weight}"' if weight else "",
         )
+        + pki().node_trust_toml("small")
     )
     return config
 
@@ -429,7 +432,7 @@ def test_node_refuses_bad_query_and_charges_nothing(
     assert node.service.ledger.entries() == []
     # The refusal left nothing behind: a good query under the same id is still new.
     if req.query_id == "q-1":
-        good = node.stub().RunQuery(request("q-1"), timeout=30)
+        good = node.ask(request("q-1"))
         assert not good.cached and good.rho_charged == pytest.approx(0.5)
 
 

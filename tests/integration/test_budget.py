@@ -7,6 +7,7 @@ with real OpenDP noise and a real SQLite ledger under tmp_path.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import socket
 import sqlite3
@@ -29,11 +30,13 @@ from node.service import NodeService
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from tests.conftest import (
+    COORDINATOR,
     RunningNode,
     ServeFn,
     coordinator_for,
     laeken_node_toml,
     require_laeken,
+    sign_request,
 )
 
 # Maps pl030 to an attainment level only so that the laeken nodes serve a second outcome
@@ -84,9 +87,8 @@ def request(
     )
 
 
-def run(node: RunningNode, req: pb.QueryRequest) -> pb.QueryResult:
-    result: pb.QueryResult = node.stub().RunQuery(req, timeout=30)
-    return result
+def run(node: RunningNode, req: pb.QueryRequest | pb.SignedQuery) -> pb.QueryResult:
+    return node.ask(req)
 
 
 def budget(node: RunningNode) -> pb.BudgetStatus:
@@ -97,7 +99,7 @@ def budget(node: RunningNode) -> pb.BudgetStatus:
 def refusal(node: RunningNode, req: pb.QueryRequest) -> tuple[grpc.StatusCode, pb.ErrorDetail]:
     """Send a query that must be refused; return its status and decoded ErrorDetail."""
     with pytest.raises(grpc.RpcError) as info:
-        node.stub().RunQuery(req, timeout=30)
+        node.stub().RunQuery(sign_request(req, node.node_id), timeout=30)
     error = info.value
     assert isinstance(error, grpc.Call)
     assert "Traceback" not in (error.details() or "")
@@ -172,8 +174,8 @@ def test_query_past_per_query_cap_is_refused_and_charges_nothing(
 
 def test_retried_query_id_returns_the_stored_answer_free(tmp_path: Path, serve: ServeFn) -> None:
     node = start_node(serve, tmp_path, rho_budget=5.0)
-    req = request("q-1", breakdowns=("sex",), rho=0.5)
-    first = run(node, req)
+    req = sign_request(request("q-1", breakdowns=("sex",), rho=0.5), node.node_id)
+    first = run(node, req)  # a retry resends exactly the signed bytes
     assert not first.cached
     assert first.rho_charged == pytest.approx(0.5)
     spent = budget(node).rho_spent
@@ -245,28 +247,27 @@ def test_same_spec_with_a_different_rho_is_a_new_charge(tmp_path: Path, serve: S
 
 def test_ledger_survives_a_node_restart(tmp_path: Path, serve: ServeFn) -> None:
     node = start_node(serve, tmp_path, rho_budget=2.0)
-    req = request("before-restart", breakdowns=("sex",), rho=0.7)
+    req = sign_request(request("before-restart", breakdowns=("sex",), rho=0.7), node.node_id)
     first = run(node, req)
     node.stop()
 
     config = load_config(node.config_path)
     service = NodeService(config)  # a new process would do exactly this
     assert service.ledger.path == node.service.ledger.path
-    server, port = build_server(service, "127.0.0.1:0")
+    server = build_server(service, "127.0.0.1:0", tls=config.tls)
+    restarted = RunningNode(service, server, f"127.0.0.1:{server.port}", node.config_path)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.NodeServiceStub(channel)
-            status = stub.GetBudget(pb.BudgetRequest(), timeout=30)
-            assert status.rho_spent == pytest.approx(0.7)
-            assert status.rho_remaining == pytest.approx(1.3)
+        status = budget(restarted)
+        assert status.rho_spent == pytest.approx(0.7)
+        assert status.rho_remaining == pytest.approx(1.3)
 
-            again = stub.RunQuery(req, timeout=30)
-            assert again.cached
-            assert again.rho_charged == 0
-            assert counts(again) == counts(first)
-            assert stub.GetBudget(pb.BudgetRequest(), timeout=30).rho_spent == pytest.approx(0.7)
+        again = run(restarted, req)
+        assert again.cached
+        assert again.rho_charged == 0
+        assert counts(again) == counts(first)
+        assert budget(restarted).rho_spent == pytest.approx(0.7)
     finally:
-        server.stop(grace=None).wait()
+        restarted.stop()
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,37 +278,43 @@ import os, sys
 from pathlib import Path
 from indicators.spec import Query, compile_query
 from node.ledger import Ledger
+from node.ledger import Request
 ledger = Ledger(Path(sys.argv[1]), sys.argv[2], 2.0, 2.0)
 plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", rho=0.5))
-ledger.reserve("crashed", plan.spec_hash(), 0.5)
+ledger.reserve(Request("crashed", plan.spec_hash(), 0.5, sys.argv[3], sys.argv[4], 1e12))
 os._exit(0)
 """
 
 
-def crash_after_reserve(node: RunningNode) -> None:
+def crash_after_reserve(node: RunningNode) -> pb.SignedQuery:
+    """A process reserves the charge of a signed query and dies; returns that query."""
     ledger = node.service.ledger
+    signed = sign_request(request("crashed", rho=0.5), node.node_id)
+    digest = hashlib.sha256(signed.request).hexdigest()
     subprocess.run(
-        [sys.executable, "-c", CRASH_AFTER_RESERVE, str(ledger.path), ledger.dataset],
+        [sys.executable, "-c", CRASH_AFTER_RESERVE, str(ledger.path), ledger.dataset, COORDINATOR,
+         digest],
         cwd=REPO,
         check=True,
         timeout=60,
-    )
+    )  # fmt: skip
     (entry,) = ledger.entries()
     assert (entry.query_id, entry.state, entry.rho) == ("crashed", "reserved", 0.5)
+    return signed
 
 
 def test_reservation_of_a_crashed_process_is_adopted_by_the_retry(
     tmp_path: Path, serve: ServeFn
 ) -> None:
     node = start_node(serve, tmp_path, rho_budget=2.0)
-    crash_after_reserve(node)
+    signed = crash_after_reserve(node)
     assert budget(node).rho_spent == pytest.approx(0.5)  # the charge stays: nothing released
 
-    answer = run(node, request("crashed", rho=0.5))
+    answer = run(node, signed)
 
     assert not answer.cached  # released now, once
     assert budget(node).rho_spent == pytest.approx(0.5)  # and not charged a second time
-    again = run(node, request("crashed", rho=0.5))
+    again = run(node, signed)
     assert again.cached and again.rho_charged == 0
     assert counts(again) == counts(answer)
 
@@ -316,13 +323,13 @@ def test_reservation_of_a_crashed_pid_1_process_is_adopted_after_a_restart(
     tmp_path: Path, serve: ServeFn
 ) -> None:
     node = start_node(serve, tmp_path, rho_budget=2.0)
-    crash_after_reserve(node)
+    signed = crash_after_reserve(node)
     # The crashed node ran as PID 1 in a container that has since been restarted: on
     # every host some process is PID 1 again.
     with sqlite3.connect(node.service.ledger.path) as db:
         db.execute("UPDATE releases SET owner = '1:' || substr(owner, instr(owner, ':') + 1)")
 
-    answer = run(node, request("crashed", rho=0.5))
+    answer = run(node, signed)
 
     assert not answer.cached
     assert budget(node).rho_spent == pytest.approx(0.5)
@@ -448,11 +455,12 @@ def test_concurrent_queries_never_overspend(tmp_path: Path, serve: ServeFn) -> N
     def ask(i: int) -> None:
         indicators, breakdowns = specs[i]
         req = request(f"c-{i}", indicators=indicators, breakdowns=breakdowns, rho=0.3)
-        with grpc.insecure_channel(node.address) as channel:
+        with node.channel() as channel:
             stub = pb_grpc.NodeServiceStub(channel)
+            signed = sign_request(req, node.node_id)
             barrier.wait()
             try:
-                result = stub.RunQuery(req, timeout=60)
+                result = pb.QueryResult.FromString(stub.RunQuery(signed, timeout=60).result)
                 outcomes[i] = "ok" if result.rho_charged == pytest.approx(0.3) else "free?"
             except grpc.RpcError as error:
                 assert isinstance(error, grpc.Call)

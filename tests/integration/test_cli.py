@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.client import Dialer
+from coordinator.config import NodeAddress
 from fedstats.cli import main
-from tests.conftest import laeken_node_toml, require_laeken
+from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
 
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 DESIGN_COLUMNS_AFTER = [
@@ -59,9 +61,14 @@ def test_query_a_served_node_and_read_its_budget(
 ) -> None:
     address, node_config = served_node
     coordinator = tmp_path / "coordinator.toml"
+    keys = pki()
+    tls = keys.tls("coordinator", COORDINATOR)
     coordinator.write_text(
-        f'[coordinator]\nid = "eu"\nstate_dir = "cstate"\n\n'
+        f'[coordinator]\nid = "{COORDINATOR}"\nstate_dir = "cstate"\n\n'
+        f'[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n\n'
+        f'[signing]\nkey = "{keys.files("coordinator", COORDINATOR)["sign_key"]}"\n\n'
         f'[[nodes]]\nid = "vienna"\naddress = "{address}"\n'
+        f'public_key = "{keys.public_key("node", "vienna")}"\n'
     )
     out = tmp_path / "out"
     code = main([
@@ -80,6 +87,8 @@ def test_query_a_served_node_and_read_its_budget(
     assert {r["sex"] for r in nat} == {"M", "F"}
     assert all(r["unit"] == "PC" and r["value"] for r in nat)
     assert (tmp_path / "cstate" / "queries.jsonl").exists()
+    assert main(["verify", str(out), "--config", str(coordinator)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("verified")
 
     assert main(["budget", "--config", str(node_config)]) == 0
     report = capsys.readouterr().out
@@ -116,11 +125,12 @@ def test_unsupported_format_is_refused_before_any_query(
 
 
 def test_health_service_reports_serving(served_node: tuple[str, Path]) -> None:
-    import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     address, _ = served_node
-    with grpc.insecure_channel(address) as channel:
+    with Dialer(pki().tls("coordinator", COORDINATOR)).channel(
+        NodeAddress("vienna", address)
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in ("", "fedstats.v1.NodeService"):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)

@@ -12,6 +12,7 @@ from fedstats.synth import generate, write
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
+from tests.conftest import COORDINATOR, pki
 
 
 @pytest.mark.parametrize("city", ["vienna", "helsinki"])
@@ -23,12 +24,16 @@ def test_csv_and_parquet_give_identical_tables(tmp_path: Path, city: str) -> Non
         write(frame, tmp_path / "data" / f"{city}.{suffix}")
         nodes = tmp_path / f"nodes-{suffix}"
         nodes.mkdir()
-        text = node_toml(city, f"{city}.{suffix}").replace(
-            "rho_budget = 5.0", "rho_budget = 1e12"
-        ).replace("max_rho_per_query = 1.0", "max_rho_per_query = 1e12")
+        text = (
+            node_toml(city, f"{city}.{suffix}", pki().public_key("coordinator", COORDINATOR))
+            .replace("rho_budget = 5.0", "rho_budget = 1e12")
+            .replace("max_rho_per_query = 1.0", "max_rho_per_query = 1e12")
+        )
         text = text.replace('"../data/', f'"{tmp_path}/data/').replace(
             '"../state/', f'"{tmp_path}/state-{suffix}/'
         )
+        signing_key = pki().files("node", city)["sign_key"]
+        text = text.replace(f"../pki/node-{city}.sign.key", str(signing_key))
         (nodes / "node.toml").write_text(text)
         service = NodeService(load_config(nodes / "node.toml"))
         query = Query(("employment_rate", "attainment_low"), "citizen", ("sex",), "NAT", 1e8)

@@ -1,0 +1,243 @@
+"""Provenance of benchmark outputs: signed requests and results, verifiable later.
+
+``provenance.json`` beside ``benchmark.csv`` holds, for every query and node, the exact
+request bytes the coordinator signed, the exact result bytes the node signed, both
+signatures and both public keys, what the node charged, and the SHA-256 of every output
+file. ``verify`` checks every signature, recomputes the benchmark rows from the signed
+results alone and compares them with ``benchmark.csv`` byte for byte, and checks the
+other files' hashes: changing one byte of any of them is detected.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf.message import DecodeError
+
+from coordinator.client import NodeFailure
+from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
+from coordinator.output import write_csv
+from coordinator.run import QueryOutcome
+from indicators.errors import FedstatsError
+from indicators.spec import Query, compile_query
+from privacy.signing import key_id, parse_public_key, public_key_text, verify
+from protos import node_pb2 as pb
+
+__all__ = ["FORMAT", "VerifyReport", "verify_provenance", "write_provenance"]
+
+FORMAT = "fedstats-provenance/1"
+FILE = "provenance.json"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _spec(query: Query) -> dict[str, Any]:
+    return {
+        "indicators": list(query.indicators),
+        "group_dim": query.group_dim,
+        "breakdowns": list(query.breakdowns),
+        "comparator": query.comparator,
+        "rho": query.rho,
+    }
+
+
+def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) -> dict[str, Any]:
+    reply = outcome.replies[node_id]
+    entry: dict[str, Any] = {"node": node_id}
+    if reply.request is not None:
+        entry["request"] = _b64(reply.request.request)
+        entry["request_signature"] = _b64(reply.request.signature)
+    if node_id in outcome.answers and reply.signed is not None:
+        entry.update(
+            status="answered",
+            result=_b64(reply.signed.result),
+            signature=_b64(reply.signed.signature),
+            key_id=reply.signed.key_id,
+            public_key=node_keys[node_id],
+            rho_charged=outcome.rho_charged.get(node_id, 0.0),
+        )
+    else:
+        failure = outcome.failures[node_id]
+        entry.update(
+            status="failed",
+            grpc_status=failure.status,
+            reason=failure.reason,
+            message=failure.message,
+        )
+    return entry
+
+
+def write_provenance(
+    outcomes: list[QueryOutcome],
+    out_dir: Path,
+    files: list[Path],
+    coordinator_id: str,
+    coordinator_key: Ed25519PublicKey,
+    node_keys: dict[str, Ed25519PublicKey],
+) -> Path:
+    """Write ``provenance.json`` for the outcomes behind the given output files."""
+    keys = {node: public_key_text(key) for node, key in node_keys.items()}
+    document = {
+        "format": FORMAT,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "coordinator": coordinator_id,
+        "coordinator_public_key": public_key_text(coordinator_key),
+        "queries": [
+            {
+                "query_id": o.query_id,
+                "spec": _spec(o.plan.query),
+                "query_sha256": hashlib.sha256(
+                    json.dumps(_spec(o.plan.query), sort_keys=True).encode()
+                ).hexdigest(),
+                "nodes": [_node_entry(o, n, keys) for n in o.replies],
+            }
+            for o in outcomes
+        ],
+        "files": {path.name: _sha256(path) for path in files},
+    }
+    path = out_dir / FILE
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify_provenance`` found."""
+
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything verified."""
+        return not self.problems
+
+
+def verify_provenance(
+    directory: Path, trusted: dict[str, Ed25519PublicKey] | None = None
+) -> VerifyReport:
+    """Verify an output directory written by ``fedstats query`` or ``fedstats demo``.
+
+    Args:
+        directory: Holds ``provenance.json`` and the files it lists.
+        trusted: Node public keys from a trusted source (a coordinator config); when
+            given, the keys recorded in the provenance must equal them.
+    """
+    report = VerifyReport()
+    try:
+        document = json.loads((directory / FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report.problems.append(f"cannot read {directory / FILE}: {exc}")
+        return report
+    if document.get("format") != FORMAT:
+        report.problems.append(f"{FILE}: not a {FORMAT} document")
+        return report
+    coordinator_key = parse_public_key(document["coordinator_public_key"], "coordinator key")
+    rows: list[BenchmarkRow] = []
+    for query in document["queries"]:
+        rows += _verify_query(query, coordinator_key, trusted, report)
+    _check_benchmark(directory, rows, report)
+    for name, digest in document["files"].items():
+        path = directory / name
+        if not path.exists():
+            report.problems.append(f"{name}: listed but missing")
+        elif _sha256(path) != digest:
+            report.problems.append(f"{name}: changed since it was written (SHA-256 differs)")
+        else:
+            report.checked.append(f"{name}: SHA-256 matches")
+    return report
+
+
+def _verify_query(
+    query: dict[str, Any],
+    coordinator_key: Ed25519PublicKey,
+    trusted: dict[str, Ed25519PublicKey] | None,
+    report: VerifyReport,
+) -> list[BenchmarkRow]:
+    spec = query["spec"]
+    plan = compile_query(
+        Query(
+            tuple(spec["indicators"]),
+            spec["group_dim"],
+            tuple(spec["breakdowns"]),
+            spec["comparator"],
+            float(spec["rho"]),
+        )
+    )
+    answers: dict[str, NodeTables] = {}
+    failures: dict[str, NodeFailure] = {}
+    order = []
+    for entry in query["nodes"]:
+        node = entry["node"]
+        order.append(node)
+        where = f"query {query['query_id']} node {node}"
+        if "request" in entry and not verify(
+            coordinator_key,
+            base64.b64decode(entry["request"]),
+            base64.b64decode(entry["request_signature"]),
+        ):
+            report.problems.append(f"{where}: the request's signature does not verify")
+        if entry["status"] != "answered":
+            failures[node] = NodeFailure(entry["grpc_status"], entry["reason"], entry["message"])
+            continue
+        tables = _verified_tables(entry, plan, trusted, where, report)
+        if tables is not None:
+            answers[node] = tables
+            report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
+    return benchmark_rows(plan, order, answers, failures)
+
+
+def _verified_tables(
+    entry: dict[str, Any],
+    plan: Any,
+    trusted: dict[str, Ed25519PublicKey] | None,
+    where: str,
+    report: VerifyReport,
+) -> NodeTables | None:
+    public = parse_public_key(entry["public_key"], f"{where} key")
+    if trusted is not None and (
+        entry["node"] not in trusted or key_id(trusted[entry["node"]]) != key_id(public)
+    ):
+        report.problems.append(f"{where}: signed by a key that is not the node's trusted key")
+    result = base64.b64decode(entry["result"])
+    if key_id(public) != entry["key_id"] or not verify(
+        public, result, base64.b64decode(entry["signature"])
+    ):
+        report.problems.append(f"{where}: the result's signature does not verify")
+        return None
+    try:
+        return read_result(pb.QueryResult.FromString(result), plan)
+    except (DecodeError, FedstatsError) as exc:
+        report.problems.append(f"{where}: the signed result cannot be read ({exc})")
+        return None
+
+
+def _check_benchmark(directory: Path, rows: list[BenchmarkRow], report: VerifyReport) -> None:
+    """Recompute benchmark.csv from the signed results and compare byte for byte."""
+    target = directory / "benchmark.csv"
+    if not target.exists():
+        report.problems.append("benchmark.csv: missing")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = Path(tmp) / "benchmark.csv"
+        write_csv(rows, expected)
+        if expected.read_bytes() == target.read_bytes():
+            report.checked.append("benchmark.csv: recomputed from the signed results, identical")
+        else:
+            report.problems.append(
+                "benchmark.csv: differs from what the signed results give (altered)"
+            )

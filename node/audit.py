@@ -1,0 +1,157 @@
+"""The node's hash-chained, signed audit log (DESIGN section 5).
+
+Every release, every replay of a stored answer and every refusal is one entry. An
+entry's hash covers its fields and the previous entry's hash; the node signs the hash
+with its Ed25519 key. Entries live in the ledger's SQLite file and a release's entry is
+written in the same transaction as its budget charge, so the log and the ledger cannot
+disagree. ``verify`` recomputes the chain, checks every signature and checks that every
+charged release of the ledger has its entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from privacy.signing import sign, verify
+
+__all__ = ["GENESIS", "SCHEMA", "AuditCheck", "AuditEntry", "append", "read_entries", "verify_log"]
+
+GENESIS = "0" * 64
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq            INTEGER PRIMARY KEY,
+    at_ms          INTEGER NOT NULL,
+    event          TEXT NOT NULL CHECK (event IN ('release', 'replay', 'refusal')),
+    dataset        TEXT NOT NULL,
+    query_id       TEXT NOT NULL,
+    coordinator    TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    answer_sha256  TEXT NOT NULL,
+    micro_rho      INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    prev           TEXT NOT NULL,
+    hash           TEXT NOT NULL,
+    signature      BLOB NOT NULL
+);
+"""
+_FIELDS = (
+    "seq", "at_ms", "event", "dataset", "query_id", "coordinator", "request_sha256",
+    "answer_sha256", "micro_rho", "reason", "prev",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit entry, as stored."""
+
+    seq: int
+    at_ms: int
+    event: str
+    dataset: str
+    query_id: str
+    coordinator: str
+    request_sha256: str
+    answer_sha256: str
+    micro_rho: int
+    reason: str
+    prev: str
+    hash: str = ""
+    signature: bytes = b""
+
+    def digest(self) -> str:
+        """SHA-256 over the canonical JSON of every field but the hash and signature."""
+        body = json.dumps([getattr(self, f) for f in _FIELDS], separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def append(
+    db: sqlite3.Connection,
+    key: Ed25519PrivateKey,
+    *,
+    event: str,
+    dataset: str,
+    query_id: str,
+    coordinator: str = "",
+    request_sha256: str = "",
+    answer_sha256: str = "",
+    micro_rho: int = 0,
+    reason: str = "",
+) -> AuditEntry:
+    """Append one signed entry; the caller holds the write transaction."""
+    last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+    entry = AuditEntry(
+        seq, int(time.time() * 1000), event, dataset, query_id, coordinator, request_sha256,
+        answer_sha256, micro_rho, reason, prev,
+    )  # fmt: skip
+    digest = entry.digest()
+    signature = sign(key, bytes.fromhex(digest))
+    db.execute(
+        f"INSERT INTO audit ({', '.join(_FIELDS)}, hash, signature)"
+        f" VALUES ({', '.join('?' * (len(_FIELDS) + 2))})",
+        (*[getattr(entry, f) for f in _FIELDS], digest, signature),
+    )
+    return AuditEntry(**{**entry.__dict__, "hash": digest, "signature": signature})
+
+
+def read_entries(path: Path) -> list[AuditEntry]:
+    """Every entry of the log, in order."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            f"SELECT {', '.join(_FIELDS)}, hash, signature FROM audit ORDER BY seq"
+        ).fetchall()
+    finally:
+        db.close()
+    return [AuditEntry(*row) for row in rows]
+
+
+@dataclass
+class AuditCheck:
+    """The outcome of verifying a log."""
+
+    entries: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the chain, the signatures and the ledger cross-check all hold."""
+        return not self.problems
+
+
+def verify_log(path: Path, public_key: Ed25519PublicKey) -> AuditCheck:
+    """Check the chain, every signature, and that every charged release is logged."""
+    check = AuditCheck()
+    entries = read_entries(path)
+    prev = GENESIS
+    for expected_seq, entry in enumerate(entries, start=1):
+        where = f"entry {entry.seq}"
+        if entry.seq != expected_seq:
+            check.problems.append(f"{where}: sequence gap, expected {expected_seq}")
+        if entry.prev != prev:
+            check.problems.append(f"{where}: does not link to the previous entry")
+        if entry.digest() != entry.hash:
+            check.problems.append(f"{where}: contents do not match its hash (altered)")
+        if not verify(public_key, bytes.fromhex(entry.hash), bytes(entry.signature)):
+            check.problems.append(f"{where}: signature does not verify with the node's key")
+        prev = entry.hash
+    check.entries = len(entries)
+    logged = {(e.dataset, e.query_id) for e in entries if e.event == "release"}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        charged = db.execute(
+            "SELECT dataset, query_id FROM releases WHERE state = 'committed' AND micro_rho > 0"
+        ).fetchall()
+    finally:
+        db.close()
+    for dataset, query_id in charged:
+        if (dataset, query_id) not in logged:
+            check.problems.append(f"release {dataset}/{query_id} is in the ledger but not logged")
+    return check

@@ -1,0 +1,125 @@
+"""The node's policy, deny by default: which coordinators may ask what, and how much.
+
+The node, not the coordinator, is the authority. A coordinator that is not listed under
+``[[coordinators]]`` gets nothing; a listed one may ask only for its indicators and group
+dimensions, up to its own rho cap on this dataset (the dataset is one reference period),
+within the node-wide limits of ``[policy]`` and ``[privacy]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from indicators.catalogue import CATALOGUE
+from indicators.errors import AccessError, QueryError
+from indicators.spec import GROUP_DIMS, Plan
+from node.sections import Section
+from privacy.signing import parse_public_key
+
+__all__ = ["ANY", "CoordinatorGrant", "Policy", "parse_policy"]
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class CoordinatorGrant:
+    """What one coordinator may do on this node.
+
+    Attributes:
+        id: The coordinator's id (its certificate says ``fedstats://coordinator/<id>``).
+        public_key: Its Ed25519 key: queries must carry its signature.
+        rho_cap: Total rho it may spend on this dataset.
+        indicators: Catalogue entries it may ask for (``*`` = all).
+        group_dims: Group dimensions it may ask for (``*`` = all).
+    """
+
+    id: str
+    public_key: Ed25519PublicKey
+    rho_cap: float
+    indicators: frozenset[str]
+    group_dims: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Node-wide limits and the coordinators' grants."""
+
+    coordinators: dict[str, CoordinatorGrant] = field(default_factory=dict)
+    max_cells_per_query: int = 10_000
+    window_seconds: float = 300.0
+
+    def grant(self, coordinator: str) -> CoordinatorGrant:
+        """The grant of a coordinator, or AccessError when it has none."""
+        if coordinator not in self.coordinators:
+            raise AccessError(
+                f"coordinator {coordinator!r} is not allowed to query this node",
+                reason="UNKNOWN_COORDINATOR",
+                field="coordinator",
+                hint="the node operator must list it under [[coordinators]]",
+            )
+        return self.coordinators[coordinator]
+
+    def check(self, grant: CoordinatorGrant, plan: Plan) -> None:
+        """Raise when the plan asks for something the grant or the limits do not allow."""
+        for name in plan.query.indicators:
+            if ANY not in grant.indicators and name not in grant.indicators:
+                raise AccessError(
+                    f"coordinator {grant.id!r} may not ask for {name!r}",
+                    reason="INDICATOR_NOT_ALLOWED",
+                    field="indicators",
+                    hint=f"allowed: {', '.join(sorted(grant.indicators))}",
+                )
+        if ANY not in grant.group_dims and plan.query.group_dim not in grant.group_dims:
+            raise AccessError(
+                f"coordinator {grant.id!r} may not ask by {plan.query.group_dim!r}",
+                reason="DIMENSION_NOT_ALLOWED",
+                field="group_dim",
+                hint=f"allowed: {', '.join(sorted(grant.group_dims))}",
+            )
+        if plan.n_cells > self.max_cells_per_query:
+            raise QueryError(
+                f"the query would release {plan.n_cells} cells, over this node's limit of "
+                f"{self.max_cells_per_query}",
+                reason="TOO_MANY_CELLS",
+                field="breakdowns",
+                hint="ask for fewer breakdowns or indicators",
+            )
+
+
+def parse_policy(top: Section) -> Policy:
+    """Read ``[policy]`` and ``[[coordinators]]``; no coordinators means no queries."""
+    sec = top.sub("policy", required=False)
+    sec.check_keys({"max_cells_per_query", "window_seconds"})
+    grants: dict[str, CoordinatorGrant] = {}
+    entries = top.get("coordinators", list, [])
+    for i, raw in enumerate(entries):
+        grant = _grant(Section(top.file, f"coordinators[{i}]", raw))
+        if grant.id in grants:
+            raise top.error(f"coordinators[{i}].id", f"coordinator {grant.id!r} listed twice")
+        grants[grant.id] = grant
+    return Policy(
+        coordinators=grants,
+        max_cells_per_query=int(sec.positive("max_cells_per_query", 10_000)),
+        window_seconds=sec.positive("window_seconds", 300.0),
+    )
+
+
+def _names(sec: Section, key: str, known: tuple[str, ...] | list[str]) -> frozenset[str]:
+    values = sec.get(key, list, [ANY])
+    for value in values:
+        if value != ANY and value not in known:
+            raise sec.error(key, f"unknown name {value!r}", hint=f"known: {', '.join(known)}")
+    return frozenset(values)
+
+
+def _grant(sec: Section) -> CoordinatorGrant:
+    sec.check_keys({"id", "public_key", "rho_cap", "indicators", "group_dims"})
+    return CoordinatorGrant(
+        id=sec.get("id", str),
+        public_key=parse_public_key(sec.get("public_key", str), sec.key("public_key")),
+        rho_cap=sec.positive("rho_cap"),
+        indicators=_names(sec, "indicators", list(CATALOGUE)),
+        group_dims=_names(sec, "group_dims", GROUP_DIMS),
+    )
