@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,26 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
     # every node config maps its own local columns; the ledgers exist
     assert len(list((out / "nodes").glob("*.toml"))) == 5
     assert len(list((out / "state").glob("*/ledger.sqlite"))) == 5
+
+    # the outputs verify; a node's audit log verifies; one changed byte is detected
+    assert main(["verify", str(out), "--config", str(out / "coordinator.toml")]) == 0
+    vienna = str(out / "nodes" / "vienna.toml")
+    assert main(["node", "audit", "--config", vienna, "--verify"]) == 0
+    assert "audit log verified: 2 entries" in capsys.readouterr().out
+    provenance = out / "provenance.json"
+    original = provenance.read_bytes()
+    position = original.index(b'"result": "') + len(b'"result": "') + 10
+    changed = bytearray(original)
+    changed[position] = ord("A") if changed[position] != ord("A") else ord("B")
+    provenance.write_bytes(bytes(changed))
+    assert main(["verify", str(out)]) == 1
+    assert "signature does not verify" in capsys.readouterr().out
+    provenance.write_bytes(original)
+    ledger = out / "state" / "vienna" / "ledger.sqlite"
+    with sqlite3.connect(ledger) as db:
+        db.execute("UPDATE audit SET micro_rho = micro_rho + 1 WHERE seq = 1")
+    assert main(["node", "audit", "--config", vienna, "--verify"]) == 1
+    assert "entry 1: contents do not match" in capsys.readouterr().out
 
     # a second run starts a fresh federation instead of draining the old budgets
     assert main(["demo", "--out", str(out), "--cities", "1", "--persons", "2000"]) == 0

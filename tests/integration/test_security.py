@@ -1,0 +1,304 @@
+"""Trust (DESIGN section 5): every refusal has the right status and reason, is in the
+audit log when the node's code sees it, and spends nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coordinator.client import Dialer
+from coordinator.config import NodeAddress
+from coordinator.run import prepare
+from fedstats.certs import init_ca, issue
+from indicators.errors import ERROR_METADATA_KEY, ConfigError
+from node.audit import read_entries, verify_log
+from node.config import load_config
+from node.server import build_server
+from node.service import NodeService
+from privacy.certificates import TlsFiles
+from privacy.signing import load_private_key, parse_public_key
+from protos import node_pb2 as pb
+from protos import node_pb2_grpc as pb_grpc
+from tests.conftest import (
+    COORDINATOR,
+    RunningNode,
+    ServeFn,
+    coordinator_for,
+    laeken_node_toml,
+    pki,
+    require_laeken,
+    sign_request,
+)
+
+GRANT_LIMITS = """
+indicators = ["employment_rate", "activity_rate"]
+group_dims = ["citizen"]
+"""
+
+
+def request(query_id: str, indicator: str = "employment_rate", rho: float = 0.2) -> pb.QueryRequest:
+    return pb.QueryRequest(
+        query_id=query_id,
+        spec=pb.QuerySpec(indicators=[indicator], group_dim="citizen", comparator="NAT", rho=rho),
+    )
+
+
+@dataclass
+class Node:
+    running: RunningNode
+
+    @property
+    def ledger(self) -> Path:
+        return self.running.service.ledger.path
+
+    def spent(self) -> float:
+        return self.running.service.budget().spent
+
+    def last_audit(self) -> tuple[str, str, str]:
+        entry = read_entries(self.ledger)[-1]
+        return entry.event, entry.reason, entry.coordinator
+
+    def refused(
+        self, signed: pb.SignedQuery, channel: grpc.Channel | None = None
+    ) -> tuple[grpc.StatusCode, str]:
+        """Send a request that must be refused; return its status and reason."""
+        before = self.spent()
+        with channel or self.running.channel() as ch, pytest.raises(grpc.RpcError) as info:
+            pb_grpc.NodeServiceStub(ch).RunQuery(signed, timeout=30)
+        error = info.value
+        assert isinstance(error, grpc.Call)
+        raw = dict(error.trailing_metadata() or ()).get(ERROR_METADATA_KEY)
+        reason = pb.ErrorDetail.FromString(raw).reason if isinstance(raw, bytes) else ""
+        assert self.spent() == before, "a refused query must spend nothing"
+        assert "Traceback" not in (error.details() or "")
+        return error.code(), reason
+
+
+@pytest.fixture
+def node(tmp_path: Path, serve: ServeFn) -> Iterator[Node]:
+    require_laeken()
+    config = tmp_path / "vienna.toml"
+    text = laeken_node_toml("vienna", "Vienna", rho_budget=5.0, max_rho=1.0)
+    config.write_text(text.replace("rho_cap = 1000000000000.0", "rho_cap = 0.5" + GRANT_LIMITS))
+    yield Node(serve(config))
+
+
+def test_a_good_query_is_released_and_logged(node: Node) -> None:
+    result = node.running.ask(request("good"))
+    assert result.rho_charged == pytest.approx(0.2)
+    event, reason, coordinator = node.last_audit()
+    assert (event, reason, coordinator) == ("release", "", COORDINATOR)
+
+
+def test_no_client_certificate_is_refused_at_the_handshake(node: Node) -> None:
+    ca = pki().directory / "ca.pem"
+    credentials = grpc.ssl_channel_credentials(ca.read_bytes())
+    channel = grpc.secure_channel(
+        node.running.address, credentials, options=[("grpc.ssl_target_name_override", "vienna")]
+    )
+    code, _ = node.refused(sign_request(request("no-cert"), "vienna"), channel)
+    # TLS refuses before any node code runs: no audit entry can be written for it.
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert read_entries(node.ledger) == []
+
+
+def test_a_certificate_from_another_ca_is_refused(node: Node, tmp_path: Path) -> None:
+    other = tmp_path / "other-ca"
+    init_ca(other, name="impostor")
+    issue(other, "coordinator", COORDINATOR)
+    dialer = Dialer(
+        TlsFiles(
+            pki().directory / "ca.pem",  # trusts the node, but presents the impostor's cert
+            other / f"coordinator-{COORDINATOR}.pem",
+            other / f"coordinator-{COORDINATOR}.key",
+        )
+    )
+    channel = dialer.channel(NodeAddress("vienna", node.running.address))
+    code, _ = node.refused(sign_request(request("other-ca"), "vienna"), channel)
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert read_entries(node.ledger) == []
+
+
+def test_unknown_coordinator_is_refused_and_logged(node: Node) -> None:
+    dialer = Dialer(pki().tls("coordinator", "rogue"))
+    channel = dialer.channel(NodeAddress("vienna", node.running.address))
+    signed = sign_request(request("rogue-1"), "vienna", coordinator="rogue")
+    code, reason = node.refused(signed, channel)
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "UNKNOWN_COORDINATOR")
+    assert node.last_audit() == ("refusal", "UNKNOWN_COORDINATOR", "rogue")
+
+
+def test_a_node_certificate_cannot_act_as_coordinator(node: Node) -> None:
+    dialer = Dialer(pki().tls("node", "tyrol"))
+    channel = dialer.channel(NodeAddress("vienna", node.running.address))
+    code, reason = node.refused(sign_request(request("node-as-coord"), "vienna"), channel)
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_A_COORDINATOR")
+    assert node.last_audit()[:2] == ("refusal", "NOT_A_COORDINATOR")
+
+
+def test_signed_by_someone_else_than_the_tls_peer(node: Node) -> None:
+    signed = sign_request(request("forged"), "vienna", coordinator="rogue")
+    code, reason = node.refused(signed)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "BAD_SIGNATURE")
+    assert node.last_audit() == ("refusal", "BAD_SIGNATURE", COORDINATOR)
+
+
+def test_indicator_outside_the_grant(node: Node) -> None:
+    code, reason = node.refused(sign_request(request("u", "unemployment_rate"), "vienna"))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "INDICATOR_NOT_ALLOWED")
+    assert node.last_audit()[:2] == ("refusal", "INDICATOR_NOT_ALLOWED")
+
+
+def test_rho_cap_of_the_coordinator(node: Node) -> None:
+    node.running.ask(request("cap-1", rho=0.3))
+    code, reason = node.refused(sign_request(request("cap-2", rho=0.25), "vienna"))
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "COORDINATOR_CAP_EXCEEDED")
+    assert node.last_audit()[:2] == ("refusal", "COORDINATOR_CAP_EXCEEDED")
+    assert node.spent() == pytest.approx(0.3)
+
+
+def test_query_signed_for_another_node(node: Node) -> None:
+    code, reason = node.refused(sign_request(request("elsewhere"), "tyrol"))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "WRONG_AUDIENCE")
+    assert node.last_audit()[:2] == ("refusal", "WRONG_AUDIENCE")
+
+
+@pytest.mark.parametrize("minutes", [-10, 10])
+def test_stale_or_future_timestamp(node: Node, minutes: int) -> None:
+    req = request("stale")
+    req.issued_at_ms = int((time.time() + 60 * minutes) * 1000)
+    code, reason = node.refused(sign_request(req, "vienna"))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "STALE_QUERY")
+    assert node.last_audit()[:2] == ("refusal", "STALE_QUERY")
+
+
+def test_reused_id_with_different_bytes(node: Node) -> None:
+    node.running.ask(request("same-id"))
+    code, reason = node.refused(sign_request(request("same-id"), "vienna"))  # a new timestamp
+    assert (code, reason) == (grpc.StatusCode.ALREADY_EXISTS, "QUERY_ID_REUSED")
+    assert node.last_audit()[:2] == ("refusal", "QUERY_ID_REUSED")
+
+
+def flip(data: bytes, bit: int) -> bytes:
+    changed = bytearray(data)
+    changed[bit // 8] ^= 1 << (bit % 8)
+    return bytes(changed)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_any_single_bit_flip_of_a_signed_envelope_is_refused(
+    node: Node, data: st.DataObject
+) -> None:
+    signed = sign_request(request("flip"), "vienna")
+    content = signed.request + signed.signature
+    bit = data.draw(st.integers(0, 8 * len(content) - 1))
+    flipped = flip(content, bit)
+    tampered = pb.SignedQuery(
+        request=flipped[: len(signed.request)], signature=flipped[len(signed.request) :]
+    )
+    code, reason = node.refused(tampered)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "BAD_SIGNATURE")
+    assert node.last_audit()[:2] == ("refusal", "BAD_SIGNATURE")
+
+
+def test_the_audit_log_verifies_and_detects_tampering(node: Node) -> None:
+    node.running.ask(request("a"))
+    node.refused(sign_request(request("b"), "tyrol"))
+    public = load_private_key(node.running.service.config.signing_key or Path(), "k").public_key()
+    assert verify_log(node.ledger, public).ok
+    import sqlite3
+
+    with sqlite3.connect(node.ledger) as db:
+        db.execute("UPDATE audit SET reason = 'NOTHING' WHERE seq = 2")
+    problems = verify_log(node.ledger, public).problems
+    assert any("entry 2" in p for p in problems)
+
+
+def test_own_certificate_problems_are_clear_errors(tmp_path: Path) -> None:
+    require_laeken()
+    config = tmp_path / "vienna.toml"
+    config.write_text(laeken_node_toml("vienna", "Vienna"))
+    service = NodeService(load_config(config))
+    assert service.config.tls is not None
+    expired_dir = tmp_path / "ca"
+    init_ca(expired_dir)
+    old = issue(expired_dir, "node", "vienna", days=1, now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    cases = {
+        "expired on 2020-01-02": TlsFiles(expired_dir / "ca.pem", old["cert"], old["key"]),
+        "not issued by the federation CA": TlsFiles(
+            pki().directory / "ca.pem", old["cert"], old["key"]
+        ),
+        "is issued for fedstats://node/tyrol": pki().tls("node", "tyrol"),
+    }
+    for expected, files in cases.items():
+        with pytest.raises(ConfigError) as info:
+            build_server(service, "127.0.0.1:0", tls=files)
+        assert expected in str(info.value)
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        build_server(service, "0.0.0.0:0", tls=None)
+
+
+def test_coordinator_checks_its_own_certificate(tmp_path: Path) -> None:
+    config = coordinator_for(tmp_path, [("vienna", "10.0.0.1:1")])
+    prepare(config)  # valid
+    wrong = pki().tls("coordinator", "rogue")
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="coordinator/rogue"):
+        prepare(replace(config, tls=wrong))
+    with pytest.raises(ConfigError, match="refusing plaintext"):
+        prepare(replace(config, tls=None))
+    with pytest.raises(ConfigError, match="signing"):
+        prepare(replace(config, signing_key=None))
+
+
+def test_health_over_tls_and_on_a_plaintext_health_port(tmp_path: Path) -> None:
+    require_laeken()
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    config = tmp_path / "vienna.toml"
+    config.write_text(laeken_node_toml("vienna", "Vienna"))
+    service = NodeService(load_config(config))
+    server = build_server(
+        service, "127.0.0.1:0", tls=service.config.tls, health_address="127.0.0.1:0"
+    )
+    try:
+        running = RunningNode(service, server, f"127.0.0.1:{server.port}", config)
+        plain = grpc.insecure_channel(f"127.0.0.1:{server.health_port}")
+        for channel in (running.channel(), plain):
+            with channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="fedstats.v1.NodeService"), timeout=10
+                )
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with grpc.insecure_channel(f"127.0.0.1:{server.health_port}") as plain:
+            with pytest.raises(grpc.RpcError) as info:
+                pb_grpc.NodeServiceStub(plain).RunQuery(pb.SignedQuery(), timeout=10)
+            assert isinstance(info.value, grpc.Call)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED  # health only
+    finally:
+        server.stop()
+
+
+def test_results_carry_the_nodes_signature(node: Node) -> None:
+    with node.running.channel() as channel:
+        signed = pb_grpc.NodeServiceStub(channel).RunQuery(
+            sign_request(request("sig"), "vienna"), timeout=30
+        )
+    public = parse_public_key(pki().public_key("node", "vienna"), "test")
+    from privacy.signing import key_id, verify
+
+    assert signed.key_id == key_id(public)
+    assert verify(public, signed.result, signed.signature)
+    assert not verify(public, flip(signed.result, 3), signed.signature)
