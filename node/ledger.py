@@ -416,5 +416,15 @@ def _alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
+    if _state(pid) in ("Z", "X"):  # killed but not yet reaped: it will never commit
+        return False
     recorded = ":".join(parts[:3])
     return len(parts) < 4 or _process_identity(pid) == recorded
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (``Z`` zombie, ``X`` dead), or ``?``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import NoReturn, TypeVar, cast
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 import grpc
-from cryptography import x509
 
 from indicators.errors import ERROR_METADATA_KEY, AccessError, FedstatsError
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.service import NodeService, QueryAnswer
+from node.tlsfront import PeerVerdict
 from privacy.budget import DEFAULT_DELTA, epsilon_for
-from privacy.certificates import parse_identity, uris
 from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
@@ -37,6 +36,11 @@ REASON_STATUS: dict[str, grpc.StatusCode] = {
     "QUERY_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "COORDINATOR_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "NO_CLIENT_CERTIFICATE": grpc.StatusCode.UNAUTHENTICATED,
+    "UNTRUSTED_CERTIFICATE": grpc.StatusCode.UNAUTHENTICATED,
+    "CERTIFICATE_EXPIRED": grpc.StatusCode.UNAUTHENTICATED,
+    "CERTIFICATE_NOT_YET_VALID": grpc.StatusCode.UNAUTHENTICATED,
+    "NO_IDENTITY": grpc.StatusCode.UNAUTHENTICATED,
     "BAD_SIGNATURE": grpc.StatusCode.UNAUTHENTICATED,
     "NOT_A_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
     "UNKNOWN_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
@@ -69,27 +73,44 @@ def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
     context.abort(code, f"{detail.reason}: {detail.message}")
 
 
-def coordinator_of(context: grpc.ServicerContext) -> str | None:
-    """The coordinator id in the TLS peer's certificate; None without TLS.
+VerdictLookup = Callable[[str], PeerVerdict | None]
+
+
+def coordinator_of(context: grpc.ServicerContext, verdicts: VerdictLookup | None) -> str | None:
+    """The coordinator id of the TLS peer; None when the node serves plaintext.
+
+    Args:
+        context: The call.
+        verdicts: The TLS front's verdict of each relayed connection (None: plaintext).
 
     Raises:
-        AccessError: When the peer's certificate names no coordinator.
+        AccessError: A connection that did not come through the TLS front, a refused
+            certificate (missing, untrusted, expired, not yet valid), or one that names
+            no coordinator.
     """
-    # grpc-stubs types the values as bytes; gRPC gives a list of bytes per property.
-    properties = cast(Mapping[str, list[bytes]], context.auth_context())
-    pems = properties.get("x509_pem_cert")
-    if not pems:
+    if verdicts is None:
         return None
-    cert = x509.load_pem_x509_certificate(pems[0])
-    identities = [parse_identity(u) for u in uris(cert)]
-    for identity in identities:
-        if identity is not None and identity[0] == "coordinator":
-            return identity[1]
-    raise AccessError(
-        "the client certificate does not name a coordinator (fedstats://coordinator/<id>)",
-        reason="NOT_A_COORDINATOR",
-        hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
-    )
+    verdict = verdicts(context.peer())
+    if verdict is None:
+        raise AccessError(
+            "the connection did not come through the node's TLS front",
+            reason="UNAUTHENTICATED",
+            hint="connect to the node's public address with mutual TLS",
+        )
+    if verdict.reason:
+        raise AccessError(
+            verdict.detail,
+            reason=verdict.reason,
+            hint="present a valid certificate issued by the federation CA "
+            "(`fedstats certs issue --coordinator ID`)",
+        )
+    if verdict.role != "coordinator":
+        raise AccessError(
+            f"the client certificate names a {verdict.role}, not a coordinator",
+            reason="NOT_A_COORDINATOR",
+            hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
+        )
+    return verdict.ident
 
 
 def _translated(
@@ -113,15 +134,29 @@ def _translated(
 class NodeServicer(pb_grpc.NodeServiceServicer):
     """Thin adapter from NodeService to the wire."""
 
-    def __init__(self, service: NodeService, require_peer: bool) -> None:
+    def __init__(self, service: NodeService, verdicts: VerdictLookup | None) -> None:
         self.service = service
-        self.gate = Gatekeeper(service.config.id, service.config.policy, require_peer)
+        self.verdicts = verdicts
+        self.gate = Gatekeeper(service.config.id, service.config.policy, verdicts is not None)
+
+    def _allowed_reader(self, context: grpc.ServicerContext) -> None:
+        """Describe and GetBudget: only coordinators the policy lists (refusals logged)."""
+        coordinator = ""
+        try:
+            peer = coordinator_of(context, self.verdicts)
+            if peer is not None:
+                coordinator = peer
+                self.service.config.policy.grant(peer)
+        except FedstatsError as error:
+            self.service.record_refusal("", coordinator, "", error)
+            raise
 
     @_translated
     def Describe(  # noqa: N802 - gRPC method name
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.NodeDescription:
         """What the node serves."""
+        self._allowed_reader(context)
         svc, cfg = self.service, self.service.config
         shares = svc.coverage_floor()
         return pb.NodeDescription(
@@ -147,7 +182,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         """Admit a signed query, answer it, sign the result; log every refusal."""
         info = RequestInfo(request_sha256=hashlib.sha256(request.request).hexdigest())
         try:
-            peer = coordinator_of(context)
+            peer = coordinator_of(context, self.verdicts)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
             answer = self.service.run_query(
                 admitted.query_id,
@@ -174,6 +209,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self, request: pb.BudgetRequest, context: grpc.ServicerContext
     ) -> pb.BudgetStatus:
         """The ledger's state."""
+        self._allowed_reader(context)
         return budget_proto(self.service.config.dataset_id, self.service.budget())
 
     def _result(self, answer: QueryAnswer) -> pb.QueryResult:

@@ -98,33 +98,73 @@ def test_a_good_query_is_released_and_logged(node: Node) -> None:
     assert (event, reason, coordinator) == ("release", "", COORDINATOR)
 
 
-def test_no_client_certificate_is_refused_at_the_handshake(node: Node) -> None:
+def test_no_client_certificate_is_refused_and_logged(node: Node) -> None:
     ca = pki().directory / "ca.pem"
     credentials = grpc.ssl_channel_credentials(ca.read_bytes())
     channel = grpc.secure_channel(
         node.running.address, credentials, options=[("grpc.ssl_target_name_override", "vienna")]
     )
-    code, _ = node.refused(sign_request(request("no-cert"), "vienna"), channel)
-    # TLS refuses before any node code runs: no audit entry can be written for it.
-    assert code == grpc.StatusCode.UNAVAILABLE
-    assert read_entries(node.ledger) == []
+    code, reason = node.refused(sign_request(request("no-cert"), "vienna"), channel)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "NO_CLIENT_CERTIFICATE")
+    assert node.last_audit()[:2] == ("refusal", "NO_CLIENT_CERTIFICATE")
 
 
-def test_a_certificate_from_another_ca_is_refused(node: Node, tmp_path: Path) -> None:
-    other = tmp_path / "other-ca"
-    init_ca(other, name="impostor")
-    issue(other, "coordinator", COORDINATOR)
-    dialer = Dialer(
-        TlsFiles(
-            pki().directory / "ca.pem",  # trusts the node, but presents the impostor's cert
-            other / f"coordinator-{COORDINATOR}.pem",
-            other / f"coordinator-{COORDINATOR}.key",
-        )
-    )
+def impostor(tmp_path: Path, name: str, **issue_args: object) -> Dialer:
+    """A coordinator certificate for the right identity from a CA of its own."""
+    other = tmp_path / name
+    init_ca(other, name=name)
+    files = issue(other, "coordinator", COORDINATOR, **issue_args)  # type: ignore[arg-type]
+    # trusts the federation CA (so it accepts the node) but presents its own certificate
+    return Dialer(TlsFiles(pki().directory / "ca.pem", files["cert"], files["key"]))
+
+
+def test_a_certificate_from_another_ca_is_refused_and_logged(node: Node, tmp_path: Path) -> None:
+    channel = impostor(tmp_path, "other-ca").channel(NodeAddress("vienna", node.running.address))
+    code, reason = node.refused(sign_request(request("other-ca"), "vienna"), channel)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNTRUSTED_CERTIFICATE")
+    assert node.last_audit()[:2] == ("refusal", "UNTRUSTED_CERTIFICATE")
+
+
+@pytest.mark.parametrize(
+    ("start", "reason"),
+    [
+        (dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "CERTIFICATE_EXPIRED"),
+        (dt.datetime.now(dt.UTC) + dt.timedelta(days=30), "CERTIFICATE_NOT_YET_VALID"),
+    ],
+)
+def test_expired_or_future_client_certificates_are_refused_and_logged(
+    node: Node, tmp_path: Path, start: dt.datetime, reason: str
+) -> None:
+    """Issued by the federation CA itself, for the right coordinator, but not valid now."""
+    files = issue(pki().directory, "coordinator", "test-coordinator-x", days=10, now=start)
+    dialer = Dialer(TlsFiles(pki().directory / "ca.pem", files["cert"], files["key"]))
     channel = dialer.channel(NodeAddress("vienna", node.running.address))
-    code, _ = node.refused(sign_request(request("other-ca"), "vienna"), channel)
-    assert code == grpc.StatusCode.UNAVAILABLE
-    assert read_entries(node.ledger) == []
+    code, got = node.refused(sign_request(request("old"), "vienna"), channel)
+    assert (code, got) == (grpc.StatusCode.UNAUTHENTICATED, reason)
+    assert node.last_audit()[:2] == ("refusal", reason)
+
+
+def test_describe_and_budget_are_for_listed_coordinators_only(node: Node) -> None:
+    with node.running.channel() as channel:
+        stub = pb_grpc.NodeServiceStub(channel)
+        assert stub.Describe(pb.DescribeRequest(), timeout=10).node_id == "vienna"
+        assert stub.GetBudget(pb.BudgetRequest(), timeout=10).rho_total == 5.0
+    rogue = Dialer(pki().tls("coordinator", "rogue"))
+    with rogue.channel(NodeAddress("vienna", node.running.address)) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.NodeServiceStub(channel).Describe(pb.DescribeRequest(), timeout=10)
+        assert isinstance(info.value, grpc.Call)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert node.last_audit() == ("refusal", "UNKNOWN_COORDINATOR", "rogue")
+
+
+def test_the_private_grpc_port_refuses_connections_that_bypass_the_front(node: Node) -> None:
+    server = node.running.server
+    assert server.front is not None
+    with grpc.insecure_channel(f"127.0.0.1:{server.front.upstream_port}") as channel:
+        code, reason = node.refused(sign_request(request("bypass"), "vienna"), channel)
+    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
+    assert node.last_audit()[:2] == ("refusal", "UNAUTHENTICATED")
 
 
 def test_unknown_coordinator_is_refused_and_logged(node: Node) -> None:
