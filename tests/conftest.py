@@ -3,6 +3,11 @@ TLS, started through the production factory."""
 
 from __future__ import annotations
 
+import os
+
+# gRPC core logs every connection teardown at INFO; keep the test output readable.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import atexit
 import shutil
 import tempfile
