@@ -1,16 +1,44 @@
-"""Benchmark outputs: ``benchmark.csv`` with DESIGN's columns and a terminal summary."""
+"""Benchmark outputs: CSV with DESIGN's columns, Parquet, SDMX, HTML, a terminal summary.
+
+Every output publishes the same numbers: rates and gaps rounded to one decimal,
+denominators to whole persons, nothing where a value is not published (flag ``c``).
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from coordinator.client import NodeFailure
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
 from indicators.catalogue import CATALOGUE
+from indicators.errors import FedstatsError
 
-__all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "summary", "write_csv"]
+if TYPE_CHECKING:
+    from coordinator.run import QueryOutcome
+
+__all__ = [
+    "COLUMNS_AFTER",
+    "COLUMNS_BEFORE",
+    "FORMATS",
+    "output_files",
+    "published",
+    "summary",
+    "write_csv",
+    "write_outputs",
+    "write_parquet",
+]
+
+FORMATS = ("csv", "parquet", "sdmx", "html")
+_FLOAT_COLUMNS = {
+    "value": 1, "ci_low": 1, "ci_high": 1, "comparator_value": 1, "gap": 1, "gap_ci_low": 1,
+    "gap_ci_high": 1, "denominator": 0,
+}  # fmt: skip
 
 COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 COLUMNS_AFTER = [
@@ -19,7 +47,8 @@ COLUMNS_AFTER = [
 ]  # fmt: skip
 
 
-def _num(x: float | None, digits: int = 1) -> str:
+def published(x: float | None, digits: int = 1) -> str:
+    """A number as published in every output: one decimal (counts: none), blank for None."""
     return "" if x is None else f"{x:.{digits}f}"
 
 
@@ -43,11 +72,114 @@ def write_csv(rows: list[BenchmarkRow], path: Path) -> None:
                 [
                     r.node, r.geo, r.time_period, r.indicator, r.group_dim, r.group,
                     *[r.breakdown.get(c, "") for c in extra],
-                    _num(r.value), _num(r.ci_low), _num(r.ci_high), r.comparator,
-                    _num(r.comparator_value), _num(r.gap), _num(r.gap_ci_low),
-                    _num(r.gap_ci_high), _num(r.denominator, 0), r.flags, r.unit,
+                    published(r.value), published(r.ci_low), published(r.ci_high), r.comparator,
+                    published(r.comparator_value), published(r.gap), published(r.gap_ci_low),
+                    published(r.gap_ci_high), published(r.denominator, 0), r.flags, r.unit,
                 ]
             )  # fmt: skip
+
+
+def _published_float(x: float | None, digits: int) -> float | None:
+    text = published(x, digits)
+    return float(text) if text else None
+
+
+def write_parquet(rows: list[BenchmarkRow], path: Path) -> None:
+    """Write benchmark.parquet: benchmark.csv's columns, numbers as float64 (null if blank)."""
+    extra = breakdown_columns(rows)
+    columns: dict[str, list[str | float | None]] = {
+        "node": [r.node for r in rows],
+        "geo": [r.geo for r in rows],
+        "time_period": [r.time_period for r in rows],
+        "indicator": [r.indicator for r in rows],
+        "group_dim": [r.group_dim for r in rows],
+        "group": [r.group for r in rows],
+        **{c: [r.breakdown.get(c, "") for r in rows] for c in extra},
+    }
+    for name in COLUMNS_AFTER:
+        if name in _FLOAT_COLUMNS:
+            digits = _FLOAT_COLUMNS[name]
+            columns[name] = [_published_float(getattr(r, name), digits) for r in rows]
+        else:
+            columns[name] = [getattr(r, name) for r in rows]
+    schema = pa.schema([(n, pa.float64() if n in _FLOAT_COLUMNS else pa.string()) for n in columns])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns, schema=schema), path)
+
+
+def check_formats(formats: Sequence[str]) -> list[str]:
+    """The requested formats, deduplicated, in their given order.
+
+    Raises:
+        FedstatsError: An unknown format, or none (reason ``UNSUPPORTED_FORMAT``).
+    """
+    wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise FedstatsError(
+            f"unknown output format(s): {', '.join(unknown)}" if unknown else "no output format",
+            reason="UNSUPPORTED_FORMAT",
+            field="--format",
+            hint=f"choose one or more of {','.join(FORMATS)}, e.g. --format csv,html",
+        )
+    return wanted
+
+
+def output_files(written: dict[str, Path]) -> list[Path]:
+    """Every file ``write_outputs`` wrote (the ``sdmx`` entry is a directory), sorted."""
+    files: list[Path] = []
+    for path in written.values():
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return files
+
+
+def write_outputs(
+    outcomes: list[QueryOutcome], out_dir: Path, formats: Sequence[str]
+) -> dict[str, Path]:
+    """Write the benchmark of one or more queries in the requested formats.
+
+    Everything that can fail (an unknown format, rows SDMX cannot express) fails before
+    the first file is written.
+
+    Args:
+        outcomes: The queries' outcomes; their rows are written together.
+        out_dir: Directory for ``benchmark.csv``, ``benchmark.parquet``, ``sdmx/`` and
+            ``report.html``.
+        formats: Names from ``FORMATS``.
+
+    Returns:
+        The path written per format (for ``sdmx`` the directory holding the structure
+        message and the SDMX-CSV files).
+
+    Raises:
+        FedstatsError: An unknown format (``UNSUPPORTED_FORMAT``) or rows SDMX cannot
+            express; nothing is written then.
+    """
+    wanted = check_formats(formats)
+    rows = [row for outcome in outcomes for row in outcome.rows]
+    release = None
+    if "sdmx" in wanted:
+        from coordinator.sdmx import prepare_sdmx  # sdmx1 takes a second to import
+
+        release = prepare_sdmx(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for fmt in wanted:
+        if fmt == "csv":
+            written[fmt] = out_dir / "benchmark.csv"
+            write_csv(rows, written[fmt])
+        elif fmt == "parquet":
+            written[fmt] = out_dir / "benchmark.parquet"
+            write_parquet(rows, written[fmt])
+        elif fmt == "sdmx" and release is not None:
+            written[fmt] = out_dir / "sdmx"
+            release.write(written[fmt])
+        elif fmt == "html":
+            from coordinator.report import write_report
+
+            written[fmt] = out_dir / "report.html"
+            write_report(outcomes, written[fmt])
+    return written
 
 
 def _cell(row: BenchmarkRow | None, with_gap: bool) -> str:

@@ -24,14 +24,14 @@ from google.protobuf.message import DecodeError
 
 from coordinator.client import NodeFailure
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
-from coordinator.output import write_csv
+from coordinator.output import check_formats, output_files, write_csv, write_outputs
 from coordinator.run import QueryOutcome
 from indicators.errors import FedstatsError
 from indicators.spec import Query, compile_query
 from privacy.signing import key_id, parse_public_key, public_key_text, verify
 from protos import node_pb2 as pb
 
-__all__ = ["FORMAT", "VerifyReport", "verify_provenance", "write_provenance"]
+__all__ = ["FORMAT", "VerifyReport", "publish", "verify_provenance", "write_provenance"]
 
 FORMAT = "fedstats-provenance/1"
 FILE = "provenance.json"
@@ -107,7 +107,7 @@ def write_provenance(
             }
             for o in outcomes
         ],
-        "files": {path.name: _sha256(path) for path in files},
+        "files": {str(path.relative_to(out_dir)): _sha256(path) for path in files},
     }
     path = out_dir / FILE
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -152,7 +152,7 @@ def verify_provenance(
         rows += _verify_query(query, coordinator_key, trusted, report)
     _check_benchmark(directory, rows, report)
     for name, digest in document["files"].items():
-        path = directory / name
+        path = directory / name  # names are relative to the output directory
         if not path.exists():
             report.problems.append(f"{name}: listed but missing")
         elif _sha256(path) != digest:
@@ -241,3 +241,24 @@ def _check_benchmark(directory: Path, rows: list[BenchmarkRow], report: VerifyRe
             report.problems.append(
                 "benchmark.csv: differs from what the signed results give (altered)"
             )
+
+
+def publish(
+    outcomes: list[QueryOutcome],
+    out_dir: Path,
+    formats: list[str],
+    coordinator_id: str,
+    coordinator_key: Ed25519PublicKey,
+    node_keys: dict[str, Ed25519PublicKey],
+) -> list[Path]:
+    """Write the outputs and their ``provenance.json``; returns every file, provenance last.
+
+    ``benchmark.csv`` is always written: ``fedstats verify`` recomputes it from the
+    signed results.
+    """
+    wanted = check_formats(["csv", *formats])
+    written = output_files(write_outputs(outcomes, out_dir, wanted))
+    provenance = write_provenance(
+        outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys
+    )
+    return [*written, provenance]

@@ -145,21 +145,14 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
-    from coordinator.output import summary, write_csv
-    from coordinator.provenance import write_provenance
+    from coordinator.output import check_formats, summary
+    from coordinator.progress import FanOutProgress
+    from coordinator.provenance import publish
     from coordinator.run import run_query
     from indicators.spec import Query
     from privacy.signing import load_private_key
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    unsupported = [f for f in formats if f != "csv"]
-    if unsupported:
-        raise FedstatsError(
-            f"output format(s) {', '.join(unsupported)} are not available yet",
-            reason="UNSUPPORTED_FORMAT",
-            field="--format",
-            hint="use --format csv",
-        )
+    formats = check_formats(args.format.split(","))  # before any node is asked
     config = load_coordinator_config(args.config)
     query = Query(
         indicators=tuple(i.strip() for i in args.indicators.split(",") if i.strip()),
@@ -168,17 +161,17 @@ def _query(args: argparse.Namespace) -> int:
         comparator=args.comparator,
         rho=args.rho,
     )
-    outcome = run_query(config, query)
-    out = Path(args.out)
-    write_csv(outcome.rows, out / "benchmark.csv")
+    outcome = run_query(config, query, progress=FanOutProgress())
     assert config.signing_key is not None  # run_query checked it
-    write_provenance(
-        [outcome], out, [out / "benchmark.csv"], config.id,
+    written = publish(
+        [outcome], Path(args.out), formats, config.id,
         load_private_key(config.signing_key, "signing.key").public_key(),
         {n.id: n.public_key for n in config.nodes if n.public_key is not None},
     )  # fmt: skip
     print(summary(outcome.rows, outcome.failures))
-    print(f"\nquery {outcome.query_id}: wrote {out / 'benchmark.csv'} ({len(outcome.rows)} rows)")
+    print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows; wrote")
+    for path in written:
+        print(f"  {path}")
     return 0 if outcome.answers else 1
 
 
@@ -242,7 +235,11 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--comparator", default="NAT", choices=["NAT", "TOTAL"])
     query.add_argument("--rho", type=float, required=True, help="zCDP budget per node")
     query.add_argument("--out", required=True, help="output directory")
-    query.add_argument("--format", default="csv", help="output formats (csv)")
+    query.add_argument(
+        "--format",
+        default="csv",
+        help="comma-separated: csv, parquet, sdmx, html (benchmark.csv is always written)",
+    )
     query.set_defaults(run=_query)
 
     certs = sub.add_parser("certs", help="federation CA, certificates and signing keys")

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from coordinator.config import CoordinatorConfig, load_coordinator_config
-from coordinator.output import summary, write_csv
-from coordinator.provenance import verify_provenance, write_provenance
+from coordinator.output import FORMATS, summary
+from coordinator.progress import FanOutProgress
+from coordinator.provenance import publish, verify_provenance
 from coordinator.run import QueryOutcome, run_query
 from fedstats.certs import init_ca, issue, party_files
 from fedstats.synth import CITIES, city_facts, generate, variables_toml, write
@@ -169,8 +170,11 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
             _coordinator_toml(nodes, out / "pki"), encoding="utf-8"
         )
         config = load_coordinator_config(out / "coordinator.toml")
+        progress = FanOutProgress()
         outcomes = [
-            run_query(config, Query(DEMO_INDICATORS, group, (), "NAT", RHO_PER_QUERY))
+            run_query(
+                config, Query(DEMO_INDICATORS, group, (), "NAT", RHO_PER_QUERY), progress=progress
+            )
             for group in ("c_birth", "citizen")
         ]
     finally:
@@ -196,15 +200,11 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
 def _write_outputs(
     out: Path, outcomes: list[QueryOutcome], config: CoordinatorConfig
 ) -> list[Path]:
-    """benchmark.csv and provenance.json, signed results and all."""
-    rows = [row for o in outcomes for row in o.rows]
-    write_csv(rows, out / "benchmark.csv")
-    files = [out / "benchmark.csv"]
+    """Every output format and provenance.json, signed results and all."""
     assert config.signing_key is not None
     coordinator_key = load_private_key(config.signing_key, "signing.key").public_key()
     node_keys = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
-    provenance = write_provenance(outcomes, out, files, config.id, coordinator_key, node_keys)
-    return [*files, provenance]
+    return publish(outcomes, out, list(FORMATS), config.id, coordinator_key, node_keys)
 
 
 def _print_budget(outcomes: list[QueryOutcome]) -> None:

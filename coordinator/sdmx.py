@@ -1,0 +1,486 @@
+"""SDMX outputs: SDMX-CSV 1.0 in Eurostat's dissemination layout, and its structure.
+
+One dataflow per target-group dimension (``FEDSTATS:MIGINT_CBIRTH(1.0)`` and
+``FEDSTATS:MIGINT_CITIZEN(1.0)``), like Eurostat's separate tables by country of birth and
+by citizenship. The dimensions, in column order, are ``freq``, ``stat``, ``unit``,
+``indic``, ``sex``, ``age``, the group dimension (``c_birth`` or ``citizen``), ``geo``
+and ``TIME_PERIOD``; then ``OBS_VALUE`` and the attributes ``OBS_FLAG``, ``CONF_STATUS``
+and ``COMPARATOR``.
+
+Each benchmark row becomes several observations that differ only in ``stat``: ``VALUE``
+(the indicator, unit ``PC``), ``CI_LOW`` and ``CI_HIGH`` (its 95% interval), ``DENOM``
+(the noisy denominator, unit ``NR``) and, for every group but the comparator, ``GAP``,
+``GAP_CI_LOW`` and ``GAP_CI_HIGH`` (value minus the comparator group's value, unit ``PP``;
+``COMPARATOR`` names that group). The comparator's own value is its ``VALUE``
+observation. Without a breakdown, ``sex`` is ``T`` and ``age`` the indicator's age range
+(``Y20-64``). Pooled rows have ``geo`` = ``FEDSTATS_POOL``; their ``TIME_PERIOD`` is an
+SDMX time range when the nodes' reference periods differ.
+
+A suppressed value is an observation with an empty ``OBS_VALUE``, ``OBS_FLAG`` ``c`` and
+``CONF_STATUS`` ``C``; every other observation is ``F`` (free). A gap inherits the flags
+of both groups it compares, so a confidential comparator also hides the gap.
+
+The structure (codelists, concept scheme, data structure definitions, dataflows) is built
+and written as an SDMX-ML 2.1 Structure message with the ``sdmx1`` library, which also
+writes the SDMX-CSV from its own data model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sdmx
+from sdmx.format.csv.v1 import FormatOptions
+from sdmx.message import Header, StructureMessage
+from sdmx.model import common, v21
+
+from coordinator.combine import POOLED, TOTAL, BenchmarkRow
+from coordinator.output import published
+from indicators.catalogue import CATALOGUE
+from indicators.errors import FedstatsError
+from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
+from indicators.variables import CATEGORICAL
+
+__all__ = [
+    "AGENCY",
+    "DATAFLOWS",
+    "POOLED_GEO",
+    "STATS",
+    "SdmxRelease",
+    "prepare_sdmx",
+]
+
+AGENCY = "FEDSTATS"
+VERSION = "1.0"
+POOLED_GEO = "FEDSTATS_POOL"
+STRUCTURE_FILE = "structure.xml"
+DATAFLOWS = {"c_birth": "MIGINT_CBIRTH", "citizen": "MIGINT_CITIZEN"}
+_ID = re.compile(r"[A-Za-z0-9_@$\-]+")
+_FLAG_LETTERS = {
+    "c": "confidential: not published",
+    "d": "definition differs, see the node's metadata",
+    "n": "node unavailable: the node did not answer (fedstats' meaning, not Eurostat's)",
+    "u": "low reliability",
+}
+_GROUP_NAMES = {
+    "NAT": "Reporting country",
+    "EU27_2020_FOR": "EU27 countries (from 2020) except reporting country",
+    "NEU27_2020_FOR": "Non-EU27 countries (from 2020) nor reporting country",
+    "STLS": "Stateless",
+    "FOR": "Foreign country",
+    "UNK": "Unknown",
+    TOTAL: "Total",
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One code of the ``stat`` dimension: which number of a benchmark row."""
+
+    code: str
+    unit: str
+    name: str
+    gap: bool = False
+
+
+STATS = (
+    Stat("VALUE", "PC", "Indicator value"),
+    Stat("CI_LOW", "PC", "Lower bound of the 95% confidence interval of the value"),
+    Stat("CI_HIGH", "PC", "Upper bound of the 95% confidence interval of the value"),
+    Stat("GAP", "PP", "Gap: value minus the comparator group's value", gap=True),
+    Stat("GAP_CI_LOW", "PP", "Lower bound of the 95% confidence interval of the gap", gap=True),
+    Stat("GAP_CI_HIGH", "PP", "Upper bound of the 95% confidence interval of the gap", gap=True),
+    Stat("DENOM", "NR", "Denominator: noisy (weighted) number of persons"),
+)
+_UNITS = {"PC": "Percentage", "PP": "Percentage points", "NR": "Number of persons"}
+_FREQS = {"A": "Annual", "S": "Half-yearly", "Q": "Quarterly", "M": "Monthly"}
+_CONF = {"F": "Free", "C": "Confidential statistical information"}
+_DIMENSIONS = ("freq", "stat", "unit", "indic", "sex", "age")
+_M = TypeVar("_M", bound=common.MaintainableArtefact)
+_DESCRIPTION = (
+    "fedstats cross-city benchmark of migrant integration. Each benchmark row (node x "
+    "indicator x group x breakdown cell) gives one observation per code of the stat "
+    "dimension: VALUE (the indicator, percent), CI_LOW and CI_HIGH (its 95% confidence "
+    "interval), DENOM (the noisy denominator, persons) and, for every group but the "
+    "comparator, GAP, GAP_CI_LOW and GAP_CI_HIGH (value minus the comparator group's value "
+    "in percentage points; the COMPARATOR attribute names that group). sex T and age equal "
+    "to the indicator's age range mean no breakdown. geo FEDSTATS_POOL is the pooled value "
+    "(the sum of every answering node's noisy tables). Suppressed values have an empty "
+    "OBS_VALUE, OBS_FLAG c and CONF_STATUS C. Values carry differential-privacy noise and, "
+    "for surveys, sampling error; intervals include both."
+)
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One SDMX observation: its key, its published value (text) and attributes."""
+
+    key: tuple[tuple[str, str], ...]
+    value: str | None
+    flags: str
+    comparator: str | None
+
+
+@dataclass(frozen=True)
+class SdmxRelease:
+    """Observations per dataflow and the geo codes they use, ready to write."""
+
+    observations: dict[str, list[Obs]]
+    geos: dict[str, str]
+
+    def write(self, directory: Path) -> list[Path]:
+        """Write the structure message and one SDMX-CSV file per dataflow."""
+        directory.mkdir(parents=True, exist_ok=True)
+        message = structure_message(self.geos)
+        structure = directory / STRUCTURE_FILE
+        structure.write_bytes(sdmx.to_xml(message, pretty_print=True))
+        paths = [structure]
+        for group_dim, observations in self.observations.items():
+            flow = message.dataflow[DATAFLOWS[group_dim]]
+            path = directory / f"{flow.id}.csv"
+            sdmx.to_csv(
+                _dataset(flow, observations),
+                path=path,
+                format_options=FormatOptions(),
+                attributes="o",
+                dtype=None,
+            )
+            paths.append(path)
+        return paths
+
+
+def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
+    """Map benchmark rows to SDMX observations, checking everything before any write.
+
+    Raises:
+        FedstatsError: A group dimension without a dataflow (``UNSUPPORTED_FORMAT``), a
+            reference period SDMX cannot express (``UNSUPPORTED_TIME_PERIOD``), or two rows
+            with the same SDMX key, e.g. the same indicator asked twice
+            (``DUPLICATE_OBSERVATION``).
+    """
+    unknown = sorted({r.group_dim for r in rows} - set(DATAFLOWS))
+    if unknown:
+        raise FedstatsError(
+            f"no SDMX dataflow for group dimension(s) {', '.join(unknown)}",
+            reason="UNSUPPORTED_FORMAT",
+            field="--format",
+            hint=f"SDMX output covers {', '.join(DATAFLOWS)}; use csv or parquet for the others",
+        )
+    geos = {_geo(r): _geo_name(r) for r in rows}
+    comparators = {_comparator_key(r): r for r in rows if r.group == r.comparator}
+    observations: dict[str, list[Obs]] = {}
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for row in rows:
+        comp = comparators.get(_comparator_key(row))
+        for obs in _row_observations(row, comp.flags if comp else ""):
+            if obs.key in seen:
+                raise FedstatsError(
+                    f"two benchmark rows map to the same SDMX observation {dict(obs.key)}",
+                    reason="DUPLICATE_OBSERVATION",
+                    field="--format",
+                    hint="write each query's SDMX output to its own directory",
+                )
+            seen.add(obs.key)
+            observations.setdefault(row.group_dim, []).append(obs)
+    return SdmxRelease(observations, geos)
+
+
+def _comparator_key(row: BenchmarkRow) -> tuple[object, ...]:
+    return (row.node, row.indicator, row.group_dim, tuple(row.breakdown.items()), row.comparator)
+
+
+def _row_observations(row: BenchmarkRow, comparator_flags: str) -> list[Obs]:
+    freq, period = _period(row.time_period)
+    indicator = CATALOGUE[row.indicator]
+    numbers = {
+        "VALUE": published(row.value),
+        "CI_LOW": published(row.ci_low),
+        "CI_HIGH": published(row.ci_high),
+        "GAP": published(row.gap),
+        "GAP_CI_LOW": published(row.gap_ci_low),
+        "GAP_CI_HIGH": published(row.gap_ci_high),
+        "DENOM": published(row.denominator, 0),
+    }
+    out = []
+    for stat in STATS:
+        if stat.gap and row.group == row.comparator:
+            continue  # a group has no gap to itself
+        flags = _merge(row.flags, comparator_flags) if stat.gap else row.flags
+        key = (
+            ("freq", freq),
+            ("stat", stat.code),
+            ("unit", stat.unit),
+            ("indic", row.indicator.upper()),
+            ("sex", row.breakdown.get("sex", "T")),
+            ("age", row.breakdown.get("age", indicator.population.code)),
+            (row.group_dim, row.group),
+            ("geo", _geo(row)),
+            ("TIME_PERIOD", period),
+        )
+        value = None if "c" in flags else numbers[stat.code] or None
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None))
+    return out
+
+
+def _merge(*flags: str) -> str:
+    return "".join(sorted(set("".join(flags))))
+
+
+def _geo(row: BenchmarkRow) -> str:
+    if row.node == POOLED:
+        return POOLED_GEO
+    code = row.geo or row.node.upper()
+    return code if _ID.fullmatch(code) else re.sub(r"[^A-Za-z0-9_@$\-]", "_", code)
+
+
+def _geo_name(row: BenchmarkRow) -> str:
+    if row.node == POOLED:
+        return "Pooled: the sum of every answering node's tables"
+    return f"Node {row.node}" + ("" if row.geo else " (did not answer)")
+
+
+_PERIOD_FORMS = (
+    (re.compile(r"(\d{4})"), "A", 12),
+    (re.compile(r"(\d{4})-?S([12])"), "S", 6),
+    (re.compile(r"(\d{4})-?Q([1-4])"), "Q", 3),
+    (re.compile(r"(\d{4})-(0[1-9]|1[0-2])"), "M", 1),
+)
+
+
+def _months(text: str) -> tuple[str, int, int]:
+    """Frequency, first month (counted from year 0) and length in months of a period."""
+    for pattern, freq, length in _PERIOD_FORMS:
+        if match := pattern.fullmatch(text.strip()):
+            year = int(match.group(1))
+            part = int(match.group(2)) if match.lastindex == 2 else 1
+            return freq, year * 12 + (part - 1) * length, length
+    raise FedstatsError(
+        f"reference period {text!r} is not an SDMX time period",
+        reason="UNSUPPORTED_TIME_PERIOD",
+        field="dataset.time_period",
+        hint="nodes should give time_period as YYYY, YYYY-Qn, YYYY-Sn or YYYY-MM",
+    )
+
+
+def _period(text: str) -> tuple[str, str]:
+    """``freq`` and ``TIME_PERIOD`` of a node's period, or of pooled periods joined by +."""
+    parts = [_months(p) for p in text.split("+")]
+    if len(parts) == 1:
+        return parts[0][0], text.strip()
+    freqs = {p[0] for p in parts}
+    start = min(p[1] for p in parts)
+    months = max(p[1] + p[2] for p in parts) - start
+    year, month = divmod(start, 12)
+    duration = f"P{months // 12}Y" if months % 12 == 0 else f"P{months}M"
+    return (freqs.pop() if len(freqs) == 1 else "A"), f"{year:04d}-{month + 1:02d}-01/{duration}"
+
+
+# -- the structure -------------------------------------------------------------------------
+
+
+def _maintained(cls: type[_M], id_: str, name: str, **extra: Any) -> _M:
+    """A final, maintained artefact of the fedstats agency."""
+    return cls(
+        id=id_,
+        name={"en": name},
+        maintainer=common.Agency(id=AGENCY),
+        version=VERSION,
+        is_final=True,
+        is_external_reference=False,
+        **extra,
+    )
+
+
+def _codelist(id_: str, name: str, codes: dict[str, str]) -> common.Codelist:
+    codelist = _maintained(common.Codelist, id_, name)
+    for code, label in codes.items():
+        codelist.append(common.Code(id=code, name={"en": label}))
+    return codelist
+
+
+def _flag_codes() -> dict[str, str]:
+    """Every combination of flag letters, as Eurostat writes them (``cu``)."""
+    letters = sorted(_FLAG_LETTERS)
+    return {
+        "".join(combo): "; ".join(_FLAG_LETTERS[c] for c in combo)
+        for n in range(1, len(letters) + 1)
+        for combo in itertools.combinations(letters, n)
+    }
+
+
+def _age_codes() -> dict[str, str]:
+    codes: dict[str, str] = {}
+    for indicator in CATALOGUE.values():
+        pop = indicator.population
+        codes[pop.code] = f"From {pop.age_min} to {pop.age_max} years"
+        codes.update({b.code: f"From {b.low} to {b.high} years" for b in pop.bands})
+    return codes
+
+
+def _group_codes(group_dim: str) -> dict[str, str]:
+    codes = [*CATEGORICAL[group_dim].codes, *DERIVED_GROUPS.get(group_dim, {}), TOTAL]
+    return {c: _GROUP_NAMES.get(c, c) for c in codes}
+
+
+def _codelists(geos: dict[str, str]) -> dict[str, common.Codelist]:
+    """Codelists by the dimension or attribute they represent."""
+    return {
+        "freq": _codelist("CL_FREQ", "Time frequency", _FREQS),
+        "stat": _codelist("CL_STAT", "Statistic of a benchmark row", _stat_codes()),
+        "unit": _codelist("CL_UNIT", "Unit of measure", _UNITS),
+        "indic": _codelist(
+            "CL_INDIC", "fedstats indicator", {n.upper(): i.title for n, i in CATALOGUE.items()}
+        ),
+        "sex": _codelist("CL_SEX", "Sex", {"T": "Total", "M": "Males", "F": "Females"}),
+        "age": _codelist("CL_AGE", "Age class", _age_codes()),
+        **{
+            dim: _codelist(f"CL_{dim.upper()}", CATEGORICAL[dim].description, _group_codes(dim))
+            for dim in GROUP_DIMS
+        },
+        "geo": _codelist("CL_GEO", "Geopolitical entity (the nodes of this release)", geos),
+        "OBS_FLAG": _codelist("CL_OBS_FLAG", "Observation flag", _flag_codes()),
+        "CONF_STATUS": _codelist("CL_CONF_STATUS", "Confidentiality status", _CONF),
+        "COMPARATOR": _codelist(
+            "CL_COMPARATOR", "Comparator group of a gap", {c: _GROUP_NAMES[c] for c in COMPARATORS}
+        ),
+    }
+
+
+def _stat_codes() -> dict[str, str]:
+    return {s.code: f"{s.name} (unit {s.unit})" for s in STATS}
+
+
+_CONCEPTS = {
+    "FREQ": "Time frequency",
+    "STAT": "Statistic: which number of a benchmark row the observation is",
+    "UNIT": "Unit of measure",
+    "INDIC": "Indicator, from the fedstats catalogue",
+    "SEX": "Sex",
+    "AGE": "Age class",
+    "C_BIRTH": "Country of birth group, relative to the node's country",
+    "CITIZEN": "Citizenship group, relative to the node's country",
+    "GEO": "Geopolitical entity: the node's published geo code, or FEDSTATS_POOL",
+    "TIME_PERIOD": "Reference period of the node's dataset",
+    "OBS_VALUE": "Observation value",
+    "OBS_FLAG": "Observation flag (Eurostat letters)",
+    "CONF_STATUS": "Confidentiality status",
+    "COMPARATOR": "The group a gap is measured against",
+}
+
+
+def structure_message(geos: dict[str, str]) -> StructureMessage:
+    """Codelists, concepts, one DSD and one dataflow per group dimension."""
+    codelists = _codelists(geos)
+    concepts = _maintained(common.ConceptScheme, "CS_FEDSTATS", "fedstats concepts")
+    for cid, name in _CONCEPTS.items():
+        concepts.append(common.Concept(id=cid, name={"en": name}))
+    message = StructureMessage(
+        header=Header(
+            id=f"FEDSTATS_{datetime.now(UTC):%Y%m%dT%H%M%S}",
+            prepared=datetime.now(UTC),
+            sender=common.Agency(id=AGENCY),
+            test=False,
+        )
+    )
+    for codelist in codelists.values():
+        message.add(codelist)
+    message.add(concepts)
+    for group_dim, flow_id in DATAFLOWS.items():
+        dsd = _dsd(flow_id, group_dim, codelists, concepts)
+        message.add(dsd)
+        message.add(
+            _maintained(
+                v21.DataflowDefinition,
+                flow_id,
+                f"Migrant integration benchmark by {group_dim}",
+                description={"en": _DESCRIPTION},
+                structure=dsd,
+            )
+        )
+    return message
+
+
+def _dsd(
+    flow_id: str,
+    group_dim: str,
+    codelists: dict[str, common.Codelist],
+    concepts: common.ConceptScheme,
+) -> v21.DataStructureDefinition:
+    dsd = _maintained(
+        v21.DataStructureDefinition,
+        f"DSD_{flow_id}",
+        f"fedstats benchmark by {group_dim}",
+        description={"en": _DESCRIPTION},
+    )
+    dsd.dimensions.id = "DimensionDescriptor"
+    dsd.measures.id = "MeasureDescriptor"
+    dsd.attributes.id = "AttributeDescriptor"
+    for order, dim in enumerate((*_DIMENSIONS, group_dim, "geo"), start=1):
+        dsd.dimensions.getdefault(
+            dim,
+            concept_identity=concepts[dim.upper()],
+            local_representation=common.Representation(enumerated=codelists[dim]),
+            order=order,
+        )
+    dsd.dimensions.getdefault(
+        "TIME_PERIOD",
+        cls=common.TimeDimension,
+        concept_identity=concepts["TIME_PERIOD"],
+        local_representation=_text(common.FacetValueType.observationalTimePeriod),
+        order=len(_DIMENSIONS) + 3,
+    )
+    dsd.measures.getdefault(
+        "OBS_VALUE",
+        concept_identity=concepts["OBS_VALUE"],
+        local_representation=_text(common.FacetValueType.double),
+    )
+    for attr, status in (
+        ("OBS_FLAG", common.UsageStatus.conditional),
+        ("CONF_STATUS", common.UsageStatus.mandatory),
+        ("COMPARATOR", common.UsageStatus.conditional),
+    ):
+        dsd.attributes.getdefault(
+            attr,
+            concept_identity=concepts[attr],
+            local_representation=common.Representation(enumerated=codelists[attr]),
+            related_to=v21.PrimaryMeasureRelationship(),
+            usage_status=status,
+        )
+    return dsd
+
+
+def _text(value_type: common.FacetValueType) -> common.Representation:
+    return common.Representation(non_enumerated=[common.Facet(value_type=value_type)])
+
+
+def _dataset(flow: v21.DataflowDefinition, observations: list[Obs]) -> v21.DataSet:
+    dsd = flow.structure
+    attributes = {a.id: a for a in dsd.attributes}
+    dataset = v21.DataSet(described_by=flow, structured_by=dsd)
+    dataset.add_obs(
+        [
+            v21.Observation(
+                dimension=dsd.make_key(common.Key, dict(obs.key)),
+                value=obs.value,
+                attached_attribute=_attached(obs, attributes),
+            )
+            for obs in observations
+        ]
+    )
+    return dataset
+
+
+def _attached(
+    obs: Obs, attributes: dict[str, common.DataAttribute]
+) -> dict[str, common.AttributeValue]:
+    values = {"CONF_STATUS": "C" if "c" in obs.flags else "F"}
+    if obs.flags:
+        values["OBS_FLAG"] = obs.flags
+    if obs.comparator:
+        values["COMPARATOR"] = obs.comparator
+    return {k: common.AttributeValue(value=v, value_for=attributes[k]) for k, v in values.items()}

@@ -1,0 +1,53 @@
+"""The report's wording and safety, without a federation."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.report import render_report, verdict
+from coordinator.run import QueryOutcome
+from indicators.spec import Query, compile_query
+
+
+@pytest.mark.parametrize(
+    ("gap", "gap_ci", "pooled", "diff", "expected"),
+    [
+        (-14.8, (-15.2, -14.4), -14.9, (-0.3, 0.5), "not clearly different"),
+        (-16.0, (-16.4, -15.6), -14.9, (-1.5, -0.7), "larger"),  # a wider deficit
+        (-12.0, (-12.4, -11.6), -14.9, (2.5, 3.3), "smaller"),
+        (9.0, (6.0, 12.0), 7.9, (0.5, 1.7), "larger"),  # unemployment: a positive gap
+        (5.0, (4.0, 6.0), 7.9, (-3.5, -2.3), "smaller"),
+        (8.2, (-10.3, 26.8), -8.9, (0.1, 34.1), "smaller"),  # not clearly reversed
+        (3.0, (1.0, 5.0), -8.9, (10.0, 13.8), "opposite direction"),
+    ],
+)
+def test_verdicts(
+    gap: float,
+    gap_ci: tuple[float, float],
+    pooled: float,
+    diff: tuple[float, float],
+    expected: str,
+) -> None:
+    assert verdict(gap, gap_ci, pooled, diff) == expected
+
+
+def test_what_a_node_sends_is_escaped() -> None:
+    plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", 1.0))
+    rows = [
+        BenchmarkRow(
+            node=node, geo='<script>alert("x")</script>', time_period="2025",
+            indicator="employment_rate", group_dim="citizen", group=group, breakdown={},
+            comparator="NAT", unit="PC", flags="c" if group != "NAT" else "",
+            value=None if group != "NAT" else 70.0,
+        )
+        for node in ("evil", POOLED)
+        for group in ("NAT", "NEU27_2020_FOR")
+    ]  # fmt: skip
+    outcome = QueryOutcome(
+        query_id="q1", plan=plan, rows=rows, answers={}, failures={}, rho_charged={}, replies={}
+    )
+    page = render_report([outcome])
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "default-src 'none'" in page  # the page may load and run nothing

@@ -1,0 +1,70 @@
+"""SDMX mapping details: periods, geo codes, duplicates, and a schema-valid structure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pysdmx.io import get_datasets, read_sdmx
+
+from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.sdmx import POOLED_GEO, _period, prepare_sdmx
+from indicators.errors import FedstatsError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025", ("A", "2025")),
+        ("2025-Q2", ("Q", "2025-Q2")),
+        ("2025-S1", ("S", "2025-S1")),
+        ("2025-03", ("M", "2025-03")),
+        ("2025+2025", ("A", "2025-01-01/P1Y")),
+        ("2023+2025", ("A", "2023-01-01/P3Y")),
+        ("2025-Q1+2025-Q3", ("Q", "2025-01-01/P9M")),
+        ("2024+2025-Q1", ("A", "2024-01-01/P15M")),
+    ],
+)
+def test_periods(text: str, expected: tuple[str, str]) -> None:
+    assert _period(text) == expected
+
+
+def row(node: str, geo: str, period: str, group: str = "NAT", flags: str = "") -> BenchmarkRow:
+    return BenchmarkRow(
+        node=node, geo=geo, time_period=period, indicator="employment_rate",
+        group_dim="c_birth", group=group, breakdown={}, comparator="NAT", unit="PC",
+        flags=flags, value=None if "c" in flags else 70.0, ci_low=None if flags else 69.0,
+        ci_high=None if flags else 71.0, denominator=None if flags else 1000.0,
+    )  # fmt: skip
+
+
+def test_a_period_sdmx_cannot_express_is_refused() -> None:
+    with pytest.raises(FedstatsError) as caught:
+        prepare_sdmx([row("x", "X1", "winter 2025")])
+    assert caught.value.reason == "UNSUPPORTED_TIME_PERIOD"
+
+
+def test_two_rows_with_one_key_are_refused() -> None:
+    rows = [row("x", "X1", "2025")]
+    with pytest.raises(FedstatsError) as caught:
+        prepare_sdmx(rows + rows)
+    assert caught.value.reason == "DUPLICATE_OBSERVATION"
+
+
+def test_odd_geo_codes_and_pooled_ranges_stay_valid_sdmx(tmp_path: Path) -> None:
+    rows = [
+        row("a", "AT 13", "2024"),
+        row("a", "AT 13", "2024", "NEU27_2020_FOR", "c"),
+        row("b", "", "2025", flags="n"),  # a node that did not answer: no geo
+        row(POOLED, POOLED, "2024+2025", flags="n"),
+    ]
+    written = prepare_sdmx(rows).write(tmp_path)
+    structure = tmp_path / "structure.xml"
+    assert structure in written
+    read_sdmx(structure, validate=True)
+    (dataset,) = get_datasets(tmp_path / "MIGINT_CBIRTH.csv", structure)
+    data = dataset.data
+    assert set(data.geo) == {"AT_13", "B", POOLED_GEO}
+    assert set(data[data.geo == POOLED_GEO].TIME_PERIOD) == {"2024-01-01/P2Y"}
+    hidden = data[data.c_birth == "NEU27_2020_FOR"]
+    assert hidden.OBS_VALUE.isna().all() and set(hidden.CONF_STATUS) == {"C"}
