@@ -60,3 +60,37 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
 def test_demo_refuses_impossible_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path), "--cities", "9"]) == 2
     assert "--cities" in capsys.readouterr().err
+
+
+def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pysdmx.io import get_datasets
+
+    from coordinator.combine import POOLED
+    from coordinator.sdmx import DATAFLOWS, POOLED_GEO
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--cities", "3", "--persons", "3000"]) == 0
+    capsys.readouterr()
+    with (out / "benchmark.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    checked = 0
+    for group_dim, flow in DATAFLOWS.items():
+        (dataset,) = get_datasets(out / "sdmx" / f"{flow}.csv", out / "sdmx" / "structure.xml")
+        values = {
+            (r["indic"], r[group_dim], r["geo"]): r
+            for r in dataset.data.to_dict("records")
+            if r["stat"] == "VALUE"
+        }
+        for row in (r for r in rows if r["group_dim"] == group_dim):
+            geo = POOLED_GEO if row["node"] == POOLED else row["geo"]
+            obs = values[(row["indicator"].upper(), row["group"], geo)]
+            if row["value"]:
+                assert obs["OBS_VALUE"] == pytest.approx(float(row["value"]))
+            else:
+                assert obs["OBS_VALUE"] is None or obs["OBS_VALUE"] != obs["OBS_VALUE"]
+            assert (obs["OBS_FLAG"] or "") == row["flags"]
+            assert obs["CONF_STATUS"] == ("C" if "c" in row["flags"] else "F")
+            checked += 1
+    assert checked == len(rows)
