@@ -34,6 +34,8 @@ __all__ = [
     "ProgressFn",
     "QuerySigner",
     "ask_node",
+    "describe_all",
+    "describe_node",
     "fan_out",
 ]
 
@@ -99,6 +101,7 @@ class QuerySigner:
                 breakdowns=list(query.breakdowns),
                 comparator=query.comparator,
                 rho=query.rho,
+                poverty_line=query.poverty_line or 0.0,
             ),
             issuer=self.coordinator_id,
             audience=node_id,
@@ -190,26 +193,65 @@ def ask_node(
     raise AssertionError("unreachable")
 
 
+def describe_node(
+    node: NodeAddress, dialer: Dialer, timeout: float
+) -> pb.NodeDescription | NodeFailure:
+    """What one node serves (its variables, their deviations), or why it did not say."""
+    with dialer.channel(node) as channel:
+        try:
+            description: pb.NodeDescription = pb_grpc.NodeServiceStub(channel).Describe(
+                pb.DescribeRequest(), timeout=timeout
+            )
+            return description
+        except grpc.RpcError as error:
+            return _failure(error, node, dialer.tls is not None)
+
+
+def describe_all(
+    nodes: tuple[NodeAddress, ...], dialer: Dialer, timeout: float
+) -> dict[str, pb.NodeDescription | NodeFailure]:
+    """Describe every node concurrently."""
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(nodes)))) as pool:
+        futures = {n.id: pool.submit(describe_node, n, dialer, timeout) for n in nodes}
+        return {node_id: future.result() for node_id, future in futures.items()}
+
+
 def fan_out(
     nodes: tuple[NodeAddress, ...],
     query_id: str,
-    query: Query,
+    queries: dict[str, Query],
     signer: QuerySigner,
     dialer: Dialer,
     timeout: float,
     progress: ProgressFn | None = None,
+    not_asked: tuple[str, ...] = (),
 ) -> dict[str, NodeReply]:
-    """Ask every node concurrently; every node gets an entry, answered or failed."""
+    """Ask every node its own query concurrently; every node asked gets an entry.
+
+    Args:
+        nodes: The nodes to ask (those without an entry in ``queries`` are skipped).
+        query_id: The query's id, the same on every node.
+        queries: Each node's query (the indicators it can answer).
+        signer: Signs each node's request.
+        dialer: Opens the channels.
+        timeout: Deadline of each call.
+        progress: Told each node's state.
+        not_asked: Nodes already known to have failed (reported as failed at once).
+    """
+    asked = [n for n in nodes if n.id in queries]
 
     def ask(node: NodeAddress) -> NodeReply:
-        reply = ask_node(node, signer.sign_for(node.id, query_id, query), dialer, timeout)
+        request = signer.sign_for(node.id, query_id, queries[node.id])
+        reply = ask_node(node, request, dialer, timeout)
         if progress is not None:
             progress(node.id, "answered" if reply.result is not None else "failed")
         return reply
 
     if progress is not None:
-        for node in nodes:
-            progress(node.id, "waiting")
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(nodes)))) as pool:
-        futures = {n.id: pool.submit(ask, n) for n in nodes}
+        for node_id in [n.id for n in asked] + list(not_asked):
+            progress(node_id, "waiting")
+        for node_id in not_asked:
+            progress(node_id, "failed")
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(asked) or 1))) as pool:
+        futures = {n.id: pool.submit(ask, n) for n in asked}
         return {node_id: future.result() for node_id, future in futures.items()}

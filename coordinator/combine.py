@@ -15,17 +15,29 @@ import numpy as np
 import numpy.typing as npt
 
 from coordinator.client import NodeFailure
-from indicators.catalogue import Indicator
+from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
+from indicators.catalogue import BELOW_LINE, RATIO, Indicator
 from indicators.errors import FedstatsError
-from indicators.spec import DERIVED_GROUPS, Plan, TableSpec
+from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec
 from privacy.disclosure import CONFIDENTIAL, DisclosureRules
-from privacy.estimators import Cells, Estimate, difference, ratio
+from privacy.estimators import Cells, Estimate, Linear
 from protos import node_pb2 as pb
 
-__all__ = ["POOLED", "BenchmarkRow", "NodeTables", "benchmark_rows", "read_result"]
+__all__ = [
+    "POOLED",
+    "TOTAL",
+    "BenchmarkRow",
+    "NodeTables",
+    "benchmark_rows",
+    "comparator_group",
+    "groups_of",
+    "poverty_lines",
+    "read_result",
+]
 
 POOLED = "*"
 UNAVAILABLE = "n"
+DEVIATES = "d"
 TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
 
@@ -41,11 +53,22 @@ class NodeTables:
     rules: DisclosureRules
     cells: dict[str, Cells]
     cell_flags: dict[str, list[str]]
+    poverty_line: float | None = None
+    deviations: dict[str, str] = field(default_factory=dict)
+
+    def deviates(self, spec: TableSpec) -> bool:
+        """Whether the node's definition of a variable the table reads deviates."""
+        return any(v in self.deviations for v in spec.variables())
 
 
 @dataclass
 class BenchmarkRow:
-    """One row of benchmark.csv; rates in percent, None where not published."""
+    """One row of benchmark.csv; rates in percent, None where not published.
+
+    ``comparator`` names the comparator group: ``TOTAL``, or the group dimension's native
+    group (``NAT`` for country of birth and citizenship, ``NB_NBP`` for migration
+    background, ``NAP`` for reason and years of residence).
+    """
 
     node: str
     geo: str
@@ -79,6 +102,7 @@ class _Source:
     rules: DisclosureRules
     node_flags: list[str] | None  # the node's own population-cell flags, if one node
     extra_flags: str = ""
+    lines: list[float] | None = None  # poverty line of each stacked table
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -91,6 +115,12 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
     by_key = {t.key: t for t in result.tables}
     cells: dict[str, Cells] = {}
     flags: dict[str, list[str]] = {}
+    if set(by_key) != {spec.key for spec in plan.tables}:
+        raise FedstatsError(
+            f"node {result.node_id} answered with other tables than it was asked for",
+            reason="PROTOCOL_MISMATCH",
+            hint="node and coordinator must run the same fedstats catalogue version",
+        )
     for spec in plan.tables:
         table = by_key.get(spec.key)
         if table is None or len(table.counts) != spec.n_cells:
@@ -113,10 +143,27 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         rules=DisclosureRules(d.min_count, d.unreliable_below, d.max_cv),
         cells=cells,
         cell_flags=flags,
+        poverty_line=result.poverty_line or None,
+        deviations=dict(result.deviations),
     )
 
 
-def _groups(spec: TableSpec) -> list[tuple[str, list[int]]]:
+def comparator_group(spec: TableSpec, comparator: str) -> str:
+    """The group the comparator names: ``TOTAL``, or the dimension's native group."""
+    if comparator == TOTAL:
+        return TOTAL
+    native = NATIVE_GROUP.get(spec.dims[0].name)
+    if native is None:
+        raise FedstatsError(
+            f"{spec.dims[0].name} has no native group to compare with",
+            reason="MALFORMED_QUERY",
+            field="comparator",
+            hint="use --comparator TOTAL",
+        )
+    return native
+
+
+def groups_of(spec: TableSpec) -> list[tuple[str, list[int]]]:
     """Published groups: each code, the derived groups, and TOTAL, as code positions."""
     dim = spec.dims[0]
     out = [(code, [i]) for i, code in enumerate(dim.codes)]
@@ -126,61 +173,64 @@ def _groups(spec: TableSpec) -> list[tuple[str, list[int]]]:
     return out
 
 
-def _mask(spec: TableSpec, groups: list[int], cell: tuple[int, ...], outcomes: list[int]) -> Mask:
-    mask = np.zeros(spec.shape, dtype=bool)
-    mask[np.ix_(groups, *[[i] for i in cell], outcomes)] = True
-    return mask.ravel()
-
-
-@dataclass(frozen=True)
-class _Selection:
-    """Numerator and denominator masks of one group in one breakdown cell."""
-
-    num: Mask
-    den: Mask
-    population: Mask  # every outcome: the population cell, for disclosure counts
-
-
-def _selection(
-    spec: TableSpec, indicator: Indicator, groups: list[int], cell: tuple[int, ...]
-) -> _Selection:
-    codes = spec.outcome.codes
-    num = [i for i, c in enumerate(codes) if c in indicator.numerator]
-    den = [i for i, c in enumerate(codes) if c in indicator.denominator]
-    return _Selection(
-        _mask(spec, groups, cell, num),
-        _mask(spec, groups, cell, den),
-        _mask(spec, groups, cell, list(range(len(codes)))),
-    )
-
-
 def _pct(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else 100.0 * x
 
 
-def _clip_pct(x: float) -> float | None:
-    return _pct(min(max(x, 0.0), 1.0)) if math.isfinite(x) else None
-
-
-def _tiled(
-    spec: TableSpec, indicator: Indicator, groups: list[int], cell: tuple[int, ...], tile: int
-) -> _Selection:
-    """The selection of one group and breakdown cell, repeated for ``tile`` stacked tables."""
-    s = _selection(spec, indicator, groups, cell)
-    return _Selection(np.tile(s.num, tile), np.tile(s.den, tile), np.tile(s.population, tile))
+def _published(x: float, share: bool) -> float | None:
+    """A proportion in percent; shares are clipped to 0-100, level ratios at 0."""
+    if not math.isfinite(x):
+        return None
+    return _pct(min(max(x, 0.0), 1.0) if share else max(x, 0.0))
 
 
 def _population_flag(
-    source: _Source, spec: TableSpec, groups: list[int], cell: tuple[int, ...], sel: _Selection
+    source: _Source, layout: Layout, groups: list[int], cell: tuple[int, ...]
 ) -> str:
     """The node's own flag for a single code; otherwise the rules on the noisy sums."""
     if source.node_flags is not None and len(groups) == 1:
-        index = np.ravel_multi_index((groups[0], *cell), spec.shape[:-1])
+        index = np.ravel_multi_index((groups[0], *cell), layout.spec.shape[:-1])
         return source.node_flags[int(index)]
+    population = layout.population(groups, cell)
     cells = source.cells
     return source.rules.cell_flag(
-        float(cells.values[sel.population].sum()), float(cells.samples[sel.population].sum())
+        float(cells.values[population].sum()), float(cells.samples[population].sum())
     )
+
+
+@dataclass(frozen=True)
+class _Estimated:
+    """One group's estimate in one breakdown cell, with what publication needs."""
+
+    linear: Linear
+    estimate: Estimate
+    flag: str
+
+
+def _estimate(
+    source: _Source,
+    layout: Layout,
+    indicator: Indicator,
+    groups: list[int],
+    cell: tuple[int, ...],
+) -> _Estimated:
+    cells = source.cells
+    linear = group_estimate(cells, layout, indicator, groups, cell, source.lines)
+    counted = layout.population(groups, cell)
+    if indicator.kind == RATIO:  # the denominator: only its outcome codes count
+        outcome = layout.spec.outcome.codes
+        den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
+        counted = layout.mask(groups, cell, den)
+    estimate = Estimate(
+        linear.value,
+        linear.se(cells),
+        float(cells.values[counted].sum()),
+        float(cells.samples[counted].sum()),
+    )
+    flag = source.rules.estimate_flag(
+        _population_flag(source, layout, groups, cell), estimate.value, estimate.se
+    )
+    return _Estimated(linear, estimate, flag)
 
 
 def _rows_for(
@@ -188,22 +238,17 @@ def _rows_for(
 ) -> list[BenchmarkRow]:
     """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
-    cells, rules, comparator = source.cells, source.rules, plan.query.comparator
-    tile = len(cells.values) // spec.n_cells
+    comparator = comparator_group(spec, plan.query.comparator)
+    layout = Layout(spec, len(source.cells.values) // spec.n_cells)
+    share = is_share(indicator)
     breakdown_dims = spec.dims[1:]
-    groups = _groups(spec)
+    groups = groups_of(spec)
     comparator_members = dict(groups)[comparator]
     for cell in itertools.product(*[range(len(d.codes)) for d in breakdown_dims]):
-        comp_sel = _tiled(spec, indicator, comparator_members, cell, tile)
-        comp = ratio(cells, comp_sel.num, comp_sel.den)
-        comp_flag = _population_flag(source, spec, comparator_members, cell, comp_sel)
-        comp_hidden = rules.estimate_flag(comp_flag, comp.value, comp.se) == CONFIDENTIAL
+        comp = _estimate(source, layout, indicator, comparator_members, cell)
+        comp_hidden = comp.flag == CONFIDENTIAL
         for group, members in groups:
-            sel = _tiled(spec, indicator, members, cell, tile)
-            est = ratio(cells, sel.num, sel.den)
-            flag = rules.estimate_flag(
-                _population_flag(source, spec, members, cell, sel), est.value, est.se
-            )
+            est = _estimate(source, layout, indicator, members, cell)
             row = BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
@@ -214,22 +259,22 @@ def _rows_for(
                 breakdown={d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)},
                 comparator=comparator,
                 unit=indicator.unit,
-                flags="".join(sorted(set(flag + source.extra_flags))),
-                comparator_value=None if comp_hidden else _clip_pct(comp.value),
+                flags="".join(sorted(set(est.flag + source.extra_flags))),
+                comparator_value=None if comp_hidden else _published(comp.linear.value, share),
             )
-            if flag != CONFIDENTIAL:
-                _publish(row, est)
+            if est.flag != CONFIDENTIAL:
+                _publish(row, est.estimate, share)
                 if group != comparator and not comp_hidden:
-                    _publish_gap(
-                        row, difference(cells, (sel.num, sel.den), (comp_sel.num, comp_sel.den))
-                    )
+                    gap = est.linear - comp.linear
+                    _publish_gap(row, Estimate(gap.value, gap.se(source.cells)))
             rows.append(row)
     return rows
 
 
-def _publish(row: BenchmarkRow, est: Estimate) -> None:
+def _publish(row: BenchmarkRow, est: Estimate, share: bool) -> None:
     low, high = est.interval()
-    row.value, row.ci_low, row.ci_high = _clip_pct(est.value), _clip_pct(low), _clip_pct(high)
+    row.value = _published(est.value, share)
+    row.ci_low, row.ci_high = _published(low, share), _published(high, share)
     row.denominator = est.denominator if math.isfinite(est.denominator) else None
     row.estimate = est
 
@@ -252,13 +297,34 @@ def _unavailable_rows(
             group_dim=plan.query.group_dim,
             group=group,
             breakdown={d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
-            comparator=plan.query.comparator,
+            comparator=comparator_group(spec, plan.query.comparator),
             unit=indicator.unit,
             flags=UNAVAILABLE,
         )
         for cell in itertools.product(*[d.codes for d in breakdown_dims])
-        for group, _ in _groups(spec)
+        for group, _ in groups_of(spec)
     ]
+
+
+def poverty_lines(
+    plan: Plan, spec: TableSpec, node_order: list[str], answers: dict[str, NodeTables]
+) -> dict[str, float]:
+    """The poverty line each answering node's rows use.
+
+    The query's line if it gives one; else the node's configured national line; else
+    60% of the median of the pooled distribution of every answering node.
+    """
+    answering = [n for n in node_order if n in answers]
+    if plan.query.poverty_line is not None:
+        return dict.fromkeys(answering, plan.query.poverty_line)
+    derived = math.nan
+    if any(answers[n].poverty_line is None for n in answering):
+        pooled = Cells.concat([answers[n].cells[spec.key] for n in answering])
+        median = median_of_all(pooled, Layout(spec, len(answering)))
+        derived = POVERTY_SHARE * median.value
+    return {
+        n: line if (line := answers[n].poverty_line) is not None else derived for n in answering
+    }
 
 
 def benchmark_rows(
@@ -280,25 +346,36 @@ def benchmark_rows(
     rows: list[BenchmarkRow] = []
     periods = sorted({a.time_period for a in answers.values()})
     pooled_period = "+".join(periods)
-    pooled_rules = DisclosureRules.strictest([a.rules for a in answers.values()])
-    pooled_extra = UNAVAILABLE if failures else ""
     for name in plan.query.indicators:
         indicator, spec = plan.indicator(name)
+        # the nodes that answered this indicator's table
+        having = {n: a for n, a in answers.items() if spec.key in a.cells}
+        answering = [n for n in node_order if n in having]
+        lines: dict[str, float] = {}
+        if indicator.kind == BELOW_LINE and having:
+            lines = poverty_lines(plan, spec, node_order, having)
         for node_id in node_order:
-            if node_id in answers:
-                a = answers[node_id]
+            if node_id in having:
+                a = having[node_id]
                 source = _Source(
                     node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
-                    a.cell_flags[spec.key],
+                    a.cell_flags[spec.key], DEVIATES if a.deviates(spec) else "",
+                    lines=[lines[node_id]] if lines else None,
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
             else:
-                geo = (geos or {}).get(node_id, "")
+                known = answers.get(node_id)
+                geo = known.geo if known else (geos or {}).get(node_id, "")
                 rows += _unavailable_rows(node_id, geo, pooled_period, spec, indicator, plan)
-        if answers:
-            pooled = Cells.concat([answers[n].cells[spec.key] for n in node_order if n in answers])
+        if having:
+            pooled = Cells.concat([having[n].cells[spec.key] for n in answering])
+            extra = UNAVAILABLE if len(having) < len(node_order) else ""
+            if any(having[n].deviates(spec) for n in answering):
+                extra += DEVIATES
             source = _Source(
-                POOLED, POOLED, pooled_period, pooled, pooled_rules, None, pooled_extra
-            )
+                POOLED, POOLED, pooled_period, pooled,
+                DisclosureRules.strictest([having[n].rules for n in answering]), None, extra,
+                lines=[lines[n] for n in answering] if lines else None,
+            )  # fmt: skip
             rows += _rows_for(source, spec, indicator, plan)
     return rows

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from coordinator.client import NodeFailure
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow
-from indicators.catalogue import CATALOGUE
+from coordinator.combine import POOLED, TOTAL, BenchmarkRow, poverty_lines
+from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.errors import FedstatsError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "COLUMNS_AFTER",
     "COLUMNS_BEFORE",
     "FORMATS",
+    "outcome_notes",
     "output_files",
     "published",
     "summary",
@@ -205,6 +206,7 @@ def summary(
     failures: dict[str, NodeFailure] | None = None,
     max_groups: int = 4,
     max_lines: int = 30,
+    notes: list[str] | None = None,
 ) -> str:
     """A readable grid per indicator and group dimension.
 
@@ -237,7 +239,43 @@ def summary(
             lines.append("  " + line.rstrip())
         if len(keys) > max_lines:
             lines.append(f"  ... {len(keys) - max_lines} more lines in the CSV")
-    lines.append("flags: c confidential (not published), u low reliability, n node unavailable")
+    lines.append(
+        "flags: c confidential (not published), u low reliability, n node unavailable, "
+        "d definition differs"
+    )
     for node, failure in (failures or {}).items():
         lines.append(f"node {node} did not answer: {failure.reason}: {failure.message}")
+    lines += notes or []
     return "\n".join(lines)
+
+
+def outcome_notes(outcome: QueryOutcome) -> list[str]:
+    """What a reader must know beside the numbers.
+
+    Indicators a node could not answer, definitions that deviate, the poverty lines used.
+    """
+    notes = []
+    for node, lacking in outcome.missing.items():
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in lacking.items():
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            which = (
+                "every indicator"
+                if len(names) == len(lacking) == len(outcome.plan.query.indicators)
+                else ", ".join(names)
+            )
+            notes.append(f"{node}: {which} flagged n: {reason}")
+    read = {v for spec in outcome.plan.tables for v in spec.variables()}
+    for node, answer in outcome.answers.items():
+        for variable, note in answer.deviations.items():
+            if variable in read:
+                notes.append(f"{node}: flagged d where it uses {variable}: {note}")
+    for name in outcome.plan.query.indicators:
+        indicator, spec = outcome.plan.indicator(name)
+        having = {n: a for n, a in outcome.answers.items() if spec.key in a.cells}
+        if indicator.kind == BELOW_LINE and having:
+            lines = poverty_lines(outcome.plan, spec, list(having), having)
+            shown = ", ".join(f"{n} {line:,.0f}" for n, line in lines.items())
+            notes.append(f"{name}: poverty line per node: {shown}")
+    return notes

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from coordinator.client import NodeFailure
-from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
+from coordinator.combine import POOLED, BenchmarkRow, NodeTables, benchmark_rows, read_result
 from coordinator.output import check_formats, output_files, write_csv, write_outputs
 from coordinator.run import QueryOutcome
 from indicators.errors import FedstatsError
-from indicators.spec import Query, compile_query
+from indicators.spec import Plan, Query, compile_query
 from privacy.signing import key_id, parse_public_key, public_key_text, verify
 from protos import node_pb2 as pb
 
@@ -52,16 +52,22 @@ def _spec(query: Query) -> dict[str, Any]:
         "breakdowns": list(query.breakdowns),
         "comparator": query.comparator,
         "rho": query.rho,
+        "poverty_line": query.poverty_line,
     }
 
 
+def _node_order(outcome: QueryOutcome) -> list[str]:
+    """Every node of the query, asked or not, in the order of the rows."""
+    return list(dict.fromkeys(r.node for r in outcome.rows if r.node != POOLED))
+
+
 def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) -> dict[str, Any]:
-    reply = outcome.replies[node_id]
+    reply = outcome.replies.get(node_id)
     entry: dict[str, Any] = {"node": node_id}
-    if reply.request is not None:
+    if reply is not None and reply.request is not None:
         entry["request"] = _b64(reply.request.request)
         entry["request_signature"] = _b64(reply.request.signature)
-    if node_id in outcome.answers and reply.signed is not None:
+    if node_id in outcome.answers and reply is not None and reply.signed is not None:
         entry.update(
             status="answered",
             result=_b64(reply.signed.result),
@@ -103,7 +109,7 @@ def write_provenance(
                 "query_sha256": hashlib.sha256(
                     json.dumps(_spec(o.plan.query), sort_keys=True).encode()
                 ).hexdigest(),
-                "nodes": [_node_entry(o, n, keys) for n in o.replies],
+                "nodes": [_node_entry(o, n, keys) for n in _node_order(o)],
             }
             for o in outcomes
         ],
@@ -176,6 +182,7 @@ def _verify_query(
             tuple(spec["breakdowns"]),
             spec["comparator"],
             float(spec["rho"]),
+            spec.get("poverty_line"),
         )
     )
     answers: dict[str, NodeTables] = {}
@@ -194,11 +201,28 @@ def _verify_query(
         if entry["status"] != "answered":
             failures[node] = NodeFailure(entry["grpc_status"], entry["reason"], entry["message"])
             continue
-        tables = _verified_tables(entry, plan, trusted, where, report)
+        tables = _verified_tables(entry, _node_plan(entry, plan), trusted, where, report)
         if tables is not None:
             answers[node] = tables
             report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
     return benchmark_rows(plan, order, answers, failures)
+
+
+def _node_plan(entry: dict[str, Any], plan: Plan) -> Plan:
+    """The plan of the query the node was asked (it may hold fewer indicators)."""
+    if "request" not in entry:
+        return plan
+    spec = pb.QueryRequest.FromString(base64.b64decode(entry["request"])).spec
+    return compile_query(
+        Query(
+            tuple(spec.indicators),
+            spec.group_dim,
+            tuple(spec.breakdowns),
+            spec.comparator,
+            spec.rho,
+            spec.poverty_line or None,
+        )
+    )
 
 
 def _verified_tables(

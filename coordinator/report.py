@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow
+from coordinator.combine import POOLED, TOTAL, BenchmarkRow, groups_of, poverty_lines
+from coordinator.estimates import Layout, group_estimate
 from coordinator.output import published
 from coordinator.run import QueryOutcome
-from indicators.catalogue import CATALOGUE
-from indicators.spec import DERIVED_GROUPS, TableSpec
+from indicators.catalogue import BELOW_LINE, CATALOGUE
+from indicators.spec import TableSpec
 from privacy.budget import DEFAULT_DELTA, epsilon_for
-from privacy.estimators import Cells, Estimate, ratio
+from privacy.estimators import Cells, Estimate
 
 __all__ = [
     "Comparison",
@@ -134,39 +135,17 @@ def _th(*heads: str) -> str:
 # -- statistics: a city's gap against the pooled gap ---------------------------------------
 
 
-def _masks(
-    spec: TableSpec, row: BenchmarkRow, group: str
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Numerator and denominator cells of a group in the row's breakdown cell."""
-    codes = spec.dims[0].codes
-    derived = DERIVED_GROUPS.get(spec.dims[0].name, {})
-    members = codes if group == TOTAL else derived.get(group, (group,))
-    cell = [[d.codes.index(row.breakdown[d.name])] for d in spec.dims[1:]]
-    entry = CATALOGUE[row.indicator]
-    masks = []
-    for chosen in (entry.numerator, entry.denominator):
-        mask = np.zeros(spec.shape, dtype=bool)
-        outcomes = [i for i, c in enumerate(spec.outcome.codes) if c in chosen]
-        mask[np.ix_([codes.index(m) for m in members], *cell, outcomes)] = True
-        masks.append(mask.ravel())
-    return masks[0], masks[1]
-
-
 def _gap_gradient(
-    cells: Cells, spec: TableSpec, row: BenchmarkRow, tile: int
+    cells: Cells, spec: TableSpec, row: BenchmarkRow, lines: list[float] | None
 ) -> tuple[float, npt.NDArray[np.float64]]:
-    """The row's gap (group minus comparator) on ``cells`` and its gradient.
-
-    The linearisation of ``privacy.estimators``: a ratio ``r = a.x / b.x`` has the
-    gradient ``(a - r b) / b.x``; ``ratio`` gives ``r`` and ``b.x``.
-    """
-    value, gradient = 0.0, np.zeros(cells.values.shape)
-    for group, sign in ((row.group, 1.0), (row.comparator, -1.0)):
-        num, den = (np.tile(m, tile) for m in _masks(spec, row, group))
-        est = ratio(cells, num, den)
-        value += sign * est.value
-        gradient += sign * (num - est.value * den) / est.denominator
-    return value, gradient
+    """The row's gap (group minus comparator) on ``cells`` and its gradient."""
+    layout = Layout(spec, len(cells.values) // spec.n_cells)
+    groups = dict(groups_of(spec))
+    cell = tuple(d.codes.index(row.breakdown[d.name]) for d in spec.dims[1:])
+    indicator = CATALOGUE[row.indicator]
+    gap = group_estimate(cells, layout, indicator, groups[row.group], cell, lines)
+    gap = gap - group_estimate(cells, layout, indicator, groups[row.comparator], cell, lines)
+    return gap.value, gap.grad
 
 
 def gap_versus_pooled(outcome: QueryOutcome, row: BenchmarkRow) -> Estimate | None:
@@ -179,12 +158,18 @@ def gap_versus_pooled(outcome: QueryOutcome, row: BenchmarkRow) -> Estimate | No
     """
     if row.gap is None or row.node not in outcome.answers:
         return None
-    _, spec = outcome.plan.indicator(row.indicator)
+    indicator, spec = outcome.plan.indicator(row.indicator)
     order = list(outcome.answers)
+    lines = None
+    if indicator.kind == BELOW_LINE:
+        by_node = poverty_lines(outcome.plan, spec, order, outcome.answers)
+        lines = [by_node[n] for n in order]
     parts = [outcome.answers[n].cells[spec.key] for n in order]
     pooled = Cells.concat(parts)
-    pooled_gap, gradient = _gap_gradient(pooled, spec, row, len(parts))
-    city_gap, city_gradient = _gap_gradient(parts[order.index(row.node)], spec, row, 1)
+    pooled_gap, gradient = _gap_gradient(pooled, spec, row, lines)
+    city = order.index(row.node)
+    city_lines = None if lines is None else [lines[city]]
+    city_gap, city_gradient = _gap_gradient(parts[city], spec, row, city_lines)
     start = order.index(row.node) * spec.n_cells
     gradient = -gradient
     gradient[start : start + spec.n_cells] += city_gradient

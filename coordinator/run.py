@@ -6,17 +6,26 @@ import ipaddress
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from coordinator.client import Dialer, NodeFailure, NodeReply, ProgressFn, QuerySigner, fan_out
+from coordinator.client import (
+    Dialer,
+    NodeFailure,
+    NodeReply,
+    ProgressFn,
+    QuerySigner,
+    describe_all,
+    fan_out,
+)
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
 from coordinator.config import CoordinatorConfig
 from indicators.errors import ConfigError, FedstatsError
 from indicators.spec import Plan, Query, compile_query
 from privacy.certificates import check_party_certificate
 from privacy.signing import load_private_key
+from protos import node_pb2 as pb
 
-__all__ = ["QueryOutcome", "new_query_id", "run_query"]
+__all__ = ["QueryOutcome", "new_query_id", "plan_nodes", "prepare", "run_query"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class QueryOutcome:
         failures: Why the other nodes gave none.
         rho_charged: Rho each answering node charged for this call.
         replies: Every node's signed request and signed result, for provenance.
+        missing: Per node, the indicators it could not answer and why (its rows are
+            flagged ``n``).
     """
 
     query_id: str
@@ -40,6 +51,7 @@ class QueryOutcome:
     failures: dict[str, NodeFailure]
     rho_charged: dict[str, float]
     replies: dict[str, NodeReply]
+    missing: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def new_query_id(coordinator_id: str) -> str:
@@ -102,18 +114,54 @@ def run_query(
     plan = compile_query(query)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
+    descriptions = describe_all(config.nodes, dialer, config.timeout_seconds)
+    queries, missing, failures = plan_nodes(plan, descriptions)
     replies = fan_out(
-        config.nodes, query_id, plan.query, signer, dialer, config.timeout_seconds, progress
-    )
+        config.nodes, query_id, queries, signer, dialer, config.timeout_seconds, progress,
+        not_asked=tuple(failures),
+    )  # fmt: skip
     answers: dict[str, NodeTables] = {}
-    failures: dict[str, NodeFailure] = {}
     charged: dict[str, float] = {}
     for node_id, reply in replies.items():
-        _collect(node_id, reply, plan, answers, failures, charged)
+        _collect(node_id, reply, compile_query(queries[node_id]), answers, failures, charged)
     order = [n.id for n in config.nodes]
     rows = benchmark_rows(plan, order, answers, failures)
     _record(config, query_id, plan, failures, charged)
-    return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies)
+    return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies, missing)
+
+
+def plan_nodes(
+    plan: Plan, descriptions: dict[str, pb.NodeDescription | NodeFailure]
+) -> tuple[dict[str, Query], dict[str, dict[str, str]], dict[str, NodeFailure]]:
+    """Each node's query: the indicators whose variables it provides.
+
+    Returns:
+        The query per node that can answer something; per node, the indicators it
+        cannot answer and why; the nodes that cannot be asked at all, and why.
+    """
+    queries: dict[str, Query] = {}
+    missing: dict[str, dict[str, str]] = {}
+    failures: dict[str, NodeFailure] = {}
+    for node_id, description in descriptions.items():
+        if isinstance(description, NodeFailure):
+            failures[node_id] = description
+            continue
+        provided = {v.name for v in description.variables}
+        lacking: dict[str, str] = {}
+        for name in plan.query.indicators:
+            _, spec = plan.indicator(name)
+            absent = [v for v in spec.variables() if v not in provided]
+            if absent:
+                lacking[name] = f"node {node_id} does not provide {', '.join(absent)}"
+        missing[node_id] = lacking
+        answerable = tuple(n for n in plan.query.indicators if n not in lacking)
+        if answerable:
+            queries[node_id] = replace(plan.query, indicators=answerable)
+        else:
+            failures[node_id] = NodeFailure(
+                "OK", "VARIABLE_NOT_PROVIDED", "; ".join(dict.fromkeys(lacking.values()))
+            )
+    return queries, missing, failures
 
 
 def _collect(

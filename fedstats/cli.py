@@ -145,7 +145,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
-    from coordinator.output import check_formats, summary
+    from coordinator.output import check_formats, outcome_notes, summary
     from coordinator.progress import FanOutProgress
     from coordinator.provenance import publish
     from coordinator.run import run_query
@@ -160,6 +160,7 @@ def _query(args: argparse.Namespace) -> int:
         breakdowns=tuple(b.strip() for b in (args.by or "").split(",") if b.strip()),
         comparator=args.comparator,
         rho=args.rho,
+        poverty_line=args.poverty_line,
     )
     outcome = run_query(config, query, progress=FanOutProgress())
     assert config.signing_key is not None  # run_query checked it
@@ -168,7 +169,7 @@ def _query(args: argparse.Namespace) -> int:
         load_private_key(config.signing_key, "signing.key").public_key(),
         {n.id: n.public_key for n in config.nodes if n.public_key is not None},
     )  # fmt: skip
-    print(summary(outcome.rows, outcome.failures))
+    print(summary(outcome.rows, outcome.failures, notes=outcome_notes(outcome)))
     print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows; wrote")
     for path in written:
         print(f"  {path}")
@@ -234,6 +235,12 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--by", help="comma-separated breakdowns (sex, age)")
     query.add_argument("--comparator", default="NAT", choices=["NAT", "TOTAL"])
     query.add_argument("--rho", type=float, required=True, help="zCDP budget per node")
+    query.add_argument(
+        "--poverty-line",
+        type=float,
+        help="arop_rate: one line for every node (default: each node's national line, "
+        "else 60%% of the pooled median)",
+    )
     query.add_argument("--out", required=True, help="output directory")
     query.add_argument(
         "--format",

@@ -15,12 +15,20 @@ import time
 from pathlib import Path
 
 from coordinator.config import CoordinatorConfig, load_coordinator_config
-from coordinator.output import FORMATS, summary
+from coordinator.output import FORMATS, outcome_notes, summary
 from coordinator.progress import FanOutProgress
 from coordinator.provenance import publish, verify_provenance
 from coordinator.run import QueryOutcome, run_query
 from fedstats.certs import init_ca, issue, party_files
-from fedstats.synth import CITIES, city_facts, generate, variables_toml, write
+from fedstats.synth import (
+    CITIES,
+    city_facts,
+    dataset_toml,
+    generate,
+    sampling,
+    variables_toml,
+    write,
+)
 from indicators.errors import FedstatsError
 from indicators.spec import Query
 from node.config import load_config
@@ -38,6 +46,9 @@ DEMO_INDICATORS = (
     "attainment_low",
     "attainment_medium",
     "attainment_high",
+    "median_income_ratio",
+    "arop_rate",
+    "overqualification_rate",
 )
 SUMMARY_INDICATORS = ("employment_rate", "attainment_low")
 RHO_PER_QUERY = 0.5
@@ -51,6 +62,9 @@ def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
     Paths are relative to the ``nodes/`` folder of the demo's output directory.
     """
     facts = city_facts(city)
+    collected = textwrap.indent(dataset_toml(city), " " * 8).strip()
+    max_weight = sampling(city).max_weight
+    clipping = f"max_weight = {max_weight}" if max_weight is not None else ""
     head = textwrap.dedent(f"""\
         # Node config of {facts.name}: written by `fedstats demo`.
         [node]
@@ -64,11 +78,12 @@ def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
         [dataset]
         path = "../data/{data_file}"
         time_period = "{facts.time_period}"
-        source = "register"
+        {collected}
 
         [privacy]
         rho_budget = {RHO_BUDGET}
         max_rho_per_query = 1.0
+        {clipping}
 
         [disclosure]
         min_count = 10
@@ -183,7 +198,8 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
     written = _write_outputs(out, outcomes, config)
     rows = [row for o in outcomes for row in o.rows]
     shown = [r for r in rows if r.indicator in SUMMARY_INDICATORS]
-    print(summary(shown, outcomes[-1].failures))
+    notes = [note for o in outcomes for note in outcome_notes(o)]
+    print(summary(shown, outcomes[-1].failures, notes=list(dict.fromkeys(notes))))
     _print_budget(outcomes)
     report = verify_provenance(out, {n.id: n.public_key for n in config.nodes if n.public_key})
     signatures = sum(1 for line in report.checked if "signed by key" in line)
@@ -215,7 +231,7 @@ def _print_budget(outcomes: list[QueryOutcome]) -> None:
     if spent:
         rho = max(spent.values())
         print(
-            f"\nprivacy: each node spent rho {rho:g} of {RHO_BUDGET:g} "
+            f"\nprivacy: a node spent at most rho {rho:g} of {RHO_BUDGET:g} "
             f"(about epsilon {epsilon_for(rho):.2f} at delta 1e-9); "
             "each cell carries its own discrete Gaussian noise"
         )

@@ -20,7 +20,9 @@ __all__ = [
     "BREAKDOWNS",
     "COMPARATORS",
     "DERIVED_GROUPS",
+    "DERIVED_GROUP_LABELS",
     "GROUP_DIMS",
+    "NATIVE_GROUP",
     "Dim",
     "Plan",
     "Query",
@@ -28,15 +30,37 @@ __all__ = [
     "compile_query",
 ]
 
-GROUP_DIMS = ("c_birth", "citizen")
+GROUP_DIMS = ("c_birth", "citizen", "mig_background", "reason", "yearesid")
 BREAKDOWNS = ("sex", AGE)  # canonical order of breakdown dimensions
 COMPARATORS = ("NAT", "TOTAL")
 MAX_RHO = 1e9  # anything above is a typo, not a budget
 
-# Groups published beside the code list, as sums of released cells.
+# Named target groups published beside the code list, as sums of released cells:
+# non-EU-born and third-country nationals are codes already (NEU27_2020_FOR).
 DERIVED_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
     "c_birth": {"FOR": ("EU27_2020_FOR", "NEU27_2020_FOR")},
     "citizen": {"FOR": ("EU27_2020_FOR", "NEU27_2020_FOR", "STLS")},
+    "mig_background": {
+        "FOR_ORIGIN": ("FB", "NB_2FBP", "NB_1FBP"),  # foreign-born or a foreign-born parent
+        "SECOND_GEN": ("NB_2FBP", "NB_1FBP"),  # native-born, a foreign-born parent
+    },
+}
+DERIVED_GROUP_LABELS: dict[str, str] = {
+    "FOR": "Foreign country",
+    "FOR_ORIGIN": "Foreign origin: foreign-born, or native-born with a foreign-born parent",
+    "SECOND_GEN": "Second generation: native-born with one or two foreign-born parents",
+}
+
+# The group code that plays the comparator NAT on each group dimension: nationals, the
+# native-born, the native-born of native-born parents. ``reason`` and ``yearesid`` apply to
+# the foreign-born only, so their NAP ("not applicable") is the native-born. None: the
+# dimension has no native group and a query must compare with TOTAL.
+NATIVE_GROUP: dict[str, str | None] = {
+    "c_birth": "NAT",
+    "citizen": "NAT",
+    "mig_background": "NB_NBP",
+    "reason": "NAP",
+    "yearesid": "NAP",
 }
 
 
@@ -48,8 +72,10 @@ class Query:
         indicators: Catalogue names.
         group_dim: The target-group dimension.
         breakdowns: Extra cell dimensions, from ``BREAKDOWNS``.
-        comparator: ``NAT`` or ``TOTAL``.
+        comparator: ``NAT`` (the group dimension's `NATIVE_GROUP` code) or ``TOTAL``.
         rho: zCDP budget the query may spend on each node.
+        poverty_line: For ``arop_rate``: the line to use on every node; None lets each
+            node's configured line, else 60% of the pooled median, apply.
     """
 
     indicators: tuple[str, ...]
@@ -57,6 +83,7 @@ class Query:
     breakdowns: tuple[str, ...] = ()
     comparator: str = "NAT"
     rho: float = 0.5
+    poverty_line: float | None = None
 
     def validate(self) -> None:
         """Raise QueryError naming the first field that is wrong."""
@@ -97,6 +124,21 @@ class Query:
                 field="comparator",
                 hint=f"use one of: {', '.join(COMPARATORS)}",
             )
+        if self.comparator == "NAT" and NATIVE_GROUP.get(self.group_dim) is None:
+            raise QueryError(
+                f"group dimension {self.group_dim!r} has no native group to serve as "
+                "comparator NAT",
+                field="comparator",
+                hint="compare with TOTAL (the whole population of the same table) instead",
+            )
+        if self.poverty_line is not None and not (
+            math.isfinite(self.poverty_line) and self.poverty_line > 0
+        ):
+            raise QueryError(
+                f"poverty_line must be a positive number, got {self.poverty_line!r}",
+                field="poverty_line",
+                hint="an equivalised income in the data's currency, e.g. 15000",
+            )
         if not (math.isfinite(self.rho) and 0 < self.rho <= MAX_RHO):
             raise QueryError(
                 f"rho must be a positive number up to {MAX_RHO:g}, got {self.rho!r}",
@@ -112,6 +154,7 @@ class Query:
             breakdowns=tuple(b for b in BREAKDOWNS if b in self.breakdowns),
             comparator=self.comparator,
             rho=self.rho,
+            poverty_line=self.poverty_line,
         )
 
 

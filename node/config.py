@@ -1,4 +1,42 @@
-"""Node configuration (DESIGN section 6): parsed strictly, errors name file and key."""
+"""Node configuration (DESIGN section 6): parsed strictly, errors name file and key.
+
+Beyond DESIGN's ``[variables.NAME]`` keys (``column``, ``map``, ``default``, ``missing``,
+``iso_country``) a mapping may take these forms and keys:
+
+``deviation = "free text"`` (every variable)
+    A note that this node's definition deviates from the harmonised one, e.g.
+    ``deviation = "stateless persons are recorded as Other (NEU27_2020_FOR)"``. It is
+    carried to the benchmark rows that use the variable, flagged ``d``.
+
+``mig_background`` from the parents' countries of birth (instead of ``column``)::
+
+    [variables.mig_background]
+    from_parents = { father = "fcob", mother = "mcob" }
+    iso_country = true      # the parents' columns hold ISO 3166 alpha-2 codes
+    # or: map = { NL = "NAT", MA = "NEU27_2020_FOR" }, default = "NEU27_2020_FOR",
+    #     missing = "UNK": the parents' values mapped to c_birth codes
+
+  The person's own country of birth is the node's ``[variables.c_birth]``, which must be
+  mapped. A parent whose country is missing or unmapped makes a native-born person
+  ``UNK`` (counted); see `indicators.derived.migration_background`.
+
+``yearesid`` and ``arrival_cohort`` from an arrival year (instead of ``column``)::
+
+    [variables.yearesid]
+    arrival_year = "year_of_arrival"   # a column of 4-digit years
+    missing = "NAP"                    # optional; the code of an empty arrival year
+
+  Years of residence count from the arrival year to the first four digits of
+  ``[dataset] time_period``. The native-born (``c_birth`` ``NAT``, or a native-born
+  ``mig_background``) are ``NAP`` whatever the column says; an empty arrival year is
+  ``missing`` (default ``UNK``): set ``missing = "NAP"`` on a node that does not map
+  the country of birth when its register records an arrival year for every immigrant.
+  Values that are not plausible years (not a whole number, before 1900, after the
+  reference year) are reported by ``fedstats node check`` and counted as ``UNK``.
+
+The derived outcomes ``elet``, ``neet`` and ``overqual`` are never configured: the node
+derives them whenever it maps their inputs (`indicators.derived`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +44,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indicators.derived import DERIVED
 from indicators.errors import ConfigError
-from indicators.variables import AGE, CATEGORICAL, COUNTRY_GROUPS, ISO_3166_ALPHA2, UNK
+from indicators.variables import AGE, CATEGORICAL, COUNTRY_GROUPS, ISO_3166_ALPHA2, NAP, UNK
 from node.policy import Policy, parse_policy
 from node.sections import Section
 from privacy.certificates import TlsFiles
@@ -16,6 +55,8 @@ from privacy.disclosure import DisclosureRules
 __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "load_config"]
 
 SOURCES = ("register", "survey", "census")
+ARRIVAL_VARIABLES = ("yearesid", "arrival_cohort")  # may be derived from an arrival year
+MAX_DEVIATION_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -24,11 +65,17 @@ class VariableMapping:
 
     Attributes:
         name: Harmonised variable.
-        column: Local column name.
-        map: Local value (as text) to harmonised code.
+        column: Local column name ("" when the variable is derived from other columns).
+        map: Local value (as text) to harmonised code; for ``from_parents``, to the
+            parents' ``c_birth`` codes.
         default: Code for values not in ``map``; None counts them as unmapped (``UNK``).
         missing: Code for empty values.
         iso_country: Values are ISO 3166 alpha-2 codes grouped by the node's country.
+        parents: ``mig_background`` only: the father's and the mother's country-of-birth
+            columns it is derived from, with the node's ``c_birth``.
+        arrival_year: ``yearesid`` and ``arrival_cohort`` only: the arrival-year column
+            they are derived from, with ``[dataset] time_period``.
+        deviation: How this node's definition deviates from the harmonised one, if it does.
     """
 
     name: str
@@ -37,6 +84,15 @@ class VariableMapping:
     default: str | None = None
     missing: str = UNK
     iso_country: bool = False
+    parents: tuple[str, str] | None = None
+    arrival_year: str | None = None
+    deviation: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every local column the mapping reads."""
+        named = (self.column, *(self.parents or ()), self.arrival_year or "")
+        return tuple(c for c in named if c)
 
 
 @dataclass(frozen=True)
@@ -49,6 +105,7 @@ class DatasetConfig:
     weight: str | None
     where: dict[str, str]
     design_effect: float
+    poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
 
 
 @dataclass(frozen=True)
@@ -86,6 +143,36 @@ class NodeConfig:
         """Key of the dataset's budget in the ledger."""
         return f"{self.id}/{self.dataset.time_period}"
 
+    @property
+    def provided(self) -> tuple[str, ...]:
+        """Harmonised variables the node serves: mapped ones, then derived outcomes."""
+        derived = [
+            name for name, d in DERIVED.items() if all(i in self.variables for i in d.inputs)
+        ]
+        return (*self.variables, *derived)
+
+    def deviation_of(self, name: str) -> str | None:
+        """The deviation notes behind a variable, its inputs' included, or None.
+
+        A derived outcome (``elet`` ...) deviates when an input does; ``mig_background``
+        derived from the parents also carries the note of ``c_birth``.
+        """
+        inputs: tuple[str, ...] = (name,)
+        if name in DERIVED:
+            inputs = DERIVED[name].inputs
+        elif name in self.variables and self.variables[name].parents:
+            inputs = (name, "c_birth")
+        notes = [
+            (n, self.variables[n].deviation)
+            for n in inputs
+            if n in self.variables and self.variables[n].deviation
+        ]
+        if not notes:
+            return None
+        if len(notes) == 1 and notes[0][0] == name:
+            return notes[0][1]
+        return "; ".join(f"{n}: {note}" for n, note in notes)
+
 
 def load_config(path: str | Path) -> NodeConfig:
     """Read and validate a node configuration file.
@@ -114,6 +201,10 @@ def load_config(path: str | Path) -> NodeConfig:
     node_id = node.get("id", str)
     if not node_id or not node_id.replace("-", "").replace("_", "").isalnum():
         raise node.error("id", "must be letters, digits, '-' or '_'", hint='e.g. id = "vienna"')
+    dataset_section = top.sub("dataset")
+    dataset = _dataset(dataset_section, base)
+    variables = _variables(top.sub("variables"))
+    _check_reference_year(variables, dataset_section, dataset.time_period)
     return NodeConfig(
         file=file,
         id=node_id,
@@ -123,10 +214,10 @@ def load_config(path: str | Path) -> NodeConfig:
         listen=node.get("listen", str, "127.0.0.1:50051"),
         health_listen=node.get("health_listen", str, None),
         state_dir=base / node.get("state_dir", str, "state"),
-        dataset=_dataset(top.sub("dataset"), base),
+        dataset=dataset,
         privacy=_privacy(top.sub("privacy")),
         disclosure=_disclosure(top.sub("disclosure", required=False)),
-        variables=_variables(top.sub("variables")),
+        variables=variables,
         policy=parse_policy(top),
         tls=_tls(top, base),
         signing_key=_signing_key(top, base),
@@ -151,7 +242,9 @@ def _signing_key(top: Section, base: Path) -> Path | None:
 
 
 def _dataset(sec: Section, base: Path) -> DatasetConfig:
-    sec.check_keys({"path", "time_period", "source", "weight", "where", "design_effect"})
+    sec.check_keys(
+        {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    )
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise sec.error(
@@ -168,6 +261,7 @@ def _dataset(sec: Section, base: Path) -> DatasetConfig:
         weight=sec.get("weight", str, None),
         where={str(k): str(v) for k, v in where.items()},
         design_effect=sec.positive("design_effect", 1.0),
+        poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
     )
 
 
@@ -198,9 +292,16 @@ def _disclosure(sec: Section) -> DisclosureRules:
 
 
 def _variables(sec: Section) -> dict[str, VariableMapping]:
-    known = {AGE, *CATEGORICAL}
+    known = {AGE, *CATEGORICAL} - set(DERIVED)
     out: dict[str, VariableMapping] = {}
     for name in sec.table:
+        if name in DERIVED:
+            inputs = " and ".join(DERIVED[name].inputs)
+            raise sec.error(
+                name,
+                f"{name} is derived by the node from {inputs}, never mapped from a column",
+                hint=f"map {inputs} instead; {name} then exists on its own",
+            )
         if name not in known:
             raise sec.error(
                 name, "unknown harmonised variable", hint=f"known: {', '.join(sorted(known))}"
@@ -210,39 +311,140 @@ def _variables(sec: Section) -> dict[str, VariableMapping]:
         raise sec.error(
             AGE, "missing: every indicator needs age", hint='[variables.age] column = "..."'
         )
+    background = out.get("mig_background")
+    if background is not None and background.parents and "c_birth" not in out:
+        raise sec.error(
+            "mig_background.from_parents",
+            "deriving mig_background needs the person's own country of birth, and c_birth "
+            "is not mapped",
+            hint="add [variables.c_birth], or map mig_background from a column",
+        )
     return out
 
 
+def _check_reference_year(
+    variables: dict[str, VariableMapping], dataset: Section, time_period: str
+) -> None:
+    users = [n for n, m in variables.items() if m.arrival_year]
+    if users and not (len(time_period) >= 4 and time_period[:4].isdigit()):
+        raise dataset.error(
+            "time_period",
+            f"{' and '.join(users)} count years since arrival up to the reference year, but "
+            f"time_period {time_period!r} does not start with a 4-digit year",
+            hint='e.g. time_period = "2024"',
+        )
+
+
 def _mapping(name: str, sec: Section) -> VariableMapping:
-    if name == AGE:
-        sec.check_keys({"column"})
-        return VariableMapping(name=name, column=sec.get("column", str))
-    sec.check_keys({"column", "map", "default", "missing", "iso_country"})
-    codes = CATEGORICAL[name].codes
+    deviation = _deviation(sec)
+    if name == AGE or CATEGORICAL[name].binned:
+        sec.check_keys({"column", "deviation"})
+        return VariableMapping(name=name, column=sec.get("column", str), deviation=deviation)
+    if name == "mig_background" and "from_parents" in sec.table:
+        return _from_parents(sec, deviation)
+    if name in ARRIVAL_VARIABLES and "column" not in sec.table:
+        return _from_arrival_year(name, sec, deviation)
+    sec.check_keys({"column", "map", "default", "missing", "iso_country", "deviation"})
     iso = bool(sec.get("iso_country", bool, False))
     if iso and name not in COUNTRY_GROUPS:
         raise sec.error("iso_country", f"only {' and '.join(COUNTRY_GROUPS)} hold country codes")
+    mapping, default, missing = _codes(sec, name, iso)
+    return VariableMapping(
+        name=name,
+        column=sec.get("column", str),
+        map=mapping,
+        default=default,
+        missing=missing,
+        iso_country=iso,
+        deviation=deviation,
+    )
+
+
+def _codes(sec: Section, target: str, iso: bool) -> tuple[dict[str, str], str | None, str]:
+    """``map``, ``default`` and ``missing``, every code checked against ``target``'s codes."""
+    codes = CATEGORICAL[target].codes
     mapping = {str(k): v for k, v in sec.sub("map", required=False).table.items()}
     if not mapping and not iso:
         raise sec.error("map", "missing: give a map of local values or iso_country = true")
     for local, code in mapping.items():
-        if code not in codes:
+        if not isinstance(code, str) or code not in codes:
             raise sec.error(
                 f"map.{local}",
-                f"{code!r} is not a code of {name}",
+                f"{code!r} is not a code of {target}",
                 hint=f"codes: {', '.join(codes)}",
             )
     for key in ("default", "missing"):
         value = sec.get(key, str, None)
         if value is not None and value not in codes:
             raise sec.error(
-                key, f"{value!r} is not a code of {name}", hint=f"codes: {', '.join(codes)}"
+                key, f"{value!r} is not a code of {target}", hint=f"codes: {', '.join(codes)}"
             )
+    return mapping, sec.get("default", str, None), sec.get("missing", str, UNK)
+
+
+def _from_parents(sec: Section, deviation: str | None) -> VariableMapping:
+    if "column" in sec.table:
+        raise sec.error(
+            "from_parents",
+            "give either column (a mapped migration background) or from_parents, not both",
+        )
+    sec.check_keys({"from_parents", "map", "default", "missing", "iso_country", "deviation"})
+    parents = sec.sub("from_parents")
+    parents.check_keys({"father", "mother"})
+    father, mother = parents.get("father", str), parents.get("mother", str)
+    iso = bool(sec.get("iso_country", bool, False))
+    mapping, default, missing = _codes(sec, "c_birth", iso)
+    return VariableMapping(
+        name="mig_background",
+        column="",
+        map=mapping,
+        default=default,
+        missing=missing,
+        iso_country=iso,
+        parents=(father, mother),
+        deviation=deviation,
+    )
+
+
+def _from_arrival_year(name: str, sec: Section, deviation: str | None) -> VariableMapping:
+    if "arrival_year" not in sec.table:
+        raise sec.error(
+            "arrival_year",
+            f"missing: derive {name} from a column of arrival years, or map a column",
+            hint='arrival_year = "year_of_arrival", or column = "..." with a map',
+        )
+    sec.check_keys({"arrival_year", "missing", "deviation"})
+    missing = sec.get("missing", str, UNK)
+    if missing not in (NAP, UNK):
+        raise sec.error(
+            "missing",
+            f"an empty arrival year is {NAP} (born in the country) or {UNK}, not {missing!r}",
+            hint=f'missing = "{NAP}" when the register records an arrival for every immigrant',
+        )
     return VariableMapping(
         name=name,
-        column=sec.get("column", str),
-        map=mapping,
-        default=sec.get("default", str, None),
-        missing=sec.get("missing", str, UNK),
-        iso_country=iso,
+        column="",
+        missing=missing,
+        arrival_year=sec.get("arrival_year", str),
+        deviation=deviation,
     )
+
+
+def _deviation(sec: Section) -> str | None:
+    note: str | None = sec.get("deviation", str, None)
+    if note is None:
+        return None
+    note = " ".join(note.split())
+    if not note:
+        raise sec.error(
+            "deviation",
+            "is empty",
+            hint="say how this node's definition differs, or leave the key out",
+        )
+    if len(note) > MAX_DEVIATION_CHARS:
+        raise sec.error(
+            "deviation",
+            f"is {len(note)} characters long, over {MAX_DEVIATION_CHARS}",
+            hint="a short note; put the details in the node's documentation",
+        )
+    return note

@@ -38,7 +38,7 @@ __all__ = [
 Int64Array = npt.NDArray[np.int64]
 IntArray = npt.NDArray[np.integer]
 BLOCK_ROWS = 1 << 16
-MAX_KEYS = 1 << 22
+MAX_KEYS = 1 << 19  # beyond this, zeroing the key counts per block costs more than it saves
 _AGE_RADIX = AGE_MISSING + 1
 
 
@@ -82,7 +82,7 @@ def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
     names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
     radices = [len(CATEGORICAL[n].codes) for n in names]
     n_keys = math.prod(radices) * _AGE_RADIX
-    if n_keys > MAX_KEYS:
+    if n_keys > MAX_KEYS:  # too many keys to count per block: index each row's cell
         return _by_cell_index(data, spec)
     key_counts, key_sums = _count_keys(data, names, radices, n_keys)
     fold = _fold(spec, names, radices)
@@ -109,7 +109,8 @@ def _count_keys(
         key[:] = 0
         for name, radix in zip(names, radices, strict=True):
             key *= radix
-            key += data.codes[name][start:stop].view(np.uint8)
+            codes = data.codes[name][start:stop]
+            key += codes.view(np.uint8) if codes.dtype == np.int8 else codes
         key *= _AGE_RADIX
         key += data.age[start:stop]
         counts += np.bincount(key, minlength=n_keys)

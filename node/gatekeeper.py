@@ -102,6 +102,7 @@ class Gatekeeper:
                 breakdowns=tuple(spec.breakdowns),
                 comparator=spec.comparator,
                 rho=spec.rho,
+                poverty_line=spec.poverty_line or None,
             ),
             grant=self.policy.grant(signer),
             request_sha256=hashlib.sha256(request).hexdigest(),

@@ -3,25 +3,41 @@
 Each mapped column is factorised once; only its distinct values are mapped, so a large
 file costs one pass per column. Values that are missing or cannot be mapped become
 ``UNK`` and are counted in the coverage report.
+
+Then the node derives what its mapping implies (`node.derive`, rules in
+`indicators.derived`), in dependency order: ``mig_background`` from the parents' countries
+of birth; ``yearesid`` and ``arrival_cohort`` from an arrival year; ``NAP`` for the
+native-born in ``reason``, ``yearesid`` and ``arrival_cohort`` and for the non-employed in
+``stapro`` and ``isco08``; the derived outcomes ``elet``, ``neet`` and ``overqual``. A row
+set to ``NAP`` this way is not counted as missing or unmapped: the variable does not
+apply to it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from indicators.derived import APPLIES_TO, DERIVED
 from indicators.errors import DataError
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, country_group
 from node.config import NodeConfig, VariableMapping
+from node.derive import apply_rule, arrival_codes, from_parents, refine
 
 __all__ = ["Coverage", "Harmonised", "harmonise"]
 
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0*$")
 MAX_AGE = 120
+MAX_BAD_VALUES_SHOWN = 20
+_OK, _MISSING, _UNMAPPED = 0, 1, 2  # what a distinct local value is
+Codes = npt.NDArray[np.int8]
+Refine = Callable[[Codes], Codes]
 
 
 @dataclass(frozen=True)
@@ -58,37 +74,77 @@ class Harmonised:
 
     Attributes:
         rows: Number of rows.
-        codes: Categorical variable to int8 positions in its code list.
+        codes: Categorical variable to its positions in its code list (int8), or a
+            binned numeric variable to its bin (uint16); ``UNK`` is the last position.
         age: Ages as uint8, ``AGE_MISSING`` where missing or implausible.
         weights: Clipped survey weights, or None for unit weights.
         coverage: Per-variable coverage reports.
     """
 
     rows: int
-    codes: dict[str, npt.NDArray[np.int8]]
+    codes: Mapping[str, npt.NDArray[np.integer]]
     age: npt.NDArray[np.uint8]
     weights: npt.NDArray[np.float64] | None
     coverage: dict[str, Coverage]
 
 
 def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
-    """Map every configured variable to codes and clip the weights.
+    """Map every configured variable to codes, derive what follows, clip the weights.
 
     Raises:
         DataError: When the weight column has missing or negative values.
     """
-    codes: dict[str, npt.NDArray[np.int8]] = {}
+    codes: dict[str, npt.NDArray[np.integer]] = {}
     coverage: dict[str, Coverage] = {}
     age = np.full(len(frame), AGE_MISSING, dtype=np.uint8)
+    later = []
     for name, mapping in config.variables.items():
         if name == AGE:
             age, coverage[name] = _ages(frame[mapping.column], mapping)
+        elif CATEGORICAL[name].binned:
+            codes[name], coverage[name] = _binned(frame[mapping.column], mapping)
+        elif mapping.parents or name in APPLIES_TO:
+            later.append(mapping)  # needs the variables it is derived from or refined by
         else:
             codes[name], coverage[name] = _categorical(
                 frame[mapping.column], mapping, config.country
             )
+    small = _small(codes)
+    for mapping in sorted(later, key=lambda m: m.parents is None):  # parents first
+        name = mapping.name
+        if mapping.parents:
+            small[name], coverage[name] = _from_parents(frame, mapping, config.country, small)
+        else:
+            refined: Refine = functools.partial(_refine, name, small)
+            if mapping.arrival_year:
+                year = int(config.dataset.time_period[:4])
+                small[name], coverage[name] = _arrival(frame, mapping, year, refined)
+            else:
+                small[name], coverage[name] = _categorical(
+                    frame[mapping.column], mapping, config.country, refined
+                )
+        codes[name] = small[name]
+    for name, derivation in DERIVED.items():
+        if all(i in small for i in derivation.inputs):
+            codes[name] = small[name] = apply_rule(
+                derivation.rule,
+                [small[i] for i in derivation.inputs],
+                [CATEGORICAL[i].codes for i in derivation.inputs],
+                name,
+            )
+            coverage[name] = _derived_coverage(name, small[name], derivation.inputs)
+    order = [*config.variables, *(n for n in DERIVED if n in codes)]
     weights = _weights(frame, config) if config.dataset.weight else None
-    return Harmonised(len(frame), codes, age, weights, coverage)
+    return Harmonised(len(frame), codes, age, weights, {n: coverage[n] for n in order})
+
+
+def _refine(name: str, small: dict[str, Codes], coded: Codes) -> Codes:
+    return refine(name, coded, small)
+
+
+def _small(codes: dict[str, npt.NDArray[np.integer]]) -> dict[str, Codes]:
+    """The int8 code columns (binned variables left out): inputs of derivations."""
+    return {n: c.astype(np.int8, copy=False) for n, c in codes.items() if c.dtype == np.int8}
 
 
 def _text(value: object) -> str:
@@ -103,57 +159,166 @@ def _is_missing(value: object) -> bool:
     )
 
 
-def _categorical(
-    column: pd.Series, mapping: VariableMapping, country: str
-) -> tuple[npt.NDArray[np.int8], Coverage]:
-    variable = CATEGORICAL[mapping.name]
+@dataclass(frozen=True)
+class _Mapped:
+    """One local column mapped through its distinct values.
+
+    Attributes:
+        coded: Code positions per row.
+        slot: Per row, its distinct value (the last slot: pandas' missing sentinel).
+        texts: Each distinct value as text, then "" for the sentinel.
+        kind: Each slot: ``_OK``, ``_MISSING`` or ``_UNMAPPED``.
+    """
+
+    coded: Codes
+    slot: npt.NDArray[np.intp]
+    texts: list[str]
+    kind: npt.NDArray[np.int8]
+
+    def counts(self, rows: npt.NDArray[np.bool_] | None, kind: int) -> dict[str, int]:
+        """Rows (of ``rows``, or all) per distinct value text of one kind."""
+        slots = self.slot if rows is None else self.slot[rows]
+        per_slot = np.bincount(slots, minlength=len(self.texts))
+        out: dict[str, int] = {}
+        for i in np.flatnonzero((self.kind == kind) & (per_slot > 0)):
+            out[self.texts[i]] = out.get(self.texts[i], 0) + int(per_slot[i])
+        return out
+
+
+def _map_column(column: pd.Series, mapping: VariableMapping, country: str, target: str) -> _Mapped:
+    """Map a column to ``target``'s codes through its distinct values."""
+    variable = CATEGORICAL[target]
     positions, uniques = pd.factorize(column, use_na_sentinel=True)
-    counts = np.bincount(positions[positions >= 0], minlength=len(uniques))
-    lut = np.empty(len(uniques) + 1, dtype=np.int8)  # last entry: pandas' NA sentinel (-1)
-    lut[-1] = variable.index(mapping.missing)
-    unmapped: dict[str, int] = {}
-    missing = int(np.sum(positions < 0))
+    n = len(uniques)
+    lut = np.empty(n + 1, dtype=np.int8)  # last entry: pandas' NA sentinel (-1)
+    kind = np.full(n + 1, _OK, dtype=np.int8)
+    lut[-1], kind[-1] = variable.index(mapping.missing), _MISSING
+    texts = []
     for i, value in enumerate(uniques):
+        text = _text(value)
+        texts.append(text)
         if _is_missing(value):
-            lut[i] = variable.index(mapping.missing)
-            missing += int(counts[i])
+            lut[i], kind[i] = variable.index(mapping.missing), _MISSING
             continue
-        code = _map_value(_text(value), mapping, country)
+        code = _map_value(text, mapping, country, target)
         if code is None:
-            unmapped[_text(value)] = unmapped.get(_text(value), 0) + int(counts[i])
             code = mapping.default or UNK
-            if mapping.default is not None:
-                unmapped.pop(_text(value))
+            kind[i] = _UNMAPPED if mapping.default is None else _OK
         lut[i] = variable.index(code)
-    coded = lut[positions]
+    slot = np.where(positions < 0, n, positions).astype(np.intp)
+    return _Mapped(lut[slot], slot, [*texts, ""], kind)
+
+
+def _categorical(
+    column: pd.Series, mapping: VariableMapping, country: str, refined: Refine | None = None
+) -> tuple[Codes, Coverage]:
+    mapped = _map_column(column, mapping, country, mapping.name)
+    coded = mapped.coded
+    kept = None
+    if refined is not None:
+        coded = refined(coded)
+        kept = coded == mapped.coded  # rows the refinement left alone
+    missing = sum(mapped.counts(kept, _MISSING).values())
+    unmapped = mapped.counts(kept, _UNMAPPED)
+    return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped)
+
+
+def _coverage(
+    name: str, column: str, coded: Codes, missing: int, unmapped: dict[str, int], bad: int = -1
+) -> Coverage:
+    """A coverage report; ``bad`` counts unmapped rows when ``unmapped`` shows only some."""
+    variable = CATEGORICAL[name]
+    n_unmapped = sum(unmapped.values()) if bad < 0 else bad
     per_code = np.bincount(coded, minlength=len(variable.codes))
-    n_unmapped = sum(unmapped.values())
-    cov = Coverage(
-        variable=mapping.name,
-        column=mapping.column,
-        rows=len(column),
-        mapped=len(column) - missing - n_unmapped,
+    return Coverage(
+        variable=name,
+        column=column,
+        rows=len(coded),
+        mapped=len(coded) - missing - n_unmapped,
         missing=missing,
         unmapped=dict(sorted(unmapped.items(), key=lambda kv: -kv[1])),
         codes={c: int(n) for c, n in zip(variable.codes, per_code, strict=True)},
     )
-    return coded, cov
 
 
-def _map_value(text: str, mapping: VariableMapping, country: str) -> str | None:
+def _map_value(text: str, mapping: VariableMapping, country: str, target: str) -> str | None:
     if text in mapping.map:
         return mapping.map[text]
     if mapping.iso_country:
-        return country_group(text, country, mapping.name)
+        return country_group(text, country, target)
     return None
 
 
+def _from_parents(
+    frame: pd.DataFrame, mapping: VariableMapping, country: str, small: dict[str, Codes]
+) -> tuple[Codes, Coverage]:
+    """``mig_background`` from the node's ``c_birth`` and the parents' columns."""
+    assert mapping.parents is not None
+    father, mother = (
+        _map_column(frame[column], mapping, country, "c_birth") for column in mapping.parents
+    )
+    own = small["c_birth"]
+    coded = from_parents(own, father.coded, mother.coded)
+    # A native-born person is UNK because of a parent: say which value, father's first.
+    blamed = (coded == CATEGORICAL["mig_background"].index(UNK)) & (
+        own == CATEGORICAL["c_birth"].index("NAT")
+    )
+    father_bad = blamed & (father.kind[father.slot] == _UNMAPPED)
+    mother_bad = blamed & ~father_bad & (mother.kind[mother.slot] == _UNMAPPED)
+    unmapped = {
+        f"{mapping.parents[0]}: {t}": n for t, n in father.counts(father_bad, _UNMAPPED).items()
+    }
+    for text, n in mother.counts(mother_bad, _UNMAPPED).items():
+        unmapped[f"{mapping.parents[1]}: {text}"] = n
+    unknown = int(np.sum(coded == CATEGORICAL["mig_background"].index(UNK)))
+    missing = unknown - sum(unmapped.values())
+    column = " + ".join(mapping.parents)
+    return coded, _coverage(mapping.name, column, coded, missing, unmapped)
+
+
+def _arrival(
+    frame: pd.DataFrame, mapping: VariableMapping, reference_year: int, refined: Refine
+) -> tuple[Codes, Coverage]:
+    """``yearesid`` or ``arrival_cohort`` from an arrival-year column, then refined."""
+    assert mapping.arrival_year is not None
+    column = frame[mapping.arrival_year]
+    years = _numbers(column)
+    empty = np.isnan(years) & column.isna().to_numpy()
+    years[np.isnan(years) & ~empty] = np.inf  # text that is no number: not a plausible year
+    raw, bad = arrival_codes(mapping.name, years, reference_year, mapping.missing)
+    coded = refined(raw)
+    kept = coded == raw
+    shown = column[bad & kept].astype(str).map(_text).value_counts().head(MAX_BAD_VALUES_SHOWN)
+    unmapped = {str(k): int(v) for k, v in shown.items()}
+    missing = int(np.sum(empty & kept))
+    n_bad = int(np.sum(bad & kept))
+    return coded, _coverage(mapping.name, mapping.arrival_year, coded, missing, unmapped, n_bad)
+
+
+def _derived_coverage(name: str, coded: Codes, inputs: tuple[str, ...]) -> Coverage:
+    """A derived outcome: known where every input it reads is known."""
+    unknown = int(np.sum(coded == CATEGORICAL[name].index(UNK)))
+    return _coverage(name, "from " + "+".join(inputs), coded, unknown, {})
+
+
+def _numbers(column: pd.Series) -> npt.NDArray[np.float64]:
+    """The column as numbers, NaN where empty or not a number (a new, writable array).
+
+    Parsed through the column's distinct values: ages and years have few of them.
+    """
+    positions, uniques = pd.factorize(column, use_na_sentinel=True)
+    parsed = pd.to_numeric(pd.Series(uniques), errors="coerce")
+    numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    result: npt.NDArray[np.float64] = np.append(numbers, np.nan)[positions]
+    return result
+
+
 def _ages(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.uint8], Coverage]:
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    values = _numbers(column)
     missing = np.isnan(values)
     valid = ~missing & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
     age = np.where(valid, values, AGE_MISSING).astype(np.uint8)
-    bad = column[~valid & ~missing].astype(str).value_counts().head(20)
+    bad = column[~valid & ~missing].astype(str).value_counts().head(MAX_BAD_VALUES_SHOWN)
     cov = Coverage(
         variable=AGE,
         column=mapping.column,
@@ -163,6 +328,25 @@ def _ages(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.u
         unmapped={str(k): int(v) for k, v in bad.items()},
     )
     return age, cov
+
+
+def _binned(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.uint16], Coverage]:
+    """A numeric column cut at the variable's public edges; missing values are ``UNK``."""
+    variable = CATEGORICAL[mapping.name]
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    bins = np.searchsorted(np.asarray(variable.edges[1:]), values, side="right")
+    coded = np.where(missing, len(variable.codes) - 1, bins).astype(np.uint16)
+    not_numbers = column[missing & column.notna()].astype(str).value_counts().head(20)
+    cov = Coverage(
+        variable=mapping.name,
+        column=mapping.column,
+        rows=len(column),
+        mapped=int((~missing).sum()),
+        missing=int(missing.sum() - not_numbers.sum()),
+        unmapped={str(k): int(v) for k, v in not_numbers.items()},
+    )
+    return coded, cov
 
 
 def _weights(frame: pd.DataFrame, config: NodeConfig) -> npt.NDArray[np.float64]:

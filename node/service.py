@@ -235,11 +235,27 @@ class NodeService:
         """The node's Ed25519 signature of exactly ``data``."""
         return sign(self.signing_key, data)
 
+    def provided(self) -> list[str]:
+        """Harmonised variables this node serves: mapped ones and those derived from them."""
+        return [AGE, *self.data.codes]
+
     def coverage_floor(self) -> dict[str, float]:
-        """Per variable, the mapped share floored to 10% (what Describe publishes)."""
-        return {
-            name: math.floor(cov.mapped_share * 10) / 10 for name, cov in self.data.coverage.items()
-        }
+        """Per provided variable, the share of known values floored to 10% (for Describe).
+
+        Mapped variables report their mapping coverage; derived ones the share of rows
+        whose value is not ``UNK``.
+        """
+        shares = {name: cov.mapped_share for name, cov in self.data.coverage.items()}
+        for name, codes in self.data.codes.items():
+            if name not in shares:
+                unknown = len(CATEGORICAL[name].codes) - 1
+                shares[name] = float(np.mean(codes != unknown)) if codes.size else 0.0
+        return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
+
+    def deviations(self) -> dict[str, str]:
+        """Variables whose local definition deviates from the harmonised one, with notes."""
+        notes = {n: self.config.deviation_of(n) for n in self.provided() if n != AGE}
+        return {n: note for n, note in notes.items() if note}
 
     def variable_codes(self, name: str) -> list[str]:
         """Public code list of a provided variable (age: none)."""

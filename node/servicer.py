@@ -167,9 +167,12 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             source=cfg.dataset.source,
             variables=[
                 pb.VariableCoverage(
-                    name=n, mapped_share_floor=shares[n], codes=svc.variable_codes(n)
+                    name=n,
+                    mapped_share_floor=shares[n],
+                    codes=svc.variable_codes(n),
+                    deviation=svc.deviations().get(n, ""),
                 )
-                for n in cfg.variables
+                for n in svc.provided()
             ],
             indicators=svc.indicators(),
             budget=budget_proto(cfg.dataset_id, svc.budget()),
@@ -240,6 +243,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             budget=budget_proto(cfg.dataset_id, self.service.budget()),
             disclosure=disclosure_proto(cfg.disclosure),
             design_effect=cfg.dataset.design_effect,
+            poverty_line=cfg.dataset.poverty_line or 0.0,
+            deviations=self.service.deviations(),
         )
 
 

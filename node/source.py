@@ -15,7 +15,7 @@ __all__ = ["load_frame", "needed_columns"]
 
 def needed_columns(config: NodeConfig) -> list[str]:
     """Local columns the node reads: mapped variables, the weight, the `where` filters."""
-    cols = [m.column for m in config.variables.values()]
+    cols = [c for m in config.variables.values() for c in m.columns]
     if config.dataset.weight:
         cols.append(config.dataset.weight)
     cols.extend(config.dataset.where)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _BUFFER = 1 << 16
 _HANDSHAKE_SECONDS = 10.0
+MAX_CONNECTIONS = 64  # a coordinator needs one; the rest guards against floods
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class TlsFront:
         self._verdicts: dict[str, PeerVerdict] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._thread = threading.Thread(target=self._accept, name="tls-front", daemon=True)
 
     def start(self) -> None:
@@ -145,10 +147,22 @@ class TlsFront:
     def _accept(self) -> None:
         while not self._closing.is_set():
             try:
-                client, _ = self.listener.accept()
+                client, address = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            if not self._slots.acquire(blocking=False):
+                log.warning(
+                    "refusing a connection from %s: %d already open", address[0], MAX_CONNECTIONS
+                )
+                client.close()
+                continue
+            threading.Thread(target=self._serve_slot, args=(client,), daemon=True).start()
+
+    def _serve_slot(self, client: socket.socket) -> None:
+        try:
+            self._serve(client)
+        finally:
+            self._slots.release()
 
     def _serve(self, client: socket.socket) -> None:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle on relayed frames

@@ -22,8 +22,13 @@ __all__ = [
     "Z95",
     "Cells",
     "Estimate",
+    "Linear",
+    "below_linear",
     "difference",
+    "quantile_linear",
     "ratio",
+    "ratio_linear",
+    "total_linear",
 ]
 
 Z95 = 1.959963984540054
@@ -121,3 +126,117 @@ def difference(
         return Estimate(math.nan, math.nan)
     se = math.sqrt(float(np.sum((g1 - g2) ** 2 * cells.variance)))
     return Estimate(r1 - r2, se)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """An estimate and its gradient with respect to every cell (the delta method).
+
+    Attributes:
+        value: The estimate.
+        grad: Its derivative with respect to each cell of the cell vector it reads.
+    """
+
+    value: float
+    grad: FloatArray
+
+    def se(self, cells: Cells) -> float:
+        """Standard error: the square root of sum(grad^2 x each cell's variance)."""
+        if not math.isfinite(self.value):
+            return math.nan
+        return math.sqrt(float(np.sum(self.grad**2 * cells.variance)))
+
+    def __sub__(self, other: Linear) -> Linear:
+        return Linear(self.value - other.value, self.grad - other.grad)
+
+    def __add__(self, other: Linear) -> Linear:
+        return Linear(self.value + other.value, self.grad + other.grad)
+
+    def over(self, other: Linear) -> Linear:
+        """This estimate divided by another (a ratio of two estimates)."""
+        if not (math.isfinite(other.value) and other.value > 0):
+            return Linear(math.nan, np.full(self.grad.shape, math.nan))
+        value = self.value / other.value
+        return Linear(value, (self.grad - value * other.grad) / other.value)
+
+
+def ratio_linear(cells: Cells, num: BoolArray, den: BoolArray) -> Linear:
+    """The ratio of two sums of cells, as a Linear estimate."""
+    r, _, g = _gradient(cells, num, den)
+    return Linear(r, g)
+
+
+def total_linear(cells: Cells, mask: BoolArray) -> Linear:
+    """A sum of cells."""
+    return Linear(float(cells.values[mask].sum()), mask.astype(np.float64))
+
+
+def _bin_counts(
+    cells: Cells, mask: BoolArray, bin_of_cell: npt.NDArray[np.intp], n_bins: int
+) -> FloatArray:
+    counts: FloatArray = np.bincount(
+        bin_of_cell[mask], weights=cells.values[mask], minlength=n_bins
+    ).astype(np.float64)
+    return counts
+
+
+def _spread(
+    grad_bins: FloatArray, mask: BoolArray, bin_of_cell: npt.NDArray[np.intp]
+) -> FloatArray:
+    """A gradient over bins, carried to the cells that make up each bin."""
+    return np.where(mask, grad_bins[bin_of_cell], 0.0)
+
+
+def quantile_linear(
+    cells: Cells,
+    mask: BoolArray,
+    bin_of_cell: npt.NDArray[np.intp],
+    edges: tuple[float, ...],
+    q: float = 0.5,
+) -> Linear:
+    """A quantile read from the interpolated distribution of binned, noisy counts.
+
+    ``edges[i]`` is the lower edge of bin ``i``; the selected cells are summed per bin.
+    The quantile lies in the first bin ``k`` whose cumulative count reaches ``q N``;
+    inside it the distribution is taken as uniform. Its gradient with respect to bin
+    ``j``'s count is ``w (q - 1) / c_k`` below ``k``, ``w (q - t) / c_k`` at ``k`` (``t``
+    the position inside the bin) and ``w q / c_k`` above, ``w`` being the bin's width.
+    A quantile in the open bottom or top bin is its finite edge, with no gradient.
+    """
+    counts = _bin_counts(cells, mask, bin_of_cell, len(edges))
+    total = float(counts.sum())
+    zero = np.zeros(cells.values.shape)
+    if total <= 0:
+        return Linear(math.nan, np.full(cells.values.shape, math.nan))
+    cumulative = np.cumsum(counts)
+    k = int(np.argmax(cumulative >= q * total))
+    low = edges[k]
+    high = edges[k + 1] if k + 1 < len(edges) else math.inf
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return Linear(high if math.isfinite(high) else low, zero)
+    below = float(cumulative[k] - counts[k])
+    c_k, width = float(counts[k]), high - low
+    t = (q * total - below) / c_k
+    grad_bins = np.full(len(edges), width * q / c_k)
+    grad_bins[:k] = width * (q - 1) / c_k
+    grad_bins[k] = width * (q - t) / c_k
+    return Linear(low + t * width, _spread(grad_bins, mask, bin_of_cell))
+
+
+def below_linear(
+    cells: Cells,
+    mask: BoolArray,
+    bin_of_cell: npt.NDArray[np.intp],
+    edges: tuple[float, ...],
+    line: float,
+) -> Linear:
+    """The count below ``line``: whole bins under it plus the part of the bin it cuts."""
+    k = int(np.searchsorted(np.asarray(edges[1:]), line, side="right"))
+    low = edges[k]
+    high = edges[k + 1] if k + 1 < len(edges) else math.inf
+    fraction = (line - low) / (high - low) if math.isfinite(low) and math.isfinite(high) else 0.0
+    weights = np.zeros(len(edges))
+    weights[:k] = 1.0
+    weights[k] = fraction
+    counts = _bin_counts(cells, mask, bin_of_cell, len(edges))
+    return Linear(float(weights @ counts), _spread(weights, mask, bin_of_cell))

@@ -1,0 +1,127 @@
+"""Indicator estimates from released cells, each with its gradient (the delta method).
+
+A cell vector holds ``tile`` stacked copies of one table's cells: one node's table
+(``tile = 1``) or every answering node's, side by side, for pooled values. Every
+estimate is a ``Linear`` (value and gradient over that vector), so a gap, a ratio of two
+medians or a city's gap against the pooled gap all get standard errors that account for
+the cells they share.
+
+- ``ratio`` indicators: the sum of the numerator's outcome cells over the sum of the
+  denominator's.
+- ``median_ratio``: the group's median of the binned outcome over the median of the
+  whole population in the same breakdown cell (a pooled median is the median of the
+  pooled distribution, not an average of medians).
+- ``below_line``: the share of the group below the poverty line. Each stacked table may
+  have its own line (a node's national line); the line is treated as fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from indicators.catalogue import BELOW_LINE, MEDIAN_RATIO, RATIO, Indicator
+from indicators.spec import TableSpec
+from indicators.variables import CATEGORICAL
+from privacy.estimators import (
+    Cells,
+    Linear,
+    below_linear,
+    quantile_linear,
+    ratio_linear,
+    total_linear,
+)
+
+__all__ = ["POVERTY_SHARE", "Layout", "group_estimate", "is_share", "median_of_all"]
+
+Mask = npt.NDArray[np.bool_]
+POVERTY_SHARE = 0.6  # the at-risk-of-poverty line: 60% of the median
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each table cell sits in a vector of ``tile`` stacked tables."""
+
+    spec: TableSpec
+    tile: int
+
+    def mask(self, groups: list[int], cell: tuple[int, ...], outcomes: list[int]) -> Mask:
+        """Cells of the given groups, breakdown cell and outcome codes, in every copy."""
+        mask = np.zeros(self.spec.shape, dtype=bool)
+        mask[np.ix_(groups, *[[i] for i in cell], outcomes)] = True
+        return np.tile(mask.ravel(), self.tile)
+
+    def population(self, groups: list[int], cell: tuple[int, ...]) -> Mask:
+        """Every outcome of the groups in the breakdown cell: the population cell."""
+        return self.mask(groups, cell, list(range(len(self.spec.outcome.codes))))
+
+    def everyone(self) -> Mask:
+        """Every cell of every copy."""
+        return np.ones(self.spec.n_cells * self.tile, dtype=bool)
+
+    def copy(self, k: int) -> Mask:
+        """The cells of the ``k``-th stacked table."""
+        mask = np.zeros(self.spec.n_cells * self.tile, dtype=bool)
+        mask[k * self.spec.n_cells : (k + 1) * self.spec.n_cells] = True
+        return mask
+
+    def bin_of_cell(self) -> npt.NDArray[np.intp]:
+        """The outcome position of every cell (the outcome is the last dimension)."""
+        n_outcomes = len(self.spec.outcome.codes)
+        return np.tile(np.arange(self.spec.n_cells) % n_outcomes, self.tile).astype(np.intp)
+
+
+def _edges(spec: TableSpec) -> tuple[float, ...]:
+    return CATEGORICAL[spec.outcome.name].edges
+
+
+def median_of_all(cells: Cells, layout: Layout) -> Linear:
+    """The median of the binned outcome over every cell (the whole population)."""
+    return quantile_linear(cells, layout.everyone(), layout.bin_of_cell(), _edges(layout.spec))
+
+
+def group_estimate(
+    cells: Cells,
+    layout: Layout,
+    indicator: Indicator,
+    groups: list[int],
+    cell: tuple[int, ...],
+    lines: list[float] | None = None,
+) -> Linear:
+    """The indicator for some group codes in one breakdown cell, as a proportion.
+
+    Args:
+        cells: The stacked tables' cells.
+        layout: Their layout.
+        indicator: The catalogue entry.
+        groups: Positions of the group codes that make up the group.
+        cell: Positions of the breakdown codes.
+        lines: For ``below_line``: the poverty line of each stacked table.
+    """
+    spec = layout.spec
+    outcome = spec.outcome.codes
+    if indicator.kind == RATIO:
+        num = [i for i, c in enumerate(outcome) if c in indicator.numerator]
+        den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
+        return ratio_linear(cells, layout.mask(groups, cell, num), layout.mask(groups, cell, den))
+    population = layout.population(groups, cell)
+    bins, edges = layout.bin_of_cell(), _edges(spec)
+    if indicator.kind == MEDIAN_RATIO:
+        everyone = layout.population(list(range(len(spec.dims[0].codes))), cell)
+        group_median = quantile_linear(cells, population, bins, edges)
+        return group_median.over(quantile_linear(cells, everyone, bins, edges))
+    if indicator.kind == BELOW_LINE:
+        if lines is None or len(lines) != layout.tile:
+            raise ValueError("below_line needs one poverty line per stacked table")
+        below = Linear(0.0, np.zeros(cells.values.shape))
+        for k, line in enumerate(lines):
+            below = below + below_linear(cells, population & layout.copy(k), bins, edges, line)
+        return below.over(total_linear(cells, population))
+    raise ValueError(f"unknown indicator kind {indicator.kind!r}")
+
+
+def is_share(indicator: Indicator) -> bool:
+    """Whether values are shares (clipped to 0-100%) rather than ratios of levels."""
+    return indicator.kind in (RATIO, BELOW_LINE)

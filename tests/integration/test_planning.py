@@ -1,0 +1,75 @@
+"""The coordinator plans per node: a node that lacks a definition yields rows flagged n
+with the reason, not a failed query, and spends nothing on what it cannot answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coordinator.combine import POOLED
+from coordinator.provenance import publish, verify_provenance
+from coordinator.run import run_query
+from indicators.spec import Query
+from privacy.signing import load_private_key, parse_public_key
+from tests.conftest import (
+    COORDINATOR,
+    ServeFn,
+    coordinator_for,
+    laeken_node_toml,
+    pki,
+    require_laeken,
+)
+
+# A dummy attainment mapping so that one node serves isced11 (the values mean nothing).
+ISCED = """
+[variables.isced11]
+column = "pl030"
+map = { 1 = "ED5-8", 2 = "ED3_4", 3 = "ED0-2", 4 = "ED0-2", 5 = "ED3_4", 6 = "ED5-8" }
+"""
+
+
+def test_a_node_without_a_variable_gets_n_rows_and_the_others_answer(
+    tmp_path: Path, serve: ServeFn
+) -> None:
+    require_laeken()
+    (tmp_path / "vienna.toml").write_text(laeken_node_toml("vienna", "Vienna") + ISCED)
+    (tmp_path / "tyrol.toml").write_text(laeken_node_toml("tyrol", "Tyrol"))
+    vienna, tyrol = serve(tmp_path / "vienna.toml"), serve(tmp_path / "tyrol.toml")
+    config = coordinator_for(tmp_path, [("vienna", vienna.address), ("tyrol", tyrol.address)])
+
+    outcome = run_query(
+        config, Query(("employment_rate", "attainment_low"), "citizen", (), "NAT", rho=0.4)
+    )
+
+    assert not outcome.failures
+    assert "isced11" in outcome.missing["tyrol"]["attainment_low"]
+    rows = {(r.node, r.indicator, r.group): r for r in outcome.rows}
+    assert rows[("tyrol", "attainment_low", "NAT")].flags == "n"
+    assert rows[("tyrol", "attainment_low", "NAT")].value is None
+    assert rows[("tyrol", "employment_rate", "NAT")].value is not None
+    assert "n" in rows[(POOLED, "attainment_low", "NAT")].flags  # pooled over Vienna only
+    assert "n" not in rows[(POOLED, "employment_rate", "NAT")].flags
+    # Tyrol was asked only what it can answer, and charged for that alone
+    assert tyrol.service.budget().spent == vienna.service.budget().spent == 0.4
+
+    keys = pki()
+    written = publish(
+        [outcome], tmp_path / "out", ["csv"], COORDINATOR,
+        load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "k").public_key(),
+        {n: parse_public_key(keys.public_key("node", n), "k") for n in ("vienna", "tyrol")},
+    )  # fmt: skip
+    assert verify_provenance(written[0].parent).ok
+
+
+def test_a_node_without_the_group_dimension_is_not_asked(tmp_path: Path, serve: ServeFn) -> None:
+    require_laeken()
+    (tmp_path / "vienna.toml").write_text(laeken_node_toml("vienna", "Vienna"))
+    vienna = serve(tmp_path / "vienna.toml")
+    config = coordinator_for(tmp_path, [("vienna", vienna.address)])
+
+    outcome = run_query(config, Query(("employment_rate",), "c_birth", (), "NAT", rho=0.4))
+
+    failure = outcome.failures["vienna"]
+    assert failure.reason == "VARIABLE_NOT_PROVIDED" and "c_birth" in failure.message
+    assert {r.flags for r in outcome.rows} == {"n"}
+    assert vienna.service.budget().spent == 0
+    assert vienna.service.ledger.entries() == []
