@@ -18,8 +18,8 @@ from coordinator.client import NodeFailure
 from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
 from indicators.catalogue import BELOW_LINE, RATIO, Indicator
 from indicators.errors import FedstatsError
-from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec
-from privacy.disclosure import CONFIDENTIAL, DisclosureRules
+from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
+from privacy.disclosure import CONFIDENTIAL, UNRELIABLE, DisclosureRules
 from privacy.estimators import Cells, Estimate, Linear
 from protos import node_pb2 as pb
 
@@ -29,6 +29,7 @@ __all__ = [
     "BenchmarkRow",
     "NodeTables",
     "benchmark_rows",
+    "comparator_cell",
     "comparator_group",
     "groups_of",
     "poverty_lines",
@@ -37,6 +38,7 @@ __all__ = [
 
 POOLED = "*"
 UNAVAILABLE = "n"
+BINNED_NOISE_LIMIT = 0.1
 DEVIATES = "d"
 TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
@@ -67,7 +69,8 @@ class BenchmarkRow:
 
     ``comparator`` names the comparator group: ``TOTAL``, or the group dimension's native
     group (``NAT`` for country of birth and citizenship, ``NB_NBP`` for migration
-    background, ``NAP`` for reason and years of residence).
+    background, ``NAP`` for reason and years of residence), or a cohort comparator
+    ``DIM=CODE``: the same group in the same breakdown cell but for DIM set to CODE.
     """
 
     node: str
@@ -149,9 +152,12 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
 
 
 def comparator_group(spec: TableSpec, comparator: str) -> str:
-    """The group the comparator names: ``TOTAL``, or the dimension's native group."""
-    if comparator == TOTAL:
-        return TOTAL
+    """What rows name as comparator.
+
+    ``TOTAL``, the dimension's native group, or the cohort comparator ``DIM=CODE`` itself.
+    """
+    if comparator == TOTAL or parse_comparator(comparator) is not None:
+        return comparator
     native = NATIVE_GROUP.get(spec.dims[0].name)
     if native is None:
         raise FedstatsError(
@@ -161,6 +167,34 @@ def comparator_group(spec: TableSpec, comparator: str) -> str:
             hint="use --comparator TOTAL",
         )
     return native
+
+
+def comparator_cell(
+    spec: TableSpec, comparator: str, group: str, cell: tuple[int, ...]
+) -> tuple[str, tuple[int, ...]]:
+    """The group and breakdown cell a row of ``group`` in ``cell`` is compared with.
+
+    Args:
+        spec: The row's table.
+        comparator: The row's comparator, as `comparator_group` names it.
+        group: The row's group.
+        cell: Positions of the row's breakdown codes.
+    """
+    cohort = parse_comparator(comparator)
+    if cohort is None:
+        return comparator, cell
+    dim, code = cohort
+    names = [d.name for d in spec.dims[1:]]
+    if dim not in names or code not in spec.dims[1 + names.index(dim)].codes:
+        raise FedstatsError(
+            f"comparator {comparator!r} is not a breakdown code of the table",
+            reason="MALFORMED_QUERY",
+            field="comparator",
+        )
+    k = names.index(dim)
+    at = list(cell)
+    at[k] = spec.dims[1 + k].codes.index(code)
+    return group, tuple(at)
 
 
 def groups_of(spec: TableSpec) -> list[tuple[str, list[int]]]:
@@ -230,7 +264,24 @@ def _estimate(
     flag = source.rules.estimate_flag(
         _population_flag(source, layout, groups, cell), estimate.value, estimate.se
     )
+    if not flag and indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
+        flag = UNRELIABLE
     return _Estimated(linear, estimate, flag)
+
+
+def _noise_dominated(
+    cells: Cells, layout: Layout, groups: list[int], cell: tuple[int, ...]
+) -> bool:
+    """Whether a binned distribution is too noisy for its median or poverty share.
+
+    Its bins each carry noise; when the error of the group's total over all bins exceeds
+    ``BINNED_NOISE_LIMIT`` of that total, the interpolated distribution (and so any
+    median or share read from it) is unreliable, whatever the delta method says.
+    """
+    population = layout.population(groups, cell)
+    total = float(cells.values[population].sum())
+    error = math.sqrt(float(cells.variance[population].sum()))
+    return total <= 0 or error > BINNED_NOISE_LIMIT * total
 
 
 def _rows_for(
@@ -243,12 +294,22 @@ def _rows_for(
     share = is_share(indicator)
     breakdown_dims = spec.dims[1:]
     groups = groups_of(spec)
-    comparator_members = dict(groups)[comparator]
+    members_of = dict(groups)
+    compared: dict[tuple[str, tuple[int, ...]], _Estimated] = {}  # comparator estimates
+
+    def estimated(group: str, cell: tuple[int, ...]) -> _Estimated:
+        return compared.get((group, cell)) or _estimate(
+            source, layout, indicator, members_of[group], cell
+        )
+
     for cell in itertools.product(*[range(len(d.codes)) for d in breakdown_dims]):
-        comp = _estimate(source, layout, indicator, comparator_members, cell)
-        comp_hidden = comp.flag == CONFIDENTIAL
-        for group, members in groups:
-            est = _estimate(source, layout, indicator, members, cell)
+        for group, _ in groups:
+            est = estimated(group, cell)
+            versus = comparator_cell(spec, comparator, group, cell)
+            if versus not in compared:
+                compared[versus] = estimated(*versus)
+            comp = compared[versus]
+            comp_hidden = comp.flag == CONFIDENTIAL
             row = BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
@@ -264,7 +325,7 @@ def _rows_for(
             )
             if est.flag != CONFIDENTIAL:
                 _publish(row, est.estimate, share)
-                if group != comparator and not comp_hidden:
+                if versus != (group, cell) and not comp_hidden:
                     gap = est.linear - comp.linear
                     _publish_gap(row, Estimate(gap.value, gap.se(source.cells)))
             rows.append(row)

@@ -221,7 +221,9 @@ def summary(
     for (indicator, group_dim), block in blocks.items():
         comparator = block[0].comparator
         groups = [g for g in dict.fromkeys(r.group for r in block) if g not in ("UNK", TOTAL)]
-        groups = [comparator, *[g for g in groups if g != comparator]][: max_groups + 1]
+        if comparator in groups:  # a group comparator first; a cohort one is a cell, not a group
+            groups = [comparator, *[g for g in groups if g != comparator]]
+        groups = groups[: max_groups + 1]
         by_key = {(r.node, tuple(r.breakdown.values()), r.group): r for r in block}
         keys = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in block))
         title = CATALOGUE[indicator].title if indicator in CATALOGUE else indicator

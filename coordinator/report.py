@@ -25,12 +25,20 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow, groups_of, poverty_lines
+from coordinator.combine import (
+    POOLED,
+    TOTAL,
+    BenchmarkRow,
+    comparator_cell,
+    groups_of,
+    poverty_lines,
+)
 from coordinator.estimates import Layout, group_estimate
 from coordinator.output import published
 from coordinator.run import QueryOutcome
 from indicators.catalogue import BELOW_LINE, CATALOGUE
-from indicators.spec import TableSpec
+from indicators.spec import TableSpec, parse_comparator
+from indicators.variables import AGE, CATEGORICAL
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 from privacy.estimators import Cells, Estimate
 
@@ -65,7 +73,12 @@ GROUP_LABELS = {
         TOTAL: "all residents",
     },
 }
-DIM_LABELS = {"c_birth": "country of birth", "citizen": "citizenship"}
+DIM_LABELS = {
+    "c_birth": "country of birth",
+    "citizen": "citizenship",
+    "yearesid": "years of residence",
+    "arrival_cohort": "year of arrival",
+}
 FLAG_LEGEND = (
     (":", "not available"),
     ("c", "confidential: too few people to publish"),
@@ -112,6 +125,15 @@ def _interval(low: float | None, high: float | None, signed: bool = False) -> st
 
 
 def _group(group_dim: str, group: str) -> str:
+    """A group's label; for a cohort comparator ``DIM=CODE``, the same group in that cell."""
+    cohort = parse_comparator(group) if "=" in group else None
+    if cohort is not None:
+        dim, code = cohort
+        variable = CATEGORICAL.get(dim) if dim != AGE else None
+        label = code
+        if variable is not None and variable.labels and code in variable.codes:
+            label = variable.labels[variable.codes.index(code)].lower()
+        return f"the same group, {DIM_LABELS.get(dim, dim)}: {label}"
     return GROUP_LABELS.get(group_dim, {}).get(group, group)
 
 
@@ -143,8 +165,9 @@ def _gap_gradient(
     groups = dict(groups_of(spec))
     cell = tuple(d.codes.index(row.breakdown[d.name]) for d in spec.dims[1:])
     indicator = CATALOGUE[row.indicator]
+    versus, at = comparator_cell(spec, row.comparator, row.group, cell)
     gap = group_estimate(cells, layout, indicator, groups[row.group], cell, lines)
-    gap = gap - group_estimate(cells, layout, indicator, groups[row.comparator], cell, lines)
+    gap = gap - group_estimate(cells, layout, indicator, groups[versus], at, lines)
     return gap.value, gap.grad
 
 

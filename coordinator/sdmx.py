@@ -158,7 +158,8 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
     """Map benchmark rows to SDMX observations, checking everything before any write.
 
     Raises:
-        FedstatsError: A group dimension without a dataflow (``UNSUPPORTED_FORMAT``), a
+        FedstatsError: A group dimension without a dataflow, a cohort comparator or a
+            breakdown other than sex and age (``UNSUPPORTED_FORMAT``), a
             reference period SDMX cannot express (``UNSUPPORTED_TIME_PERIOD``), or two rows
             with the same SDMX key, e.g. the same indicator asked twice
             (``DUPLICATE_OBSERVATION``).
@@ -170,6 +171,23 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
             reason="UNSUPPORTED_FORMAT",
             field="--format",
             hint=f"SDMX output covers {', '.join(DATAFLOWS)}; use csv or parquet for the others",
+        )
+    cohorts = sorted({r.comparator for r in rows if "=" in r.comparator})
+    if cohorts:
+        raise FedstatsError(
+            f"no SDMX representation for cohort comparator(s) {', '.join(cohorts)}",
+            reason="UNSUPPORTED_FORMAT",
+            field="--format",
+            hint=f"SDMX output compares with {' or '.join(COMPARATORS)}; use csv, parquet or "
+            "html for cohort comparisons",
+        )
+    extra = sorted({b for r in rows for b in r.breakdown} - {"sex", "age"})
+    if extra:
+        raise FedstatsError(
+            f"no SDMX dimension for breakdown(s) {', '.join(extra)}",
+            reason="UNSUPPORTED_FORMAT",
+            field="--format",
+            hint="SDMX output breaks down by sex and age only; use csv or parquet for the others",
         )
     geos = {_geo(r): _geo_name(r) for r in rows}
     comparators = {_comparator_key(r): r for r in rows if r.group == r.comparator}

@@ -232,8 +232,16 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--config", required=True, help="coordinator.toml")
     query.add_argument("--indicators", required=True, help="comma-separated catalogue names")
     query.add_argument("--group", required=True, help="target-group dimension")
-    query.add_argument("--by", help="comma-separated breakdowns (sex, age)")
-    query.add_argument("--comparator", default="NAT", choices=["NAT", "TOTAL"])
+    query.add_argument(
+        "--by", help="comma-separated breakdowns: sex, age, yearesid, arrival_cohort"
+    )
+    query.add_argument(
+        "--comparator",
+        default="NAT",
+        help="NAT (the group dimension's native group, default), TOTAL (the whole population "
+        "of the same cell), or DIM=CODE, a cohort: each group against the same group with "
+        "breakdown DIM set to CODE, e.g. --by yearesid --comparator yearesid=Y_GE10",
+    )
     query.add_argument("--rho", type=float, required=True, help="zCDP budget per node")
     query.add_argument(
         "--poverty-line",

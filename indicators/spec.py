@@ -28,11 +28,15 @@ __all__ = [
     "Query",
     "TableSpec",
     "compile_query",
+    "parse_comparator",
 ]
 
 GROUP_DIMS = ("c_birth", "citizen", "mig_background", "reason", "yearesid")
-BREAKDOWNS = ("sex", AGE)  # canonical order of breakdown dimensions
-COMPARATORS = ("NAT", "TOTAL")
+# Canonical order of breakdown dimensions. A breakdown's table dimension has every code but
+# UNK, NAP included: ``yearesid`` and ``arrival_cohort`` are NAP for the native-born, so
+# keeping NAP keeps the natives in the table and TOTAL the whole population.
+BREAKDOWNS = ("sex", AGE, "yearesid", "arrival_cohort")
+COMPARATORS = ("NAT", "TOTAL")  # besides these, a cohort comparator ``DIM=CODE``
 MAX_RHO = 1e9  # anything above is a typo, not a budget
 
 # Named target groups published beside the code list, as sums of released cells:
@@ -72,7 +76,10 @@ class Query:
         indicators: Catalogue names.
         group_dim: The target-group dimension.
         breakdowns: Extra cell dimensions, from ``BREAKDOWNS``.
-        comparator: ``NAT`` (the group dimension's `NATIVE_GROUP` code) or ``TOTAL``.
+        comparator: ``NAT`` (the group dimension's `NATIVE_GROUP` code), ``TOTAL``, or
+            ``DIM=CODE`` with DIM one of the breakdowns: each row is compared with the same
+            group in the same breakdown cell but for DIM set to CODE (a cohort
+            comparison, e.g. ``yearesid=Y_GE10``).
         rho: zCDP budget the query may spend on each node.
         poverty_line: For ``arop_rate``: the line to use on every node; None lets each
             node's configured line, else 60% of the pooled median, apply.
@@ -118,11 +125,21 @@ class Query:
                 )
         if len(set(self.breakdowns)) != len(self.breakdowns):
             raise QueryError("a breakdown is named twice", field="breakdowns")
-        if self.comparator not in COMPARATORS:
+        if self.group_dim in self.breakdowns:
+            raise QueryError(
+                f"{self.group_dim!r} is both the group dimension and a breakdown",
+                field="breakdowns",
+                hint="break a group down by other dimensions, e.g. group reason by yearesid",
+            )
+        cohort = parse_comparator(self.comparator)
+        if cohort is not None:
+            self._validate_cohort(*cohort)
+        elif self.comparator not in COMPARATORS:
             raise QueryError(
                 f"unknown comparator {self.comparator!r}",
                 field="comparator",
-                hint=f"use one of: {', '.join(COMPARATORS)}",
+                hint=f"use one of: {', '.join(COMPARATORS)}, or DIM=CODE with DIM one of the "
+                "query's breakdowns, e.g. yearesid=Y_GE10",
             )
         if self.comparator == "NAT" and NATIVE_GROUP.get(self.group_dim) is None:
             raise QueryError(
@@ -145,6 +162,26 @@ class Query:
                 field="rho",
                 hint="rho is the zCDP budget per node, for example 0.5",
             )
+
+    def _validate_cohort(self, dim: str, code: str) -> None:
+        if dim not in self.breakdowns:
+            known = ", ".join(self.breakdowns) or "none"
+            raise QueryError(
+                f"comparator {self.comparator!r} names {dim!r}, which is not a breakdown "
+                "of the query",
+                field="comparator",
+                hint=f"DIM must be one of the query's breakdowns ({known}); add {dim!r} to "
+                f"the breakdowns if it is one of: {', '.join(BREAKDOWNS)}",
+            )
+        for name in self.indicators:
+            codes = _breakdown(dim, CATALOGUE[name].population).codes
+            if code not in codes:
+                raise QueryError(
+                    f"comparator {self.comparator!r}: {code!r} is not a code of breakdown "
+                    f"{dim!r}" + (f" for indicator {name}" if dim == AGE else ""),
+                    field="comparator",
+                    hint=f"codes of {dim}: {', '.join(codes)}",
+                )
 
     def canonical(self) -> Query:
         """The same query with indicators deduplicated and breakdowns in canonical order."""
@@ -296,6 +333,24 @@ def _breakdown(name: str, population: Population) -> Dim:
             tuple((b.low, b.high) for b in population.bands),
         )
     return Dim(name, _known(CATEGORICAL[name].codes))
+
+
+def parse_comparator(comparator: str) -> tuple[str, str] | None:
+    """A cohort comparator ``DIM=CODE`` as (DIM, CODE); None for any other text.
+
+    Raises:
+        QueryError: When the text has an ``=`` but not exactly one DIM and one CODE.
+    """
+    if "=" not in comparator:
+        return None
+    dim, _, code = comparator.partition("=")
+    if not dim or not code or "=" in code:
+        raise QueryError(
+            f"malformed comparator {comparator!r}",
+            field="comparator",
+            hint="a cohort comparator is DIM=CODE, e.g. yearesid=Y_GE10",
+        )
+    return dim, code
 
 
 def _known(codes: tuple[str, ...]) -> tuple[str, ...]:
