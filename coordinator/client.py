@@ -102,6 +102,7 @@ class QuerySigner:
                 comparator=query.comparator,
                 rho=query.rho,
                 poverty_line=query.poverty_line or 0.0,
+                time_period=query.time_period or "",
             ),
             issuer=self.coordinator_id,
             audience=node_id,

@@ -53,6 +53,7 @@ def _spec(query: Query) -> dict[str, Any]:
         "comparator": query.comparator,
         "rho": query.rho,
         "poverty_line": query.poverty_line,
+        "time_period": query.time_period,
     }
 
 
@@ -183,6 +184,7 @@ def _verify_query(
             spec["comparator"],
             float(spec["rho"]),
             spec.get("poverty_line"),
+            spec.get("time_period"),
         )
     )
     answers: dict[str, NodeTables] = {}
@@ -221,6 +223,7 @@ def _node_plan(entry: dict[str, Any], plan: Plan) -> Plan:
             spec.comparator,
             spec.rho,
             spec.poverty_line or None,
+            spec.time_period or None,
         )
     )
 

@@ -19,13 +19,20 @@ from coordinator.client import (
 )
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
 from coordinator.config import CoordinatorConfig
-from indicators.errors import ConfigError, FedstatsError
+from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Plan, Query, compile_query
 from privacy.certificates import check_party_certificate
 from privacy.signing import load_private_key
 from protos import node_pb2 as pb
 
-__all__ = ["QueryOutcome", "new_query_id", "plan_nodes", "prepare", "run_query"]
+__all__ = [
+    "QueryOutcome",
+    "new_query_id",
+    "plan_nodes",
+    "prepare",
+    "run_pathway",
+    "run_query",
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,25 @@ def run_query(
     return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies, missing)
 
 
+def run_pathway(
+    config: CoordinatorConfig,
+    query: Query,
+    periods: list[str],
+    progress: ProgressFn | None = None,
+) -> list[QueryOutcome]:
+    """The same query for each reference period: a pathway through time.
+
+    With ``arrival_cohort`` as the group or a breakdown, the rows follow each arrival
+    cohort's indicator from period to period (each period is charged on its own budget).
+    """
+    if not periods:
+        raise QueryError("a pathway needs at least one period", field="--pathway")
+    return [
+        run_query(config, replace(query, time_period=period), progress=progress)
+        for period in periods
+    ]
+
+
 def plan_nodes(
     plan: Plan, descriptions: dict[str, pb.NodeDescription | NodeFailure]
 ) -> tuple[dict[str, Query], dict[str, dict[str, str]], dict[str, NodeFailure]]:
@@ -145,6 +171,15 @@ def plan_nodes(
     for node_id, description in descriptions.items():
         if isinstance(description, NodeFailure):
             failures[node_id] = description
+            continue
+        period = plan.query.time_period
+        if period and period not in description.time_periods:
+            failures[node_id] = NodeFailure(
+                "OK",
+                "PERIOD_NOT_SERVED",
+                f"node {node_id} serves no data for {period} "
+                f"(it serves {', '.join(description.time_periods) or 'none'})",
+            )
             continue
         provided = {v.name for v in description.variables}
         lacking: dict[str, str] = {}

@@ -148,7 +148,7 @@ def _query(args: argparse.Namespace) -> int:
     from coordinator.output import check_formats, outcome_notes, summary
     from coordinator.progress import FanOutProgress
     from coordinator.provenance import publish
-    from coordinator.run import run_query
+    from coordinator.run import run_pathway, run_query
     from indicators.spec import Query
     from privacy.signing import load_private_key
 
@@ -161,19 +161,27 @@ def _query(args: argparse.Namespace) -> int:
         comparator=args.comparator,
         rho=args.rho,
         poverty_line=args.poverty_line,
+        time_period=args.time_period,
     )
-    outcome = run_query(config, query, progress=FanOutProgress())
+    progress = FanOutProgress()
+    if args.pathway:
+        periods = [p.strip() for p in args.pathway.split(",") if p.strip()]
+        outcomes = run_pathway(config, query, periods, progress=progress)
+    else:
+        outcomes = [run_query(config, query, progress=progress)]
     assert config.signing_key is not None  # run_query checked it
     written = publish(
-        [outcome], Path(args.out), formats, config.id,
+        outcomes, Path(args.out), formats, config.id,
         load_private_key(config.signing_key, "signing.key").public_key(),
         {n.id: n.public_key for n in config.nodes if n.public_key is not None},
     )  # fmt: skip
-    print(summary(outcome.rows, outcome.failures, notes=outcome_notes(outcome)))
-    print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows; wrote")
+    for outcome in outcomes:
+        print(summary(outcome.rows, outcome.failures, notes=outcome_notes(outcome)))
+        print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
+    print("wrote")
     for path in written:
         print(f"  {path}")
-    return 0 if outcome.answers else 1
+    return 0 if all(o.answers for o in outcomes) else 1
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -243,6 +251,13 @@ def _parser() -> argparse.ArgumentParser:
         "breakdown DIM set to CODE, e.g. --by yearesid --comparator yearesid=Y_GE10",
     )
     query.add_argument("--rho", type=float, required=True, help="zCDP budget per node")
+    when = query.add_mutually_exclusive_group()
+    when.add_argument("--time-period", help="reference period (default: each node's latest)")
+    when.add_argument(
+        "--pathway",
+        help="comma-separated periods: the same query for each, e.g. to follow arrival "
+        "cohorts over time (--by arrival_cohort)",
+    )
     query.add_argument(
         "--poverty-line",
         type=float,

@@ -20,10 +20,13 @@ from coordinator.progress import FanOutProgress
 from coordinator.provenance import publish, verify_provenance
 from coordinator.run import QueryOutcome, run_query
 from fedstats.certs import init_ca, issue, party_files
+from fedstats.demo_cohorts import FORMATS as COHORT_FORMATS
+from fedstats.demo_cohorts import cohort_lines, run_cohort_queries
 from fedstats.synth import (
     CITIES,
     city_facts,
     dataset_toml,
+    earlier,
     generate,
     sampling,
     variables_toml,
@@ -56,12 +59,23 @@ RHO_BUDGET = 5.0
 COORDINATOR = "demo-coordinator"
 
 
-def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
+def previous_period(period: str) -> str:
+    """The reference period a year before ``period`` (a year)."""
+    return str(int(period) - 1)
+
+
+def data_file(city: str, period: str) -> str:
+    """The demo's file name of a city's data for one period."""
+    return f"{city}-{period}.csv"
+
+
+def node_toml(city: str, coordinator_key: str) -> str:
     """The node config of one demo city; its variable mapping comes from the generator.
 
     Paths are relative to the ``nodes/`` folder of the demo's output directory.
     """
     facts = city_facts(city)
+    earlier = previous_period(facts.time_period)
     collected = textwrap.indent(dataset_toml(city), " " * 8).strip()
     max_weight = sampling(city).max_weight
     clipping = f"max_weight = {max_weight}" if max_weight is not None else ""
@@ -75,8 +89,14 @@ def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
         listen = "127.0.0.1:0"
         state_dir = "../state/{facts.id}"
 
-        [dataset]
-        path = "../data/{data_file}"
+        # Two reference periods, each with its own budget: the latest answers by default.
+        [[datasets]]
+        path = "../data/{data_file(city, earlier)}"
+        time_period = "{earlier}"
+        {collected}
+
+        [[datasets]]
+        path = "../data/{data_file(city, facts.time_period)}"
         time_period = "{facts.time_period}"
         {collected}
 
@@ -104,7 +124,7 @@ def node_toml(city: str, data_file: str, coordinator_key: str) -> str:
         public_key = "{coordinator_key}"
         rho_cap = 2.0
         indicators = {json.dumps(list(DEMO_INDICATORS))}
-        group_dims = ["c_birth", "citizen"]
+        group_dims = ["c_birth", "citizen", "reason"]
 
         """)
     return head + variables_toml(city)
@@ -147,10 +167,12 @@ def _prepare(out: Path, cities: list[str], persons: int) -> list[Path]:
     configs = []
     for seed, city in enumerate(cities):
         issue(pki, "node", city_facts(city).id)
-        data_file = f"{city}.csv"
-        write(generate(city, persons, seed=seed), out / "data" / data_file)
+        period = city_facts(city).time_period
+        write(generate(city, persons, seed=seed), out / "data" / data_file(city, period))
+        before = earlier(generate(city, persons, seed=seed + 100), city, 1)
+        write(before, out / "data" / data_file(city, previous_period(period)))
         config = out / "nodes" / f"{city}.toml"
-        config.write_text(node_toml(city, data_file, coordinator_key), encoding="utf-8")
+        config.write_text(node_toml(city, coordinator_key), encoding="utf-8")
         configs.append(config)
     return configs
 
@@ -192,15 +214,22 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
             )
             for group in ("c_birth", "citizen")
         ]
+        periods = [
+            previous_period(city_facts(names[0]).time_period),
+            outcomes[0].rows[0].time_period,
+        ]
+        pathway, comparison = run_cohort_queries(config, periods, progress)
     finally:
         for server in servers:
             server.stop()
     written = _write_outputs(out, outcomes, config)
+    written += _write_outputs(out / "cohorts", [*pathway, comparison], config, COHORT_FORMATS)
     rows = [row for o in outcomes for row in o.rows]
     shown = [r for r in rows if r.indicator in SUMMARY_INDICATORS]
     notes = [note for o in outcomes for note in outcome_notes(o)]
     print(summary(shown, outcomes[-1].failures, notes=list(dict.fromkeys(notes))))
-    _print_budget(outcomes)
+    print("\n".join(cohort_lines(pathway, comparison)))
+    _print_budget([*outcomes, *pathway, comparison])
     report = verify_provenance(out, {n.id: n.public_key for n in config.nodes if n.public_key})
     signatures = sum(1 for line in report.checked if "signed by key" in line)
     verdict = "verified" if report.ok else "FAILED: " + "; ".join(report.problems)
@@ -214,24 +243,29 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
 
 
 def _write_outputs(
-    out: Path, outcomes: list[QueryOutcome], config: CoordinatorConfig
+    out: Path,
+    outcomes: list[QueryOutcome],
+    config: CoordinatorConfig,
+    formats: list[str] | None = None,
 ) -> list[Path]:
-    """Every output format and provenance.json, signed results and all."""
+    """The outputs (every format by default) and provenance.json, signed results and all."""
     assert config.signing_key is not None
     coordinator_key = load_private_key(config.signing_key, "signing.key").public_key()
     node_keys = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
-    return publish(outcomes, out, list(FORMATS), config.id, coordinator_key, node_keys)
+    wanted = list(FORMATS) if formats is None else formats
+    return publish(outcomes, out, wanted, config.id, coordinator_key, node_keys)
 
 
 def _print_budget(outcomes: list[QueryOutcome]) -> None:
-    spent: dict[str, float] = {}
+    spent: dict[tuple[str, str], float] = {}
     for o in outcomes:
         for node, rho in o.rho_charged.items():
-            spent[node] = spent.get(node, 0.0) + rho
+            key = (node, o.answers[node].time_period)
+            spent[key] = spent.get(key, 0.0) + rho
     if spent:
         rho = max(spent.values())
         print(
-            f"\nprivacy: a node spent at most rho {rho:g} of {RHO_BUDGET:g} "
+            f"\nprivacy: a node spent at most rho {rho:g} of a period's {RHO_BUDGET:g} "
             f"(about epsilon {epsilon_for(rho):.2f} at delta 1e-9); "
             "each cell carries its own discrete Gaussian noise"
         )

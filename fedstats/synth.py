@@ -82,6 +82,7 @@ __all__ = [
     "Sampling",
     "city_facts",
     "dataset_toml",
+    "earlier",
     "generate",
     "sampling",
     "variables_toml",
@@ -121,6 +122,27 @@ def generate(city: str, persons: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence(entropy))
     people = simulate(prof.demography, int(persons), rng)
     return FORMATTERS[prof.format](people, rng)
+
+
+def earlier(frame: pd.DataFrame, city: str, years: int) -> pd.DataFrame:
+    """A city's file as it would read ``years`` reference periods earlier.
+
+    The generator models ``TIME_PERIOD``. For a demonstration of several periods, an
+    earlier period's file moves every arrival year back by ``years``: everyone keeps the
+    years since arrival (and so the outcomes) they were generated with, so an arrival
+    cohort followed from the earlier file to the later one has spent more time in the
+    country. A city without an arrival-year column is returned unchanged.
+
+    Raises:
+        ValueError: If ``years`` is negative or ``city`` is not a valid id.
+    """
+    if years < 0:
+        raise ValueError(f"years must be non-negative, got {years}")
+    shifted = frame.copy()
+    columns = {var.arrival_year for _, var in VARIABLES[profile(city).format]} - {""}
+    for column in columns & set(shifted.columns):
+        shifted[column] = shifted[column] - years
+    return shifted
 
 
 def write(frame: pd.DataFrame, path: Path) -> None:

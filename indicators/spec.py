@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 from indicators.catalogue import CATALOGUE, Indicator, Population
@@ -37,7 +38,8 @@ GROUP_DIMS = ("c_birth", "citizen", "mig_background", "reason", "yearesid")
 # keeping NAP keeps the natives in the table and TOTAL the whole population.
 BREAKDOWNS = ("sex", AGE, "yearesid", "arrival_cohort")
 COMPARATORS = ("NAT", "TOTAL")  # besides these, a cohort comparator ``DIM=CODE``
-MAX_RHO = 1e9  # anything above is a typo, not a budget
+MAX_RHO = 1e9
+_PERIOD = re.compile(r"^[0-9]{4}([-A-Z0-9]{0,8})$")  # anything above is a typo, not a budget
 
 # Named target groups published beside the code list, as sums of released cells:
 # non-EU-born and third-country nationals are codes already (NEU27_2020_FOR).
@@ -83,6 +85,7 @@ class Query:
         rho: zCDP budget the query may spend on each node.
         poverty_line: For ``arop_rate``: the line to use on every node; None lets each
             node's configured line, else 60% of the pooled median, apply.
+        time_period: The reference period to answer for; None: each node's latest.
     """
 
     indicators: tuple[str, ...]
@@ -91,6 +94,7 @@ class Query:
     comparator: str = "NAT"
     rho: float = 0.5
     poverty_line: float | None = None
+    time_period: str | None = None
 
     def validate(self) -> None:
         """Raise QueryError naming the first field that is wrong."""
@@ -156,6 +160,12 @@ class Query:
                 field="poverty_line",
                 hint="an equivalised income in the data's currency, e.g. 15000",
             )
+        if self.time_period is not None and not _PERIOD.match(self.time_period):
+            raise QueryError(
+                f"time_period {self.time_period!r} is not a reference period",
+                field="time_period",
+                hint='e.g. "2024", "2024-Q1" or "2024-06"',
+            )
         if not (math.isfinite(self.rho) and 0 < self.rho <= MAX_RHO):
             raise QueryError(
                 f"rho must be a positive number up to {MAX_RHO:g}, got {self.rho!r}",
@@ -192,6 +202,7 @@ class Query:
             comparator=self.comparator,
             rho=self.rho,
             poverty_line=self.poverty_line,
+            time_period=self.time_period,
         )
 
 

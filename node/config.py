@@ -41,11 +41,11 @@ derives them whenever it maps their inputs (`indicators.derived`).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indicators.derived import DERIVED
-from indicators.errors import ConfigError
+from indicators.errors import ConfigError, QueryError
 from indicators.variables import AGE, CATEGORICAL, COUNTRY_GROUPS, ISO_3166_ALPHA2, NAP, UNK
 from node.policy import Policy, parse_policy
 from node.sections import Section
@@ -106,6 +106,7 @@ class DatasetConfig:
     where: dict[str, str]
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
+    rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
 
 
 @dataclass(frozen=True)
@@ -130,18 +131,39 @@ class NodeConfig:
     listen: str
     health_listen: str | None
     state_dir: Path
-    dataset: DatasetConfig
+    dataset: DatasetConfig  # the dataset served when a query names no period: the latest
     privacy: PrivacyConfig
     disclosure: DisclosureRules
     variables: dict[str, VariableMapping]
     policy: Policy = field(default_factory=Policy)
     tls: TlsFiles | None = None
     signing_key: Path | None = None
+    datasets: tuple[DatasetConfig, ...] = ()  # every reference period, oldest first
 
     @property
     def dataset_id(self) -> str:
         """Key of the dataset's budget in the ledger."""
         return f"{self.id}/{self.dataset.time_period}"
+
+    @property
+    def periods(self) -> tuple[str, ...]:
+        """The reference periods served, oldest first."""
+        return tuple(d.time_period for d in self.datasets) or (self.dataset.time_period,)
+
+    def for_period(self, period: str) -> NodeConfig:
+        """The same node serving one reference period's dataset (with its own budget)."""
+        for dataset in self.datasets or (self.dataset,):
+            if dataset.time_period == period:
+                privacy = self.privacy
+                if dataset.rho_budget is not None:
+                    privacy = replace(privacy, rho_budget=dataset.rho_budget)
+                return replace(self, dataset=dataset, privacy=privacy)
+        raise QueryError(
+            f"this node serves no data for time period {period!r}",
+            reason="PERIOD_NOT_SERVED",
+            field="time_period",
+            hint=f"periods served: {', '.join(self.periods)}",
+        )
 
     @property
     def provided(self) -> tuple[str, ...]:
@@ -189,7 +211,8 @@ def load_config(path: str | Path) -> NodeConfig:
         raise ConfigError(f"{file}: not valid TOML: {exc}", hint="check quoting") from None
     top = Section(file, "", raw)
     top.check_keys(
-        {"node", "dataset", "privacy", "disclosure", "variables", "tls", "signing", "policy"}
+        {"node", "dataset", "datasets", "privacy", "disclosure", "variables", "tls", "signing"}
+        | {"policy"}
         | {"coordinators"}
     )
     node = top.sub("node")
@@ -201,10 +224,10 @@ def load_config(path: str | Path) -> NodeConfig:
     node_id = node.get("id", str)
     if not node_id or not node_id.replace("-", "").replace("_", "").isalnum():
         raise node.error("id", "must be letters, digits, '-' or '_'", hint='e.g. id = "vienna"')
-    dataset_section = top.sub("dataset")
-    dataset = _dataset(dataset_section, base)
     variables = _variables(top.sub("variables"))
-    _check_reference_year(variables, dataset_section, dataset.time_period)
+    datasets = _datasets(top, base)
+    for section, dataset in datasets:
+        _check_reference_year(variables, section, dataset.time_period)
     return NodeConfig(
         file=file,
         id=node_id,
@@ -214,7 +237,8 @@ def load_config(path: str | Path) -> NodeConfig:
         listen=node.get("listen", str, "127.0.0.1:50051"),
         health_listen=node.get("health_listen", str, None),
         state_dir=base / node.get("state_dir", str, "state"),
-        dataset=dataset,
+        dataset=datasets[-1][1],
+        datasets=tuple(d for _, d in datasets),
         privacy=_privacy(top.sub("privacy")),
         disclosure=_disclosure(top.sub("disclosure", required=False)),
         variables=variables,
@@ -241,10 +265,33 @@ def _signing_key(top: Section, base: Path) -> Path | None:
     return base / key
 
 
-def _dataset(sec: Section, base: Path) -> DatasetConfig:
-    sec.check_keys(
-        {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
-    )
+def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
+    """``[dataset]``, or one ``[[datasets]]`` table per reference period (oldest first)."""
+    if ("dataset" in top.table) == ("datasets" in top.table):
+        raise top.error(
+            "dataset",
+            "give either [dataset] or [[datasets]] (one per reference period)",
+            hint="[[datasets]] tables take the keys of [dataset] plus an optional rho_budget",
+        )
+    if "dataset" in top.table:
+        section = top.sub("dataset")
+        return [(section, _dataset(section, base, multi=False))]
+    tables = top.get("datasets", list)
+    if not tables:
+        raise top.error("datasets", "no [[datasets]] given")
+    parsed = []
+    for i, table in enumerate(tables):
+        section = Section(top.file, f"datasets[{i}]", table)
+        parsed.append((section, _dataset(section, base, multi=True)))
+    periods = [d.time_period for _, d in parsed]
+    if len(set(periods)) != len(periods):
+        raise top.error("datasets", "two [[datasets]] have the same time_period")
+    return sorted(parsed, key=lambda sd: sd[1].time_period)
+
+
+def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
+    keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    sec.check_keys(keys | ({"rho_budget"} if multi else set()))
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise sec.error(
@@ -262,6 +309,7 @@ def _dataset(sec: Section, base: Path) -> DatasetConfig:
         where={str(k): str(v) for k, v in where.items()},
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
+        rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
     )
 
 

@@ -103,6 +103,7 @@ class Gatekeeper:
                 comparator=spec.comparator,
                 rho=spec.rho,
                 poverty_line=spec.poverty_line or None,
+                time_period=spec.time_period or None,
             ),
             grant=self.policy.grant(signer),
             request_sha256=hashlib.sha256(request).hexdigest(),

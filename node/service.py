@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ class QueryAnswer:
     tables: list[TableRelease]
     rho_charged: float
     cached: bool
+    time_period: str = ""  # the reference period answered (set per call, not stored)
 
     def to_bytes(self) -> bytes:
         """Stored form in the ledger (query id and charge are per call, not stored)."""
@@ -75,8 +76,24 @@ class QueryAnswer:
         return cls(query_id=query_id, tables=tables, rho_charged=0.0, cached=True)
 
 
+@dataclass
+class _Period:
+    """One reference period's dataset: its config view, data, budget ledger, sensitivity."""
+
+    config: NodeConfig
+    data: Harmonised
+    ledger: Ledger
+    sensitivity: int
+
+
 class NodeService:
-    """A data holder's node: its harmonised microdata, its ledger and its rules."""
+    """A data holder's node: its data per reference period (each with a budget), its rules.
+
+    Args:
+        config: The node's configuration.
+        data: Harmonised data to serve instead of loading the (single) dataset's file
+            (benchmarks and tests).
+    """
 
     def __init__(self, config: NodeConfig, data: Harmonised | None = None) -> None:
         self.config = config
@@ -89,16 +106,44 @@ class NodeService:
             )
         self.signing_key = load_private_key(config.signing_key, "signing.key")
         self.key_id = key_id(self.signing_key.public_key())
-        self.data = data if data is not None else harmonise(load_frame(config), config)
-        self.ledger = Ledger(
+        if data is not None and len(config.periods) > 1:
+            raise ValueError("data= serves a single dataset; this node has several periods")
+        self.periods = {p: self._load(config.for_period(p), data) for p in config.periods}
+        self.default_period = config.dataset.time_period
+
+    def _load(self, config: NodeConfig, data: Harmonised | None) -> _Period:
+        data = data if data is not None else harmonise(load_frame(config), config)
+        ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
             total_rho=config.privacy.rho_budget,
             max_rho_per_query=config.privacy.max_rho_per_query,
             signer=self.signing_key,
         )
-        weighted = self.data.weights is not None
-        self.sensitivity = sensitivity(config.privacy.max_weight if weighted else None)
+        weighted = data.weights is not None
+        delta = sensitivity(config.privacy.max_weight if weighted else None)
+        return _Period(config, data, ledger, delta)
+
+    def period(self, time_period: str | None = None) -> _Period:
+        """A reference period's dataset (the latest when None).
+
+        Raises:
+            QueryError: When the node serves no data for that period.
+        """
+        name = time_period or self.default_period
+        if name not in self.periods:
+            self.config.for_period(name)  # raises the documented error
+        return self.periods[name]
+
+    @property
+    def data(self) -> Harmonised:
+        """The latest period's harmonised data."""
+        return self.period().data
+
+    @property
+    def ledger(self) -> Ledger:
+        """The latest period's ledger (every period shares the file and the audit log)."""
+        return self.period().ledger
 
     @property
     def weighted(self) -> bool:
@@ -109,9 +154,9 @@ class NodeService:
         """Catalogue entries whose outcome variable this node provides."""
         return [n for n, i in CATALOGUE.items() if i.outcome in self.data.codes]
 
-    def budget(self) -> BudgetState:
-        """The dataset's budget."""
-        return self.ledger.state()
+    def budget(self, time_period: str | None = None) -> BudgetState:
+        """A period's budget (the latest period's by default)."""
+        return self.period(time_period).ledger.state()
 
     def run_query(
         self,
@@ -141,7 +186,8 @@ class NodeService:
                 field="query_id",
             )
         plan = compile_query(query)
-        self._check_answerable(plan)
+        served = self.period(plan.query.time_period)
+        self._check_answerable(plan, served)
         if grant is not None:
             self.config.policy.check(grant, plan)
         request = Request(
@@ -152,13 +198,15 @@ class NodeService:
             request_sha256=request_sha256,
             coordinator_cap=grant.rho_cap if grant else None,
         )
-        outcome = self.ledger.reserve(request)
+        outcome = served.ledger.reserve(request)
         if isinstance(outcome, StoredAnswer):
             log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
-            return QueryAnswer.from_stored(query_id, outcome.answer)
-        return self._compute_and_commit(outcome, plan)
+            answer = QueryAnswer.from_stored(query_id, outcome.answer)
+        else:
+            answer = self._compute_and_commit(outcome, plan, served)
+        return replace(answer, time_period=served.config.dataset.time_period)
 
-    def _check_answerable(self, plan: Plan) -> None:
+    def _check_answerable(self, plan: Plan, served: _Period) -> None:
         if plan.n_cells > MAX_CELLS_PER_QUERY:
             raise QueryError(
                 f"the query would release {plan.n_cells} cells, over {MAX_CELLS_PER_QUERY}",
@@ -167,31 +215,33 @@ class NodeService:
                 hint="ask for fewer breakdowns or indicators",
             )
         for table in plan.tables:
-            require_variables(self.data, table)
+            require_variables(served.data, table)
 
-    def _compute_and_commit(self, reservation: Reservation, plan: Plan) -> QueryAnswer:
+    def _compute_and_commit(
+        self, reservation: Reservation, plan: Plan, served: _Period
+    ) -> QueryAnswer:
         try:
             rhos = split_rho(plan.query.rho, [1.0] * len(plan.tables))
-            tables = [self._release(t, r) for t, r in zip(plan.tables, rhos, strict=True)]
+            tables = [self._release(t, r, served) for t, r in zip(plan.tables, rhos, strict=True)]
             answer = QueryAnswer(
                 query_id=reservation.query_id,
                 tables=tables,
                 rho_charged=from_micro(reservation.micro_rho),
                 cached=False,
             )
-            self.ledger.commit(reservation, answer.to_bytes())
+            served.ledger.commit(reservation, answer.to_bytes())
         except BaseException:
             # Nothing has left the node: the noisy values die with this frame.
-            self.ledger.cancel(reservation)
+            served.ledger.cancel(reservation)
             raise
         log.info("query %s released %d tables", reservation.query_id, len(tables))
         return answer
 
-    def _release(self, spec: TableSpec, rho: float) -> TableRelease:
-        true = compute_table(self.data, spec)
+    def _release(self, spec: TableSpec, rho: float, served: _Period) -> TableRelease:
+        true = compute_table(served.data, spec)
         dims = [(d.name, list(d.codes)) for d in spec.all_dims]
         if true.samples is None:
-            noisy = release(true.counts, self.sensitivity, rho)
+            noisy = release(true.counts, served.sensitivity, rho)
             flags = self._flags(spec, noisy.values, None)
             return TableRelease(
                 spec.key, dims, noisy.values.tolist(), noisy.sigma, noisy.rho,
@@ -199,7 +249,7 @@ class NodeService:
             )  # fmt: skip
         share = self.config.privacy.sample_rho_share
         rho_counts, rho_samples = split_rho(rho, [1.0 - share, share])
-        noisy = release(true.counts, self.sensitivity, rho_counts)
+        noisy = release(true.counts, served.sensitivity, rho_counts)
         samples = release(true.samples, 1, rho_samples)
         return TableRelease(
             key=spec.key,

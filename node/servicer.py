@@ -175,6 +175,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 for n in svc.provided()
             ],
             indicators=svc.indicators(),
+            time_periods=list(cfg.periods),
             budget=budget_proto(cfg.dataset_id, svc.budget()),
             disclosure=disclosure_proto(cfg.disclosure),
         )
@@ -216,7 +217,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         return budget_proto(self.service.config.dataset_id, self.service.budget())
 
     def _result(self, answer: QueryAnswer) -> pb.QueryResult:
-        cfg = self.service.config
+        served = self.service.period(answer.time_period or None)
+        cfg = served.config
         return pb.QueryResult(
             query_id=answer.query_id,
             node_id=cfg.id,
@@ -240,7 +242,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             ],
             rho_charged=answer.rho_charged,
             cached=answer.cached,
-            budget=budget_proto(cfg.dataset_id, self.service.budget()),
+            budget=budget_proto(cfg.dataset_id, served.ledger.state()),
             disclosure=disclosure_proto(cfg.disclosure),
             design_effect=cfg.dataset.design_effect,
             poverty_line=cfg.dataset.poverty_line or 0.0,

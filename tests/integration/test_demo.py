@@ -30,6 +30,11 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
             if r["indicator"] != "median_income_ratio":  # a ratio of medians may pass 100
                 assert float(r["value"]) <= 100.0
             assert float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"])
+    # the pathway (two periods, by arrival cohort) and the cohort comparison ran too
+    with (out / "cohorts" / "benchmark.csv").open() as handle:
+        cohorts = list(csv.DictReader(handle))
+    assert {r["time_period"] for r in cohorts if r["node"] == "amsterdam"} == {"2024", "2025"}
+    assert {r["comparator"] for r in cohorts} == {"NAT", "yearesid=Y_GE10"}
     # every node config maps its own local columns; the ledgers exist
     assert len(list((out / "nodes").glob("*.toml"))) == 5
     assert len(list((out / "state").glob("*/ledger.sqlite"))) == 5
@@ -38,7 +43,7 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["verify", str(out), "--config", str(out / "coordinator.toml")]) == 0
     amsterdam = str(out / "nodes" / "amsterdam.toml")
     assert main(["node", "audit", "--config", amsterdam, "--verify"]) == 0
-    assert "audit log verified: 2 entries" in capsys.readouterr().out
+    assert "audit log verified: 5 entries" in capsys.readouterr().out  # 4 queries, 2 periods
     provenance = out / "provenance.json"
     original = provenance.read_bytes()
     position = original.index(b'"result": "') + len(b'"result": "') + 10

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fedstats.demo import node_toml
-from fedstats.synth import generate, write
+from fedstats.synth import city_facts, dataset_toml, generate, sampling, variables_toml, write
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
-from tests.conftest import COORDINATOR, pki
+from tests.conftest import pki
 
 
 @pytest.mark.parametrize("city", ["vienna", "helsinki"])
@@ -24,16 +24,22 @@ def test_csv_and_parquet_give_identical_tables(tmp_path: Path, city: str) -> Non
         write(frame, tmp_path / "data" / f"{city}.{suffix}")
         nodes = tmp_path / f"nodes-{suffix}"
         nodes.mkdir()
-        text = (
-            node_toml(city, f"{city}.{suffix}", pki().public_key("coordinator", COORDINATOR))
-            .replace("rho_budget = 5.0", "rho_budget = 1e12")
-            .replace("max_rho_per_query = 1.0", "max_rho_per_query = 1e12")
-        )
-        text = text.replace('"../data/', f'"{tmp_path}/data/').replace(
-            '"../state/', f'"{tmp_path}/state-{suffix}/'
-        )
-        signing_key = pki().files("node", city)["sign_key"]
-        text = text.replace(f"../pki/node-{city}.sign.key", str(signing_key))
+        facts = city_facts(city)
+        text = textwrap.dedent(f"""
+            [node]
+            id = "{facts.id}"
+            geo = "{facts.geo}"
+            country = "{facts.country}"
+            state_dir = "{tmp_path}/state-{suffix}"
+
+            [dataset]
+            path = "{tmp_path}/data/{city}.{suffix}"
+            time_period = "{facts.time_period}"
+            """)
+        text += dataset_toml(city) + "\n[privacy]\nrho_budget = 1e12\nmax_rho_per_query = 1e12\n"
+        max_weight = sampling(city).max_weight
+        text += f"max_weight = {max_weight}\n" if max_weight else ""
+        text += variables_toml(city) + pki().node_trust_toml(facts.id)
         (nodes / "node.toml").write_text(text)
         service = NodeService(load_config(nodes / "node.toml"))
         query = Query(("employment_rate", "attainment_low"), "citizen", ("sex",), "NAT", 1e8)

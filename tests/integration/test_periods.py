@@ -1,0 +1,128 @@
+"""Several reference periods per node, each with its own budget, and pathways: one
+arrival cohort's indicator followed across periods."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from coordinator.combine import POOLED
+from coordinator.run import run_pathway, run_query
+from fedstats import synth
+from indicators.errors import ConfigError, QueryError
+from indicators.spec import Query
+from node.config import load_config
+from node.service import NodeService
+from tests.conftest import ServeFn, coordinator_for, pki
+
+CITY = "amsterdam"
+
+
+def two_period_config(tmp_path: Path, extra: str = "") -> Path:
+    facts = synth.city_facts(CITY)
+    later = synth.generate(CITY, 20_000, seed=3)
+    synth.write(synth.earlier(synth.generate(CITY, 20_000, seed=4), CITY, 1), tmp_path / "y24.csv")
+    synth.write(later, tmp_path / "y25.csv")
+    config = tmp_path / "node.toml"
+    config.write_text(
+        textwrap.dedent(f"""
+            [node]
+            id = "{facts.id}"
+            geo = "{facts.geo}"
+            country = "{facts.country}"
+            state_dir = "state"
+
+            [[datasets]]
+            path = "y25.csv"
+            time_period = "2025"
+            rho_budget = 3.0
+
+            [[datasets]]
+            path = "y24.csv"
+            time_period = "2024"
+            rho_budget = 1.0
+
+            [privacy]
+            rho_budget = 1e9
+            max_rho_per_query = 1.0
+            """)
+        + extra
+        + synth.variables_toml(CITY)
+        + pki().node_trust_toml(facts.id)
+    )
+    return config
+
+
+def test_each_period_has_its_own_data_and_budget(tmp_path: Path, serve: ServeFn) -> None:
+    node = serve(two_period_config(tmp_path))
+    service = node.service
+    assert list(service.periods) == ["2024", "2025"]  # oldest first
+    assert service.default_period == "2025"
+    query = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.5)
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+
+    outcomes = run_pathway(config, query, ["2024", "2025"])
+    latest = run_query(config, Query(("employment_rate",), "c_birth", (), "NAT", rho=0.25))
+
+    assert [o.answers[CITY].time_period for o in outcomes] == ["2024", "2025"]
+    assert latest.answers[CITY].time_period == "2025"  # no period: the latest
+    assert service.budget("2024").spent == pytest.approx(0.5)
+    assert service.budget("2024").total == pytest.approx(1.0)
+    assert service.budget("2025").spent == pytest.approx(0.75)
+    assert service.budget("2025").total == pytest.approx(3.0)
+    periods = {r.time_period for o in outcomes for r in o.rows if r.node == CITY}
+    assert periods == {"2024", "2025"}
+
+
+def test_a_pathway_follows_an_arrival_cohort(tmp_path: Path, serve: ServeFn) -> None:
+    node = serve(two_period_config(tmp_path))
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+    query = Query(("employment_rate",), "c_birth", ("arrival_cohort",), "NAT", rho=1.0)
+
+    outcomes = run_pathway(config, query, ["2024", "2025"])
+
+    def cohort(period_outcome: int) -> float:
+        rows = outcomes[period_outcome].rows
+        (row,) = [
+            r for r in rows
+            if r.node == CITY and r.group == "NEU27_2020_FOR"
+            and r.breakdown == {"arrival_cohort": "Y2015-2019"}
+        ]  # fmt: skip
+        assert row.value is not None
+        return row.value
+
+    # the 2015-2019 arrivals have one more year in the country in 2025: more are employed
+    assert cohort(1) > cohort(0)
+
+
+def test_unknown_periods_are_refused_without_spending(tmp_path: Path, serve: ServeFn) -> None:
+    node = serve(two_period_config(tmp_path))
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+    query = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.5, time_period="2019")
+    outcome = run_query(config, query)
+    assert outcome.failures[CITY].reason == "PERIOD_NOT_SERVED"
+    assert {r.flags for r in outcome.rows if r.node != POOLED} == {"n"}
+    with pytest.raises(QueryError) as info:
+        node.service.run_query("direct", query)
+    assert info.value.reason == "PERIOD_NOT_SERVED" and "2024, 2025" in str(info.value)
+    assert node.service.budget("2024").spent == node.service.budget("2025").spent == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('time_period = "2024"', 'time_period = "2025"'), "same time_period"),
+        (lambda t: t + '\n[dataset]\npath = "y25.csv"\ntime_period = "2025"\n', "either"),
+        (lambda t: t.replace("rho_budget = 1.0", "rho_budget = -1.0"), "positive"),
+        (lambda t: t.replace("rho_budget = 3.0", "rho_budgte = 3.0"), "rho_budgte"),
+    ],
+)
+def test_bad_period_configs_name_the_key(tmp_path: Path, change: object, message: str) -> None:
+    config = two_period_config(tmp_path)
+    assert callable(change)
+    config.write_text(change(config.read_text()))
+    with pytest.raises(ConfigError) as info:
+        NodeService(load_config(config))
+    assert message in str(info.value) and str(config) in str(info.value)
