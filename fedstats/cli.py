@@ -122,8 +122,9 @@ def _node_check(args: argparse.Namespace) -> int:
     from node.source import load_frame
 
     config = load_config(args.config)
-    data = harmonise(load_frame(config), config)
-    print(coverage_report(config, data))
+    for period in config.periods:  # every reference period's dataset
+        served = config.for_period(period)
+        print(coverage_report(served, harmonise(load_frame(served), served)))
     return 0
 
 
@@ -132,14 +133,16 @@ def _budget(args: argparse.Namespace) -> int:
     from node.config import load_config
     from node.ledger import Ledger
 
-    config = load_config(args.config)
-    ledger = Ledger(
-        config.state_dir / "ledger.sqlite",
-        config.dataset_id,
-        config.privacy.rho_budget,
-        config.privacy.max_rho_per_query,
-    )
-    print(budget_report(config.dataset_id, ledger))
+    node = load_config(args.config)
+    for period in node.periods:  # each reference period has its own budget
+        config = node.for_period(period)
+        ledger = Ledger(
+            config.state_dir / "ledger.sqlite",
+            config.dataset_id,
+            config.privacy.rho_budget,
+            config.privacy.max_rho_per_query,
+        )
+        print(budget_report(config.dataset_id, ledger))
     return 0
 
 

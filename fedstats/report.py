@@ -23,13 +23,13 @@ def coverage_report(config: NodeConfig, data: Harmonised) -> str:
         f"{data.rows} rows after where",
         "no budget was spent: this report stays on the node",
         "",
-        f"{'variable':<10} {'column':<18} {'mapped':>8} {'missing':>8} {'unmapped':>9}",
+        f"{'variable':<16} {'column':<24} {'mapped':>8} {'missing':>8} {'unmapped':>9}",
     ]
     problems = 0
     for name, cov in data.coverage.items():
         n_unmapped = sum(cov.unmapped.values())
         lines.append(
-            f"{name:<10} {cov.column:<18} {cov.mapped_share:>8.1%} {cov.missing:>8} {n_unmapped:>9}"
+            f"{name:<16} {cov.column:<24} {cov.mapped_share:>8.1%} {cov.missing:>8} {n_unmapped:>9}"
         )
         if cov.codes:
             lines.append("    codes: " + ", ".join(f"{c}={n}" for c, n in cov.codes.items()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
@@ -40,7 +40,6 @@ class Admitted:
     query: Query
     grant: CoordinatorGrant
     request_sha256: str
-    issued_at_ms: int = field(default=0)
 
 
 class Gatekeeper:
@@ -107,7 +106,6 @@ class Gatekeeper:
             ),
             grant=self.policy.grant(signer),
             request_sha256=hashlib.sha256(request).hexdigest(),
-            issued_at_ms=envelope.issued_at_ms,
         )
 
     @staticmethod
