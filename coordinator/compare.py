@@ -1,0 +1,114 @@
+"""A city's gap against the pooled gap: the difference, its uncertainty and a verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from coordinator.combine import BenchmarkRow, comparator_cell, groups_of, poverty_lines
+from coordinator.estimates import Layout, group_estimate
+from coordinator.run import QueryOutcome
+from indicators.catalogue import BELOW_LINE, CATALOGUE
+from indicators.spec import TableSpec
+from privacy.estimators import Cells, Estimate
+
+__all__ = ["Comparison", "compare_to_pooled", "gap_versus_pooled", "verdict"]
+
+
+def _gap_gradient(
+    cells: Cells, spec: TableSpec, row: BenchmarkRow, lines: list[float] | None
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """The row's gap (group minus comparator) on ``cells`` and its gradient."""
+    layout = Layout(spec, len(cells.values) // spec.n_cells)
+    groups = dict(groups_of(spec))
+    cell = tuple(d.codes.index(row.breakdown[d.name]) for d in spec.dims[1:])
+    indicator = CATALOGUE[row.indicator]
+    versus, at = comparator_cell(spec, row.comparator, row.group, cell)
+    gap = group_estimate(cells, layout, indicator, groups[row.group], cell, lines)
+    gap = gap - group_estimate(cells, layout, indicator, groups[versus], at, lines)
+    return gap.value, gap.grad
+
+
+def gap_versus_pooled(outcome: QueryOutcome, row: BenchmarkRow) -> Estimate | None:
+    """A city's gap minus the pooled gap (proportions), with its standard error.
+
+    The city's cells are part of the pooled cells, so the two gaps are correlated: the
+    difference's gradient is the city's gap gradient, placed in the city's block of the
+    pooled cells, minus the pooled gap's gradient; its variance sums each cell's variance
+    times the squared gradient. None when the city's gap is not published.
+    """
+    if row.gap is None or row.node not in outcome.answers:
+        return None
+    indicator, spec = outcome.plan.indicator(row.indicator)
+    order = list(outcome.answers)
+    lines = None
+    if indicator.kind == BELOW_LINE:
+        by_node = poverty_lines(outcome.plan, spec, order, outcome.answers)
+        lines = [by_node[n] for n in order]
+    parts = [outcome.answers[n].cells[spec.key] for n in order]
+    pooled = Cells.concat(parts)
+    pooled_gap, gradient = _gap_gradient(pooled, spec, row, lines)
+    city = order.index(row.node)
+    city_lines = None if lines is None else [lines[city]]
+    city_gap, city_gradient = _gap_gradient(parts[city], spec, row, city_lines)
+    start = order.index(row.node) * spec.n_cells
+    gradient = -gradient
+    gradient[start : start + spec.n_cells] += city_gradient
+    if not (math.isfinite(city_gap) and math.isfinite(pooled_gap)):
+        return None
+    return Estimate(city_gap - pooled_gap, math.sqrt(float(np.sum(gradient**2 * pooled.variance))))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A city's gap next to the pooled gap.
+
+    Attributes:
+        row: The city's row.
+        pooled: The pooled row of the same group and breakdown cell.
+        difference: City gap minus pooled gap, in percentage points.
+        verdict: What ``verdict`` says, or why there is none (``not published``, ``no
+            pooled gap``).
+    """
+
+    row: BenchmarkRow
+    pooled: BenchmarkRow | None
+    difference: Estimate | None
+    verdict: str
+
+
+def verdict(
+    gap: float, gap_interval: tuple[float, float], pooled_gap: float, diff: tuple[float, float]
+) -> str:
+    """How a city's gap compares with the pooled gap, from the 95% interval of their difference.
+
+    ``larger`` and ``smaller`` are measured in the pooled gap's direction: for a negative
+    pooled gap (an employment deficit), a city gap further below zero is larger.
+    ``opposite direction`` needs the city's own gap to be clearly of the other sign.
+    """
+    low, high = diff
+    if low <= 0 <= high:
+        return "not clearly different"
+    if gap * pooled_gap < 0 and not gap_interval[0] <= 0 <= gap_interval[1]:
+        return "opposite direction"
+    direction = -1.0 if pooled_gap < 0 else 1.0
+    return "larger" if direction * (low + high) > 0 else "smaller"
+
+
+def compare_to_pooled(
+    outcome: QueryOutcome, row: BenchmarkRow, pooled: BenchmarkRow | None
+) -> Comparison:
+    """Whether a city's gap is larger or smaller than the pooled gap, and how sure."""
+    if row.gap is None or row.gap_ci_low is None or row.gap_ci_high is None:
+        return Comparison(row, pooled, None, "not published")
+    diff = gap_versus_pooled(outcome, row) if pooled and pooled.gap is not None else None
+    if pooled is None or pooled.gap is None or diff is None:
+        return Comparison(row, pooled, None, "no pooled gap")
+    diff = Estimate(100 * diff.value, 100 * diff.se)
+    gap_interval = (row.gap_ci_low, row.gap_ci_high)
+    return Comparison(
+        row, pooled, diff, verdict(row.gap, gap_interval, pooled.gap, diff.interval())
+    )
