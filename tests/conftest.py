@@ -156,6 +156,28 @@ def laeken_node_toml(
     )
 
 
+def query_request(
+    query_id: str = "q-1",
+    *,
+    indicators: tuple[str, ...] = ("employment_rate",),
+    group_dim: str = "citizen",
+    breakdowns: tuple[str, ...] = (),
+    comparator: str = "NAT",
+    rho: float = 0.5,
+) -> pb.QueryRequest:
+    """An unsigned query request (the envelope fields are filled by ``sign_request``)."""
+    return pb.QueryRequest(
+        query_id=query_id,
+        spec=pb.QuerySpec(
+            indicators=list(indicators),
+            group_dim=group_dim,
+            breakdowns=list(breakdowns),
+            comparator=comparator,
+            rho=rho,
+        ),
+    )
+
+
 def sign_request(
     req: pb.QueryRequest, audience: str, coordinator: str = COORDINATOR
 ) -> pb.SignedQuery:

@@ -34,6 +34,9 @@ from tests.conftest import (
     require_laeken,
     sign_request,
 )
+from tests.conftest import (
+    query_request as request,
+)
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -49,27 +52,6 @@ def write_laeken_config(
 def start_node(serve: ServeFn, tmp_path: Path) -> RunningNode:
     require_laeken()
     return serve(write_laeken_config(tmp_path, rho_budget=10.0, max_rho=5.0))
-
-
-def request(
-    query_id: str = "q-1",
-    *,
-    indicators: tuple[str, ...] = ("employment_rate",),
-    group_dim: str = "citizen",
-    breakdowns: tuple[str, ...] = (),
-    comparator: str = "NAT",
-    rho: float = 0.5,
-) -> pb.QueryRequest:
-    return pb.QueryRequest(
-        query_id=query_id,
-        spec=pb.QuerySpec(
-            indicators=list(indicators),
-            group_dim=group_dim,
-            breakdowns=list(breakdowns),
-            comparator=comparator,
-            rho=rho,
-        ),
-    )
 
 
 def refusal(node: RunningNode, req: pb.QueryRequest) -> tuple[grpc.Call, pb.ErrorDetail]:

@@ -38,6 +38,9 @@ from tests.conftest import (
     require_laeken,
     sign_request,
 )
+from tests.conftest import (
+    query_request as request,
+)
 
 # Maps pl030 to an attainment level only so that the laeken nodes serve a second outcome
 # variable: queries then have more distinct table specs (the values are not meaningful).
@@ -64,27 +67,6 @@ def start_node(
         laeken_node_toml(node_id, land, rho_budget=rho_budget, max_rho=max_rho, extra=extra)
     )
     return serve(config)
-
-
-def request(
-    query_id: str,
-    *,
-    indicators: tuple[str, ...] = ("employment_rate",),
-    group_dim: str = "citizen",
-    breakdowns: tuple[str, ...] = (),
-    comparator: str = "NAT",
-    rho: float = 0.5,
-) -> pb.QueryRequest:
-    return pb.QueryRequest(
-        query_id=query_id,
-        spec=pb.QuerySpec(
-            indicators=list(indicators),
-            group_dim=group_dim,
-            breakdowns=list(breakdowns),
-            comparator=comparator,
-            rho=rho,
-        ),
-    )
 
 
 def run(node: RunningNode, req: pb.QueryRequest | pb.SignedQuery) -> pb.QueryResult:
