@@ -84,6 +84,7 @@ def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) 
             grpc_status=failure.status,
             reason=failure.reason,
             message=failure.message,
+            geo=next((r.geo for r in outcome.rows if r.node == node_id), ""),
         )
     return entry
 
@@ -189,6 +190,7 @@ def _verify_query(
     )
     answers: dict[str, NodeTables] = {}
     failures: dict[str, NodeFailure] = {}
+    geos: dict[str, str] = {}
     order = []
     for entry in query["nodes"]:
         node = entry["node"]
@@ -202,12 +204,13 @@ def _verify_query(
             report.problems.append(f"{where}: the request's signature does not verify")
         if entry["status"] != "answered":
             failures[node] = NodeFailure(entry["grpc_status"], entry["reason"], entry["message"])
+            geos[node] = entry.get("geo", "")
             continue
         tables = _verified_tables(entry, _node_plan(entry, plan), trusted, where, report)
         if tables is not None:
             answers[node] = tables
             report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
-    return benchmark_rows(plan, order, answers, failures)
+    return benchmark_rows(plan, order, answers, failures, geos)
 
 
 def _node_plan(entry: dict[str, Any], plan: Plan) -> Plan:

@@ -132,7 +132,8 @@ def run_query(
     for node_id, reply in replies.items():
         _collect(node_id, reply, compile_query(queries[node_id]), answers, failures, charged)
     order = [n.id for n in config.nodes]
-    rows = benchmark_rows(plan, order, answers, failures)
+    geos = {n: d.geo for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
+    rows = benchmark_rows(plan, order, answers, failures, geos)
     _record(config, query_id, plan, failures, charged)
     return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies, missing)
 

@@ -71,5 +71,6 @@ def test_a_node_without_the_group_dimension_is_not_asked(tmp_path: Path, serve: 
     failure = outcome.failures["vienna"]
     assert failure.reason == "VARIABLE_NOT_PROVIDED" and "c_birth" in failure.message
     assert {r.flags for r in outcome.rows} == {"n"}
+    assert {r.geo for r in outcome.rows} == {vienna.service.config.geo}  # from Describe
     assert vienna.service.budget().spent == 0
     assert vienna.service.ledger.entries() == []
