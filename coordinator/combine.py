@@ -32,6 +32,7 @@ __all__ = [
     "comparator_cell",
     "comparator_group",
     "groups_of",
+    "local_rows",
     "poverty_lines",
     "read_result",
 ]
@@ -386,6 +387,27 @@ def poverty_lines(
     return {
         n: line if (line := answers[n].poverty_line) is not None else derived for n in answering
     }
+
+
+def local_rows(
+    plans: dict[str, Plan], node_order: list[str], answers: dict[str, NodeTables]
+) -> list[BenchmarkRow]:
+    """The rows of a query by a node's own ``local:NAME`` group dimension.
+
+    Each answering node's rows come from its own plan (its own code list): there is no
+    common plan, so no pooled rows, and every row is flagged ``d``. A node that does not
+    provide the local variable has no code list to give rows for: it has a failure
+    (``VARIABLE_NOT_PROVIDED``) and no rows.
+    """
+    rows: list[BenchmarkRow] = []
+    for node_id in node_order:
+        if node_id not in answers:
+            continue
+        for row in benchmark_rows(plans[node_id], [node_id], {node_id: answers[node_id]}, {}):
+            if row.node != POOLED:
+                row.flags = "".join(sorted(set(row.flags + DEVIATES)))
+                rows.append(row)
+    return rows
 
 
 def benchmark_rows(

@@ -23,11 +23,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from coordinator.client import NodeFailure
-from coordinator.combine import POOLED, BenchmarkRow, NodeTables, benchmark_rows, read_result
+from coordinator.combine import (
+    POOLED,
+    BenchmarkRow,
+    NodeTables,
+    benchmark_rows,
+    local_rows,
+    read_result,
+)
 from coordinator.output import check_formats, output_files, write_csv, write_outputs
 from coordinator.run import QueryOutcome
 from indicators.errors import FedstatsError
-from indicators.spec import Plan, Query, compile_query
+from indicators.spec import Plan, Query, compile_query, is_local
+from indicators.variables import Variable
 from privacy.signing import key_id, parse_public_key, public_key_text, verify
 from protos import node_pb2 as pb
 
@@ -58,8 +66,12 @@ def _spec(query: Query) -> dict[str, Any]:
 
 
 def _node_order(outcome: QueryOutcome) -> list[str]:
-    """Every node of the query, asked or not, in the order of the rows."""
-    return list(dict.fromkeys(r.node for r in outcome.rows if r.node != POOLED))
+    """Every node of the query, asked or not, in the order of the rows.
+
+    A local query gives a failed node no rows: such nodes come last.
+    """
+    rowed = [r.node for r in outcome.rows if r.node != POOLED]
+    return list(dict.fromkeys([*rowed, *outcome.answers, *outcome.failures]))
 
 
 def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) -> dict[str, Any]:
@@ -177,17 +189,18 @@ def _verify_query(
     report: VerifyReport,
 ) -> list[BenchmarkRow]:
     spec = query["spec"]
-    plan = compile_query(
-        Query(
-            tuple(spec["indicators"]),
-            spec["group_dim"],
-            tuple(spec["breakdowns"]),
-            spec["comparator"],
-            float(spec["rho"]),
-            spec.get("poverty_line"),
-            spec.get("time_period"),
-        )
+    asked = Query(
+        tuple(spec["indicators"]),
+        spec["group_dim"],
+        tuple(spec["breakdowns"]),
+        spec["comparator"],
+        float(spec["rho"]),
+        spec.get("poverty_line"),
+        spec.get("time_period"),
     )
+    if is_local(asked.group_dim):
+        return _verify_local(query, asked, coordinator_key, trusted, report)
+    plan = compile_query(asked)
     answers: dict[str, NodeTables] = {}
     failures: dict[str, NodeFailure] = {}
     geos: dict[str, str] = {}
@@ -213,7 +226,46 @@ def _verify_query(
     return benchmark_rows(plan, order, answers, failures, geos)
 
 
-def _node_plan(entry: dict[str, Any], plan: Plan) -> Plan:
+def _verify_local(
+    query: dict[str, Any],
+    asked: Query,
+    coordinator_key: Ed25519PublicKey,
+    trusted: dict[str, Ed25519PublicKey] | None,
+    report: VerifyReport,
+) -> list[BenchmarkRow]:
+    """A local query: each node's plan uses the code list of its own signed result."""
+    plans: dict[str, Plan] = {}
+    answers: dict[str, NodeTables] = {}
+    order = []
+    for entry in query["nodes"]:
+        node = entry["node"]
+        order.append(node)
+        where = f"query {query['query_id']} node {node}"
+        if "request" in entry and not verify(
+            coordinator_key,
+            base64.b64decode(entry["request"]),
+            base64.b64decode(entry["request_signature"]),
+        ):
+            report.problems.append(f"{where}: the request's signature does not verify")
+        if entry["status"] != "answered":
+            continue
+        try:
+            result = pb.QueryResult.FromString(base64.b64decode(entry["result"]))
+            codes = tuple(result.tables[0].dims[0].codes)
+            local = {asked.group_dim: Variable(asked.group_dim, codes, asked.group_dim)}
+            plans[node] = compile_query(asked, local)
+            node_plan = _node_plan(entry, plans[node], local)
+        except (DecodeError, IndexError, ValueError, FedstatsError) as exc:
+            report.problems.append(f"{where}: the signed result cannot be read ({exc})")
+            continue
+        tables = _verified_tables(entry, node_plan, trusted, where, report)
+        if tables is not None:
+            answers[node] = tables
+            report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
+    return local_rows(plans, order, answers)
+
+
+def _node_plan(entry: dict[str, Any], plan: Plan, local: dict[str, Variable] | None = None) -> Plan:
     """The plan of the query the node was asked (it may hold fewer indicators)."""
     if "request" not in entry:
         return plan
@@ -227,7 +279,8 @@ def _node_plan(entry: dict[str, Any], plan: Plan) -> Plan:
             spec.rho,
             spec.poverty_line or None,
             spec.time_period or None,
-        )
+        ),
+        local,
     )
 
 

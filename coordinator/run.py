@@ -17,16 +17,18 @@ from coordinator.client import (
     describe_all,
     fan_out,
 )
-from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, read_result
+from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, local_rows, read_result
 from coordinator.config import CoordinatorConfig
 from indicators.errors import ConfigError, FedstatsError, QueryError
-from indicators.spec import Plan, Query, compile_query
+from indicators.spec import Plan, Query, compile_query, is_local
+from indicators.variables import UNK, Variable
 from privacy.certificates import check_party_certificate
 from privacy.signing import load_private_key
 from protos import node_pb2 as pb
 
 __all__ = [
     "QueryOutcome",
+    "local_variable",
     "new_query_id",
     "plan_nodes",
     "prepare",
@@ -118,6 +120,8 @@ def run_query(
         QueryError: When the query is malformed (before any node is asked).
         ConfigError: When the coordinator's own keys or certificate are not usable.
     """
+    if is_local(query.group_dim):
+        return _run_local(config, query, query_id, progress)
     plan = compile_query(query)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
@@ -136,6 +140,79 @@ def run_query(
     rows = benchmark_rows(plan, order, answers, failures, geos)
     _record(config, query_id, plan, failures, charged)
     return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies, missing)
+
+
+def _run_local(
+    config: CoordinatorConfig,
+    query: Query,
+    query_id: str | None,
+    progress: ProgressFn | None,
+) -> QueryOutcome:
+    """A query by a node's own ``local:NAME`` group dimension: one plan per node.
+
+    Each node's plan uses the code list from its Describe entry; its rows are its own
+    (`local_rows`: never pooled, all flagged ``d``). A node that does not provide the
+    local variable has no code list, so it is not asked: it gets a
+    ``VARIABLE_NOT_PROVIDED`` failure and no rows. ``QueryOutcome.plan`` is the first
+    answering node's plan.
+    """
+    query.validate()
+    signer, dialer = prepare(config)
+    query_id = query_id or new_query_id(config.id)
+    descriptions = describe_all(config.nodes, dialer, config.timeout_seconds)
+    plans: dict[str, Plan] = {}
+    variables: dict[str, Variable] = {}
+    queries: dict[str, Query] = {}
+    missing: dict[str, dict[str, str]] = {}
+    failures: dict[str, NodeFailure] = {}
+    for node_id, description in descriptions.items():
+        if isinstance(description, NodeFailure):
+            failures[node_id] = description
+            continue
+        variable = local_variable(description, query.group_dim)
+        if variable is None:
+            failures[node_id] = NodeFailure(
+                "OK",
+                "VARIABLE_NOT_PROVIDED",
+                f"node {node_id} does not provide the local variable {query.group_dim}",
+            )
+            continue
+        variables[node_id] = variable
+        plans[node_id] = compile_query(query, {query.group_dim: variable})
+        asked, lacking, refused = plan_nodes(plans[node_id], {node_id: description})
+        queries.update(asked)
+        missing.update(lacking)
+        failures.update(refused)
+    replies = fan_out(
+        config.nodes, query_id, queries, signer, dialer, config.timeout_seconds, progress,
+        not_asked=tuple(failures),
+    )  # fmt: skip
+    answers: dict[str, NodeTables] = {}
+    charged: dict[str, float] = {}
+    for node_id, reply in replies.items():
+        node_plan = compile_query(queries[node_id], {query.group_dim: variables[node_id]})
+        _collect(node_id, reply, node_plan, answers, failures, charged)
+    order = [n.id for n in config.nodes]
+    rows = local_rows(plans, order, answers)
+    answering = [n for n in order if n in answers]
+    plan = plans[answering[0]] if answering else _placeholder_plan(query)
+    _record(config, query_id, plan, failures, charged)
+    return QueryOutcome(query_id, plan, rows, answers, failures, charged, replies, missing)
+
+
+def local_variable(description: pb.NodeDescription, name: str) -> Variable | None:
+    """A node's own local variable from its Describe entry, or None when it has none."""
+    for entry in description.variables:
+        if entry.name == name:
+            codes = [c for c in entry.codes if c != UNK]
+            if codes and len(set(codes)) == len(codes):
+                return Variable(name, (*codes, UNK), name)
+    return None
+
+
+def _placeholder_plan(query: Query) -> Plan:
+    """A valid plan for a local query no node answered: the group holds ``UNK`` only."""
+    return compile_query(query, {query.group_dim: Variable(query.group_dim, (UNK,), "")})
 
 
 def run_pathway(

@@ -48,6 +48,7 @@ class Var:
     from_parents: tuple[str, str] | None = None
     arrival_year: str = ""
     deviation: str = ""
+    codes: tuple[str, ...] = ()  # a ``local:NAME`` variable's own code list
 
     def columns(self) -> tuple[str, ...]:
         """The local columns the section reads."""
@@ -61,11 +62,13 @@ def _quote(text: str) -> str:
 
 def render(name: str, var: Var) -> str:
     """The TOML text of one ``[variables.NAME]`` section."""
-    lines = [f"[variables.{name}]"]
+    lines = [f"[variables.{_quote(name) if ':' in name else name}]"]
     if var.comment:
         lines.append(f"# {var.comment}")
     if var.column:
         lines.append(f"column = {_quote(var.column)}")
+    if var.codes:
+        lines.append(f"codes = [{', '.join(_quote(c) for c in var.codes)}]")
     if var.from_parents:
         father, mother = (_quote(c) for c in var.from_parents)
         lines.append(f"from_parents = {{ father = {father}, mother = {mother} }}")
@@ -753,6 +756,14 @@ _HELSINKI: tuple[tuple[str, Var], ...] = (
     ),
     ("isco08", Var("ammatti", "ISCO-08 major group, X unknown (unmapped)", map=_isco_map())),
     ("income", Var("ekv_tulot")),
+    (
+        "local:mother_tongue",
+        Var(
+            "aidinkieli",
+            "registered mother tongue (ISO 639-1), Helsinki's own group dimension",
+            codes=(*dict.fromkeys(("fi", *_LANGUAGES.values())), "other"),
+        ),
+    ),
 )
 
 

@@ -11,11 +11,12 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from indicators.catalogue import CATALOGUE, Indicator, Population
 from indicators.errors import QueryError
-from indicators.variables import AGE, CATEGORICAL, UNK
+from indicators.variables import AGE, CATEGORICAL, UNK, Variable
 
 __all__ = [
     "BREAKDOWNS",
@@ -23,12 +24,14 @@ __all__ = [
     "DERIVED_GROUPS",
     "DERIVED_GROUP_LABELS",
     "GROUP_DIMS",
+    "LOCAL_PREFIX",
     "NATIVE_GROUP",
     "Dim",
     "Plan",
     "Query",
     "TableSpec",
     "compile_query",
+    "is_local",
     "parse_comparator",
 ]
 
@@ -37,6 +40,8 @@ GROUP_DIMS = ("c_birth", "citizen", "mig_background", "reason", "yearesid")
 # UNK, NAP included: ``yearesid`` and ``arrival_cohort`` are NAP for the native-born, so
 # keeping NAP keeps the natives in the table and TOTAL the whole population.
 BREAKDOWNS = ("sex", AGE, "yearesid", "arrival_cohort")
+LOCAL_PREFIX = "local:"  # a node's own group dimension: ``local:NAME``, never pooled
+LOCAL_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 COMPARATORS = ("NAT", "TOTAL")  # besides these, a cohort comparator ``DIM=CODE``
 MAX_RHO = 1e9
 _PERIOD = re.compile(r"^[0-9]{4}([-A-Z0-9]{0,8})$")  # anything above is a typo, not a budget
@@ -112,12 +117,14 @@ class Query:
                     field="indicators",
                     hint=f"known indicators: {', '.join(CATALOGUE)}",
                 )
-        if self.group_dim not in GROUP_DIMS:
+        if is_local(self.group_dim):
+            self._validate_local()
+        elif self.group_dim not in GROUP_DIMS:
             raise QueryError(
                 f"unknown group dimension {self.group_dim!r}",
                 reason="UNKNOWN_DIMENSION",
                 field="group_dim",
-                hint=f"known group dimensions: {', '.join(GROUP_DIMS)}",
+                hint=f"known group dimensions: {', '.join(GROUP_DIMS)}, or local:NAME",
             )
         for name in self.breakdowns:
             if name not in BREAKDOWNS:
@@ -171,6 +178,24 @@ class Query:
                 f"rho must be a positive number up to {MAX_RHO:g}, got {self.rho!r}",
                 field="rho",
                 hint="rho is the zCDP budget per node, for example 0.5",
+            )
+
+    def _validate_local(self) -> None:
+        name = self.group_dim.removeprefix(LOCAL_PREFIX)
+        if not LOCAL_NAME.match(name):
+            raise QueryError(
+                f"malformed local group dimension {self.group_dim!r}",
+                reason="UNKNOWN_DIMENSION",
+                field="group_dim",
+                hint="local:NAME with NAME of 1-32 characters a-z, 0-9 or _",
+            )
+        if self.comparator != "TOTAL":
+            raise QueryError(
+                f"comparator {self.comparator!r} cannot be used with the local group "
+                f"dimension {self.group_dim!r}: a node's own code list has no native group "
+                "and no cohorts",
+                field="comparator",
+                hint="compare with TOTAL (the whole population of the same table)",
             )
 
     def _validate_cohort(self, dim: str, code: str) -> None:
@@ -304,26 +329,47 @@ class Plan:
         return CATALOGUE[name], self.tables[self.table_of[name]]
 
 
-def compile_query(query: Query) -> Plan:
+def is_local(name: str) -> bool:
+    """Whether a dimension is a node's own ``local:NAME`` one."""
+    return name.startswith(LOCAL_PREFIX)
+
+
+def compile_query(query: Query, local: Mapping[str, Variable] | None = None) -> Plan:
     """Validate a query and compile it to deduplicated table specs.
 
+    Args:
+        query: The query.
+        local: A node's own ``local:NAME`` variables by name, for a local group
+            dimension: its codes are that node's (each node gets its own plan).
+
     Raises:
-        QueryError: When a field is unknown or out of range.
+        QueryError: When a field is unknown or out of range, or the local group dimension
+            is not in ``local`` (reason ``VARIABLE_NOT_PROVIDED``).
     """
     query.validate()
     query = query.canonical()
+    group = CATEGORICAL.get(query.group_dim)
+    if is_local(query.group_dim):
+        group = (local or {}).get(query.group_dim)
+        if group is None:
+            raise QueryError(
+                f"this node does not provide the local variable {query.group_dim!r}",
+                reason="VARIABLE_NOT_PROVIDED",
+                field="group_dim",
+                hint=f'map it under [variables."{query.group_dim}"] in the node config',
+            )
+    assert group is not None
     tables: list[TableSpec] = []
     table_of: dict[str, int] = {}
     for name in query.indicators:
-        spec = _table_for(CATALOGUE[name], query)
+        spec = _table_for(CATALOGUE[name], query, group)
         if spec not in tables:
             tables.append(spec)
         table_of[name] = tables.index(spec)
     return Plan(query=query, tables=tuple(tables), table_of=table_of)
 
 
-def _table_for(indicator: Indicator, query: Query) -> TableSpec:
-    group = CATEGORICAL[query.group_dim]
+def _table_for(indicator: Indicator, query: Query, group: Variable) -> TableSpec:
     dims = [Dim(group.name, group.codes)]
     for name in query.breakdowns:
         dims.append(_breakdown(name, indicator.population))

@@ -34,19 +34,41 @@ Beyond DESIGN's ``[variables.NAME]`` keys (``column``, ``map``, ``default``, ``m
   Values that are not plausible years (not a whole number, before 1900, after the
   reference year) are reported by ``fedstats node check`` and counted as ``UNK``.
 
+A city's own group dimension (never pooled, always flagged ``d``)::
+
+    [variables."local:mother_tongue"]
+    column = "aidinkieli"
+    codes = ["fi", "sv", "ru", "so", "ar", "other"]   # public, unique; UNK is appended
+    map = { fin = "fi", swe = "sv" }   # optional: by default the values are the codes
+    default = "other"                  # optional: code of values not in map / codes
+    missing = "UNK"                    # optional
+
+  The name after ``local:`` is 1-32 characters ``a-z 0-9 _``; a local variable can only
+  be a query's group dimension (with comparator ``TOTAL``), never a breakdown or outcome.
+
 The derived outcomes ``elet``, ``neet`` and ``overqual`` are never configured: the node
 derives them whenever it maps their inputs (`indicators.derived`).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indicators.derived import DERIVED
 from indicators.errors import ConfigError, QueryError
-from indicators.variables import AGE, CATEGORICAL, COUNTRY_GROUPS, ISO_3166_ALPHA2, NAP, UNK
+from indicators.spec import LOCAL_PREFIX, is_local
+from indicators.variables import (
+    AGE,
+    CATEGORICAL,
+    COUNTRY_GROUPS,
+    ISO_3166_ALPHA2,
+    NAP,
+    UNK,
+    Variable,
+)
 from node.policy import Policy, parse_policy
 from node.sections import Section
 from privacy.certificates import TlsFiles
@@ -57,6 +79,8 @@ __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "l
 SOURCES = ("register", "survey", "census")
 ARRIVAL_VARIABLES = ("yearesid", "arrival_cohort")  # may be derived from an arrival year
 MAX_DEVIATION_CHARS = 500
+LOCAL_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+LOCAL_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -76,6 +100,7 @@ class VariableMapping:
         arrival_year: ``yearesid`` and ``arrival_cohort`` only: the arrival-year column
             they are derived from, with ``[dataset] time_period``.
         deviation: How this node's definition deviates from the harmonised one, if it does.
+        codes: A ``local:NAME`` variable only: its public code list, ``UNK`` last.
     """
 
     name: str
@@ -87,6 +112,7 @@ class VariableMapping:
     parents: tuple[str, str] | None = None
     arrival_year: str | None = None
     deviation: str | None = None
+    codes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -172,6 +198,15 @@ class NodeConfig:
             name for name, d in DERIVED.items() if all(i in self.variables for i in d.inputs)
         ]
         return (*self.variables, *derived)
+
+    @property
+    def local(self) -> dict[str, Variable]:
+        """The node's own ``local:NAME`` variables, by name."""
+        return {
+            name: Variable(name, m.codes, f"{name.removeprefix(LOCAL_PREFIX)} (this node's own)")
+            for name, m in self.variables.items()
+            if is_local(name)
+        }
 
     def deviation_of(self, name: str) -> str | None:
         """The deviation notes behind a variable, its inputs' included, or None.
@@ -343,6 +378,9 @@ def _variables(sec: Section) -> dict[str, VariableMapping]:
     known = {AGE, *CATEGORICAL} - set(DERIVED)
     out: dict[str, VariableMapping] = {}
     for name in sec.table:
+        if is_local(name):
+            out[name] = _local(name, sec)
+            continue
         if name in DERIVED:
             inputs = " and ".join(DERIVED[name].inputs)
             raise sec.error(
@@ -352,7 +390,9 @@ def _variables(sec: Section) -> dict[str, VariableMapping]:
             )
         if name not in known:
             raise sec.error(
-                name, "unknown harmonised variable", hint=f"known: {', '.join(sorted(known))}"
+                name,
+                "unknown harmonised variable",
+                hint=f"known: {', '.join(sorted(known))}, or a node's own local:NAME",
             )
         out[name] = _mapping(name, sec.sub(name))
     if AGE not in out:
@@ -368,6 +408,53 @@ def _variables(sec: Section) -> dict[str, VariableMapping]:
             hint="add [variables.c_birth], or map mig_background from a column",
         )
     return out
+
+
+def _local(name: str, variables: Section) -> VariableMapping:
+    """A ``[variables."local:NAME"]`` mapping: a column onto the node's own code list."""
+    if not LOCAL_NAME.match(name.removeprefix(LOCAL_PREFIX)):
+        raise variables.error(
+            name,
+            "the name after local: must be 1-32 characters a-z, 0-9 or _",
+            hint='e.g. [variables."local:mother_tongue"]',
+        )
+    sec = variables.sub(name)
+    sec.check_keys({"column", "codes", "map", "default", "missing", "deviation"})
+    deviation = _deviation(sec)
+    raw = sec.get("codes", list)
+    if not raw:
+        raise sec.error("codes", "is empty", hint='e.g. codes = ["fi", "sv", "other"]')
+    for code in raw:
+        if not isinstance(code, str) or not LOCAL_CODE.match(code) or code == UNK:
+            raise sec.error(
+                "codes",
+                f"{code!r} is not a code: 1-32 characters A-Z, a-z, 0-9, _ or -, not {UNK}",
+                hint=f"{UNK} is appended to every code list",
+            )
+    if len(set(raw)) != len(raw):
+        dup = next(c for c in raw if raw.count(c) > 1)
+        raise sec.error("codes", f"{dup!r} is listed twice", hint="codes must be unique")
+    codes = (*raw, UNK)
+    mapping = {str(k): v for k, v in sec.sub("map", required=False).table.items()}
+    shown = ", ".join(codes)
+    for value, code in mapping.items():
+        if not isinstance(code, str) or code not in codes:
+            raise sec.error(f"map.{value}", f"{code!r} is not in codes", hint=f"codes: {shown}")
+    if not mapping:
+        mapping = {c: c for c in raw}  # the column holds the codes themselves
+    for key in ("default", "missing"):
+        value = sec.get(key, str, None)
+        if value is not None and value not in codes:
+            raise sec.error(key, f"{value!r} is not in codes", hint=f"codes: {shown}")
+    return VariableMapping(
+        name=name,
+        column=sec.get("column", str),
+        map=mapping,
+        default=sec.get("default", str, None),
+        missing=sec.get("missing", str, UNK),
+        deviation=deviation,
+        codes=codes,
+    )
 
 
 def _check_reference_year(

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from indicators.errors import QueryError
 from indicators.spec import TableSpec
-from indicators.variables import AGE, AGE_MISSING, CATEGORICAL
+from indicators.variables import AGE, AGE_MISSING
 from node.harmonise import Harmonised
 
 __all__ = [
@@ -63,13 +63,21 @@ def sensitivity(max_weight: float | None) -> int:
 def require_variables(data: Harmonised, spec: TableSpec) -> None:
     """Raise QueryError when the node does not provide a variable the table reads."""
     for name in spec.variables():
-        if name != AGE and name not in data.codes:
+        if name != AGE and (name not in data.codes or _unknown_local(data, name)):
             raise QueryError(
                 f"this node does not provide the variable {name!r}",
                 reason="VARIABLE_NOT_PROVIDED",
                 field=name,
                 hint="map it under [variables] in the node config, or ask without it",
             )
+
+
+def _unknown_local(data: Harmonised, name: str) -> bool:
+    try:
+        data.variable(name)
+    except KeyError:
+        return True
+    return False
 
 
 def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
@@ -80,12 +88,12 @@ def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
     """
     require_variables(data, spec)
     names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
-    radices = [len(CATEGORICAL[n].codes) for n in names]
+    radices = [len(data.variable(n).codes) for n in names]
     n_keys = math.prod(radices) * _AGE_RADIX
     if n_keys > MAX_KEYS:  # too many keys to count per block: index each row's cell
         return _by_cell_index(data, spec)
     key_counts, key_sums = _count_keys(data, names, radices, n_keys)
-    fold = _fold(spec, names, radices)
+    fold = _fold(data, spec, names, radices)
     n_cells = spec.n_cells
     counts = np.bincount(fold, weights=key_counts, minlength=n_cells + 1)[:n_cells]
     samples = np.rint(counts).astype(np.int64)
@@ -120,14 +128,16 @@ def _count_keys(
     return counts.astype(np.float64), sums
 
 
-def _fold(spec: TableSpec, names: list[str], radices: list[int]) -> npt.NDArray[np.intp]:
+def _fold(
+    data: Harmonised, spec: TableSpec, names: list[str], radices: list[int]
+) -> npt.NDArray[np.intp]:
     """Cell of every key (``n_cells`` = not counted): the variables' lookups summed."""
     n_cells = spec.n_cells
     grid = np.zeros([*radices, _AGE_RADIX], dtype=np.int64)
     for axis, name in enumerate(names):
         shape = [1] * (len(names) + 1)
         shape[axis] = radices[axis]
-        grid += _code_lut(spec, name).reshape(shape)
+        grid += _code_lut(data, spec, name).reshape(shape)
     grid += _age_lut(spec).reshape([1] * len(names) + [_AGE_RADIX])
     return np.minimum(grid.ravel(), n_cells).astype(np.intp)
 
@@ -154,11 +164,11 @@ def _age_lut(spec: TableSpec) -> Int64Array:
     return lut
 
 
-def _code_lut(spec: TableSpec, name: str) -> Int64Array:
+def _code_lut(data: Harmonised, spec: TableSpec, name: str) -> Int64Array:
     """Stored code to position x stride; codes the table leaves out go to ``n_cells``."""
     dim = next(d for d in spec.all_dims if d.name == name)
     stride = _strides(spec)[name]
-    stored = CATEGORICAL[name].codes
+    stored = data.variable(name).codes
     lut = np.full(len(stored), spec.n_cells, dtype=np.int64)
     for i, code in enumerate(stored):
         if code in dim.codes:
@@ -172,7 +182,7 @@ def _by_cell_index(data: Harmonised, spec: TableSpec) -> TableCounts:
     index: IntArray = np.take(_age_lut(spec), data.age)
     for dim in spec.all_dims:
         if dim.name != AGE:
-            index = index + np.take(_code_lut(spec, dim.name), data.codes[dim.name])
+            index = index + np.take(_code_lut(data, spec, dim.name), data.codes[dim.name])
     index = np.minimum(index, n_cells)
     counts = np.bincount(index, minlength=n_cells + 1)[:n_cells].astype(np.int64)
     if data.weights is None:

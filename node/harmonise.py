@@ -26,7 +26,8 @@ import pandas as pd
 
 from indicators.derived import APPLIES_TO, DERIVED
 from indicators.errors import DataError
-from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, country_group
+from indicators.spec import is_local
+from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, Variable, country_group
 from node.config import NodeConfig, VariableMapping
 from node.derive import apply_rule, arrival_codes, from_parents, refine
 
@@ -79,6 +80,7 @@ class Harmonised:
         age: Ages as uint8, ``AGE_MISSING`` where missing or implausible.
         weights: Clipped survey weights, or None for unit weights.
         coverage: Per-variable coverage reports.
+        local: The node's own ``local:NAME`` variables (their codes are in ``codes``).
     """
 
     rows: int
@@ -86,6 +88,13 @@ class Harmonised:
     age: npt.NDArray[np.uint8]
     weights: npt.NDArray[np.float64] | None
     coverage: dict[str, Coverage]
+    local: Mapping[str, Variable] = field(default_factory=dict)
+
+    def variable(self, name: str) -> Variable:
+        """A harmonised variable, or one of the node's own local ones, by name."""
+        if is_local(name):
+            return self.local[name]
+        return CATEGORICAL[name]
 
 
 def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
@@ -98,8 +107,13 @@ def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
     coverage: dict[str, Coverage] = {}
     age = np.full(len(frame), AGE_MISSING, dtype=np.uint8)
     later = []
+    local = config.local
     for name, mapping in config.variables.items():
-        if name == AGE:
+        if name in local:
+            codes[name], coverage[name] = _categorical(
+                frame[mapping.column], mapping, config.country, variable=local[name]
+            )
+        elif name == AGE:
             age, coverage[name] = _ages(frame[mapping.column], mapping)
         elif CATEGORICAL[name].binned:
             codes[name], coverage[name] = _binned(frame[mapping.column], mapping)
@@ -135,7 +149,7 @@ def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
             coverage[name] = _derived_coverage(name, small[name], derivation.inputs)
     order = [*config.variables, *(n for n in DERIVED if n in codes)]
     weights = _weights(frame, config) if config.dataset.weight else None
-    return Harmonised(len(frame), codes, age, weights, {n: coverage[n] for n in order})
+    return Harmonised(len(frame), codes, age, weights, {n: coverage[n] for n in order}, local)
 
 
 def _refine(name: str, small: dict[str, Codes], coded: Codes) -> Codes:
@@ -185,9 +199,15 @@ class _Mapped:
         return out
 
 
-def _map_column(column: pd.Series, mapping: VariableMapping, country: str, target: str) -> _Mapped:
-    """Map a column to ``target``'s codes through its distinct values."""
-    variable = CATEGORICAL[target]
+def _map_column(
+    column: pd.Series,
+    mapping: VariableMapping,
+    country: str,
+    target: str,
+    variable: Variable | None = None,
+) -> _Mapped:
+    """Map a column to ``target``'s codes (or ``variable``'s) through its distinct values."""
+    variable = variable or CATEGORICAL[target]
     positions, uniques = pd.factorize(column, use_na_sentinel=True)
     n = len(uniques)
     lut = np.empty(n + 1, dtype=np.int8)  # last entry: pandas' NA sentinel (-1)
@@ -210,9 +230,13 @@ def _map_column(column: pd.Series, mapping: VariableMapping, country: str, targe
 
 
 def _categorical(
-    column: pd.Series, mapping: VariableMapping, country: str, refined: Refine | None = None
+    column: pd.Series,
+    mapping: VariableMapping,
+    country: str,
+    refined: Refine | None = None,
+    variable: Variable | None = None,
 ) -> tuple[Codes, Coverage]:
-    mapped = _map_column(column, mapping, country, mapping.name)
+    mapped = _map_column(column, mapping, country, mapping.name, variable)
     coded = mapped.coded
     kept = None
     if refined is not None:
@@ -220,14 +244,20 @@ def _categorical(
         kept = coded == mapped.coded  # rows the refinement left alone
     missing = sum(mapped.counts(kept, _MISSING).values())
     unmapped = mapped.counts(kept, _UNMAPPED)
-    return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped)
+    return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped, -1, variable)
 
 
 def _coverage(
-    name: str, column: str, coded: Codes, missing: int, unmapped: dict[str, int], bad: int = -1
+    name: str,
+    column: str,
+    coded: Codes,
+    missing: int,
+    unmapped: dict[str, int],
+    bad: int = -1,
+    variable: Variable | None = None,
 ) -> Coverage:
     """A coverage report; ``bad`` counts unmapped rows when ``unmapped`` shows only some."""
-    variable = CATEGORICAL[name]
+    variable = variable or CATEGORICAL[name]
     n_unmapped = sum(unmapped.values()) if bad < 0 else bad
     per_code = np.bincount(coded, minlength=len(variable.codes))
     return Coverage(

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from indicators.catalogue import CATALOGUE
 from indicators.errors import AccessError, QueryError
-from indicators.spec import GROUP_DIMS, Plan
+from indicators.spec import GROUP_DIMS, Plan, is_local
 from node.sections import Section
 from privacy.signing import parse_public_key
 
@@ -106,9 +106,14 @@ def parse_policy(top: Section) -> Policy:
     )
 
 
-def _names(sec: Section, key: str, known: tuple[str, ...] | list[str]) -> frozenset[str]:
+def _names(
+    sec: Section, key: str, known: tuple[str, ...] | list[str], local: bool = False
+) -> frozenset[str]:
+    """Names from ``known`` (or ``*``); with ``local``, any ``local:NAME`` too."""
     values = sec.get(key, list, [ANY])
     for value in values:
+        if local and isinstance(value, str) and is_local(value):
+            continue
         if value != ANY and value not in known:
             raise sec.error(key, f"unknown name {value!r}", hint=f"known: {', '.join(known)}")
     return frozenset(values)
@@ -121,5 +126,5 @@ def _grant(sec: Section) -> CoordinatorGrant:
         public_key=parse_public_key(sec.get("public_key", str), sec.key("public_key")),
         rho_cap=sec.positive("rho_cap"),
         indicators=_names(sec, "indicators", list(CATALOGUE)),
-        group_dims=_names(sec, "group_dims", GROUP_DIMS),
+        group_dims=_names(sec, "group_dims", GROUP_DIMS, local=True),
     )

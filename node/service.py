@@ -17,7 +17,7 @@ import numpy as np
 from indicators.catalogue import CATALOGUE
 from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Plan, Query, TableSpec, compile_query
-from indicators.variables import AGE, CATEGORICAL
+from indicators.variables import AGE
 from node.config import NodeConfig
 from node.engine import compute_table, require_variables, sensitivity
 from node.harmonise import Harmonised, harmonise
@@ -185,7 +185,7 @@ class NodeService:
                 "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
                 field="query_id",
             )
-        plan = compile_query(query)
+        plan = compile_query(query, self.data.local)
         served = self.period(plan.query.time_period)
         self._check_answerable(plan, served)
         if grant is not None:
@@ -298,7 +298,7 @@ class NodeService:
         shares = {name: cov.mapped_share for name, cov in self.data.coverage.items()}
         for name, codes in self.data.codes.items():
             if name not in shares:
-                unknown = len(CATEGORICAL[name].codes) - 1
+                unknown = len(self.data.variable(name).codes) - 1
                 shares[name] = float(np.mean(codes != unknown)) if codes.size else 0.0
         return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
 
@@ -308,5 +308,5 @@ class NodeService:
         return {n: note for n, note in notes.items() if note}
 
     def variable_codes(self, name: str) -> list[str]:
-        """Public code list of a provided variable (age: none)."""
-        return [] if name == AGE else list(CATEGORICAL[name].codes)
+        """Public code list of a provided variable, or of a local one (age: none)."""
+        return [] if name == AGE else list(self.data.variable(name).codes)
