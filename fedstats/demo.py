@@ -105,8 +105,8 @@ def node_toml(city: str, coordinator_key: str) -> str:
         max_rho_per_query = 1.0
         {clipping}
 
-        [disclosure]
-        min_count = 10
+        [disclosure]  # surveys follow the EU-SILC rule: under 20 observations unpublished
+        min_count = {20 if sampling(city).source == "survey" else 10}
         unreliable_below = 50
         max_cv = 0.3
 

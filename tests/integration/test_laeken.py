@@ -97,3 +97,37 @@ def test_small_cells_are_flagged_from_noisy_counts(
     assert small.gap is None
     assert rows[("burgenland", "EU27_2020_FOR")].flags == "u"  # 11 persons: published, unreliable
     assert rows[("burgenland", "NAT")].flags == ""
+
+
+def test_the_eu_silc_publication_rule_on_sample_counts(
+    laeken: Path, tmp_path: Path, serve: ServeFn
+) -> None:
+    """min_count 20, unreliable_below 50: fewer than 20 observations are not published,
+    20-49 are flagged u, judged on the noisy unweighted sample counts of a survey."""
+    rule = "[disclosure]\nmin_count = 20\nunreliable_below = 50\nmax_cv = 0.3\n"
+    addresses = []
+    for land in LANDS:
+        node_id = land.lower().replace(" ", "-")
+        config = tmp_path / f"{node_id}.toml"
+        config.write_text(laeken_node_toml(node_id, land, extra=rule))
+        addresses.append((node_id, serve(config).address))
+    land_of = {node_id: land for (node_id, _), land in zip(addresses, LANDS, strict=True)}
+    outcome = run_query(
+        coordinator_for(tmp_path, addresses),
+        Query(("employment_rate",), "citizen", (), "NAT", rho=1e8),
+    )
+    expected = direct_employment_rates(laeken)
+    seen = {"c": 0, "u": 0}
+    for row in outcome.rows:
+        if row.node == POOLED or row.group not in CITIZEN.values():
+            continue
+        _, n = expected[(land_of[row.node], row.group)]
+        if n < 20:
+            assert row.flags == "c" and row.value is None, (row.node, row.group, n)
+            seen["c"] += 1
+        elif n < 50:
+            assert "u" in row.flags and row.value is not None, (row.node, row.group, n)
+            seen["u"] += 1
+        else:
+            assert "c" not in row.flags
+    assert seen["c"] >= 2 and seen["u"] >= 2, seen
