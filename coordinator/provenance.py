@@ -209,12 +209,7 @@ def _verify_query(
         node = entry["node"]
         order.append(node)
         where = f"query {query['query_id']} node {node}"
-        if "request" in entry and not verify(
-            coordinator_key,
-            base64.b64decode(entry["request"]),
-            base64.b64decode(entry["request_signature"]),
-        ):
-            report.problems.append(f"{where}: the request's signature does not verify")
+        _check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
             failures[node] = NodeFailure(entry["grpc_status"], entry["reason"], entry["message"])
             geos[node] = entry.get("geo", "")
@@ -224,6 +219,18 @@ def _verify_query(
             answers[node] = tables
             report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
     return benchmark_rows(plan, order, answers, failures, geos)
+
+
+def _check_request(
+    entry: dict[str, Any], coordinator_key: Ed25519PublicKey, where: str, report: VerifyReport
+) -> None:
+    """Record a problem when the coordinator's signature of the request does not verify."""
+    if "request" in entry and not verify(
+        coordinator_key,
+        base64.b64decode(entry["request"]),
+        base64.b64decode(entry["request_signature"]),
+    ):
+        report.problems.append(f"{where}: the request's signature does not verify")
 
 
 def _verify_local(
@@ -241,12 +248,7 @@ def _verify_local(
         node = entry["node"]
         order.append(node)
         where = f"query {query['query_id']} node {node}"
-        if "request" in entry and not verify(
-            coordinator_key,
-            base64.b64decode(entry["request"]),
-            base64.b64decode(entry["request_signature"]),
-        ):
-            report.problems.append(f"{where}: the request's signature does not verify")
+        _check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
             continue
         try:
