@@ -22,6 +22,8 @@ import pytest
 
 from coordinator.client import Dialer
 from coordinator.config import CoordinatorConfig, NodeAddress
+from coordinator.provenance import VerifyReport, publish, verify_provenance
+from coordinator.run import QueryOutcome
 from fedstats.certs import init_ca, issue
 from node.config import load_config
 from node.server import NodeServer, build_server
@@ -228,6 +230,16 @@ class RunningNode:
 
 
 ServeFn = Callable[[Path], RunningNode]
+
+
+def publish_and_verify(outcome: QueryOutcome, out: Path) -> VerifyReport:
+    """Publish an outcome's CSV and provenance as the test coordinator, then verify it
+    against the nodes' keys from the test PKI."""
+    keys = pki()
+    node_keys = {n: parse_public_key(keys.public_key("node", n), "test") for n in outcome.replies}
+    coordinator_key = load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "t")
+    publish([outcome], out, ["csv"], COORDINATOR, coordinator_key.public_key(), node_keys)
+    return verify_provenance(out, node_keys)
 
 
 def start_node(config_path: Path) -> RunningNode:

@@ -11,7 +11,6 @@ import pytest
 
 from coordinator.combine import BenchmarkRow
 from coordinator.output import write_outputs
-from coordinator.provenance import publish, verify_provenance
 from coordinator.run import QueryOutcome, run_query
 from fedstats import synth
 from fedstats.cli import _parser
@@ -21,8 +20,7 @@ from indicators.variables import CATEGORICAL
 from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
-from privacy.signing import load_private_key, parse_public_key
-from tests.conftest import COORDINATOR, ServeFn, coordinator_for, pki
+from tests.conftest import ServeFn, coordinator_for, pki, publish_and_verify
 
 CITY = "amsterdam"  # maps reason and yearesid
 COHORT = Query(("employment_rate",), "reason", ("yearesid",), "yearesid=Y_GE10", rho=1e6)
@@ -139,12 +137,7 @@ def test_cohort_outputs_write_and_sdmx_refuses(
     parquet = pd.read_parquet(written["parquet"])
     assert len(parquet) == len(csv)
     # fedstats verify recomputes the cohort benchmark from the signed node results
-    keys = pki()
-    node_keys = {n: parse_public_key(keys.public_key("node", n), "test") for n in outcome.answers}
-    coordinator_key = load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "t")
-    signed = tmp_path / "signed"
-    publish([outcome], signed, ["csv"], COORDINATOR, coordinator_key.public_key(), node_keys)
-    report = verify_provenance(signed, node_keys)
+    report = publish_and_verify(outcome, tmp_path / "signed")
     assert report.ok, report.problems
     with pytest.raises(FedstatsError) as caught:
         write_outputs([outcome], tmp_path / "sdmx-out", ["csv", "sdmx"])

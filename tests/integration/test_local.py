@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from coordinator.output import write_outputs
-from coordinator.provenance import publish, verify_provenance
 from coordinator.run import QueryOutcome, run_query
 from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Query, compile_query
@@ -17,8 +16,7 @@ from indicators.variables import CATEGORICAL, UNK, Variable
 from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
-from privacy.signing import load_private_key, parse_public_key
-from tests.conftest import COORDINATOR, coordinator_for, pki, start_node
+from tests.conftest import coordinator_for, publish_and_verify, start_node
 from tests.integration.test_cohorts import city_config
 
 LOCAL = "local:mother_tongue"
@@ -82,12 +80,7 @@ def test_local_outputs_and_provenance(local_run: tuple[QueryOutcome, Path, Path]
     csv = pd.read_csv(written["csv"])
     assert set(csv.node) == {"helsinki"} and csv["flags"].str.contains("d").all()
     assert "mother_tongue" in written["html"].read_text(encoding="utf-8")
-    keys = pki()
-    node_keys = {n: parse_public_key(keys.public_key("node", n), "test") for n in outcome.answers}
-    coordinator_key = load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "t")
-    signed = tmp_path / "signed"
-    publish([outcome], signed, ["csv"], COORDINATOR, coordinator_key.public_key(), node_keys)
-    report = verify_provenance(signed, node_keys)
+    report = publish_and_verify(outcome, tmp_path / "signed")
     assert report.ok, report.problems
     with pytest.raises(FedstatsError) as caught:
         write_outputs([outcome], tmp_path / "sdmx-out", ["csv", "sdmx"])

@@ -6,16 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from coordinator.combine import POOLED
-from coordinator.provenance import publish, verify_provenance
 from coordinator.run import run_query
 from indicators.spec import Query
-from privacy.signing import load_private_key, parse_public_key
 from tests.conftest import (
-    COORDINATOR,
     ServeFn,
     coordinator_for,
     laeken_node_toml,
-    pki,
+    publish_and_verify,
     require_laeken,
 )
 
@@ -51,13 +48,7 @@ def test_a_node_without_a_variable_gets_n_rows_and_the_others_answer(
     # Tyrol was asked only what it can answer, and charged for that alone
     assert tyrol.service.budget().spent == vienna.service.budget().spent == 0.4
 
-    keys = pki()
-    written = publish(
-        [outcome], tmp_path / "out", ["csv"], COORDINATOR,
-        load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "k").public_key(),
-        {n: parse_public_key(keys.public_key("node", n), "k") for n in ("vienna", "tyrol")},
-    )  # fmt: skip
-    assert verify_provenance(written[0].parent).ok
+    assert publish_and_verify(outcome, tmp_path / "out").ok
 
 
 def test_a_node_without_the_group_dimension_is_not_asked(tmp_path: Path, serve: ServeFn) -> None:
