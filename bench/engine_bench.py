@@ -57,10 +57,10 @@ from node.engine import TableCounts, compute_table
 from node.harmonise import Harmonised
 from node.server import build_server
 from node.service import NodeService
-from privacy.certificates import TlsFiles
-from privacy.signing import load_private_key
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import TlsFiles
+from security.signing import load_private_key
 
 QUERY = Query(("employment_rate",), "c_birth", ("sex", "age"), "NAT", 0.5)
 FLOOR_TARGET = 2.0  # node compute within 2x the bincount floor

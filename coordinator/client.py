@@ -19,13 +19,13 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import DecodeError
 
+from common.errors import ERROR_METADATA_KEY, Reason
 from coordinator.config import NodeAddress
-from indicators.errors import ERROR_METADATA_KEY
 from indicators.spec import Query
-from privacy.certificates import TlsFiles
-from privacy.signing import key_id, sign, verify
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import TlsFiles
+from security.signing import key_id, sign, verify
 
 __all__ = [
     "Dialer",
@@ -54,15 +54,21 @@ class NodeFailure:
 
     Attributes:
         status: gRPC status name, e.g. ``UNAVAILABLE``.
-        reason: fedstats' machine-readable reason, or the status name.
+        reason: fedstats' machine-readable reason (for a bare transport status, the
+            catalogue's reason of that name).
         message: What the node (or the transport) said.
         hint: How to fix it, when known.
     """
 
     status: str
-    reason: str
+    reason: Reason
     message: str
     hint: str = ""
+
+    @classmethod
+    def of(cls, reason: Reason, message: str, hint: str = "") -> NodeFailure:
+        """A failure found on the coordinator's side, with its reason's catalogued status."""
+        return cls(reason.status, reason, message, hint)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,21 @@ class Dialer:
         return grpc.secure_channel(node.address, credentials, options=options)
 
 
+def reason_of(detail: pb.ErrorDetail) -> Reason:
+    """The catalogued reason of a node's ErrorDetail.
+
+    The enum first; its name where the enum is unset (a 0.1 node) or newer than this
+    coordinator's catalogue; ``UNKNOWN`` when neither is catalogued here.
+    """
+    names = [detail.reason]
+    if detail.code in pb.Reason.values() and detail.code != pb.REASON_UNSPECIFIED:
+        names.insert(0, pb.Reason.Name(detail.code).removeprefix("REASON_"))
+    for name in names:
+        if name in Reason.__members__:
+            return Reason[name]
+    return Reason.UNKNOWN
+
+
 def _failure(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     metadata: dict[str, str | bytes] = {}
@@ -135,7 +156,7 @@ def _failure(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
     raw = metadata.get(ERROR_METADATA_KEY)
     if isinstance(raw, bytes):
         detail = pb.ErrorDetail.FromString(raw)
-        return NodeFailure(code.name, detail.reason, detail.message, detail.hint)
+        return NodeFailure(code.name, reason_of(detail), detail.message, detail.hint)
     details = (error.details() if isinstance(error, grpc.Call) else None) or code.name
     hint = ""
     if code == grpc.StatusCode.UNAVAILABLE and tls:
@@ -144,27 +165,28 @@ def _failure(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
             f"this federation's CA, be valid now and be issued for node {node.id!r}, and it "
             "must accept ours"
         )
-    return NodeFailure(code.name, code.name, details, hint)
+    return NodeFailure(code.name, Reason.for_transport(code.name), details, hint)
 
 
 def _verified(node: NodeAddress, signed: pb.SignedResult) -> pb.QueryResult | NodeFailure:
     if node.public_key is None:
-        return NodeFailure(
-            "OK", "NO_NODE_KEY", f"no public key configured for node {node.id!r}",
+        return NodeFailure.of(
+            Reason.NO_NODE_KEY, f"no public key configured for node {node.id!r}",
             "add public_key to its [[nodes]] entry (the node's .sign.pub file)",
         )  # fmt: skip
     if signed.key_id != key_id(node.public_key) or not verify(
         node.public_key, signed.result, signed.signature
     ):
-        return NodeFailure(
-            "OK", "BAD_RESULT_SIGNATURE",
+        return NodeFailure.of(
+            Reason.BAD_RESULT_SIGNATURE,
             f"the result of node {node.id!r} is not signed by its configured key",
             "check the node's public_key in the coordinator config",
         )  # fmt: skip
     try:
         return pb.QueryResult.FromString(signed.result)
     except DecodeError:
-        return NodeFailure("OK", "MALFORMED_RESULT", f"node {node.id!r} sent an unreadable result")
+        message = f"node {node.id!r} sent an unreadable result"
+        return NodeFailure.of(Reason.MALFORMED_RESULT, message)
 
 
 def ask_node(

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from common.errors import FedstatsError, Reason
 from coordinator.client import NodeFailure
 from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
 from indicators.catalogue import BELOW_LINE, RATIO, Indicator
-from indicators.errors import FedstatsError
 from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
 from privacy.disclosure import CONFIDENTIAL, UNRELIABLE, DisclosureRules
 from privacy.estimators import Cells, Estimate, Linear
@@ -122,7 +122,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
     if set(by_key) != {spec.key for spec in plan.tables}:
         raise FedstatsError(
             f"node {result.node_id} answered with other tables than it was asked for",
-            reason="PROTOCOL_MISMATCH",
+            reason=Reason.PROTOCOL_MISMATCH,
             hint="node and coordinator must run the same fedstats catalogue version",
         )
     for spec in plan.tables:
@@ -130,7 +130,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         if table is None or len(table.counts) != spec.n_cells:
             raise FedstatsError(
                 f"node {result.node_id} answered with tables that do not match the query",
-                reason="PROTOCOL_MISMATCH",
+                reason=Reason.PROTOCOL_MISMATCH,
                 hint="node and coordinator must run the same fedstats catalogue version",
             )
         samples = list(table.sample_counts) if table.sample_counts else None
@@ -163,7 +163,7 @@ def comparator_group(spec: TableSpec, comparator: str) -> str:
     if native is None:
         raise FedstatsError(
             f"{spec.dims[0].name} has no native group to compare with",
-            reason="MALFORMED_QUERY",
+            reason=Reason.MALFORMED_QUERY,
             field="comparator",
             hint="use --comparator TOTAL",
         )
@@ -189,7 +189,7 @@ def comparator_cell(
     if dim not in names or code not in spec.dims[1 + names.index(dim)].codes:
         raise FedstatsError(
             f"comparator {comparator!r} is not a breakdown code of the table",
-            reason="MALFORMED_QUERY",
+            reason=Reason.MALFORMED_QUERY,
             field="comparator",
         )
     k = names.index(dim)

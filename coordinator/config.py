@@ -9,9 +9,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from indicators.errors import ConfigError
-from privacy.certificates import TlsFiles
-from privacy.signing import parse_public_key
+from common.errors import ConfigError
+from security.certificates import TlsFiles
+from security.signing import parse_public_key
 
 __all__ = ["CoordinatorConfig", "NodeAddress", "load_coordinator_config"]
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.errors import FedstatsError, Reason
 from coordinator.client import NodeFailure
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow, poverty_lines
 from indicators.catalogue import BELOW_LINE, CATALOGUE
-from indicators.errors import FedstatsError
 
 if TYPE_CHECKING:
     from coordinator.run import QueryOutcome
@@ -119,7 +119,7 @@ def check_formats(formats: Sequence[str]) -> list[str]:
     if unknown or not wanted:
         raise FedstatsError(
             f"unknown output format(s): {', '.join(unknown)}" if unknown else "no output format",
-            reason="UNSUPPORTED_FORMAT",
+            reason=Reason.UNSUPPORTED_FORMAT,
             field="--format",
             hint=f"choose one or more of {','.join(FORMATS)}, e.g. --format csv,html",
         )

@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
+from common.errors import FedstatsError, Reason
 from coordinator.client import NodeFailure
 from coordinator.combine import (
     POOLED,
@@ -33,11 +34,10 @@ from coordinator.combine import (
 )
 from coordinator.output import check_formats, output_files, write_csv, write_outputs
 from coordinator.run import QueryOutcome
-from indicators.errors import FedstatsError
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import Variable
-from privacy.signing import key_id, parse_public_key, public_key_text, verify
 from protos import node_pb2 as pb
+from security.signing import key_id, parse_public_key, public_key_text, verify
 
 __all__ = ["FORMAT", "VerifyReport", "publish", "verify_provenance", "write_provenance"]
 
@@ -211,7 +211,9 @@ def _verify_query(
         where = f"query {query['query_id']} node {node}"
         _check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
-            failures[node] = NodeFailure(entry["grpc_status"], entry["reason"], entry["message"])
+            failures[node] = NodeFailure(
+                entry["grpc_status"], Reason[entry["reason"]], entry["message"]
+            )
             geos[node] = entry.get("geo", "")
             continue
         tables = _verified_tables(entry, _node_plan(entry, plan), trusted, where, report)

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
+from common.errors import ConfigError, FedstatsError, QueryError, Reason
 from coordinator.client import (
     Dialer,
     NodeFailure,
@@ -19,12 +20,11 @@ from coordinator.client import (
 )
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, local_rows, read_result
 from coordinator.config import CoordinatorConfig
-from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
-from privacy.certificates import check_party_certificate
-from privacy.signing import load_private_key
 from protos import node_pb2 as pb
+from security.certificates import check_party_certificate
+from security.signing import load_private_key
 
 __all__ = [
     "QueryOutcome",
@@ -171,9 +171,8 @@ def _run_local(
             continue
         variable = local_variable(description, query.group_dim)
         if variable is None:
-            failures[node_id] = NodeFailure(
-                "OK",
-                "VARIABLE_NOT_PROVIDED",
+            failures[node_id] = NodeFailure.of(
+                Reason.VARIABLE_NOT_PROVIDED,
                 f"node {node_id} does not provide the local variable {query.group_dim}",
             )
             continue
@@ -252,9 +251,8 @@ def plan_nodes(
             continue
         period = plan.query.time_period
         if period and period not in description.time_periods:
-            failures[node_id] = NodeFailure(
-                "OK",
-                "PERIOD_NOT_SERVED",
+            failures[node_id] = NodeFailure.of(
+                Reason.PERIOD_NOT_SERVED,
                 f"node {node_id} serves no data for {period} "
                 f"(it serves {', '.join(description.time_periods) or 'none'})",
             )
@@ -271,8 +269,8 @@ def plan_nodes(
         if answerable:
             queries[node_id] = replace(plan.query, indicators=answerable)
         else:
-            failures[node_id] = NodeFailure(
-                "OK", "VARIABLE_NOT_PROVIDED", "; ".join(dict.fromkeys(lacking.values()))
+            failures[node_id] = NodeFailure.of(
+                Reason.VARIABLE_NOT_PROVIDED, "; ".join(dict.fromkeys(lacking.values()))
             )
     return queries, missing, failures
 
@@ -290,14 +288,14 @@ def _collect(
         failures[node_id] = reply.failure
         return
     if reply.result.node_id != node_id:
-        failures[node_id] = NodeFailure(
-            "OK", "WRONG_NODE", f"the node at this address says it is {reply.result.node_id!r}"
+        failures[node_id] = NodeFailure.of(
+            Reason.WRONG_NODE, f"the node at this address says it is {reply.result.node_id!r}"
         )
         return
     try:
         answers[node_id] = read_result(reply.result, plan)
     except FedstatsError as exc:
-        failures[node_id] = NodeFailure("OK", exc.reason, exc.message, exc.hint)
+        failures[node_id] = NodeFailure.of(exc.reason, exc.message, exc.hint)
         return
     charged[node_id] = reply.result.rho_charged
 

@@ -39,10 +39,10 @@ from sdmx.format.csv.v1 import FormatOptions
 from sdmx.message import Header, StructureMessage
 from sdmx.model import common, v21
 
+from common.errors import FedstatsError, Reason
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
 from coordinator.output import published
 from indicators.catalogue import CATALOGUE
-from indicators.errors import FedstatsError
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
 from indicators.variables import CATEGORICAL
 
@@ -168,7 +168,7 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
     if unknown:
         raise FedstatsError(
             f"no SDMX dataflow for group dimension(s) {', '.join(unknown)}",
-            reason="UNSUPPORTED_FORMAT",
+            reason=Reason.UNSUPPORTED_FORMAT,
             field="--format",
             hint=f"SDMX output covers {', '.join(DATAFLOWS)}; use csv or parquet for the others",
         )
@@ -176,7 +176,7 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
     if cohorts:
         raise FedstatsError(
             f"no SDMX representation for cohort comparator(s) {', '.join(cohorts)}",
-            reason="UNSUPPORTED_FORMAT",
+            reason=Reason.UNSUPPORTED_FORMAT,
             field="--format",
             hint=f"SDMX output compares with {' or '.join(COMPARATORS)}; use csv, parquet or "
             "html for cohort comparisons",
@@ -185,7 +185,7 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
     if extra:
         raise FedstatsError(
             f"no SDMX dimension for breakdown(s) {', '.join(extra)}",
-            reason="UNSUPPORTED_FORMAT",
+            reason=Reason.UNSUPPORTED_FORMAT,
             field="--format",
             hint="SDMX output breaks down by sex and age only; use csv or parquet for the others",
         )
@@ -199,7 +199,7 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
             if obs.key in seen:
                 raise FedstatsError(
                     f"two benchmark rows map to the same SDMX observation {dict(obs.key)}",
-                    reason="DUPLICATE_OBSERVATION",
+                    reason=Reason.DUPLICATE_OBSERVATION,
                     field="--format",
                     hint="write each query's SDMX output to its own directory",
                 )
@@ -279,7 +279,7 @@ def _months(text: str) -> tuple[str, int, int]:
             return freq, year * 12 + (part - 1) * length, length
     raise FedstatsError(
         f"reference period {text!r} is not an SDMX time period",
-        reason="UNSUPPORTED_TIME_PERIOD",
+        reason=Reason.UNSUPPORTED_TIME_PERIOD,
         field="dataset.time_period",
         hint="nodes should give time_period as YYYY, YYYY-Qn, YYYY-Sn or YYYY-MM",
     )

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from indicators.errors import FedstatsError
-from privacy.certificates import identity_uri
-from privacy.signing import public_key_text, write_private_key
+from common.errors import FedstatsError
+from security.certificates import identity_uri
+from security.signing import public_key_text, write_private_key
 
 __all__ = ["CA_DAYS", "LEAF_DAYS", "init_ca", "issue", "party_files"]
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from indicators.errors import ConfigError, FedstatsError
+from common.errors import ConfigError, FedstatsError
 
 __all__ = ["main"]
 
@@ -57,7 +57,7 @@ def _node_audit(args: argparse.Namespace) -> int:
     from fedstats.report import audit_report
     from node.audit import verify_log
     from node.config import load_config
-    from privacy.signing import load_private_key
+    from security.signing import load_private_key
 
     config = load_config(args.config)
     path = config.state_dir / "ledger.sqlite"
@@ -153,7 +153,7 @@ def _query(args: argparse.Namespace) -> int:
     from coordinator.provenance import publish
     from coordinator.run import run_pathway, run_query
     from indicators.spec import Query
-    from privacy.signing import load_private_key
+    from security.signing import load_private_key
 
     formats = check_formats(args.format.split(","))  # before any node is asked
     config = load_coordinator_config(args.config)

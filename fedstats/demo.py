@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from common.errors import FedstatsError
 from coordinator.config import CoordinatorConfig, load_coordinator_config
 from coordinator.output import FORMATS, outcome_notes, summary
 from coordinator.progress import FanOutProgress
@@ -32,13 +33,12 @@ from fedstats.synth import (
     variables_toml,
     write,
 )
-from indicators.errors import FedstatsError
 from indicators.spec import Query
 from node.config import load_config
 from node.server import NodeServer, build_server
 from node.service import NodeService
 from privacy.budget import epsilon_for
-from privacy.signing import load_private_key
+from security.signing import load_private_key
 
 __all__ = ["DEMO_INDICATORS", "run_demo"]
 

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from common.errors import QueryError, Reason
 from indicators.catalogue import CATALOGUE, Indicator, Population
-from indicators.errors import QueryError
 from indicators.variables import AGE, CATEGORICAL, UNK, Variable
 
 __all__ = [
@@ -113,7 +113,7 @@ class Query:
             if name not in CATALOGUE:
                 raise QueryError(
                     f"unknown indicator {name!r}",
-                    reason="UNKNOWN_INDICATOR",
+                    reason=Reason.UNKNOWN_INDICATOR,
                     field="indicators",
                     hint=f"known indicators: {', '.join(CATALOGUE)}",
                 )
@@ -122,7 +122,7 @@ class Query:
         elif self.group_dim not in GROUP_DIMS:
             raise QueryError(
                 f"unknown group dimension {self.group_dim!r}",
-                reason="UNKNOWN_DIMENSION",
+                reason=Reason.UNKNOWN_DIMENSION,
                 field="group_dim",
                 hint=f"known group dimensions: {', '.join(GROUP_DIMS)}, or local:NAME",
             )
@@ -130,7 +130,7 @@ class Query:
             if name not in BREAKDOWNS:
                 raise QueryError(
                     f"unknown breakdown {name!r}",
-                    reason="UNKNOWN_DIMENSION",
+                    reason=Reason.UNKNOWN_DIMENSION,
                     field="breakdowns",
                     hint=f"known breakdowns: {', '.join(BREAKDOWNS)}",
                 )
@@ -185,7 +185,7 @@ class Query:
         if not LOCAL_NAME.match(name):
             raise QueryError(
                 f"malformed local group dimension {self.group_dim!r}",
-                reason="UNKNOWN_DIMENSION",
+                reason=Reason.UNKNOWN_DIMENSION,
                 field="group_dim",
                 hint="local:NAME with NAME of 1-32 characters a-z, 0-9 or _",
             )
@@ -354,7 +354,7 @@ def compile_query(query: Query, local: Mapping[str, Variable] | None = None) -> 
         if group is None:
             raise QueryError(
                 f"this node does not provide the local variable {query.group_dim!r}",
-                reason="VARIABLE_NOT_PROVIDED",
+                reason=Reason.VARIABLE_NOT_PROVIDED,
                 field="group_dim",
                 hint=f'map it under [variables."{query.group_dim}"] in the node config',
             )

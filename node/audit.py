@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from privacy.signing import sign, verify
+from security.signing import sign, verify
 
 __all__ = ["GENESIS", "SCHEMA", "AuditCheck", "AuditEntry", "append", "read_entries", "verify_log"]
 

@@ -57,8 +57,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.errors import ConfigError, QueryError, Reason
+from common.tomlfile import Section
 from indicators.derived import DERIVED
-from indicators.errors import ConfigError, QueryError
 from indicators.spec import LOCAL_PREFIX, is_local
 from indicators.variables import (
     AGE,
@@ -70,9 +71,8 @@ from indicators.variables import (
     Variable,
 )
 from node.policy import Policy, parse_policy
-from node.sections import Section
-from privacy.certificates import TlsFiles
 from privacy.disclosure import DisclosureRules
+from security.certificates import TlsFiles
 
 __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "load_config"]
 
@@ -186,7 +186,7 @@ class NodeConfig:
                 return replace(self, dataset=dataset, privacy=privacy)
         raise QueryError(
             f"this node serves no data for time period {period!r}",
-            reason="PERIOD_NOT_SERVED",
+            reason=Reason.PERIOD_NOT_SERVED,
             field="time_period",
             hint=f"periods served: {', '.join(self.periods)}",
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from indicators.errors import QueryError
+from common.errors import QueryError, Reason
 from indicators.spec import TableSpec
 from indicators.variables import AGE, AGE_MISSING
 from node.harmonise import Harmonised
@@ -66,7 +66,7 @@ def require_variables(data: Harmonised, spec: TableSpec) -> None:
         if name != AGE and (name not in data.codes or _unknown_local(data, name)):
             raise QueryError(
                 f"this node does not provide the variable {name!r}",
-                reason="VARIABLE_NOT_PROVIDED",
+                reason=Reason.VARIABLE_NOT_PROVIDED,
                 field=name,
                 hint="map it under [variables] in the node config, or ask without it",
             )

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from indicators.errors import AccessError, QueryError
+from common.errors import AccessError, QueryError, Reason
 from indicators.spec import Query
 from node.policy import CoordinatorGrant, Policy
-from privacy.signing import find_signer
 from protos import node_pb2 as pb
+from security.signing import find_signer
 
 __all__ = ["Admitted", "Gatekeeper", "RequestInfo"]
 
@@ -69,7 +69,7 @@ class Gatekeeper:
         if self.require_peer and peer is None:
             raise AccessError(
                 "no client certificate identifies a coordinator",
-                reason="UNAUTHENTICATED",
+                reason=Reason.UNAUTHENTICATED,
                 hint="connect with a coordinator certificate from the federation CA",
             )
         if peer is not None:
@@ -80,13 +80,13 @@ class Gatekeeper:
         if signer is None:
             raise AccessError(
                 "the query's signature does not verify with any allowed coordinator's key",
-                reason="BAD_SIGNATURE",
+                reason=Reason.BAD_SIGNATURE,
                 hint="the request bytes must be sent exactly as signed",
             )
         if peer is not None and signer != peer:
             raise AccessError(
                 f"the query is signed by {signer!r} but sent by {peer!r}",
-                reason="SIGNER_NOT_PEER",
+                reason=Reason.SIGNER_NOT_PEER,
             )
         info.coordinator = signer
         envelope = self._parse(request)
@@ -119,13 +119,13 @@ class Gatekeeper:
         if envelope.issuer != signer:
             raise AccessError(
                 f"the query says it is issued by {envelope.issuer!r} but {signer!r} signed it",
-                reason="SIGNER_NOT_ISSUER",
+                reason=Reason.SIGNER_NOT_ISSUER,
                 field="issuer",
             )
         if envelope.audience != self.node_id:
             raise AccessError(
                 f"the query is addressed to {envelope.audience!r}, not to this node",
-                reason="WRONG_AUDIENCE",
+                reason=Reason.WRONG_AUDIENCE,
                 field="audience",
                 hint="a coordinator signs a separate query for each node",
             )
@@ -134,7 +134,7 @@ class Gatekeeper:
             raise AccessError(
                 f"the query was issued {skew:.0f} s away from this node's clock, outside "
                 f"the {self.policy.window_seconds:g} s window",
-                reason="STALE_QUERY",
+                reason=Reason.STALE_QUERY,
                 field="issued_at_ms",
                 hint="check both clocks (NTP); a query is valid for a few minutes only",
             )

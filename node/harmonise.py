@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from common.errors import DataError
 from indicators.derived import APPLIES_TO, DERIVED
-from indicators.errors import DataError
 from indicators.spec import is_local
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, Variable, country_group
 from node.config import NodeConfig, VariableMapping

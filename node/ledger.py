@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from indicators.errors import BudgetError, FedstatsError, QueryError
+from common.errors import BudgetError, FedstatsError, QueryError, Reason
 from node import audit
 from privacy.budget import from_micro, to_micro
 
@@ -252,7 +252,7 @@ class Ledger:
         if old_spec != request.spec_hash or old_request != request.request_sha256:
             raise QueryError(
                 f"query id {request.query_id!r} was already used for a different request",
-                reason="QUERY_ID_REUSED",
+                reason=Reason.QUERY_ID_REUSED,
                 field="query_id",
                 hint="a retry must resend the same signed bytes; a new query needs a new id",
             )
@@ -267,7 +267,7 @@ class Ledger:
         if owner == self.owner or _alive(str(owner)):
             raise QueryError(
                 f"query {request.query_id!r} is being computed now",
-                reason="QUERY_IN_PROGRESS",
+                reason=Reason.QUERY_IN_PROGRESS,
                 field="query_id",
                 hint="retry in a few seconds",
             )
@@ -282,7 +282,7 @@ class Ledger:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g}, over this node's per-query cap "
                 f"{from_micro(self.cap_micro):g}",
-                reason="QUERY_CAP_EXCEEDED",
+                reason=Reason.QUERY_CAP_EXCEEDED,
                 field="rho",
                 hint=f"ask for rho <= {from_micro(self.cap_micro):g}",
             )
@@ -293,7 +293,7 @@ class Ledger:
                 raise BudgetError(
                     f"coordinator {request.coordinator!r} has {from_micro(max(cap - used, 0)):g}"
                     f" of its rho cap {from_micro(cap):g} left on this dataset",
-                    reason="COORDINATOR_CAP_EXCEEDED",
+                    reason=Reason.COORDINATOR_CAP_EXCEEDED,
                     field="rho",
                     hint="ask for less; the node operator sets rho_cap under [[coordinators]]",
                 )
@@ -302,7 +302,7 @@ class Ledger:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g} but only "
                 f"{from_micro(max(remaining, 0)):g} of {from_micro(self.total_micro):g} is left",
-                reason="BUDGET_EXCEEDED",
+                reason=Reason.BUDGET_EXCEEDED,
                 field="rho",
                 hint="ask for less, or the data holder must grant a larger budget",
             )

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from common.errors import AccessError, QueryError, Reason
+from common.tomlfile import Section
 from indicators.catalogue import CATALOGUE
-from indicators.errors import AccessError, QueryError
 from indicators.spec import GROUP_DIMS, Plan, is_local
-from node.sections import Section
-from privacy.signing import parse_public_key
+from security.signing import parse_public_key
 
 __all__ = ["ANY", "CoordinatorGrant", "Policy", "parse_policy"]
 
@@ -55,7 +55,7 @@ class Policy:
         if coordinator not in self.coordinators:
             raise AccessError(
                 f"coordinator {coordinator!r} is not allowed to query this node",
-                reason="UNKNOWN_COORDINATOR",
+                reason=Reason.UNKNOWN_COORDINATOR,
                 field="coordinator",
                 hint="the node operator must list it under [[coordinators]]",
             )
@@ -67,14 +67,14 @@ class Policy:
             if ANY not in grant.indicators and name not in grant.indicators:
                 raise AccessError(
                     f"coordinator {grant.id!r} may not ask for {name!r}",
-                    reason="INDICATOR_NOT_ALLOWED",
+                    reason=Reason.INDICATOR_NOT_ALLOWED,
                     field="indicators",
                     hint=f"allowed: {', '.join(sorted(grant.indicators))}",
                 )
         if ANY not in grant.group_dims and plan.query.group_dim not in grant.group_dims:
             raise AccessError(
                 f"coordinator {grant.id!r} may not ask by {plan.query.group_dim!r}",
-                reason="DIMENSION_NOT_ALLOWED",
+                reason=Reason.DIMENSION_NOT_ALLOWED,
                 field="group_dim",
                 hint=f"allowed: {', '.join(sorted(grant.group_dims))}",
             )
@@ -82,7 +82,7 @@ class Policy:
             raise QueryError(
                 f"the query would release {plan.n_cells} cells, over this node's limit of "
                 f"{self.max_cells_per_query}",
-                reason="TOO_MANY_CELLS",
+                reason=Reason.TOO_MANY_CELLS,
                 field="breakdowns",
                 hint="ask for fewer breakdowns or indicators",
             )

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from indicators.errors import ConfigError
+from common.errors import ConfigError
 from node.service import NodeService
 from node.servicer import NodeServicer
 from node.tlsfront import TlsFront
-from privacy.certificates import TlsFiles, check_party_certificate
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import TlsFiles, check_party_certificate
 
 __all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
 

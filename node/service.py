@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ConfigError, FedstatsError, QueryError, Reason
 from indicators.catalogue import CATALOGUE
-from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE
 from node.config import NodeConfig
@@ -26,7 +26,7 @@ from node.policy import CoordinatorGrant
 from node.source import load_frame
 from privacy.budget import from_micro, split_rho
 from privacy.gaussian import release
-from privacy.signing import key_id, load_private_key, sign
+from security.signing import key_id, load_private_key, sign
 
 __all__ = ["MAX_CELLS_PER_QUERY", "NodeService", "QueryAnswer", "TableRelease"]
 
@@ -210,7 +210,7 @@ class NodeService:
         if plan.n_cells > MAX_CELLS_PER_QUERY:
             raise QueryError(
                 f"the query would release {plan.n_cells} cells, over {MAX_CELLS_PER_QUERY}",
-                reason="TOO_MANY_CELLS",
+                reason=Reason.TOO_MANY_CELLS,
                 field="breakdowns",
                 hint="ask for fewer breakdowns or indicators",
             )

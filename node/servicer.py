@@ -9,7 +9,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from indicators.errors import ERROR_METADATA_KEY, AccessError, FedstatsError
+from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, Reason
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.service import NodeService, QueryAnswer
@@ -19,39 +19,9 @@ from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["REASON_STATUS", "NodeServicer", "budget_proto", "disclosure_proto"]
+__all__ = ["NodeServicer", "budget_proto", "disclosure_proto", "error_detail"]
 
 log = logging.getLogger(__name__)
-
-# Machine-readable reasons and the gRPC status each travels with.
-REASON_STATUS: dict[str, grpc.StatusCode] = {
-    "MALFORMED_QUERY": grpc.StatusCode.INVALID_ARGUMENT,
-    "UNKNOWN_INDICATOR": grpc.StatusCode.INVALID_ARGUMENT,
-    "UNKNOWN_DIMENSION": grpc.StatusCode.INVALID_ARGUMENT,
-    "TOO_MANY_CELLS": grpc.StatusCode.INVALID_ARGUMENT,
-    "VARIABLE_NOT_PROVIDED": grpc.StatusCode.FAILED_PRECONDITION,
-    "QUERY_ID_REUSED": grpc.StatusCode.ALREADY_EXISTS,
-    "QUERY_IN_PROGRESS": grpc.StatusCode.ABORTED,
-    "BUDGET_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "QUERY_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "COORDINATOR_CAP_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
-    "NO_CLIENT_CERTIFICATE": grpc.StatusCode.UNAUTHENTICATED,
-    "UNTRUSTED_CERTIFICATE": grpc.StatusCode.UNAUTHENTICATED,
-    "CERTIFICATE_EXPIRED": grpc.StatusCode.UNAUTHENTICATED,
-    "CERTIFICATE_NOT_YET_VALID": grpc.StatusCode.UNAUTHENTICATED,
-    "NO_IDENTITY": grpc.StatusCode.UNAUTHENTICATED,
-    "BAD_SIGNATURE": grpc.StatusCode.UNAUTHENTICATED,
-    "NOT_A_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
-    "UNKNOWN_COORDINATOR": grpc.StatusCode.PERMISSION_DENIED,
-    "SIGNER_NOT_PEER": grpc.StatusCode.PERMISSION_DENIED,
-    "SIGNER_NOT_ISSUER": grpc.StatusCode.PERMISSION_DENIED,
-    "WRONG_AUDIENCE": grpc.StatusCode.PERMISSION_DENIED,
-    "STALE_QUERY": grpc.StatusCode.PERMISSION_DENIED,
-    "INDICATOR_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
-    "DIMENSION_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
-    "INTERNAL": grpc.StatusCode.INTERNAL,
-}
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -60,17 +30,25 @@ Resp = TypeVar("Resp")
 def _internal(exc: BaseException, method: str) -> FedstatsError:
     """Log an unexpected error with its trace; the wire gets only a generic message."""
     log.error("internal error in %s", method, exc_info=exc)
-    return FedstatsError("internal error; the node's log has the details", reason="INTERNAL")
+    return FedstatsError("internal error; the node's log has the details", reason=Reason.INTERNAL)
+
+
+def error_detail(error: FedstatsError) -> pb.ErrorDetail:
+    """The wire form of an error: its catalogued reason as the enum, and its texts."""
+    return pb.ErrorDetail(
+        reason=error.reason.value,
+        code=f"REASON_{error.reason.value}",
+        message=error.message,
+        hint=error.hint,
+        field=error.field,
+    )
 
 
 def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
     """End the call with the reason's status and the ErrorDetail in trailing metadata."""
-    detail = pb.ErrorDetail(
-        reason=error.reason, message=error.message, hint=error.hint, field=error.field
-    )
-    code = REASON_STATUS.get(error.reason, grpc.StatusCode.FAILED_PRECONDITION)
+    detail = error_detail(error)
     context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
-    context.abort(code, f"{detail.reason}: {detail.message}")
+    context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")
 
 
 VerdictLookup = Callable[[str], PeerVerdict | None]
@@ -94,7 +72,7 @@ def coordinator_of(context: grpc.ServicerContext, verdicts: VerdictLookup | None
     if verdict is None:
         raise AccessError(
             "the connection did not come through the node's TLS front",
-            reason="UNAUTHENTICATED",
+            reason=Reason.UNAUTHENTICATED,
             hint="connect to the node's public address with mutual TLS",
         )
     if verdict.reason:
@@ -107,7 +85,7 @@ def coordinator_of(context: grpc.ServicerContext, verdicts: VerdictLookup | None
     if verdict.role != "coordinator":
         raise AccessError(
             f"the client certificate names a {verdict.role}, not a coordinator",
-            reason="NOT_A_COORDINATOR",
+            reason=Reason.NOT_A_COORDINATOR,
             hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
         )
     return verdict.ident

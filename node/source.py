@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from indicators.errors import DataError
+from common.errors import DataError, Reason
 from node.config import NodeConfig
 
 __all__ = ["load_frame", "needed_columns"]
@@ -42,7 +42,7 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(missing)} named in {config.file.name} not found",
-            reason="MISSING_COLUMN",
+            reason=Reason.MISSING_COLUMN,
             field=", ".join(missing),
             hint=f"the file has: {', '.join(available[:30])}",
         )
@@ -72,7 +72,7 @@ def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
             f"{config.dataset.path}: no rows left of {n_read} after where {{ {filters} }}"
             if config.dataset.where
             else f"{config.dataset.path}: the dataset has no rows",
-            reason="EMPTY_DATASET",
+            reason=Reason.EMPTY_DATASET,
             field="dataset.where",
             hint="check the values in dataset.where against the file's values",
         )

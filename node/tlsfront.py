@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from OpenSSL import SSL
 
-from privacy.certificates import TlsFiles, parse_identity, uris
+from common.errors import Reason
+from security.certificates import TlsFiles, parse_identity, uris
 
 __all__ = ["PeerVerdict", "TlsFront", "judge_certificate"]
 
@@ -47,13 +48,13 @@ class PeerVerdict:
     Attributes:
         role: ``coordinator`` or ``node`` from the certificate's URI SAN, when valid.
         ident: The party's id, when valid.
-        reason: Empty when the certificate is valid; otherwise why it is not.
+        reason: None when the certificate is valid; otherwise why it is not.
         detail: A sentence for the refusal message.
     """
 
     role: str = ""
     ident: str = ""
-    reason: str = ""
+    reason: Reason | None = None
     detail: str = ""
 
 
@@ -63,25 +64,25 @@ def judge_certificate(
     """Validate a client's certificate chain against the federation CA."""
     if not chain:
         return PeerVerdict(
-            reason="NO_CLIENT_CERTIFICATE", detail="the client presented no certificate"
+            reason=Reason.NO_CLIENT_CERTIFICATE, detail="the client presented no certificate"
         )
     leaf, now = chain[0], now or dt.datetime.now(dt.UTC)
     if now < leaf.not_valid_before_utc:
         when = f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
         return PeerVerdict(
-            reason="CERTIFICATE_NOT_YET_VALID", detail=f"the client certificate starts {when}"
+            reason=Reason.CERTIFICATE_NOT_YET_VALID, detail=f"the client certificate starts {when}"
         )
     if now > leaf.not_valid_after_utc:
         when = f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         return PeerVerdict(
-            reason="CERTIFICATE_EXPIRED", detail=f"the client certificate expired {when}"
+            reason=Reason.CERTIFICATE_EXPIRED, detail=f"the client certificate expired {when}"
         )
     verifier = PolicyBuilder().store(Store([ca])).time(now).build_client_verifier()
     try:
         verifier.verify(leaf, chain[1:])
     except VerificationError as exc:
         return PeerVerdict(
-            reason="UNTRUSTED_CERTIFICATE",
+            reason=Reason.UNTRUSTED_CERTIFICATE,
             detail=f"the client certificate does not chain to the federation CA ({exc})",
         )
     for uri in uris(leaf):
@@ -89,7 +90,7 @@ def judge_certificate(
         if identity is not None:
             return PeerVerdict(role=identity[0], ident=identity[1])
     return PeerVerdict(
-        reason="NO_IDENTITY", detail="the client certificate names no fedstats:// identity"
+        reason=Reason.NO_IDENTITY, detail="the client certificate names no fedstats:// identity"
     )
 
 

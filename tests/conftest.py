@@ -28,10 +28,10 @@ from fedstats.certs import init_ca, issue
 from node.config import load_config
 from node.server import NodeServer, build_server
 from node.service import NodeService
-from privacy.certificates import TlsFiles
-from privacy.signing import load_private_key, parse_public_key, sign, verify
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import TlsFiles
+from security.signing import load_private_key, parse_public_key, sign, verify
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LAEKEN = SHARED_DATA / "laeken_eusilc.csv"

@@ -17,9 +17,9 @@ from typing import Any
 import grpc
 import pytest
 
+from common.errors import ERROR_METADATA_KEY, ConfigError, DataError, QueryError
 from coordinator.run import run_query
 from fedstats.cli import main
-from indicators.errors import ERROR_METADATA_KEY, ConfigError, DataError, QueryError
 from indicators.spec import Query
 from node.config import load_config
 from node.harmonise import harmonise

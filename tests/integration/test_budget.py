@@ -20,9 +20,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from common.errors import ERROR_METADATA_KEY
 from coordinator.combine import POOLED
 from coordinator.run import run_query
-from indicators.errors import ERROR_METADATA_KEY
 from indicators.spec import Query
 from node.config import load_config
 from node.server import build_server

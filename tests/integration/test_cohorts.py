@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from common.errors import FedstatsError, QueryError
 from coordinator.combine import BenchmarkRow
 from coordinator.output import write_outputs
 from coordinator.run import QueryOutcome, run_query
 from fedstats import synth
 from fedstats.cli import _parser
-from indicators.errors import FedstatsError, QueryError
 from indicators.spec import Query, compile_query
 from indicators.variables import CATEGORICAL
 from node.config import load_config

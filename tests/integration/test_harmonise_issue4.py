@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import ConfigError, DataError
 from fedstats import synth
 from fedstats.cli import main
-from indicators.errors import ConfigError, DataError
 from indicators.variables import CATEGORICAL
 from node.config import load_config
 from node.harmonise import harmonise

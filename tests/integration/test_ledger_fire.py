@@ -36,7 +36,7 @@ from node.config import load_config
 from node.ledger import Ledger, Request, Reservation
 from node.service import NodeService
 from privacy.budget import from_micro, to_micro
-from privacy.signing import load_private_key, parse_public_key
+from security.signing import load_private_key, parse_public_key
 from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
 
 pytestmark = pytest.mark.slow
@@ -126,9 +126,9 @@ def releases_by_query(entries: list[AuditEntry]) -> dict[str, AuditEntry]:
 LEDGER_SPENDER = """
 import hashlib, json, sys, traceback
 from pathlib import Path
-from indicators.errors import FedstatsError
+from common.errors import FedstatsError
 from node.ledger import Ledger, Request, Reservation
-from privacy.signing import load_private_key
+from security.signing import load_private_key
 
 path, dataset, total, rho, key, worker = sys.argv[1:]
 signer = load_private_key(Path(key), "test")
@@ -158,7 +158,7 @@ print(json.dumps({"committed": committed, "outcome": outcome}), flush=True)
 # between the reservation and the commit, so charges stay reserved for a while.
 SERVICE_SPENDER = """
 import hashlib, json, sys, traceback
-from indicators.errors import FedstatsError
+from common.errors import FedstatsError
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
@@ -573,7 +573,7 @@ RESERVE_AND_WAIT = """
 import sys
 from pathlib import Path
 from node.ledger import Ledger, Request
-from privacy.signing import load_private_key
+from security.signing import load_private_key
 
 path, dataset, key, request_sha256 = sys.argv[1:]
 ledger = Ledger(Path(path), dataset, 1.0, 1.0, load_private_key(Path(key), "test"))

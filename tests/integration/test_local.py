@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError, FedstatsError, QueryError
 from coordinator.output import write_outputs
 from coordinator.run import QueryOutcome, run_query
-from indicators.errors import ConfigError, FedstatsError, QueryError
 from indicators.spec import Query, compile_query
 from indicators.variables import CATEGORICAL, UNK, Variable
 from node.config import load_config

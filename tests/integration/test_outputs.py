@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from pysdmx.io import get_datasets, read_sdmx
 
+from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.output import FORMATS, output_files, write_outputs
 from coordinator.progress import FanOutProgress
@@ -30,7 +31,6 @@ from coordinator.report import gap_versus_pooled, row_key
 from coordinator.run import QueryOutcome, run_query
 from coordinator.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from indicators.catalogue import CATALOGUE
-from indicators.errors import FedstatsError
 from indicators.spec import Query, TableSpec
 from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken
 

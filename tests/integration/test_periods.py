@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError, QueryError
 from coordinator.combine import POOLED
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
-from indicators.errors import ConfigError, QueryError
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService

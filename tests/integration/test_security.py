@@ -14,19 +14,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.errors import ERROR_METADATA_KEY, ConfigError
 from coordinator.client import Dialer
 from coordinator.config import NodeAddress
 from coordinator.run import prepare
 from fedstats.certs import init_ca, issue
-from indicators.errors import ERROR_METADATA_KEY, ConfigError
 from node.audit import read_entries, verify_log
 from node.config import load_config
 from node.server import build_server
 from node.service import NodeService
-from privacy.certificates import TlsFiles
-from privacy.signing import load_private_key, parse_public_key
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import TlsFiles
+from security.signing import load_private_key, parse_public_key
 from tests.conftest import (
     COORDINATOR,
     RunningNode,
@@ -337,7 +337,7 @@ def test_results_carry_the_nodes_signature(node: Node) -> None:
             sign_request(request("sig"), "vienna"), timeout=30
         )
     public = parse_public_key(pki().public_key("node", "vienna"), "test")
-    from privacy.signing import key_id, verify
+    from security.signing import key_id, verify
 
     assert signed.key_id == key_id(public)
     assert verify(public, signed.result, signed.signature)

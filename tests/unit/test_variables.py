@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from common.errors import QueryError
 from indicators import derived
-from indicators.errors import QueryError
 from indicators.spec import (
     DERIVED_GROUP_LABELS,
     DERIVED_GROUPS,

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from indicators.errors import ConfigError
+from common.errors import ConfigError
 
 __all__ = [
     "PUBLIC_PREFIX",

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from indicators.errors import ConfigError
+from common.errors import ConfigError
 
 __all__ = ["SCHEME", "TlsFiles", "check_party_certificate", "identity_uri", "parse_identity"]
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from indicators.errors import ConfigError
+from common.errors import ConfigError
 
 __all__ = ["Section"]
 

@@ -1,0 +1,1 @@
+"""Certificates, signing and TLS helpers: identity and integrity, no differential privacy."""
