@@ -218,10 +218,7 @@ class Reason(StrEnum):
     @classmethod
     def for_transport(cls, status_name: str) -> Reason:
         """The reason of a call that ended with a bare gRPC status (no fedstats detail)."""
-        try:
-            reason = cls(status_name)
-        except ValueError:
-            return cls.UNKNOWN
+        reason = cls.__members__.get(status_name, cls.UNKNOWN)
         return reason if reason.status == status_name else cls.UNKNOWN
 
 
