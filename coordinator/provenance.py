@@ -32,7 +32,8 @@ from coordinator.combine import (
     local_rows,
     read_result,
 )
-from coordinator.output import check_formats, output_files, write_csv, write_outputs
+from coordinator.publish.outputs import check_formats, output_files, write_outputs
+from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import Variable

@@ -148,9 +148,10 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
-    from coordinator.output import check_formats, outcome_notes, summary
     from coordinator.progress import FanOutProgress
     from coordinator.provenance import publish
+    from coordinator.publish.outputs import check_formats
+    from coordinator.publish.summary import outcome_notes, summary
     from coordinator.run import run_pathway, run_query
     from indicators.spec import Query
     from security.signing import load_private_key

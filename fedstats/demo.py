@@ -16,9 +16,10 @@ from pathlib import Path
 
 from common.errors import FedstatsError
 from coordinator.config import CoordinatorConfig, load_coordinator_config
-from coordinator.output import FORMATS, outcome_notes, summary
 from coordinator.progress import FanOutProgress
 from coordinator.provenance import publish, verify_provenance
+from coordinator.publish.outputs import FORMATS
+from coordinator.publish.summary import outcome_notes, summary
 from coordinator.run import QueryOutcome, run_query
 from fedstats.certs import init_ca, issue, party_files
 from fedstats.demo_cohorts import FORMATS as COHORT_FORMATS

@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import FedstatsError, QueryError
 from coordinator.combine import BenchmarkRow
-from coordinator.output import write_outputs
+from coordinator.publish.outputs import write_outputs
 from coordinator.run import QueryOutcome, run_query
 from fedstats import synth
 from fedstats.cli import _parser

@@ -75,7 +75,7 @@ def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
     from pysdmx.io import get_datasets
 
     from coordinator.combine import POOLED
-    from coordinator.sdmx import DATAFLOWS, POOLED_GEO
+    from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO
 
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--cities", "3", "--persons", "3000"]) == 0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from common.errors import ConfigError, FedstatsError, QueryError
-from coordinator.output import write_outputs
+from coordinator.publish.outputs import write_outputs
 from coordinator.run import QueryOutcome, run_query
 from indicators.spec import Query, compile_query
 from indicators.variables import CATEGORICAL, UNK, Variable

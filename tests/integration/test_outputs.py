@@ -25,11 +25,13 @@ from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
-from coordinator.output import FORMATS, output_files, write_outputs
 from coordinator.progress import FanOutProgress
-from coordinator.report import gap_versus_pooled, row_key
+from coordinator.publish.outputs import FORMATS, output_files, write_outputs
+from coordinator.publish.report.blocks import Block
+from coordinator.publish.report.compare import gap_versus_pooled
+from coordinator.publish.report.labels import row_key
+from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from coordinator.run import QueryOutcome, run_query
-from coordinator.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec
 from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken
@@ -270,7 +272,9 @@ def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> No
         r for r in outcome.rows
         if r.node == "vienna" and r.group == "NEU27_2020_FOR" and r.indicator == "employment_rate"
     )  # fmt: skip
-    diff = gap_versus_pooled(outcome, row)
+    place = Block(outcome, row.indicator).place(row)
+    assert place is not None
+    diff = gap_versus_pooled(outcome, row, place)
     assert diff is not None and diff.se > 0
     pooled = next(
         r for r in outcome.rows
@@ -294,7 +298,9 @@ def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> No
     # one node alone is its own pool: no difference, no uncertainty
     single = laeken_outcome_single(tmp_path, serve)
     alone = next(r for r in single.rows if r.node == "vienna" and r.gap is not None)
-    only = gap_versus_pooled(single, alone)
+    alone_place = Block(single, alone.indicator).place(alone)
+    assert alone_place is not None
+    only = gap_versus_pooled(single, alone, alone_place)
     assert only is not None and only.value == pytest.approx(0.0, abs=1e-12)
     assert only.se == pytest.approx(0.0, abs=1e-12)
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from coordinator.output import write_outputs
-from coordinator.report import INK
+from coordinator.publish.outputs import write_outputs
+from coordinator.publish.report.charts import INK
 from coordinator.run import QueryOutcome, run_query
 from indicators.spec import Query
 from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken

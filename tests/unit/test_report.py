@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from coordinator.combine import POOLED, BenchmarkRow
-from coordinator.report import render_report, verdict
+from coordinator.publish.report.compare import verdict
+from coordinator.publish.report.page import render_report
 from coordinator.run import QueryOutcome
 from indicators.spec import Query, compile_query
 
@@ -49,5 +50,31 @@ def test_what_a_node_sends_is_escaped() -> None:
     )
     page = render_report([outcome])
     assert "<script" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert "default-src 'none'" in page  # the page may load and run nothing
+
+
+def test_escaping_is_the_default_for_every_text() -> None:
+    """A node id reaches headings, attributes, charts and sentences: markup in it stays text."""
+    plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", 1.0))
+    node = '<i>x</i>"'
+    rows = [
+        BenchmarkRow(
+            node=n, geo="G", time_period="2025", indicator="employment_rate",
+            group_dim="citizen", group=group, breakdown={}, comparator="NAT", unit="PC",
+            value=60.0 if group != "NAT" else 70.0, ci_low=55.0, ci_high=65.0,
+            comparator_value=70.0, gap=None if group == "NAT" else -10.0,
+            gap_ci_low=None if group == "NAT" else -12.0,
+            gap_ci_high=None if group == "NAT" else -8.0,
+        )
+        for n in (node, POOLED)
+        for group in ("NAT", "NEU27_2020_FOR")
+    ]  # fmt: skip
+    outcome = QueryOutcome(
+        query_id="q<1>", plan=plan, rows=rows, answers={}, failures={}, rho_charged={}, replies={}
+    )
+    page = render_report([outcome])
+    assert "<i>x" not in page and "q<1>" not in page
+    assert page.count("&lt;i&gt;x&lt;/i&gt;") >= 5  # city heading, tables, charts, words
+    assert 'data-key="&lt;i&gt;x&lt;/i&gt;&#34;|employment_rate' in page
+    assert "<script" not in page and "<link" not in page and 'src="' not in page

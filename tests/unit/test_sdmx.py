@@ -9,7 +9,7 @@ from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
-from coordinator.sdmx import POOLED_GEO, _period, prepare_sdmx
+from coordinator.publish.sdmx import POOLED_GEO, _period, prepare_sdmx
 
 
 @pytest.mark.parametrize(

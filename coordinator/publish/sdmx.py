@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from sdmx.model import common, v21
 
 from common.errors import FedstatsError, Reason
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
-from coordinator.output import published
+from coordinator.publish.numbers import published
 from indicators.catalogue import CATALOGUE
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
 from indicators.variables import CATEGORICAL
@@ -154,7 +155,7 @@ class SdmxRelease:
         return paths
 
 
-def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
+def prepare_sdmx(rows: Sequence[BenchmarkRow]) -> SdmxRelease:
     """Map benchmark rows to SDMX observations, checking everything before any write.
 
     Raises:
@@ -195,7 +196,7 @@ def prepare_sdmx(rows: list[BenchmarkRow]) -> SdmxRelease:
     seen: set[tuple[tuple[str, str], ...]] = set()
     for row in rows:
         comp = comparators.get(_comparator_key(row))
-        for obs in _row_observations(row, comp.flags if comp else ""):
+        for obs in _row_observations(row, str(comp.flags) if comp else ""):
             if obs.key in seen:
                 raise FedstatsError(
                     f"two benchmark rows map to the same SDMX observation {dict(obs.key)}",
@@ -228,7 +229,7 @@ def _row_observations(row: BenchmarkRow, comparator_flags: str) -> list[Obs]:
     for stat in STATS:
         if stat.gap and row.group == row.comparator:
             continue  # a group has no gap to itself
-        flags = _merge(row.flags, comparator_flags) if stat.gap else row.flags
+        flags = _merge(str(row.flags), comparator_flags) if stat.gap else str(row.flags)
         key = (
             ("freq", freq),
             ("stat", stat.code),

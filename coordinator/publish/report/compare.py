@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.combine import BenchmarkRow, comparator_cell, groups_of, poverty_lines
+from coordinator.combine import BenchmarkRow, poverty_lines
 from coordinator.estimates import Layout, group_estimate
-from coordinator.run import QueryOutcome
-from indicators.catalogue import BELOW_LINE, CATALOGUE
+from coordinator.publish.outcome import Outcome
+from coordinator.publish.report.blocks import Place
+from indicators.catalogue import BELOW_LINE, Indicator
 from indicators.spec import TableSpec
 from privacy.estimators import Cells, Estimate
 
@@ -19,26 +20,28 @@ __all__ = ["Comparison", "compare_to_pooled", "gap_versus_pooled", "verdict"]
 
 
 def _gap_gradient(
-    cells: Cells, spec: TableSpec, row: BenchmarkRow, lines: list[float] | None
+    cells: Cells, spec: TableSpec, indicator: Indicator, place: Place, lines: list[float] | None
 ) -> tuple[float, npt.NDArray[np.float64]]:
-    """The row's gap (group minus comparator) on ``cells`` and its gradient."""
+    """The gap (group minus comparator) at ``place`` on ``cells`` and its gradient."""
     layout = Layout(spec, len(cells.values) // spec.n_cells)
-    groups = dict(groups_of(spec))
-    cell = tuple(d.codes.index(row.breakdown[d.name]) for d in spec.dims[1:])
-    indicator = CATALOGUE[row.indicator]
-    versus, at = comparator_cell(spec, row.comparator, row.group, cell)
-    gap = group_estimate(cells, layout, indicator, groups[row.group], cell, lines)
-    gap = gap - group_estimate(cells, layout, indicator, groups[versus], at, lines)
+    gap = group_estimate(cells, layout, indicator, list(place.members), place.cell, lines)
+    versus = group_estimate(cells, layout, indicator, list(place.versus), place.versus_cell, lines)
+    gap = gap - versus
     return gap.value, gap.grad
 
 
-def gap_versus_pooled(outcome: QueryOutcome, row: BenchmarkRow) -> Estimate | None:
+def gap_versus_pooled(outcome: Outcome, row: BenchmarkRow, place: Place) -> Estimate | None:
     """A city's gap minus the pooled gap (proportions), with its standard error.
 
     The city's cells are part of the pooled cells, so the two gaps are correlated: the
     difference's gradient is the city's gap gradient, placed in the city's block of the
     pooled cells, minus the pooled gap's gradient; its variance sums each cell's variance
     times the squared gradient. None when the city's gap is not published.
+
+    Args:
+        outcome: The row's query.
+        row: The city's row.
+        place: Where the row sits in its table (``Block.place``).
     """
     if row.gap is None or row.node not in outcome.answers:
         return None
@@ -46,15 +49,15 @@ def gap_versus_pooled(outcome: QueryOutcome, row: BenchmarkRow) -> Estimate | No
     order = list(outcome.answers)
     lines = None
     if indicator.kind == BELOW_LINE:
-        by_node = poverty_lines(outcome.plan, spec, order, outcome.answers)
+        by_node = poverty_lines(outcome.plan, spec, order, dict(outcome.answers))
         lines = [by_node[n] for n in order]
     parts = [outcome.answers[n].cells[spec.key] for n in order]
     pooled = Cells.concat(parts)
-    pooled_gap, gradient = _gap_gradient(pooled, spec, row, lines)
+    pooled_gap, gradient = _gap_gradient(pooled, spec, indicator, place, lines)
     city = order.index(row.node)
     city_lines = None if lines is None else [lines[city]]
-    city_gap, city_gradient = _gap_gradient(parts[city], spec, row, city_lines)
-    start = order.index(row.node) * spec.n_cells
+    city_gap, city_gradient = _gap_gradient(parts[city], spec, indicator, place, city_lines)
+    start = city * spec.n_cells
     gradient = -gradient
     gradient[start : start + spec.n_cells] += city_gradient
     if not (math.isfinite(city_gap) and math.isfinite(pooled_gap)):
@@ -99,12 +102,14 @@ def verdict(
 
 
 def compare_to_pooled(
-    outcome: QueryOutcome, row: BenchmarkRow, pooled: BenchmarkRow | None
+    outcome: Outcome, row: BenchmarkRow, pooled: BenchmarkRow | None, place: Place | None
 ) -> Comparison:
     """Whether a city's gap is larger or smaller than the pooled gap, and how sure."""
     if row.gap is None or row.gap_ci_low is None or row.gap_ci_high is None:
         return Comparison(row, pooled, None, "not published")
-    diff = gap_versus_pooled(outcome, row) if pooled and pooled.gap is not None else None
+    diff = None
+    if pooled is not None and pooled.gap is not None and place is not None:
+        diff = gap_versus_pooled(outcome, row, place)
     if pooled is None or pooled.gap is None or diff is None:
         return Comparison(row, pooled, None, "no pooled gap")
     diff = Estimate(100 * diff.value, 100 * diff.se)

@@ -1,0 +1,94 @@
+"""The benchmark of one or more queries, written in the formats asked for.
+
+The top of the publishing floor: ``benchmark.csv`` and ``benchmark.parquet``
+(``coordinator.publish.tables``), SDMX (``coordinator.publish.sdmx``) and the HTML report
+(``coordinator.publish.report``). Every output publishes the same numbers
+(``coordinator.publish.numbers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.errors import FedstatsError, Reason
+from coordinator.publish.outcome import Outcome
+from coordinator.publish.report.page import write_report
+from coordinator.publish.tables import write_csv, write_parquet
+
+__all__ = ["FORMATS", "check_formats", "output_files", "write_outputs"]
+
+FORMATS = ("csv", "parquet", "sdmx", "html")
+
+
+def check_formats(formats: Sequence[str]) -> list[str]:
+    """The requested formats, deduplicated, in their given order.
+
+    Raises:
+        FedstatsError: An unknown format, or none (reason ``UNSUPPORTED_FORMAT``).
+    """
+    wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise FedstatsError(
+            f"unknown output format(s): {', '.join(unknown)}" if unknown else "no output format",
+            reason=Reason.UNSUPPORTED_FORMAT,
+            field="--format",
+            hint=f"choose one or more of {','.join(FORMATS)}, e.g. --format csv,html",
+        )
+    return wanted
+
+
+def output_files(written: dict[str, Path]) -> list[Path]:
+    """Every file ``write_outputs`` wrote (the ``sdmx`` entry is a directory), sorted."""
+    files: list[Path] = []
+    for path in written.values():
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return files
+
+
+def write_outputs(
+    outcomes: Sequence[Outcome], out_dir: Path, formats: Sequence[str]
+) -> dict[str, Path]:
+    """Write the benchmark of one or more queries in the requested formats.
+
+    Everything that can fail (an unknown format, rows SDMX cannot express) fails before
+    the first file is written.
+
+    Args:
+        outcomes: The queries' outcomes; their rows are written together.
+        out_dir: Directory for ``benchmark.csv``, ``benchmark.parquet``, ``sdmx/`` and
+            ``report.html``.
+        formats: Names from ``FORMATS``.
+
+    Returns:
+        The path written per format (for ``sdmx`` the directory holding the structure
+        message and the SDMX-CSV files).
+
+    Raises:
+        FedstatsError: An unknown format (``UNSUPPORTED_FORMAT``) or rows SDMX cannot
+            express; nothing is written then.
+    """
+    wanted = check_formats(formats)
+    rows = [row for outcome in outcomes for row in outcome.rows]
+    release = None
+    if "sdmx" in wanted:
+        from coordinator.publish.sdmx import prepare_sdmx  # sdmx1 takes a second to import
+
+        release = prepare_sdmx(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for fmt in wanted:
+        if fmt == "csv":
+            written[fmt] = out_dir / "benchmark.csv"
+            write_csv(rows, written[fmt])
+        elif fmt == "parquet":
+            written[fmt] = out_dir / "benchmark.parquet"
+            write_parquet(rows, written[fmt])
+        elif fmt == "sdmx" and release is not None:
+            written[fmt] = out_dir / "sdmx"
+            release.write(written[fmt])
+        elif fmt == "html":
+            written[fmt] = out_dir / "report.html"
+            write_report(outcomes, written[fmt])
+    return written

@@ -1,0 +1,103 @@
+"""The report's structured view of a query's rows: one block per indicator.
+
+A block indexes its rows for display (by node, breakdown cell and group) and knows,
+from the plan, where each row's gap is read in its table: the positions of the group's
+codes, of its breakdown cell and of its comparator (``Place``). Statistics over the
+released cells use those positions, never positions looked up from a row's labels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+
+from coordinator.combine import (
+    POOLED,
+    TOTAL,
+    BenchmarkRow,
+    comparator_cell,
+    comparator_group,
+    groups_of,
+)
+from coordinator.publish.outcome import Outcome
+from coordinator.publish.report.labels import group_label
+from indicators.catalogue import CATALOGUE
+from indicators.spec import TableSpec
+
+__all__ = ["Block", "Place", "table_places"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a row's value and gap are read in its table, as the plan's code positions.
+
+    Attributes:
+        members: Positions of the group's codes in the group dimension (several for a
+            derived group or ``TOTAL``).
+        cell: Positions of the breakdown codes.
+        versus: Positions of the comparator group's codes.
+        versus_cell: The comparator's breakdown cell (another one for a cohort comparator).
+    """
+
+    members: tuple[int, ...]
+    cell: tuple[int, ...]
+    versus: tuple[int, ...]
+    versus_cell: tuple[int, ...]
+
+
+def table_places(spec: TableSpec, comparator: str) -> dict[tuple[str, tuple[str, ...]], Place]:
+    """Every group and breakdown cell of a table, by group code and breakdown codes.
+
+    The same enumeration of the plan that the rows were combined from: every breakdown
+    cell, every published group (``coordinator.combine.groups_of``).
+
+    Args:
+        spec: The indicator's table.
+        comparator: What the rows name as comparator (``comparator_group``).
+    """
+    members = {group: tuple(positions) for group, positions in groups_of(spec)}
+    dims = spec.dims[1:]
+    places: dict[tuple[str, tuple[str, ...]], Place] = {}
+    for cell in itertools.product(*[range(len(d.codes)) for d in dims]):
+        codes = tuple(d.codes[i] for d, i in zip(dims, cell, strict=True))
+        for group, positions in members.items():
+            versus, at = comparator_cell(spec, comparator, group, cell)
+            places[(group, codes)] = Place(positions, cell, members[versus], at)
+    return places
+
+
+class Block:
+    """The rows of one indicator of one query, indexed by node, breakdown cell and group."""
+
+    def __init__(self, outcome: Outcome, indicator: str) -> None:
+        self.outcome, self.indicator = outcome, indicator
+        query = outcome.plan.query
+        self.group_dim, self.comparator = query.group_dim, query.comparator
+        self.title = CATALOGUE[indicator].title
+        self.rows = [r for r in outcome.rows if r.indicator == indicator]
+        self._index = {(r.node, tuple(r.breakdown.values()), r.group): r for r in self.rows}
+        self.lines = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in self.rows))
+        skip = {self.comparator, TOTAL, "UNK"}
+        self.groups = [g for g in dict.fromkeys(r.group for r in self.rows) if g not in skip]
+
+    def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
+        """The row of a node, breakdown cell and group, or None."""
+        return self._index.get((node, cell, group))
+
+    def pooled(self, row: BenchmarkRow) -> BenchmarkRow | None:
+        """The pooled row of the same group and breakdown cell, or None."""
+        return self.row(POOLED, tuple(row.breakdown.values()), row.group)
+
+    @cached_property
+    def _places(self) -> dict[tuple[str, tuple[str, ...]], Place]:
+        _, spec = self.outcome.plan.indicator(self.indicator)
+        return table_places(spec, comparator_group(spec, self.comparator))
+
+    def place(self, row: BenchmarkRow) -> Place | None:
+        """Where the row sits in the plan's table (None for a code the plan does not have)."""
+        return self._places.get((row.group, tuple(row.breakdown.values())))
+
+    def label(self, group: str) -> str:
+        """A group's label in words."""
+        return group_label(self.group_dim, group)

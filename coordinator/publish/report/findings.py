@@ -1,0 +1,351 @@
+"""The report's findings: the key comparison, one section per indicator, one per city.
+
+Each function returns what its section shows, as plain values; the templates lay them
+out and escape every text. Cities always appear in the federation's order, never sorted
+by a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.publish.numbers import (
+    difference_text,
+    interval_text,
+    number,
+    shown,
+    with_interval,
+)
+from coordinator.publish.report.blocks import Block
+from coordinator.publish.report.charts import Chart, Dot, chart_axis, dot_chart, extent
+from coordinator.publish.report.compare import Comparison, compare_to_pooled
+from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
+from indicators.catalogue import CATALOGUE
+
+__all__ = [
+    "CitySection",
+    "Headline",
+    "IndicatorSection",
+    "Table",
+    "TableRow",
+    "city_section",
+    "headline",
+    "indicator_section",
+    "pick_headlines",
+]
+
+HEADLINE_INDICATOR = "employment_rate"
+HEADLINE_GROUP = "NEU27_2020_FOR"
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A table row: its cells' texts, which of them hold the row's own numbers, its key."""
+
+    cells: list[tuple[str, bool]]
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: header texts and rows."""
+
+    heads: list[str]
+    rows: list[TableRow]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One gap of the key comparison, in every city, next to the pooled gap."""
+
+    title: str
+    group_label: str
+    comparator_label: str
+    group_dim: str
+    group: str
+    comparator: str
+    table: Table
+
+
+@dataclass(frozen=True)
+class GroupFigure:
+    """An indicator's chart of one group in every city."""
+
+    group_label: str
+    group: str
+    chart: Chart
+
+
+@dataclass(frozen=True)
+class IndicatorSection:
+    """An indicator: a chart per group of every city's value, then the numbers."""
+
+    title: str
+    dim_label: str
+    definition: str
+    versus: str
+    comparator: str
+    figures: list[GroupFigure]
+    numbers: Table
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A city's headline gap: in words (escaped markup) and as a chart."""
+
+    key: str
+    words: Markup
+    chart: Chart
+
+
+@dataclass(frozen=True)
+class CitySection:
+    """A city: its headline gaps in words and charts, then every gap."""
+
+    node: str
+    geo: str
+    findings: list[Finding]
+    table: Table
+
+
+def compare(block: Block, row: BenchmarkRow) -> Comparison:
+    """The row's gap next to the pooled gap of the same group and cell."""
+    pooled = block.pooled(row)
+    place = block.place(row) if pooled is not None else None
+    return compare_to_pooled(block.outcome, row, pooled, place)
+
+
+def pick_headlines(blocks: list[Block]) -> list[tuple[Block, str]]:
+    """Per query, the comparison the report leads with: employment, born outside the EU."""
+    out: dict[int, tuple[Block, str]] = {}
+    for b in blocks:
+        group = HEADLINE_GROUP if HEADLINE_GROUP in b.groups else next(iter(b.groups), None)
+        first = id(b.outcome) not in out
+        if group and (
+            first or (b.indicator == HEADLINE_INDICATOR != out[id(b.outcome)][0].indicator)
+        ):
+            out[id(b.outcome)] = (b, group)
+    return list(out.values())
+
+
+def headline(block: Block, group: str) -> Headline:
+    """A headline gap in every city, next to the pooled gap."""
+    rows = []
+    for node, cell in block.lines:
+        row = block.row(node, cell, group)
+        if row is None or node == POOLED:
+            continue
+        c = compare(block, row)
+        cells = [
+            (line_label(node, cell), False),
+            (shown(row.value, row.flags), True),
+            (number(row.comparator_value) or ":", False),
+            (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
+            (number(c.pooled.gap, True) if c.pooled else "", False),
+            (difference_text(c.difference), True),
+            (c.verdict, False),
+        ]
+        rows.append(TableRow(cells, row_key(row)))
+    heads = [
+        "city", "value %", "comparator %", "gap, points (95% CI)", "pooled gap",
+        "city gap minus pooled gap (95% CI)", "the city's gap is",
+    ]  # fmt: skip
+    return Headline(
+        block.title, block.label(group), block.label(block.comparator), block.group_dim,
+        group, block.comparator, Table(heads, rows),
+    )  # fmt: skip
+
+
+_VERDICTS = {
+    "not clearly different": Markup(
+        "This interval includes zero, so the gap in {n} is <b>not clearly different</b> from "
+        "the pooled gap: the data cannot tell the two apart."
+    ),
+    "larger": Markup(
+        "This interval excludes zero, so the gap in {n} is <b>larger</b> than the pooled gap "
+        "(further from zero, in the same direction), at 95% confidence."
+    ),
+    "smaller": Markup(
+        "This interval excludes zero, so the gap in {n} is <b>smaller</b> than the pooled gap "
+        "(closer to zero{reversed}), at 95% confidence."
+    ),
+    "opposite direction": Markup(
+        "This interval excludes zero, and the gap in {n} runs in the <b>opposite direction</b> "
+        "to the pooled gap."
+    ),
+}
+
+
+def _in_words(block: Block, c: Comparison) -> Markup:
+    """The comparison as sentences that a reader new to the project can follow.
+
+    ``Markup.format`` escapes every value it is given.
+    """
+    row = c.row
+    what = f"the {block.title.split(',')[0].lower()} of {block.label(row.group)}"
+    where = f"In {row.node} ({row.geo})" + "".join(f", {v}" for v in row.breakdown.values())
+    if row.value is None or row.gap is None:
+        return Markup(
+            "<p>{where}, {what} is not published ({shown}): the group, or the group it is "
+            "compared with, is too small to show safely.</p>"
+        ).format(where=where, what=what, shown=shown(row.value, row.flags))
+    text = Markup(
+        "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: a gap "
+        "of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
+    ).format(
+        where=where,
+        what=what,
+        value=number(row.value),
+        ci=interval_text(row.ci_low, row.ci_high),
+        versus=number(row.comparator_value),
+        label=block.label(row.comparator),
+        gap=number(row.gap, True),
+        gap_ci=interval_text(row.gap_ci_low, row.gap_ci_high, True),
+        unreliable=" (flagged u: low reliability)" if "u" in row.flags else "",
+    )
+    if c.pooled is None or c.pooled.gap is None or c.difference is None:
+        return Markup("<p>{}There is no pooled gap to compare it with.</p>").format(text)
+    low, high = c.difference.interval()
+    text += Markup(
+        "Pooled over the {n} cities that answered, the gap is {gap} points (95% CI {ci}). The "
+        "difference between the two gaps is {diff:+.2f} points (95% CI {low:+.2f} to "
+        "{high:+.2f}). "
+    ).format(
+        n=len(block.outcome.answers),
+        gap=number(c.pooled.gap, True),
+        ci=interval_text(c.pooled.gap_ci_low, c.pooled.gap_ci_high, True),
+        diff=c.difference.value,
+        low=low,
+        high=high,
+    )
+    reversed_ = ", possibly reversed" if row.gap * c.pooled.gap < 0 else ""
+    text += _VERDICTS[c.verdict].format(n=row.node, reversed=reversed_)
+    if c.verdict in ("larger", "smaller") and abs(c.difference.value) < 1.0:
+        text += " The difference is under one percentage point: clear, but small."
+    return Markup("<p>{}</p>").format(text)
+
+
+def _value_dots(block: Block, group: str) -> list[Dot]:
+    """Chart lines of one group: every city's value, its comparator and its gap."""
+    dots = []
+    for node, cell in block.lines:
+        row = block.row(node, cell, group)
+        if row is not None:
+            flags = str(row.flags)
+            gap = f"gap {number(row.gap, True)}" if row.gap is not None else ""
+            dots.append(
+                Dot(row_key(row), line_label(node, cell), row.value, row.ci_low, row.ci_high,
+                    flags, marker=row.comparator_value, note=f"{gap} {flags}".strip(),
+                    strong=node == POOLED)
+            )  # fmt: skip
+    return dots
+
+
+def indicator_section(block: Block) -> IndicatorSection:
+    """An indicator's section: a chart per group of every city's value, then the numbers."""
+    versus = block.label(block.comparator)
+    panels = {group: _value_dots(block, group) for group in block.groups}
+    axis = chart_axis([v for dots in panels.values() for v in extent(dots)], zero=False)
+    figures = [
+        GroupFigure(
+            block.label(group),
+            group,
+            dot_chart(dots, axis, f"{block.title}: {block.label(group)}, every city"),
+        )
+        for group, dots in panels.items()
+    ]
+    return IndicatorSection(
+        block.title,
+        DIM_LABELS.get(block.group_dim, block.group_dim),
+        CATALOGUE[block.indicator].definition,
+        versus,
+        block.comparator,
+        figures,
+        _numbers_table(block),
+    )
+
+
+def _numbers_table(block: Block) -> Table:
+    breakdowns = list(block.rows[0].breakdown) if block.rows else []
+    heads = [
+        "city", "geo", *breakdowns, "group", "value %", "95% CI", "comparator %", "gap, points",
+        "gap 95% CI",
+    ]  # fmt: skip
+    rows = []
+    for r in block.rows:
+        plain = ["pooled" if r.node == POOLED else r.node, r.geo, *r.breakdown.values(), r.group]
+        own = [shown(r.value, r.flags), interval_text(r.ci_low, r.ci_high)]
+        gap = [number(r.gap, True), interval_text(r.gap_ci_low, r.gap_ci_high, True)]
+        cells = [(t, False) for t in plain] + [(t, True) for t in own]
+        cells += [(number(r.comparator_value), False)] + [(t, True) for t in gap]
+        rows.append(TableRow(cells, row_key(r)))
+    return Table(heads, rows)
+
+
+def city_section(node: str, blocks: list[Block], headlines: list[tuple[Block, str]]) -> CitySection:
+    """A city's section: its headline gaps in words and charts, then every gap."""
+    geo = next((r.geo for b in blocks for r in b.rows if r.node == node), "")
+    findings = []
+    for block, group in headlines:
+        for n, cell in block.lines:
+            row = block.row(n, cell, group) if n == node else None
+            if row is not None:
+                words = _in_words(block, compare(block, row))
+                findings.append(Finding(row_key(row), words, _gap_chart(block, row)))
+    return CitySection(node, geo, findings, _city_table(node, blocks))
+
+
+def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
+    cell = tuple(focus.breakdown.values())
+    dots = []
+    for node, c in block.lines:
+        row = block.row(node, c, focus.group) if c == cell else None
+        if row is not None:
+            dots.append(
+                Dot(
+                    row_key(row),
+                    line_label(node, ()),
+                    row.gap,
+                    row.gap_ci_low,
+                    row.gap_ci_high,
+                    str(row.flags),
+                    note=shown(row.gap, row.flags, True),
+                    strong=node in (focus.node, POOLED),
+                    accent=node == focus.node,
+                )
+            )
+    label = (
+        f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
+        f"({block.title}), percentage points, in every city; {focus.node} highlighted"
+    )
+    return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
+
+
+def _city_table(node: str, blocks: list[Block]) -> Table:
+    heads = [
+        "indicator", "group", "value %", "gap (95% CI)", "pooled gap (95% CI)",
+        "difference (95% CI)", "the gap is",
+    ]  # fmt: skip
+    rows = []
+    for block in blocks:
+        for n, cell in block.lines:
+            for group in block.groups if n == node else []:
+                row = block.row(node, cell, group)
+                if row is None:
+                    continue
+                c, p = compare(block, row), block.pooled(row)
+                pooled = with_interval(p.gap, p.gap_ci_low, p.gap_ci_high, p.flags) if p else ""
+                cells = [
+                    (" ".join([block.title, *cell]), False),
+                    (f"{block.group_dim} {group}", False),
+                    (shown(row.value, row.flags), True),
+                    (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
+                    (pooled, False),
+                    (difference_text(c.difference), True),
+                    (c.verdict, False),
+                ]
+                rows.append(TableRow(cells, row_key(row)))
+    return Table(heads, rows)
