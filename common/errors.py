@@ -116,11 +116,6 @@ class Reason(StrEnum):
     )
     BAD_SIGNATURE = "BAD_SIGNATURE", "UNAUTHENTICATED", "the query's signature does not verify"
     # Policy.
-    PERMISSION_DENIED = (
-        "PERMISSION_DENIED",
-        "PERMISSION_DENIED",
-        "the node's policy refuses the call",
-    )
     NOT_A_COORDINATOR = "NOT_A_COORDINATOR", "PERMISSION_DENIED", "the caller is not a coordinator"
     UNKNOWN_COORDINATOR = (
         "UNKNOWN_COORDINATOR",
@@ -262,9 +257,14 @@ class QueryError(FedstatsError):
 
 
 class AccessError(FedstatsError):
-    """A query refused by the node's trust rules: identity, signature, policy."""
+    """A query refused by the node's trust rules: identity, signature, policy.
 
-    default_reason = Reason.PERMISSION_DENIED
+    Every refusal names its precise reason (``UNKNOWN_COORDINATOR``, ``STALE_QUERY`` ...):
+    there is no generic one.
+    """
+
+    def __init__(self, message: str, *, reason: Reason, field: str = "", hint: str = "") -> None:
+        super().__init__(message, reason=reason, field=field, hint=hint)
 
 
 class BudgetError(FedstatsError):

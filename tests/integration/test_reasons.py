@@ -69,10 +69,7 @@ OFF_THE_WIRE = {
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
 # Reasons no party raises today: their case shows what is raised instead.
-UNREACHABLE = {
-    Reason.PERMISSION_DENIED: "AccessError's default: every refusal of the node's policy "
-    "names a more precise reason (UNKNOWN_COORDINATOR, INDICATOR_NOT_ALLOWED, ...)",
-}
+UNREACHABLE: dict[Reason, str] = {}
 
 
 @dataclass(frozen=True)
@@ -460,13 +457,6 @@ def _bad_signature(fed: Federation) -> list[Seen]:
 
 
 # --- policy -----------------------------------------------------------------------------
-
-
-@case(Reason.PERMISSION_DENIED)
-def _permission_denied(fed: Federation) -> list[Seen]:
-    """The closest refusal: a listed coordinator whose grant allows nothing at all."""
-    request = fed.signer(OTHER).sign_for(NODE, "q", QUERY)
-    return [node_refusal(fed, request, fed.tls("coordinator", OTHER))]
 
 
 @case(Reason.NOT_A_COORDINATOR)
