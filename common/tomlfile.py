@@ -1,14 +1,45 @@
-"""Reading TOML tables with errors that name the file and the key."""
+"""The one TOML reader of node and coordinator configs: errors name the file and the key.
+
+`read_toml` reads a file with `tomllib` and returns its top level as a `Section`; a
+`Section` reads one table strictly (unknown keys refused, types checked) and every error
+it raises says which file and which dotted key is wrong, and how to fix it where it can.
+"""
 
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError
 
-__all__ = ["Section"]
+__all__ = ["Section", "read_toml"]
+
+
+def read_toml(path: str | Path) -> Section:
+    """The top-level table of a TOML config file.
+
+    Raises:
+        ConfigError: When the file is missing, unreadable, not UTF-8 or not valid TOML.
+    """
+    file = Path(path).resolve()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file", field="") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text: {exc.reason} at byte {exc.start}",
+            hint="save the config as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the config: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}", hint="check quoting") from None
+    return Section(file, "", raw)
 
 
 class Section:
@@ -53,6 +84,13 @@ class Section:
             raise self.error(name, f"expected {kind.__name__}, got {type(value).__name__}")
         return value
 
+    def text(self, name: str, hint: str = "") -> str:
+        """A required string that is not empty (an id, an address, a file name)."""
+        value: str = self.get(name, str)
+        if not value.strip():
+            raise self.error(name, "is empty", hint=hint)
+        return value
+
     def positive(self, name: str, default: Any = ...) -> float:
         """A positive, finite number."""
         value = float(self.get(name, float, default))
@@ -65,3 +103,8 @@ class Section:
         if name not in self.table and not required:
             return Section(self.file, self.key(name), {})
         return Section(self.file, self.key(name), self.get(name, dict))
+
+    def tables(self, name: str) -> list[Section]:
+        """An array of tables (``[[name]]``), each read as ``name[i]``; [] when absent."""
+        entries = self.get(name, list, [])
+        return [Section(self.file, f"{self.key(name)}[{i}]", t) for i, t in enumerate(entries)]

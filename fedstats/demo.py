@@ -8,9 +8,7 @@ combines the noisy tables. No microdata cross a node's boundary.
 
 from __future__ import annotations
 
-import json
 import shutil
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,17 +19,15 @@ from coordinator.provenance import publish, verify_provenance
 from coordinator.publish.outputs import FORMATS
 from coordinator.publish.summary import outcome_notes, summary
 from coordinator.run import QueryOutcome, run_query
+from fedstats import configs
 from fedstats.certs import init_ca, issue, party_files
 from fedstats.demo_cohorts import FORMATS as COHORT_FORMATS
 from fedstats.demo_cohorts import cohort_lines, run_cohort_queries
 from fedstats.synth import (
     CITIES,
     city_facts,
-    dataset_toml,
     earlier,
     generate,
-    sampling,
-    variables_toml,
     write,
 )
 from indicators.spec import Query
@@ -75,85 +71,19 @@ def node_toml(city: str, coordinator_key: str) -> str:
 
     Paths are relative to the ``nodes/`` folder of the demo's output directory.
     """
-    facts = city_facts(city)
-    earlier = previous_period(facts.time_period)
-    collected = textwrap.indent(dataset_toml(city), " " * 8).strip()
-    max_weight = sampling(city).max_weight
-    clipping = f"max_weight = {max_weight}" if max_weight is not None else ""
-    head = textwrap.dedent(f"""\
-        # Node config of {facts.name}: written by `fedstats demo`.
-        [node]
-        id = "{facts.id}"
-        geo = "{facts.geo}"
-        name = "{facts.name}"
-        country = "{facts.country}"
-        listen = "127.0.0.1:0"
-        state_dir = "../state/{facts.id}"
-
-        # Two reference periods, each with its own budget: the latest answers by default.
-        [[datasets]]
-        path = "../data/{data_file(city, earlier)}"
-        time_period = "{earlier}"
-        {collected}
-
-        [[datasets]]
-        path = "../data/{data_file(city, facts.time_period)}"
-        time_period = "{facts.time_period}"
-        {collected}
-
-        [privacy]
-        rho_budget = {RHO_BUDGET}
-        max_rho_per_query = 1.0
-        {clipping}
-
-        [disclosure]  # surveys follow the EU-SILC rule: under 20 observations unpublished
-        min_count = {20 if sampling(city).source == "survey" else 10}
-        unreliable_below = 50
-        max_cv = 0.3
-
-        [tls]
-        ca = "../pki/ca.pem"
-        cert = "../pki/node-{facts.id}.pem"
-        key = "../pki/node-{facts.id}.key"
-
-        [signing]
-        key = "../pki/node-{facts.id}.sign.key"
-
-        # Deny by default: only this coordinator may ask, for these indicators, up to its cap.
-        [[coordinators]]
-        id = "{COORDINATOR}"
-        public_key = "{coordinator_key}"
-        rho_cap = 2.0
-        indicators = {json.dumps(list(DEMO_INDICATORS))}
-        group_dims = ["c_birth", "citizen", "reason"]
-
-        """)
-    return head + variables_toml(city)
+    latest = city_facts(city).time_period
+    periods = (previous_period(latest), latest)
+    datasets = [(f"../data/{data_file(city, period)}", period) for period in periods]
+    return configs.node_toml(
+        city, datasets, (COORDINATOR, coordinator_key), DEMO_INDICATORS, RHO_BUDGET
+    )
 
 
 def _coordinator_toml(nodes: list[tuple[str, str]], pki: Path) -> str:
     """The coordinator's config: its keys and every node's address and result key."""
-    lines = [
-        "# Coordinator config written by `fedstats demo`. The ports were those of this run's",
-        "# nodes; start nodes with `fedstats node serve` and put their addresses here.",
-        "[coordinator]",
-        f'id = "{COORDINATOR}"',
-        'state_dir = "state/coordinator"',
-        "",
-        "[tls]",
-        'ca = "pki/ca.pem"',
-        f'cert = "pki/coordinator-{COORDINATOR}.pem"',
-        f'key = "pki/coordinator-{COORDINATOR}.key"',
-        "",
-        "[signing]",
-        f'key = "pki/coordinator-{COORDINATOR}.sign.key"',
-        "",
-    ]
-    for node_id, address in nodes:
-        public = party_files(pki, "node", node_id)["sign_pub"].read_text().strip()
-        lines += ["[[nodes]]", f'id = "{node_id}"', f'address = "{address}"']
-        lines += [f'public_key = "{public}"', ""]
-    return "\n".join(lines)
+    keys = [party_files(pki, "node", i)["sign_pub"].read_text().strip() for i, _ in nodes]
+    addresses = [(i, a, k) for (i, a), k in zip(nodes, keys, strict=True)]
+    return configs.coordinator_toml(COORDINATOR, addresses)
 
 
 def _prepare(out: Path, cities: list[str], persons: int) -> list[Path]:

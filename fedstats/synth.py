@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from fedstats.synth_formats import FORMATTERS, VARIABLES, render
 from fedstats.synth_model import TIME_PERIOD, simulate
@@ -81,6 +82,7 @@ __all__ = [
     "CityFacts",
     "Sampling",
     "city_facts",
+    "dataset_table",
     "dataset_toml",
     "earlier",
     "generate",
@@ -228,11 +230,19 @@ def dataset_toml(city: str) -> str:
     Raises:
         ValueError: If ``city`` is not a valid id.
     """
+    return tomli_w.dumps(dataset_table(city))
+
+
+def dataset_table(city: str) -> dict[str, str | float]:
+    """`dataset_toml` as a table: ``source``, and a survey's ``weight`` and design effect.
+
+    Raises:
+        ValueError: If ``city`` is not a valid id.
+    """
     s = sampling(city)
-    lines = [f'source = "{s.source}"']
-    if s.weight is not None:
-        lines += [f'weight = "{s.weight}"', f"design_effect = {s.design_effect}"]
-    return "\n".join(lines) + "\n"
+    if s.weight is None:
+        return {"source": s.source}
+    return {"source": s.source, "weight": s.weight, "design_effect": s.design_effect}
 
 
 def city_facts(city: str) -> CityFacts:

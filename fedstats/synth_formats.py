@@ -10,12 +10,13 @@ report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from fedstats.synth_model import (
     EMP,
@@ -55,37 +56,29 @@ class Var:
         return tuple(c for c in (self.column, *(self.from_parents or ()), self.arrival_year) if c)
 
 
-def _quote(text: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes, UTF-8 allowed).
-    return json.dumps(text, ensure_ascii=False)
-
-
 def render(name: str, var: Var) -> str:
-    """The TOML text of one ``[variables.NAME]`` section."""
-    lines = [f"[variables.{_quote(name) if ':' in name else name}]"]
-    if var.comment:
-        lines.append(f"# {var.comment}")
+    """The TOML text of one ``[variables.NAME]`` section, its comment first."""
+    table: dict[str, Any] = {}
     if var.column:
-        lines.append(f"column = {_quote(var.column)}")
+        table["column"] = var.column
     if var.codes:
-        lines.append(f"codes = [{', '.join(_quote(c) for c in var.codes)}]")
+        table["codes"] = list(var.codes)
     if var.from_parents:
-        father, mother = (_quote(c) for c in var.from_parents)
-        lines.append(f"from_parents = {{ father = {father}, mother = {mother} }}")
+        table["from_parents"] = dict(zip(("father", "mother"), var.from_parents, strict=True))
     if var.arrival_year:
-        lines.append(f"arrival_year = {_quote(var.arrival_year)}")
+        table["arrival_year"] = var.arrival_year
     if var.map:
-        pairs = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in var.map)
-        lines.append(f"map = {{ {pairs} }}")
+        table["map"] = dict(var.map)
     if var.default is not None:
-        lines.append(f"default = {_quote(var.default)}")
+        table["default"] = var.default
     if var.missing is not None:
-        lines.append(f"missing = {_quote(var.missing)}")
+        table["missing"] = var.missing
     if var.iso_country:
-        lines.append("iso_country = true")
+        table["iso_country"] = True
     if var.deviation:
-        lines.append(f"deviation = {_quote(var.deviation)}")
-    return "\n".join(lines) + "\n"
+        table["deviation"] = var.deviation
+    comment = f"# {var.comment}\n" if var.comment else ""
+    return comment + tomli_w.dumps({"variables": {name: table}})
 
 
 # --------------------------------------------------------------------------- helpers

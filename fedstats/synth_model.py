@@ -226,14 +226,100 @@ def _choice(rng: np.random.Generator, weights: FloatArray, size: int) -> IntArra
 
 
 def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
-    """Draw ``n`` persons of one city (a sample with design weights for a survey)."""
-    origins = d.eu_origins + d.neu_origins
-    countries = (d.country, *(o.code for o in origins), "STLS")
-    n_eu = len(d.eu_origins)
-    group_of = np.array([NAT] + [EU] * n_eu + [NEU] * len(d.neu_origins) + [STLS])
-    earliest = np.array([REFERENCE_YEAR, *(o.since for o in origins), REFERENCE_YEAR])
+    """Draw ``n`` persons of one city (a sample with design weights for a survey).
 
-    # Age, sex and country of birth; a survey over-samples the non-EU-born by age.
+    The stages below run in this order and draw from ``rng`` in turn: the order is part
+    of the output (the same seed gives the same persons), so a new stage goes last.
+    """
+    world = _Countries.of(d)
+    born = _births(d, world, n, rng)
+    moved = _migration(world, born, rng)
+    parents = _parents(d, world, born, rng)
+    citizen = _citizenship(d, world, born, moved, parents, rng)
+    education = _education(d, born, moved, parents, rng)
+    status = _labour_status(d, born, moved, parents, education, rng)
+    inactive, part_time = _inactivity(born, moved, rng)
+    in_education = _in_education(born, education, status, inactive, rng)
+    stapro, isco = _job(d, world, born, moved, education, status, rng)
+    log_income = _log_income(d, born, moved, education, status, inactive, rng)
+    owner = _tenure(d, born, moved, log_income, rng)
+    return Persons(
+        countries=world.countries,
+        age=born.age,
+        female=born.female,
+        birth=born.birth,
+        birth_group=np.asarray(world.group_of[born.birth], dtype=np.int64),
+        father=parents.father,
+        mother=parents.mother,
+        foreign_parents=parents.foreign_parents.astype(np.int64),
+        citizen=citizen,
+        citizen_group=np.asarray(world.group_of[citizen], dtype=np.int64),
+        arrival_year=moved.arrival_year,
+        reason=moved.reason,
+        status=status,
+        inactive=inactive,
+        part_time=part_time,
+        education=education,
+        in_education=in_education,
+        owner=owner,
+        stapro=stapro,
+        isco=isco,
+        income=np.round(np.exp(log_income), 2).astype(np.float64, copy=False),
+        weight=np.round(born.weight, 3).astype(np.float64),
+    )
+
+
+@dataclass(frozen=True)
+class _Countries:
+    """The countries of one city: home first, then its origins, then stateless."""
+
+    countries: tuple[str, ...]
+    group_of: IntArray  # NAT, EU, NEU or STLS per country
+    earliest: IntArray  # first plausible arrival year per country
+    eu_weights: FloatArray
+    neu_weights: FloatArray
+    any_origin: FloatArray  # weight of every origin among all the foreign-born
+    old: BoolArray  # per origin: its migration history starts by 1995
+
+    @staticmethod
+    def of(d: Demography) -> _Countries:
+        """The countries of a city's demography."""
+        origins = d.eu_origins + d.neu_origins
+        n_eu = len(d.eu_origins)
+        eu_weights = np.array([o.weight for o in d.eu_origins])
+        neu_weights = np.array([o.weight for o in d.neu_origins])
+        return _Countries(
+            countries=(d.country, *(o.code for o in origins), "STLS"),
+            group_of=np.array([NAT] + [EU] * n_eu + [NEU] * len(d.neu_origins) + [STLS]),
+            earliest=np.array([REFERENCE_YEAR, *(o.since for o in origins), REFERENCE_YEAR]),
+            eu_weights=eu_weights,
+            neu_weights=neu_weights,
+            any_origin=np.concatenate([eu_weights * d.eu_share, neu_weights * (1.0 - d.eu_share)]),
+            old=np.array([o.since <= 1995 for o in origins]),
+        )
+
+
+@dataclass(frozen=True)
+class _Born:
+    """Age, sex and country of birth, and the survey's design weight."""
+
+    age: IntArray
+    female: BoolArray
+    birth: IntArray  # index into the countries
+    eu_born: BoolArray
+    neu_born: BoolArray
+    foreign: BoolArray
+    weight: FloatArray
+
+    @property
+    def adult(self) -> BoolArray:
+        """Aged 15 or more: education and labour status are recorded."""
+        out: BoolArray = self.age >= 15
+        return out
+
+
+def _births(d: Demography, world: _Countries, n: int, rng: np.random.Generator) -> _Born:
+    """Age, sex and country of birth; a survey over-samples the non-EU-born by age."""
     ages = np.arange(MAX_AGE + 1, dtype=np.int64)
     density = interp(ages, d.age_knots)
     density /= density.sum()
@@ -248,39 +334,54 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     draw = rng.random(n)
     eu_born: BoolArray = draw < p_eu_sampled
     neu_born: BoolArray = ~eu_born & (draw < p_eu_sampled + p_neu_sampled)
-    foreign = eu_born | neu_born
     birth = np.zeros(n, dtype=np.int64)
-    eu_weights = np.array([o.weight for o in d.eu_origins])
-    neu_weights = np.array([o.weight for o in d.neu_origins])
-    birth[eu_born] = 1 + _choice(rng, eu_weights, int(eu_born.sum()))
-    birth[neu_born] = 1 + n_eu + _choice(rng, neu_weights, int(neu_born.sum()))
+    n_eu = len(d.eu_origins)
+    birth[eu_born] = 1 + _choice(rng, world.eu_weights, int(eu_born.sum()))
+    birth[neu_born] = 1 + n_eu + _choice(rng, world.neu_weights, int(neu_born.sum()))
     weight = np.where(neu_born, d.sampling_weight / d.oversample, d.sampling_weight)
     if d.sampling_weight != 1.0:  # non-response adjustment around the design weight
         weight = weight * np.clip(rng.lognormal(0.0, 0.2, n), 0.6, 1.7)
+    return _Born(age, female, birth, eu_born, neu_born, eu_born | neu_born, weight)
 
-    # Years since arrival: a fifth arrived as children, the rest as young adults; never
-    # before birth, never before the origin's migration history starts.
+
+@dataclass(frozen=True)
+class _Moved:
+    """When and why the foreign-born came, and how far they have settled since."""
+
+    years: FloatArray  # years since arrival; 0 for the native-born
+    arrival_year: IntArray  # NONE for the native-born
+    arrived_adult: BoolArray
+    reason: IntArray  # PROTECTION .. OTHER, NONE for the native-born
+    refugee: BoolArray
+    settled: FloatArray  # integration of the non-EU-born: 0 on arrival, towards 1
+
+
+def _migration(world: _Countries, born: _Born, rng: np.random.Generator) -> _Moved:
+    """Years since arrival, then the reason for migration."""
+    n, age, foreign = born.age.size, born.age, born.foreign
+    # A fifth arrived as children, the rest as young adults; never before birth, never
+    # before the origin's migration history starts.
     as_child = rng.random(n) < 0.18
     arrival_age = np.where(as_child, rng.uniform(0.0, 18.0, n), 18.0 + rng.gamma(2.0, 5.5, n))
     years = age - np.floor(arrival_age)
     years = np.where(years < 0, np.floor(rng.random(n) * (age + 1)), years)
-    cap = (REFERENCE_YEAR - earliest)[birth].astype(np.float64)
+    cap = (REFERENCE_YEAR - world.earliest)[born.birth].astype(np.float64)
     years = np.where(years > cap, np.floor(rng.random(n) * (cap + 1)), years)
     years = np.where(foreign, years, 0.0)
     arrived_adult = foreign & (age - years >= 18)
     arrival_year = np.where(foreign, REFERENCE_YEAR - years, NONE).astype(np.int64)
     # Integration of non-EU-born people: 0 on arrival, towards 1 after ~15 years.
-    settled = np.where(neu_born, 1.0 - np.exp(-years / 6.0), 1.0)
+    settled = np.where(born.neu_born, 1.0 - np.exp(-years / 6.0), 1.0)
 
     # Reason for migration: protection by origin (Ukrainians from 2022), else by age.
-    refugee_share = np.array([_REFUGEES.get(c, 0.0) if g == NEU else 0.0
-                              for c, g in zip(countries, group_of, strict=True)])  # fmt: skip
-    p_protection = refugee_share[birth]
-    ukraine = np.array([c == "UA" for c in countries])[birth] & (arrival_year >= 2022)
+    shares = zip(world.countries, world.group_of, strict=True)
+    refugee_share = np.array([_REFUGEES.get(c, 0.0) if g == NEU else 0.0 for c, g in shares])
+    p_protection = refugee_share[born.birth]
+    ukraine = np.array([c == "UA" for c in world.countries])[born.birth] & (arrival_year >= 2022)
     p_protection = np.where(ukraine, 0.9, p_protection)
     others = np.where(
         arrived_adult[:, None],
-        np.where(eu_born[:, None], [[0.25, 0.50, 0.15, 0.10]], [[0.45, 0.28, 0.14, 0.13]]),
+        np.where(born.eu_born[:, None], [[0.25, 0.50, 0.15, 0.10]], [[0.45, 0.28, 0.14, 0.13]]),
         [[0.85, 0.02, 0.05, 0.08]],
     ).cumsum(axis=1)
     other_reason = 1 + (rng.random(n)[:, None] > others[:, :-1]).sum(axis=1)
@@ -288,15 +389,34 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     reason = np.where(refugee, PROTECTION, other_reason)
     reason = np.where(foreign, reason, NONE).astype(np.int64)
     settled = np.where(refugee, 1.0 - np.exp(-years / 8.0), settled)  # slower into work
+    return _Moved(
+        years.astype(np.float64, copy=False), arrival_year, arrived_adult, reason, refugee, settled
+    )
 
-    # Parents' countries of birth: the foreign-born have foreign-born parents (mostly from
-    # their own country); some native-born have one or two foreign-born parents.
-    any_origin = np.concatenate([eu_weights * d.eu_share, neu_weights * (1.0 - d.eu_share)])
-    old = np.array([o.since <= 1995 for o in origins])
+
+@dataclass(frozen=True)
+class _Parents:
+    """The parents' countries of birth (indices into the countries)."""
+
+    father: IntArray
+    mother: IntArray
+    foreign_parents: IntArray  # 0, 1 or 2 foreign-born parents
+    with_foreign_parents: BoolArray  # native-born with a foreign-born parent
+    p_parents: FloatArray  # the chance of that, by age
+    parent_origin: IntArray  # the (first) foreign-born parent's country
+
+
+def _parents(d: Demography, world: _Countries, born: _Born, rng: np.random.Generator) -> _Parents:
+    """The parents' countries of birth.
+
+    The foreign-born have foreign-born parents (mostly from their own country); some
+    native-born have one or two foreign-born parents.
+    """
+    n, age, foreign, any_origin = born.age.size, born.age, born.foreign, world.any_origin
     parent_origin = np.where(
         age < 10,
         1 + _choice(rng, any_origin, n),
-        1 + _choice(rng, any_origin * np.where(old, 1.0, 0.15), n),
+        1 + _choice(rng, any_origin * np.where(world.old, 1.0, 0.15), n),
     )
     p_parents = d.foreign_parents * _at(
         age, ((0, 1.0), (17, 1.0), (30, 0.7), (45, 0.45), (65, 0.2), (99, 0.1))
@@ -306,30 +426,54 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     foreign_parents = np.where(two, 2, with_foreign_parents.astype(np.int64))
     second_parent = np.where(rng.random(n) < 0.75, parent_origin, 1 + _choice(rng, any_origin, n))
     father_first = rng.random(n) < 0.5
-    first = np.where(foreign, birth, np.where(with_foreign_parents, parent_origin, 0))
-    other = np.where(foreign | two, np.where(foreign, birth, second_parent), 0)
+    first = np.where(foreign, born.birth, np.where(with_foreign_parents, parent_origin, 0))
+    other = np.where(foreign | two, np.where(foreign, born.birth, second_parent), 0)
     other = np.where(foreign & (rng.random(n) < 0.05), second_parent, other)
     father = np.where(father_first, first, other).astype(np.int64)
     mother = np.where(father_first, other, first).astype(np.int64)
+    return _Parents(father, mother, foreign_parents, with_foreign_parents, p_parents, parent_origin)
 
-    # Citizenship: naturalisation after a waiting time, rare for EU citizens; otherwise the
-    # birth country, sometimes another one, sometimes none; some native-born children of
-    # foreign-born parents keep a parent's citizenship.
+
+def _citizenship(
+    d: Demography,
+    world: _Countries,
+    born: _Born,
+    moved: _Moved,
+    parents: _Parents,
+    rng: np.random.Generator,
+) -> IntArray:
+    """Citizenship, an index into the countries.
+
+    Naturalisation after a waiting time, rare for EU citizens; otherwise the birth
+    country, sometimes another one, sometimes none; some native-born children of
+    foreign-born parents keep a parent's citizenship.
+    """
+    n, foreign, years = born.age.size, born.foreign, moved.years
     p_natural = d.naturalise_max * (1.0 - np.exp(-np.maximum(years - d.naturalise_wait, 0) / 8))
-    p_natural = np.where(foreign & ~arrived_adult, np.minimum(p_natural * 1.3, 0.95), p_natural)
-    p_natural = np.where(eu_born, p_natural * 0.35, p_natural)
+    p_natural = np.where(
+        foreign & ~moved.arrived_adult, np.minimum(p_natural * 1.3, 0.95), p_natural
+    )
+    p_natural = np.where(born.eu_born, p_natural * 0.35, p_natural)
     naturalised = foreign & (rng.random(n) < p_natural)
-    p_second = d.second_generation * _at(age, ((0, 1.4), (18, 1.1), (45, 0.0)))
-    second = with_foreign_parents & (rng.random(n) < p_second / np.maximum(p_parents, 1e-9))
-    citizen = np.where(foreign & ~naturalised, birth, 0)
+    p_second = d.second_generation * _at(born.age, ((0, 1.4), (18, 1.1), (45, 0.0)))
+    second = parents.with_foreign_parents & (
+        rng.random(n) < p_second / np.maximum(parents.p_parents, 1e-9)
+    )
+    citizen = np.where(foreign & ~naturalised, born.birth, 0)
     switch = foreign & ~naturalised & (rng.random(n) < 0.05)
-    citizen = np.where(switch, 1 + _choice(rng, any_origin, n), citizen)
-    citizen = np.where(second, parent_origin, citizen)
-    no_state = foreign & ~naturalised & neu_born & (rng.random(n) < d.stateless)
-    citizen = np.where(no_state, len(countries) - 1, citizen).astype(np.int64)
+    citizen = np.where(switch, 1 + _choice(rng, world.any_origin, n), citizen)
+    citizen = np.where(second, parents.parent_origin, citizen)
+    no_state = foreign & ~naturalised & born.neu_born & (rng.random(n) < d.stateless)
+    out: IntArray = np.where(no_state, len(world.countries) - 1, citizen).astype(np.int64)
+    return out
 
-    # Education (ISCED groups) from 15, by birth cohort, then by origin.
-    adult = age >= 15
+
+def _education(
+    d: Demography, born: _Born, moved: _Moved, parents: _Parents, rng: np.random.Generator
+) -> IntArray:
+    """Education (ISCED groups) from 15, by birth cohort, then by origin."""
+    age, eu_born, neu_born = born.age, born.eu_born, born.neu_born
+    arrived_adult = moved.arrived_adult
     low_young, low_old = d.low
     high_young, high_old = d.tertiary
     p_low = _at(
@@ -341,30 +485,44 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
          (80, high_old)),
     )  # fmt: skip
     p_low, p_high = np.clip(p_low, 0.0, 0.98), np.clip(p_high, 0.0, 0.98)
-    child_arrival = foreign & ~arrived_adult
+    child_arrival = born.foreign & ~arrived_adult
     p_low = np.where(eu_born & arrived_adult, p_low + 0.03, p_low)
     p_high = np.where(eu_born & arrived_adult, p_high + 0.04, p_high)
     p_low = np.where(neu_born & arrived_adult, np.minimum(p_low + 0.30, 0.75), p_low)
     p_high = np.where(neu_born & arrived_adult, 0.6 * p_high, p_high)
-    behind = np.where(child_arrival, 1.0, foreign_parents / 2.0)
+    behind = np.where(child_arrival, 1.0, parents.foreign_parents / 2.0)
     p_low = p_low + 0.08 * behind
     p_high = np.maximum(p_high - 0.06 * behind, 0.0)
     total = p_low + p_high
     squeeze = np.where(total > 0.98, 0.98 / np.maximum(total, 1e-9), 1.0)
     p_low, p_high = p_low * squeeze, p_high * squeeze
-    draw = rng.random(n)
+    draw = rng.random(age.size)
     education = np.where(draw < p_low, LOW, np.where(draw > 1.0 - p_high, HIGH, MID))
-    education = np.where(adult, education, NONE).astype(np.int64)
+    out: IntArray = np.where(born.adult, education, NONE).astype(np.int64)
+    return out
 
-    # Labour status from 15.
+
+def _labour_status(
+    d: Demography,
+    born: _Born,
+    moved: _Moved,
+    parents: _Parents,
+    education: IntArray,
+    rng: np.random.Generator,
+) -> IntArray:
+    """ILO labour status from 15: EMP, UNE or INAC."""
+    age, female, eu_born, neu_born = born.age, born.female, born.eu_born, born.neu_born
+    settled = moved.settled
     edu_factor = np.array([0.78, 1.0, 1.08, 1.0])[education]  # index -1: not used
-    native_factor = 1.0 - 0.03 * foreign_parents
+    native_factor = 1.0 - 0.03 * parents.foreign_parents
     origin_factor = np.where(
         neu_born,
         (0.68 + 0.24 * settled) * np.where(female, 0.76 + 0.16 * settled, 1.0),
         np.where(eu_born, 0.92, native_factor),
     )
-    origin_factor = np.where(foreign & (reason == WORK), origin_factor * 1.1, origin_factor)
+    origin_factor = np.where(
+        born.foreign & (moved.reason == WORK), origin_factor * 1.1, origin_factor
+    )
     p_emp = _at(age, _EMPLOYMENT_BY_AGE) * np.where(female, 0.94, 1.0)
     p_emp = np.minimum(p_emp * edu_factor * origin_factor * d.employment, 0.97)
     une = d.unemployment * _at(
@@ -374,15 +532,20 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     une = une * np.where(neu_born, 1.6 + 1.6 * (1.0 - settled), np.where(eu_born, 1.3, 1.0))
     une = np.clip(une, 0.0, 0.5)
     p_une = np.minimum(p_emp * une / (1.0 - une), 0.99 - p_emp)
-    draw = rng.random(n)
+    draw = rng.random(age.size)
     status = np.where(draw < p_emp, EMP, np.where(draw < p_emp + p_une, UNE, INAC))
-    status = np.where(adult, status, NONE).astype(np.int64)
+    out: IntArray = np.where(born.adult, status, NONE).astype(np.int64)
+    return out
 
-    # Detail kept by local registers: kind of inactivity, part-time work.
+
+def _inactivity(born: _Born, moved: _Moved, rng: np.random.Generator) -> tuple[IntArray, BoolArray]:
+    """Detail kept by local registers: kind of inactivity, part-time work."""
+    n, age, female = born.age.size, born.age, born.female
     p_student = _at(age, ((15, 0.97), (19, 0.9), (24, 0.6), (30, 0.25), (40, 0.05)))
-    p_student = np.where(foreign & (reason == STUDY) & (years < 6), 0.9, p_student)
+    studies = born.foreign & (moved.reason == STUDY) & (moved.years < 6)
+    p_student = np.where(studies, 0.9, p_student)
     p_retired = _at(age, ((50, 0.05), (60, 0.45), (65, 0.9), (70, 0.98)))
-    p_care = np.where(female, np.where(neu_born, 0.75, 0.55), 0.25)
+    p_care = np.where(female, np.where(born.neu_born, 0.75, 0.55), 0.25)
     draw, care_draw = rng.random(n), rng.random(n)
     inactive = np.where(
         draw < p_student,
@@ -394,9 +557,22 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
         ),
     ).astype(np.int64)
     part_time: BoolArray = rng.random(n) < np.where(female, 0.45, 0.12)
+    return inactive, part_time
 
-    # In education or training (last 4 weeks): school until upper secondary is done, then
-    # tertiary studies, then some adult training; students are in education by definition.
+
+def _in_education(
+    born: _Born,
+    education: IntArray,
+    status: IntArray,
+    inactive: IntArray,
+    rng: np.random.Generator,
+) -> IntArray:
+    """In education or training in the last 4 weeks: 1, 0, or NONE under 15.
+
+    School until upper secondary is done, then tertiary studies, then some adult
+    training; students are in education by definition.
+    """
+    age = born.age
     p_educ = np.select(
         [education == LOW, education == MID],
         [
@@ -410,19 +586,32 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     )  # fmt: skip
     p_educ = p_educ * np.select([status == EMP, status == UNE], [0.8, 0.7], 0.4)
     studying = (status == INAC) & (inactive == STUDENT)
-    in_education = np.where(studying | (rng.random(n) < p_educ), 1, 0)
-    in_education = np.where(adult, in_education, NONE).astype(np.int64)
+    in_education = np.where(studying | (rng.random(age.size) < p_educ), 1, 0)
+    out: IntArray = np.where(born.adult, in_education, NONE).astype(np.int64)
+    return out
 
-    # Status in employment and occupation of the employed.
+
+def _job(
+    d: Demography,
+    world: _Countries,
+    born: _Born,
+    moved: _Moved,
+    education: IntArray,
+    status: IntArray,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray]:
+    """Status in employment and occupation (ISCO-08 major group) of the employed."""
+    n, age, neu_born, eu_born = born.age.size, born.age, born.neu_born, born.eu_born
+    arrived_adult, settled = moved.arrived_adult, moved.settled
     employed = status == EMP
-    code_of = np.array(countries)
+    code_of = np.array(world.countries)
     p_self = d.self_employed * _at(
         age, ((15, 0.3), (25, 0.55), (35, 0.9), (50, 1.2), (64, 1.5), (75, 2.5))
     )
-    p_self = p_self * np.where(female, 0.7, 1.3) * np.where(education == HIGH, 1.15, 1.0)
-    entrepreneurial = np.isin(code_of[birth], list(_ENTREPRENEURS)) & foreign
+    p_self = p_self * np.where(born.female, 0.7, 1.3) * np.where(education == HIGH, 1.15, 1.0)
+    entrepreneurial = np.isin(code_of[born.birth], list(_ENTREPRENEURS)) & born.foreign
     p_self = p_self * np.where(entrepreneurial, 1.5, np.where(neu_born, 0.85, 1.0))
-    p_self = np.where(refugee & (years < 5), p_self * 0.5, p_self)
+    p_self = np.where(moved.refugee & (moved.years < 5), p_self * 0.5, p_self)
     draw = rng.random(n)
     stapro = np.where(
         draw < 0.004,
@@ -440,53 +629,46 @@ def simulate(d: Demography, n: int, rng: np.random.Generator) -> Persons:
     job_kind = np.where(education == HIGH, np.where(matched, 2, 3), education)
     isco = detail(rng, np.where(employed, job_kind, NONE), _OCCUPATIONS)
     isco = np.where(employed & (rng.random(n) < 0.003), 0, isco).astype(np.int64)
+    return stapro, isco
 
-    # Equivalised disposable income.
+
+def _log_income(
+    d: Demography,
+    born: _Born,
+    moved: _Moved,
+    education: IntArray,
+    status: IntArray,
+    inactive: IntArray,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """The log of equivalised disposable income."""
+    neu_born, settled = born.neu_born, moved.settled
     inactive_factor = np.array([0.7, 0.95, 0.75, 0.7])[inactive]
     status_factor = np.where(
-        employed,
+        status == EMP,
         1.12,
         np.where(status == UNE, 0.55, np.where(status == INAC, inactive_factor, 0.85)),
     )
-    log_income = (
+    log_income: FloatArray = (
         np.log(d.income_median)
         + np.log(status_factor)
         + np.log(np.array([0.8, 1.0, 1.3, 1.0])[education])
-        + np.log(np.where(neu_born, 0.7 + 0.2 * settled, np.where(eu_born, 0.95, 1.0)))
-        + rng.normal(0.0, 0.42, n)
+        + np.log(np.where(neu_born, 0.7 + 0.2 * settled, np.where(born.eu_born, 0.95, 1.0)))
+        + rng.normal(0.0, 0.42, born.age.size)
     )
-    income = np.round(np.exp(log_income), 2)
+    return log_income
 
-    # Tenure: owners are older, richer and long settled.
+
+def _tenure(
+    d: Demography, born: _Born, moved: _Moved, log_income: FloatArray, rng: np.random.Generator
+) -> BoolArray:
+    """Owners are older, richer and long settled."""
+    age, neu_born, settled = born.age, born.neu_born, moved.settled
     logit = (
         np.log(d.owners / (1.0 - d.owners))
         + 0.03 * (np.clip(np.where(age < 18, 40, age), 18, 75) - 45)
         + 0.8 * (log_income - np.log(d.income_median))
-        - np.where(neu_born, 0.6 + 1.4 * (1.0 - settled), np.where(eu_born, 0.5, 0.0))
+        - np.where(neu_born, 0.6 + 1.4 * (1.0 - settled), np.where(born.eu_born, 0.5, 0.0))
     )
-    owner: BoolArray = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
-
-    return Persons(
-        countries=countries,
-        age=age,
-        female=female,
-        birth=birth,
-        birth_group=np.asarray(group_of[birth], dtype=np.int64),
-        father=father,
-        mother=mother,
-        foreign_parents=foreign_parents.astype(np.int64),
-        citizen=citizen,
-        citizen_group=np.asarray(group_of[citizen], dtype=np.int64),
-        arrival_year=arrival_year,
-        reason=reason,
-        status=status,
-        inactive=inactive,
-        part_time=part_time,
-        education=education,
-        in_education=in_education,
-        owner=owner,
-        stapro=stapro,
-        isco=isco,
-        income=income,
-        weight=np.round(weight, 3).astype(np.float64),
-    )
+    owner: BoolArray = rng.random(age.size) < 1.0 / (1.0 + np.exp(-logit))
+    return owner

@@ -10,7 +10,8 @@ years of residence and no arrival cohort; the non-employed have no status in emp
 and no occupation. ``NAP`` is a known answer, not a missing one, so the native-born are
 not counted as unknown (see `indicators.derived` for when a node sets it).
 
-Code lists (``UNK`` last, omitted here) and how a node provides each variable:
+Code lists (``UNK`` last, omitted here) and how a node provides each variable (the kinds
+of ``[variables.NAME]`` mapping and their keys are listed in `node.mappings`):
 
 - ``sex``: ``M F``; ``c_birth``: ``NAT EU27_2020_FOR NEU27_2020_FOR``; ``citizen``: the
   same and ``STLS``; ``wstatus``: ``EMP UNE INAC``; ``isced11``: ``ED0-2 ED3_4 ED5-8``:

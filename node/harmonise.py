@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +29,16 @@ from common.errors import DataError
 from indicators.derived import APPLIES_TO, DERIVED
 from indicators.spec import is_local
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, Variable, country_group
-from node.config import NodeConfig, VariableMapping
+from node.config import NodeConfig
 from node.derive import apply_rule, arrival_codes, from_parents, refine
+from node.mappings import (
+    CodedColumn,
+    CodeMap,
+    FromArrivalYear,
+    FromParents,
+    LocalColumn,
+    NumericColumn,
+)
 
 __all__ = ["Coverage", "Harmonised", "harmonise"]
 
@@ -106,37 +115,28 @@ def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
     codes: dict[str, npt.NDArray[np.integer]] = {}
     coverage: dict[str, Coverage] = {}
     age = np.full(len(frame), AGE_MISSING, dtype=np.uint8)
-    later = []
-    local = config.local
-    for name, mapping in config.variables.items():
-        if name in local:
-            codes[name], coverage[name] = _categorical(
-                frame[mapping.column], mapping, config.country, variable=local[name]
-            )
-        elif name == AGE:
-            age, coverage[name] = _ages(frame[mapping.column], mapping)
-        elif CATEGORICAL[name].binned:
-            codes[name], coverage[name] = _binned(frame[mapping.column], mapping)
-        elif mapping.parents or name in APPLIES_TO:
-            later.append(mapping)  # needs the variables it is derived from or refined by
-        else:
-            codes[name], coverage[name] = _categorical(
-                frame[mapping.column], mapping, config.country
-            )
-    small = _small(codes)
-    for mapping in sorted(later, key=lambda m: m.parents is None):  # parents first
+    later: list[FromParents | FromArrivalYear | CodedColumn] = []
+    for mapping in config.variables.values():
         name = mapping.name
-        if mapping.parents:
-            small[name], coverage[name] = _from_parents(frame, mapping, config.country, small)
-        else:
-            refined: Refine = functools.partial(_refine, name, small)
-            if mapping.arrival_year:
-                year = int(config.dataset.time_period[:4])
-                small[name], coverage[name] = _arrival(frame, mapping, year, refined)
-            else:
-                small[name], coverage[name] = _categorical(
-                    frame[mapping.column], mapping, config.country, refined
-                )
+        match mapping:
+            case NumericColumn() if name == AGE:
+                age, coverage[name] = _ages(frame[mapping.column], mapping)
+            case NumericColumn():
+                codes[name], coverage[name] = _binned(frame[mapping.column], mapping)
+            case LocalColumn():
+                variable = config.local[name]
+                codes[name], coverage[name] = _categorical(frame, mapping, variable, config.country)
+            case CodedColumn() if name not in APPLIES_TO:
+                variable = CATEGORICAL[name]
+                codes[name], coverage[name] = _categorical(frame, mapping, variable, config.country)
+            case FromParents() | FromArrivalYear() | CodedColumn():
+                later.append(mapping)  # needs the variables it is derived from or refined by
+            case _:
+                assert_never(mapping)
+    small = _small(codes)
+    for mapping in sorted(later, key=lambda m: not isinstance(m, FromParents)):  # parents first
+        name = mapping.name
+        small[name], coverage[name] = _derive(frame, mapping, config, small)
         codes[name] = small[name]
     for name, derivation in DERIVED.items():
         if all(i in small for i in derivation.inputs):
@@ -149,7 +149,29 @@ def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
             coverage[name] = _derived_coverage(name, small[name], derivation.inputs)
     order = [*config.variables, *(n for n in DERIVED if n in codes)]
     weights = _weights(frame, config) if config.dataset.weight else None
-    return Harmonised(len(frame), codes, age, weights, {n: coverage[n] for n in order}, local)
+    return Harmonised(
+        len(frame), codes, age, weights, {n: coverage[n] for n in order}, config.local
+    )
+
+
+def _derive(
+    frame: pd.DataFrame,
+    mapping: FromParents | FromArrivalYear | CodedColumn,
+    config: NodeConfig,
+    small: dict[str, Codes],
+) -> tuple[Codes, Coverage]:
+    """A variable derived from others, or refined by them (``NAP`` outside its population)."""
+    refined: Refine = functools.partial(_refine, mapping.name, small)  # a no-op for parents
+    match mapping:
+        case FromParents():
+            return _from_parents(frame, mapping, config.country, small)
+        case FromArrivalYear():
+            return _arrival(frame, mapping, int(config.dataset.time_period[:4]), refined)
+        case CodedColumn():
+            variable = CATEGORICAL[mapping.name]
+            return _categorical(frame, mapping, variable, config.country, refined)
+        case _:
+            assert_never(mapping)
 
 
 def _refine(name: str, small: dict[str, Codes], coded: Codes) -> Codes:
@@ -199,44 +221,38 @@ class _Mapped:
         return out
 
 
-def _map_column(
-    column: pd.Series,
-    mapping: VariableMapping,
-    country: str,
-    target: str,
-    variable: Variable | None = None,
-) -> _Mapped:
-    """Map a column to ``target``'s codes (or ``variable``'s) through its distinct values."""
-    variable = variable or CATEGORICAL[target]
+def _map_column(column: pd.Series, coding: CodeMap, country: str, variable: Variable) -> _Mapped:
+    """Map a column to ``variable``'s codes through its distinct values."""
     positions, uniques = pd.factorize(column, use_na_sentinel=True)
     n = len(uniques)
     lut = np.empty(n + 1, dtype=np.int8)  # last entry: pandas' NA sentinel (-1)
     kind = np.full(n + 1, _OK, dtype=np.int8)
-    lut[-1], kind[-1] = variable.index(mapping.missing), _MISSING
+    lut[-1], kind[-1] = variable.index(coding.missing), _MISSING
     texts = []
     for i, value in enumerate(uniques):
         text = _text(value)
         texts.append(text)
         if _is_missing(value):
-            lut[i], kind[i] = variable.index(mapping.missing), _MISSING
+            lut[i], kind[i] = variable.index(coding.missing), _MISSING
             continue
-        code = _map_value(text, mapping, country, target)
+        code = _map_value(text, coding, country, variable.name)
         if code is None:
-            code = mapping.default or UNK
-            kind[i] = _UNMAPPED if mapping.default is None else _OK
+            code = coding.default or UNK
+            kind[i] = _UNMAPPED if coding.default is None else _OK
         lut[i] = variable.index(code)
     slot = np.where(positions < 0, n, positions).astype(np.intp)
     return _Mapped(lut[slot], slot, [*texts, ""], kind)
 
 
 def _categorical(
-    column: pd.Series,
-    mapping: VariableMapping,
+    frame: pd.DataFrame,
+    mapping: CodedColumn | LocalColumn,
+    variable: Variable,
     country: str,
     refined: Refine | None = None,
-    variable: Variable | None = None,
 ) -> tuple[Codes, Coverage]:
-    mapped = _map_column(column, mapping, country, mapping.name, variable)
+    """A column of local codes, refined (``NAP`` outside its population) when it applies."""
+    mapped = _map_column(frame[mapping.column], mapping.coding, country, variable)
     coded = mapped.coded
     kept = None
     if refined is not None:
@@ -271,21 +287,21 @@ def _coverage(
     )
 
 
-def _map_value(text: str, mapping: VariableMapping, country: str, target: str) -> str | None:
-    if text in mapping.map:
-        return mapping.map[text]
-    if mapping.iso_country:
+def _map_value(text: str, coding: CodeMap, country: str, target: str) -> str | None:
+    if text in coding.map:
+        return coding.map[text]
+    if coding.iso_country:
         return country_group(text, country, target)
     return None
 
 
 def _from_parents(
-    frame: pd.DataFrame, mapping: VariableMapping, country: str, small: dict[str, Codes]
+    frame: pd.DataFrame, mapping: FromParents, country: str, small: dict[str, Codes]
 ) -> tuple[Codes, Coverage]:
     """``mig_background`` from the node's ``c_birth`` and the parents' columns."""
-    assert mapping.parents is not None
+    groups = CATEGORICAL["c_birth"]
     father, mother = (
-        _map_column(frame[column], mapping, country, "c_birth") for column in mapping.parents
+        _map_column(frame[column], mapping.coding, country, groups) for column in mapping.columns
     )
     own = small["c_birth"]
     coded = from_parents(own, father.coded, mother.coded)
@@ -296,22 +312,21 @@ def _from_parents(
     father_bad = blamed & (father.kind[father.slot] == _UNMAPPED)
     mother_bad = blamed & ~father_bad & (mother.kind[mother.slot] == _UNMAPPED)
     unmapped = {
-        f"{mapping.parents[0]}: {t}": n for t, n in father.counts(father_bad, _UNMAPPED).items()
+        f"{mapping.father}: {t}": n for t, n in father.counts(father_bad, _UNMAPPED).items()
     }
     for text, n in mother.counts(mother_bad, _UNMAPPED).items():
-        unmapped[f"{mapping.parents[1]}: {text}"] = n
+        unmapped[f"{mapping.mother}: {text}"] = n
     unknown = int(np.sum(coded == CATEGORICAL["mig_background"].index(UNK)))
     missing = unknown - sum(unmapped.values())
-    column = " + ".join(mapping.parents)
+    column = " + ".join(mapping.columns)
     return coded, _coverage(mapping.name, column, coded, missing, unmapped)
 
 
 def _arrival(
-    frame: pd.DataFrame, mapping: VariableMapping, reference_year: int, refined: Refine
+    frame: pd.DataFrame, mapping: FromArrivalYear, reference_year: int, refined: Refine
 ) -> tuple[Codes, Coverage]:
     """``yearesid`` or ``arrival_cohort`` from an arrival-year column, then refined."""
-    assert mapping.arrival_year is not None
-    column = frame[mapping.arrival_year]
+    column = frame[mapping.column]
     years = _numbers(column)
     empty = np.isnan(years) & column.isna().to_numpy()
     years[np.isnan(years) & ~empty] = np.inf  # text that is no number: not a plausible year
@@ -322,7 +337,7 @@ def _arrival(
     unmapped = {str(k): int(v) for k, v in shown.items()}
     missing = int(np.sum(empty & kept))
     n_bad = int(np.sum(bad & kept))
-    return coded, _coverage(mapping.name, mapping.arrival_year, coded, missing, unmapped, n_bad)
+    return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped, n_bad)
 
 
 def _derived_coverage(name: str, coded: Codes, inputs: tuple[str, ...]) -> Coverage:
@@ -343,7 +358,7 @@ def _numbers(column: pd.Series) -> npt.NDArray[np.float64]:
     return result
 
 
-def _ages(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.uint8], Coverage]:
+def _ages(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint8], Coverage]:
     values = _numbers(column)
     missing = np.isnan(values)
     valid = ~missing & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
@@ -360,7 +375,7 @@ def _ages(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.u
     return age, cov
 
 
-def _binned(column: pd.Series, mapping: VariableMapping) -> tuple[npt.NDArray[np.uint16], Coverage]:
+def _binned(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint16], Coverage]:
     """A numeric column cut at the variable's public edges; missing values are ``UNK``."""
     variable = CATEGORICAL[mapping.name]
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)

@@ -16,7 +16,7 @@ from common.errors import AccessError, QueryError, Reason
 from common.tomlfile import Section
 from indicators.catalogue import CATALOGUE
 from indicators.spec import GROUP_DIMS, Plan, is_local
-from security.signing import parse_public_key
+from security.config import public_key
 
 __all__ = ["ANY", "CoordinatorGrant", "Policy", "parse_policy"]
 
@@ -93,11 +93,10 @@ def parse_policy(top: Section) -> Policy:
     sec = top.sub("policy", required=False)
     sec.check_keys({"max_cells_per_query", "window_seconds"})
     grants: dict[str, CoordinatorGrant] = {}
-    entries = top.get("coordinators", list, [])
-    for i, raw in enumerate(entries):
-        grant = _grant(Section(top.file, f"coordinators[{i}]", raw))
+    for sec in top.tables("coordinators"):
+        grant = _grant(sec)
         if grant.id in grants:
-            raise top.error(f"coordinators[{i}].id", f"coordinator {grant.id!r} listed twice")
+            raise sec.error("id", f"coordinator {grant.id!r} listed twice")
         grants[grant.id] = grant
     return Policy(
         coordinators=grants,
@@ -123,7 +122,7 @@ def _grant(sec: Section) -> CoordinatorGrant:
     sec.check_keys({"id", "public_key", "rho_cap", "indicators", "group_dims"})
     return CoordinatorGrant(
         id=sec.get("id", str),
-        public_key=parse_public_key(sec.get("public_key", str), sec.key("public_key")),
+        public_key=public_key(sec, "public_key"),
         rho_cap=sec.positive("rho_cap"),
         indicators=_names(sec, "indicators", list(CATALOGUE)),
         group_dims=_names(sec, "group_dims", GROUP_DIMS, local=True),

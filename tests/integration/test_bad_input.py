@@ -11,6 +11,7 @@ import dataclasses
 import math
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import grpc
 import pytest
 
 from common.errors import ERROR_METADATA_KEY, ConfigError, DataError, QueryError
+from coordinator.config import load_coordinator_config
 from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query
@@ -25,6 +27,7 @@ from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
+from security.certificates import TlsFiles
 from tests.conftest import (
     RunningNode,
     ServeFn,
@@ -190,6 +193,165 @@ def test_infinite_privacy_parameter_names_the_key(tmp_path: Path, old: str, key:
 
     assert info.value.field == key
     assert key in info.value.message and "inf" in info.value.message
+
+
+COORDINATOR_TOML = """
+[coordinator]
+id = "eurostat"
+timeout_seconds = 30
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/coordinator-eurostat.pem"
+key = "pki/coordinator-eurostat.key"
+
+[signing]
+key = "pki/coordinator-eurostat.sign.key"
+
+[[nodes]]
+id = "vienna"
+address = "127.0.0.1:50051"
+
+[[nodes]]
+id = "tyrol"
+address = "127.0.0.1:50052"
+"""
+
+
+def test_coordinator_config_parses(tmp_path: Path) -> None:
+    path = tmp_path / "coordinator.toml"
+    path.write_text(COORDINATOR_TOML, encoding="utf-8")
+    config = load_coordinator_config(path)
+    assert config.id == "eurostat" and config.timeout_seconds == 30.0
+    assert config.state_dir == tmp_path / "state"
+    assert [(n.id, n.address, n.public_key) for n in config.nodes] == [
+        ("vienna", "127.0.0.1:50051", None),
+        ("tyrol", "127.0.0.1:50052", None),
+    ]
+    assert config.tls == TlsFiles(
+        tmp_path / "pki/ca.pem",
+        tmp_path / "pki/coordinator-eurostat.pem",
+        tmp_path / "pki/coordinator-eurostat.key",
+    )
+    assert config.signing_key == tmp_path / "pki/coordinator-eurostat.sign.key"
+
+
+BAD_COORDINATOR_CONFIGS = [
+    pytest.param(
+        'id = "eurostat"', 'id = "eurostat"\nretries = 3',
+        "coordinator.retries", "unknown key", "allowed keys here", id="typo-in-coordinator",
+    ),
+    pytest.param(
+        "[coordinator]", "[coordinatr]", "coordinatr", "unknown key", "allowed keys here",
+        id="unknown-table",
+    ),
+    pytest.param(
+        'id = "eurostat"', 'id = ""', "coordinator.id", "is empty", "e.g. id", id="empty-id",
+    ),
+    pytest.param(
+        "timeout_seconds = 30", "timeout_seconds = -1", "coordinator.timeout_seconds",
+        "must be a positive finite number", "", id="negative-timeout",
+    ),
+    pytest.param(
+        'ca = "pki/ca.pem"', 'ca = "pki/ca.pem"\npem = "x"', "tls.pem", "unknown key",
+        "allowed keys here: ca, cert, key", id="typo-in-tls",
+    ),
+    pytest.param(
+        'cert = "pki/coordinator-eurostat.pem"', "cert = 3", "tls.cert", "expected str, got int",
+        "", id="tls-path-not-text",
+    ),
+    pytest.param(
+        'key = "pki/coordinator-eurostat.sign.key"', 'key = ""', "signing.key", "is empty",
+        "relative to the config file", id="empty-signing-key",
+    ),
+    pytest.param(
+        'id = "tyrol"', 'id = "vienna"', "nodes[1].id", "node id 'vienna' appears twice", "",
+        id="node-twice",
+    ),
+    pytest.param(
+        'address = "127.0.0.1:50052"', 'adress = "127.0.0.1:50052"', "nodes[1].adress",
+        "unknown key", "allowed keys here: address, id, public_key", id="typo-in-node",
+    ),
+    pytest.param(
+        'address = "127.0.0.1:50052"', 'address = "127.0.0.1:50052"\npublic_key = "abc"',
+        "nodes[1].public_key", "a public key must look like 'ed25519:<base64>'", ".sign.pub",
+        id="bad-public-key",
+    ),
+    pytest.param(
+        COORDINATOR_TOML[COORDINATOR_TOML.index("[[nodes]]") :], "", "nodes",
+        "no [[nodes]] given", "add [[nodes]]", id="no-nodes",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("old", "new", "key", "says", "hint"), BAD_COORDINATOR_CONFIGS)
+def test_bad_coordinator_config_names_file_and_key(
+    tmp_path: Path, old: str, new: str, key: str, says: str, hint: str
+) -> None:
+    assert old in COORDINATOR_TOML
+    path = tmp_path / "coordinator.toml"
+    path.write_text(COORDINATOR_TOML.replace(old, new, 1), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as info:
+        load_coordinator_config(path)
+
+    error = info.value
+    assert error.reason == "INVALID_CONFIG"
+    assert error.field == key
+    assert f"{path.resolve()}: {key}: {says}" in error.message
+    assert hint in error.hint
+
+
+@pytest.mark.parametrize("load", [load_config, load_coordinator_config], ids=["node", "coord"])
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "no such config file"),
+        (b"[node\n", "not valid TOML"),
+        (b'[node]\nname = "Wien \xfc"\n', "not UTF-8 text"),
+        ("dir", "cannot read the config"),
+    ],
+    ids=["missing", "not-toml", "not-utf8", "a-directory"],
+)
+def test_unreadable_config_names_the_file(
+    tmp_path: Path, load: Callable[[Path], object], content: bytes | str | None, says: str
+) -> None:
+    path = tmp_path / "config.toml"
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+
+    with pytest.raises(ConfigError) as info:
+        load(path)
+
+    assert info.value.message.startswith(f"{path.resolve()}: {says}")
+
+
+def test_node_key_files_are_read_like_the_coordinators(tmp_path: Path) -> None:
+    config = write_laeken_config(tmp_path)
+    text = config.read_text()
+    config.write_text(text.replace("[signing]\nkey = ", "[signing]\nkeys = ", 1))
+
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+
+    assert info.value.field == "signing.keys"
+    assert "allowed keys here: key" in info.value.hint
+
+
+def test_node_grant_with_a_bad_public_key_names_the_file(tmp_path: Path) -> None:
+    config = write_laeken_config(tmp_path)
+    text = config.read_text()
+    assert 'public_key = "ed25519:' in text
+    config.write_text(text.replace('public_key = "ed25519:', 'public_key = "rsa:', 1))
+
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+
+    assert info.value.field == "coordinators[0].public_key"
+    assert str(config.resolve()) in info.value.message
+    assert "ed25519:<base64>" in info.value.message
 
 
 # --- data -------------------------------------------------------------------------------

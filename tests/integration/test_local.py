@@ -15,6 +15,7 @@ from indicators.spec import Query, compile_query
 from indicators.variables import CATEGORICAL, UNK, Variable
 from node.config import load_config
 from node.harmonise import harmonise
+from node.mappings import CodeMap, LocalColumn
 from node.source import load_frame
 from tests.conftest import coordinator_for, publish_and_verify, start_node
 from tests.integration.test_cohorts import city_config
@@ -173,5 +174,8 @@ def test_local_config_parses(tmp_path: Path) -> None:
     path.write_text(BASE + section, encoding="utf-8")
     config = load_config(path)
     assert config.local["local:tongue"].codes == ("fi", "sv", UNK)
-    assert config.variables["local:tongue"].map == {"fi": "fi", "sv": "sv"}
+    by_default = CodeMap({"fi": "fi", "sv": "sv"}, default="sv")  # the values are the codes
+    assert config.variables["local:tongue"] == LocalColumn(
+        "local:tongue", "t", ("fi", "sv", UNK), by_default
+    )
     assert "local:tongue" in config.provided

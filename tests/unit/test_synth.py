@@ -9,12 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fedstats import synth
+from coordinator.config import load_coordinator_config
+from fedstats import configs, synth
+from fedstats.configs import coordinator_toml, toml_document
 from indicators.variables import CATEGORICAL, ISO_3166_ALPHA2
 from node.config import load_config
 from node.harmonise import Harmonised, harmonise
 from node.source import load_frame
+from security.signing import public_key_text
 
 EVERYTHING = {
     "sex", "age", "c_birth", "citizen", "mig_background", "reason", "yearesid",
@@ -55,23 +59,45 @@ def harmonised(
 
 def node_toml(city: str, data: str) -> str:
     facts, sampling = synth.city_facts(city), synth.sampling(city)
-    max_weight = f"max_weight = {sampling.max_weight}" if sampling.max_weight else ""
-    return f"""
-[node]
-id = "{facts.id}"
-geo = "{facts.geo}"
-country = "{facts.country}"
+    privacy: dict[str, Any] = {"rho_budget": 1.0, "max_rho_per_query": 1.0}
+    if sampling.max_weight:
+        privacy["max_weight"] = sampling.max_weight
+    config = {
+        "node": {"id": facts.id, "geo": facts.geo, "country": facts.country},
+        "dataset": {"path": data, "time_period": facts.time_period, **synth.dataset_table(city)},
+        "privacy": privacy,
+    }
+    return toml_document("", config) + "\n" + synth.variables_toml(city)
 
-[dataset]
-path = "{data}"
-time_period = "{facts.time_period}"
-{synth.dataset_toml(city)}
-[privacy]
-rho_budget = 1.0
-max_rho_per_query = 1.0
-{max_weight}
 
-{synth.variables_toml(city)}"""
+def test_demo_configs_are_what_the_loaders_read(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    key = public_key_text(Ed25519PrivateKey.generate().public_key())
+    datasets = [("../data/a.csv", "2024"), ("../data/b.csv", "2025")]
+    for city in ALL_CITIES:
+        path = nodes / f"{city}.toml"
+        path.write_text(node_toml_for_demo(city, datasets, key), encoding="utf-8")
+        config = load_config(path)
+        facts = synth.city_facts(city)
+        assert (config.id, config.country) == (facts.id, facts.country)
+        assert config.periods == ("2024", "2025")
+        assert config.dataset.path.resolve() == tmp_path / "data" / "b.csv"
+        assert config.tls is not None
+        assert config.tls.cert.resolve() == tmp_path / f"pki/node-{facts.id}.pem"
+        assert config.signing_key == nodes / f"../pki/node-{facts.id}.sign.key"
+        assert set(config.policy.coordinators) == {"demo"}
+        assert set(config.variables) == MIXES[city]
+    path = tmp_path / "coordinator.toml"
+    path.write_text(coordinator_toml("demo", [("amsterdam", "127.0.0.1:1", key)]))
+    coordinator = load_coordinator_config(path)
+    assert [(n.id, n.address) for n in coordinator.nodes] == [("amsterdam", "127.0.0.1:1")]
+    assert coordinator.signing_key == tmp_path / "pki/coordinator-demo.sign.key"
+    assert "written by `fedstats demo`" in path.read_text().splitlines()[0]
+
+
+def node_toml_for_demo(city: str, datasets: list[tuple[str, str]], key: str) -> str:
+    return configs.node_toml(city, datasets, ("demo", key), ["employment_rate"], 5.0)
 
 
 def table(data: Harmonised) -> pd.DataFrame:
