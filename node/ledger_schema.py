@@ -141,7 +141,7 @@ def _steps(db: sqlite3.Connection, path: Path, found: int) -> list[tuple[int, st
 def _first_version(db: sqlite3.Connection, path: Path) -> str:
     """Create version 1's tables in a new file, or adopt a release-0.1 file as version 1."""
     tables = {
-        str(name): {str(row[1]) for row in db.execute(f"PRAGMA table_info({name})")}
+        str(name): {str(c) for (c,) in db.execute("SELECT name FROM pragma_table_info(?)", (name,))}
         for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
     if not tables:
