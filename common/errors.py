@@ -187,6 +187,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the node's tables do not match the plan",
     )
+    INCOMPATIBLE_RELEASE = (
+        "INCOMPATIBLE_RELEASE",
+        "FAILED_PRECONDITION",
+        "the node's release cannot answer this coordinator's query",
+    )
     # Publishing.
     UNSUPPORTED_FORMAT = (
         "UNSUPPORTED_FORMAT",

@@ -19,6 +19,7 @@ from coordinator.client import (
     fan_out,
 )
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows, local_rows, read_result
+from coordinator.compat import unanswerable
 from coordinator.config import CoordinatorConfig
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
@@ -249,6 +250,10 @@ def plan_nodes(
         if isinstance(description, NodeFailure):
             failures[node_id] = description
             continue
+        lacking = unanswerable(node_id, description, plan.query.indicators)
+        if isinstance(lacking, NodeFailure):  # its release cannot be asked this query
+            failures[node_id] = lacking
+            continue
         period = plan.query.time_period
         if period and period not in description.time_periods:
             failures[node_id] = NodeFailure.of(
@@ -258,7 +263,6 @@ def plan_nodes(
             )
             continue
         provided = {v.name for v in description.variables}
-        lacking: dict[str, str] = {}
         for name in plan.query.indicators:
             _, spec = plan.indicator(name)
             absent = [v for v in spec.variables() if v not in provided]

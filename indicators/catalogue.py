@@ -18,10 +18,19 @@ from dataclasses import dataclass
 from indicators.variables import CATEGORICAL, UNK
 
 MAX_AGE = 120
+CATALOGUE_VERSION = 1
+"""Version of the catalogue's definitions, which a node and a coordinator must share.
+
+Both sides compile a query into table specs from their own copy of the catalogue, so the
+tables match only when they define each indicator alike. Bump this when an existing
+indicator's population, outcome partition, numerator or denominator changes; adding an
+indicator needs no bump (a node lists the indicators it knows in its capabilities).
+"""
 
 __all__ = [
     "BELOW_LINE",
     "CATALOGUE",
+    "CATALOGUE_VERSION",
     "MAX_AGE",
     "MEDIAN_RATIO",
     "RATIO",

@@ -5,7 +5,8 @@ entry's hash covers its fields and the previous entry's hash; the node signs the
 with its Ed25519 key. Entries live in the ledger's SQLite file and a release's entry is
 written in the same transaction as its budget charge, so the log and the ledger cannot
 disagree. ``verify`` recomputes the chain, checks every signature and checks that every
-charged release of the ledger has its entry.
+charged release of the ledger has its entry. The table is created and versioned with the
+ledger's (`node.ledger_schema`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ SQLite in WAL mode with ``synchronous=FULL``; every change runs in ``BEGIN IMMED
 so that concurrent threads and processes serialise on the budget. Budgets are integer
 micro-rho. The order of a release is: reserve (charge), compute, store the answer and
 commit; the answer leaves the node only after the commit, and the commit appends the
-release to the audit log in the same transaction. A reservation whose process died
+release to the audit log in the same transaction. Opening a ledger brings its file to
+the current schema (`node.ledger_schema`). A reservation whose process died
 before committing stays charged: nothing was released, and a retry with the same query
 id adopts it and releases once, without a second charge.
 """
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import BudgetError, FedstatsError, QueryError, Reason
 from node import audit
+from node.ledger_schema import upgrade
 from privacy.budget import from_micro, to_micro
 
 __all__ = [
@@ -35,28 +37,6 @@ __all__ = [
     "Reservation",
     "StoredAnswer",
 ]
-
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS releases (
-    query_id       TEXT NOT NULL,
-    dataset        TEXT NOT NULL,
-    spec_hash      TEXT NOT NULL,
-    request_sha256 TEXT NOT NULL,
-    coordinator    TEXT NOT NULL,
-    micro_rho      INTEGER NOT NULL CHECK (micro_rho >= 0),
-    state          TEXT NOT NULL CHECK (state IN ('reserved', 'committed')),
-    owner          TEXT NOT NULL,
-    created_at     REAL NOT NULL,
-    committed_at   REAL,
-    answer         BLOB,
-    answered_by    TEXT,
-    PRIMARY KEY (dataset, query_id)
-);
-CREATE INDEX IF NOT EXISTS releases_by_spec ON releases (dataset, spec_hash, state);
-"""
-    + audit.SCHEMA
-)
 
 
 @dataclass(frozen=True)
@@ -156,7 +136,7 @@ class Ledger:
         self.owner = f"{_process_identity(os.getpid())}:{uuid.uuid4().hex}"
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            upgrade(db, path)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

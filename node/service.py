@@ -15,25 +15,60 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ConfigError, FedstatsError, QueryError, Reason
-from indicators.catalogue import CATALOGUE
+from common.versions import software_version
+from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE
 from node.config import NodeConfig
 from node.engine import compute_table, require_variables, sensitivity
 from node.harmonise import Harmonised, harmonise
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
+from node.ledger_schema import SCHEMA_VERSION
 from node.policy import CoordinatorGrant
 from node.source import load_frame
 from privacy.budget import from_micro, split_rho
+from privacy.disclosure import RULE_SETS
 from privacy.gaussian import release
 from security.signing import key_id, load_private_key, sign
 
-__all__ = ["MAX_CELLS_PER_QUERY", "NodeService", "QueryAnswer", "TableRelease"]
+__all__ = [
+    "ENGINES",
+    "MAX_CELLS_PER_QUERY",
+    "Capabilities",
+    "NodeService",
+    "QueryAnswer",
+    "TableRelease",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_CELLS_PER_QUERY = 100_000
 _QUERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ENGINES = ("memory",)
+"""The table engines this release runs (`node.engine`)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this node's release can do, for a coordinator of any release to read.
+
+    Attributes:
+        software_version: The fedstats release, from the package metadata.
+        catalogue_version: Version of the indicator catalogue's definitions.
+        catalogue: Every indicator the catalogue defines.
+        engines: Table engines the node runs.
+        disclosure_rules: Disclosure rule sets it applies.
+        secure_aggregation: Whether it can take part in secure aggregation.
+        ledger_schema: Schema version of its budget ledger.
+    """
+
+    software_version: str
+    catalogue_version: int
+    catalogue: tuple[str, ...]
+    engines: tuple[str, ...]
+    disclosure_rules: tuple[str, ...]
+    secure_aggregation: bool
+    ledger_schema: int
 
 
 @dataclass(frozen=True)
@@ -153,6 +188,19 @@ class NodeService:
     def indicators(self) -> list[str]:
         """Catalogue entries whose outcome variable this node provides."""
         return [n for n, i in CATALOGUE.items() if i.outcome in self.data.codes]
+
+    @staticmethod
+    def capabilities() -> Capabilities:
+        """What this release can do (the same for every node running it)."""
+        return Capabilities(
+            software_version=software_version(),
+            catalogue_version=CATALOGUE_VERSION,
+            catalogue=tuple(CATALOGUE),
+            engines=ENGINES,
+            disclosure_rules=RULE_SETS,
+            secure_aggregation=False,
+            ledger_schema=SCHEMA_VERSION,
+        )
 
     def budget(self, time_period: str | None = None) -> BudgetState:
         """A period's budget (the latest period's by default)."""

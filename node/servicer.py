@@ -12,14 +12,20 @@ import grpc
 from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, Reason
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
-from node.service import NodeService, QueryAnswer
+from node.service import Capabilities, NodeService, QueryAnswer
 from node.tlsfront import PeerVerdict
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 
-__all__ = ["NodeServicer", "budget_proto", "disclosure_proto", "error_detail"]
+__all__ = [
+    "NodeServicer",
+    "budget_proto",
+    "capabilities_proto",
+    "disclosure_proto",
+    "error_detail",
+]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +162,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             time_periods=list(cfg.periods),
             budget=budget_proto(cfg.dataset_id, svc.budget()),
             disclosure=disclosure_proto(cfg.disclosure),
+            capabilities=capabilities_proto(svc.capabilities()),
         )
 
     def RunQuery(  # noqa: N802 - gRPC method name
@@ -245,4 +252,18 @@ def disclosure_proto(rules: DisclosureRules) -> pb.Disclosure:
     """The wire form of a node's disclosure rules."""
     return pb.Disclosure(
         min_count=rules.min_count, unreliable_below=rules.unreliable_below, max_cv=rules.max_cv
+    )
+
+
+def capabilities_proto(capabilities: Capabilities) -> pb.Capabilities:
+    """The wire form of what a node can do; the protocol is the proto package served."""
+    return pb.Capabilities(
+        protocol=pb.DESCRIPTOR.package,
+        software_version=capabilities.software_version,
+        catalogue_version=capabilities.catalogue_version,
+        catalogue=capabilities.catalogue,
+        engines=capabilities.engines,
+        disclosure_rules=capabilities.disclosure_rules,
+        secure_aggregation=capabilities.secure_aggregation,
+        ledger_schema=capabilities.ledger_schema,
     )

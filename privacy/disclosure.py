@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CONFIDENTIAL", "UNRELIABLE", "DisclosureRules"]
+__all__ = ["CONFIDENTIAL", "RULE_SETS", "UNRELIABLE", "DisclosureRules"]
 
 CONFIDENTIAL = "c"
 UNRELIABLE = "u"
+RULE_SETS = ("noisy_thresholds",)
+"""The disclosure rule sets this release applies (a node advertises them): one today,
+`DisclosureRules`' thresholds on noisy counts, noisy sample counts and the CV."""
 
 
 @dataclass(frozen=True)
