@@ -93,10 +93,10 @@ def parse_policy(top: Section) -> Policy:
     sec = top.sub("policy", required=False)
     sec.check_keys({"max_cells_per_query", "window_seconds"})
     grants: dict[str, CoordinatorGrant] = {}
-    for sec in top.tables("coordinators"):
-        grant = _grant(sec)
+    for entry in top.tables("coordinators"):
+        grant = _grant(entry)
         if grant.id in grants:
-            raise sec.error("id", f"coordinator {grant.id!r} listed twice")
+            raise entry.error("id", f"coordinator {grant.id!r} listed twice")
         grants[grant.id] = grant
     return Policy(
         coordinators=grants,

@@ -539,15 +539,23 @@ class ModifiedNode(pb_grpc.NodeServiceServicer):
     it does not control, so the test plays that node.
     """
 
-    def __init__(self, fed: Federation, change: Callable[[pb.QueryResult], bytes]) -> None:
+    def __init__(
+        self,
+        fed: Federation,
+        change: Callable[[pb.QueryResult], bytes],
+        describe: Callable[[pb.NodeDescription], None] | None = None,
+    ) -> None:
         self.upstream = fed.channel()
         self.key = load_private_key(fed.files("node", NODE)["sign_key"], "test")
         self.change = change
+        self.describe = describe
 
     def Describe(  # noqa: N802 - gRPC method name
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.NodeDescription:
         answer: pb.NodeDescription = pb_grpc.NodeServiceStub(self.upstream).Describe(request)
+        if self.describe is not None:
+            self.describe(answer)
         return answer
 
     def RunQuery(  # noqa: N802 - gRPC method name
@@ -562,10 +570,12 @@ class ModifiedNode(pb_grpc.NodeServiceServicer):
 
 @contextmanager
 def modified_node(
-    fed: Federation, change: Callable[[pb.QueryResult], bytes]
+    fed: Federation,
+    change: Callable[[pb.QueryResult], bytes],
+    describe: Callable[[pb.NodeDescription], None] | None = None,
 ) -> Iterator[NodeAddress]:
     """Serve a `ModifiedNode` over mutual TLS; yields its address as the coordinator's."""
-    servicer = ModifiedNode(fed, change)
+    servicer = ModifiedNode(fed, change, describe)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_NodeServiceServicer_to_server(servicer, server)
     ca, cert, key = fed.tls("node", NODE).read()
@@ -607,6 +617,18 @@ MODIFIED_RESULTS: dict[Reason, Callable[[pb.QueryResult], bytes]] = {
 }
 for _reason, _change in MODIFIED_RESULTS.items():
     case(_reason)(partial(_answered_by_modified_node, change=_change))
+
+
+def _later_catalogue(description: pb.NodeDescription) -> None:
+    """What a node of a later release says: its catalogue has another version."""
+    description.capabilities.catalogue_version += 1
+
+
+@case(Reason.INCOMPATIBLE_RELEASE)
+def _incompatible_release(fed: Federation) -> list[Seen]:
+    """The coordinator does not ask a node whose catalogue it cannot read."""
+    with modified_node(fed, pb.QueryResult.SerializeToString, _later_catalogue) as node:
+        return [coordinator_failure(fed.coordinator(node))]
 
 
 # --- publishing -------------------------------------------------------------------------
