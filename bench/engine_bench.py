@@ -36,7 +36,7 @@ import textwrap
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -456,7 +456,7 @@ def _pki(workdir: Path) -> tuple[QuerySigner, Dialer, str]:
 
 
 def _query(rho: float) -> Query:
-    return Query(QUERY.indicators, QUERY.group_dim, QUERY.breakdowns, QUERY.comparator, rho)
+    return replace(QUERY, rho=rho)
 
 
 def grpc_latency(

@@ -101,15 +101,7 @@ class QuerySigner:
         """A request addressed to one node, signed now."""
         request = pb.QueryRequest(
             query_id=query_id,
-            spec=pb.QuerySpec(
-                indicators=list(query.indicators),
-                group_dim=query.group_dim,
-                breakdowns=list(query.breakdowns),
-                comparator=query.comparator,
-                rho=query.rho,
-                poverty_line=query.poverty_line or 0.0,
-                time_period=query.time_period or "",
-            ),
+            spec=query.to_wire(),
             issuer=self.coordinator_id,
             audience=node_id,
             issued_at_ms=int(time.time() * 1000),

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.client import NodeFailure
 from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
+from coordinator.flags import CONFIDENTIAL, DEVIATES, NONE, UNAVAILABLE, UNRELIABLE, Flags
 from indicators.catalogue import BELOW_LINE, RATIO, Indicator
 from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
-from privacy.disclosure import CONFIDENTIAL, UNRELIABLE, DisclosureRules
+from privacy.disclosure import DisclosureRules
 from privacy.estimators import Cells, Estimate, Linear
 from protos import node_pb2 as pb
 
@@ -32,15 +33,12 @@ __all__ = [
     "comparator_cell",
     "comparator_group",
     "groups_of",
-    "local_rows",
     "poverty_lines",
     "read_result",
 ]
 
 POOLED = "*"
-UNAVAILABLE = "n"
 BINNED_NOISE_LIMIT = 0.1
-DEVIATES = "d"
 TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
 
@@ -55,7 +53,7 @@ class NodeTables:
     source: str
     rules: DisclosureRules
     cells: dict[str, Cells]
-    cell_flags: dict[str, list[str]]
+    cell_flags: dict[str, list[Flags]]
     poverty_line: float | None = None
     deviations: dict[str, str] = field(default_factory=dict)
 
@@ -64,9 +62,9 @@ class NodeTables:
         return any(v in self.deviations for v in spec.variables())
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchmarkRow:
-    """One row of benchmark.csv; rates in percent, None where not published.
+    """One row of benchmark.csv, an immutable value; rates in percent, None where not published.
 
     ``comparator`` names the comparator group: ``TOTAL``, or the group dimension's native
     group (``NAT`` for country of birth and citizenship, ``NB_NBP`` for migration
@@ -80,10 +78,10 @@ class BenchmarkRow:
     indicator: str
     group_dim: str
     group: str
-    breakdown: dict[str, str]
+    breakdown: Mapping[str, str]
     comparator: str
     unit: str
-    flags: str = ""
+    flags: Flags = NONE
     value: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -104,8 +102,8 @@ class _Source:
     period: str
     cells: Cells
     rules: DisclosureRules
-    node_flags: list[str] | None  # the node's own population-cell flags, if one node
-    extra_flags: str = ""
+    node_flags: list[Flags] | None  # the node's own population-cell flags, if one node
+    extra_flags: Flags = NONE
     lines: list[float] | None = None  # poverty line of each stacked table
 
 
@@ -118,7 +116,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
     """
     by_key = {t.key: t for t in result.tables}
     cells: dict[str, Cells] = {}
-    flags: dict[str, list[str]] = {}
+    flags: dict[str, list[Flags]] = {}
     if set(by_key) != {spec.key for spec in plan.tables}:
         raise FedstatsError(
             f"node {result.node_id} answered with other tables than it was asked for",
@@ -137,7 +135,14 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         cells[spec.key] = Cells.of(
             table.counts, table.sigma, samples, table.sample_sigma, result.design_effect or 1.0
         )
-        flags[spec.key] = list(table.cell_flags)
+        try:
+            flags[spec.key] = [Flags(f) for f in table.cell_flags]
+        except ValueError as exc:
+            raise FedstatsError(
+                f"node {result.node_id} answered with unknown cell flags ({exc})",
+                reason=Reason.PROTOCOL_MISMATCH,
+                hint="node and coordinator must run the same fedstats catalogue version",
+            ) from None
     d = result.disclosure
     return NodeTables(
         node_id=result.node_id,
@@ -321,33 +326,43 @@ def _rows_for(
                 breakdown={d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)},
                 comparator=comparator,
                 unit=indicator.unit,
-                flags="".join(sorted(set(est.flag + source.extra_flags))),
+                flags=Flags(est.flag) | source.extra_flags,
                 comparator_value=None if comp_hidden else _published(comp.linear.value, share),
             )
             if est.flag != CONFIDENTIAL:
-                _publish(row, est.estimate, share)
+                row = _with_estimate(row, est.estimate, share)
                 if versus != (group, cell) and not comp_hidden:
                     gap = est.linear - comp.linear
-                    _publish_gap(row, Estimate(gap.value, gap.se(source.cells)))
+                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)))
             rows.append(row)
     return rows
 
 
-def _publish(row: BenchmarkRow, est: Estimate, share: bool) -> None:
+def _with_estimate(row: BenchmarkRow, est: Estimate, share: bool) -> BenchmarkRow:
     low, high = est.interval()
-    row.value = _published(est.value, share)
-    row.ci_low, row.ci_high = _published(low, share), _published(high, share)
-    row.denominator = est.denominator if math.isfinite(est.denominator) else None
-    row.estimate = est
+    return replace(
+        row,
+        value=_published(est.value, share),
+        ci_low=_published(low, share),
+        ci_high=_published(high, share),
+        denominator=est.denominator if math.isfinite(est.denominator) else None,
+        estimate=est,
+    )
 
 
-def _publish_gap(row: BenchmarkRow, gap: Estimate) -> None:
+def _with_gap(row: BenchmarkRow, gap: Estimate) -> BenchmarkRow:
     low, high = gap.interval()
-    row.gap, row.gap_ci_low, row.gap_ci_high = _pct(gap.value), _pct(low), _pct(high)
+    return replace(row, gap=_pct(gap.value), gap_ci_low=_pct(low), gap_ci_high=_pct(high))
 
 
 def _unavailable_rows(
-    node: str, geo: str, period: str, spec: TableSpec, indicator: Indicator, plan: Plan
+    node: str,
+    geo: str,
+    period: str,
+    spec: TableSpec,
+    indicator: Indicator,
+    plan: Plan,
+    flagged: Flags,
 ) -> list[BenchmarkRow]:
     breakdown_dims = spec.dims[1:]
     return [
@@ -361,7 +376,7 @@ def _unavailable_rows(
             breakdown={d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
             comparator=comparator_group(spec, plan.query.comparator),
             unit=indicator.unit,
-            flags=UNAVAILABLE,
+            flags=Flags(UNAVAILABLE) | flagged,
         )
         for cell in itertools.product(*[d.codes for d in breakdown_dims])
         for group, _ in groups_of(spec)
@@ -389,42 +404,24 @@ def poverty_lines(
     }
 
 
-def local_rows(
-    plans: dict[str, Plan], node_order: list[str], answers: dict[str, NodeTables]
-) -> list[BenchmarkRow]:
-    """The rows of a query by a node's own ``local:NAME`` group dimension.
-
-    Each answering node's rows come from its own plan (its own code list): there is no
-    common plan, so no pooled rows, and every row is flagged ``d``. A node that does not
-    provide the local variable has no code list to give rows for: it has a failure
-    (``VARIABLE_NOT_PROVIDED``) and no rows.
-    """
-    rows: list[BenchmarkRow] = []
-    for node_id in node_order:
-        if node_id not in answers:
-            continue
-        for row in benchmark_rows(plans[node_id], [node_id], {node_id: answers[node_id]}, {}):
-            if row.node != POOLED:
-                row.flags = "".join(sorted(set(row.flags + DEVIATES)))
-                rows.append(row)
-    return rows
-
-
 def benchmark_rows(
     plan: Plan,
     node_order: list[str],
     answers: dict[str, NodeTables],
-    failures: dict[str, NodeFailure],
     geos: dict[str, str] | None = None,
+    *,
+    pooled: bool = True,
+    flagged: Flags = NONE,
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 
     Args:
         plan: The compiled query.
-        node_order: Node ids in output order.
+        node_order: Node ids in output order; those without answers get rows flagged ``n``.
         answers: Tables of the nodes that answered.
-        failures: Nodes that did not answer (their rows are flagged ``n``).
         geos: Geo codes of nodes known only from configuration (for failed nodes).
+        pooled: Whether to give pooled rows.
+        flagged: Flags every row carries.
     """
     rows: list[BenchmarkRow] = []
     periods = sorted({a.time_period for a in answers.values()})
@@ -442,21 +439,23 @@ def benchmark_rows(
                 a = having[node_id]
                 source = _Source(
                     node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
-                    a.cell_flags[spec.key], DEVIATES if a.deviates(spec) else "",
+                    a.cell_flags[spec.key], flagged | (DEVIATES if a.deviates(spec) else ""),
                     lines=[lines[node_id]] if lines else None,
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
             else:
                 known = answers.get(node_id)
                 geo = known.geo if known else (geos or {}).get(node_id, "")
-                rows += _unavailable_rows(node_id, geo, pooled_period, spec, indicator, plan)
-        if having:
-            pooled = Cells.concat([having[n].cells[spec.key] for n in answering])
-            extra = UNAVAILABLE if len(having) < len(node_order) else ""
+                rows += _unavailable_rows(
+                    node_id, geo, pooled_period, spec, indicator, plan, flagged
+                )
+        if pooled and having:
+            extra = flagged | (UNAVAILABLE if len(having) < len(node_order) else "")
             if any(having[n].deviates(spec) for n in answering):
-                extra += DEVIATES
+                extra |= DEVIATES
             source = _Source(
-                POOLED, POOLED, pooled_period, pooled,
+                POOLED, POOLED, pooled_period,
+                Cells.concat([having[n].cells[spec.key] for n in answering]),
                 DisclosureRules.strictest([having[n].rules for n in answering]), None, extra,
                 lines=[lines[n] for n in answering] if lines else None,
             )  # fmt: skip

@@ -22,21 +22,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
-from common.errors import FedstatsError, Reason
-from coordinator.client import NodeFailure
-from coordinator.combine import (
-    POOLED,
-    BenchmarkRow,
-    NodeTables,
-    benchmark_rows,
-    local_rows,
-    read_result,
-)
+from common.errors import FedstatsError
+from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
+from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
-from indicators.spec import Plan, Query, compile_query, is_local
-from indicators.variables import Variable
+from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key, public_key_text, verify
 
@@ -52,18 +44,6 @@ def _b64(data: bytes) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _spec(query: Query) -> dict[str, Any]:
-    return {
-        "indicators": list(query.indicators),
-        "group_dim": query.group_dim,
-        "breakdowns": list(query.breakdowns),
-        "comparator": query.comparator,
-        "rho": query.rho,
-        "poverty_line": query.poverty_line,
-        "time_period": query.time_period,
-    }
 
 
 def _node_order(outcome: QueryOutcome) -> list[str]:
@@ -120,9 +100,9 @@ def write_provenance(
         "queries": [
             {
                 "query_id": o.query_id,
-                "spec": _spec(o.plan.query),
+                "spec": o.plan.query.to_record(),
                 "query_sha256": hashlib.sha256(
-                    json.dumps(_spec(o.plan.query), sort_keys=True).encode()
+                    json.dumps(o.plan.query.to_record(), sort_keys=True).encode()
                 ).hexdigest(),
                 "nodes": [_node_entry(o, n, keys) for n in _node_order(o)],
             }
@@ -137,10 +117,19 @@ def write_provenance(
 
 @dataclass
 class VerifyReport:
-    """What ``verify_provenance`` found."""
+    """What ``verify_provenance`` found.
+
+    Attributes:
+        checked: What verified, one line each, for people.
+        problems: What did not, one line each, for people.
+        requests: Coordinator signatures of requests that verified.
+        results: Node results whose signature verified and whose tables were read.
+    """
 
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    requests: int = 0
+    results: int = 0
 
     @property
     def ok(self) -> bool:
@@ -189,113 +178,69 @@ def _verify_query(
     trusted: dict[str, Ed25519PublicKey] | None,
     report: VerifyReport,
 ) -> list[BenchmarkRow]:
-    spec = query["spec"]
-    asked = Query(
-        tuple(spec["indicators"]),
-        spec["group_dim"],
-        tuple(spec["breakdowns"]),
-        spec["comparator"],
-        float(spec["rho"]),
-        spec.get("poverty_line"),
-        spec.get("time_period"),
-    )
-    if is_local(asked.group_dim):
-        return _verify_local(query, asked, coordinator_key, trusted, report)
-    plan = compile_query(asked)
+    """Check one query's signatures and recompute its rows from the signed results alone."""
+    try:
+        kind = kind_of(Query.from_record(query["spec"]))
+    except FedstatsError as exc:
+        report.problems.append(f"query {query['query_id']}: not a valid query ({exc})")
+        return []
+    plans: dict[str, Plan] = {}
     answers: dict[str, NodeTables] = {}
-    failures: dict[str, NodeFailure] = {}
     geos: dict[str, str] = {}
-    order = []
+    order: list[str] = []
     for entry in query["nodes"]:
         node = entry["node"]
         order.append(node)
         where = f"query {query['query_id']} node {node}"
         _check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
-            failures[node] = NodeFailure(
-                entry["grpc_status"], Reason[entry["reason"]], entry["message"]
-            )
             geos[node] = entry.get("geo", "")
             continue
-        tables = _verified_tables(entry, _node_plan(entry, plan), trusted, where, report)
-        if tables is not None:
-            answers[node] = tables
-            report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
-    return benchmark_rows(plan, order, answers, failures, geos)
+        result = _signed_result(entry, trusted, where, report)
+        if result is None:
+            continue
+        try:
+            plans[node] = kind.plan_answered(result)
+            answers[node] = read_result(result, _asked_plan(entry, plans[node]))
+        except (DecodeError, ValueError, FedstatsError) as exc:
+            report.problems.append(f"{where}: the signed result cannot be read ({exc})")
+            continue
+        report.results += 1
+        report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
+    return kind.rows(Gathered(order, plans, answers, geos))
 
 
 def _check_request(
     entry: dict[str, Any], coordinator_key: Ed25519PublicKey, where: str, report: VerifyReport
 ) -> None:
-    """Record a problem when the coordinator's signature of the request does not verify."""
-    if "request" in entry and not verify(
+    """Count the coordinator's signature of the request, or record that it does not verify."""
+    if "request" not in entry:
+        return
+    if verify(
         coordinator_key,
         base64.b64decode(entry["request"]),
         base64.b64decode(entry["request_signature"]),
     ):
+        report.requests += 1
+    else:
         report.problems.append(f"{where}: the request's signature does not verify")
 
 
-def _verify_local(
-    query: dict[str, Any],
-    asked: Query,
-    coordinator_key: Ed25519PublicKey,
-    trusted: dict[str, Ed25519PublicKey] | None,
-    report: VerifyReport,
-) -> list[BenchmarkRow]:
-    """A local query: each node's plan uses the code list of its own signed result."""
-    plans: dict[str, Plan] = {}
-    answers: dict[str, NodeTables] = {}
-    order = []
-    for entry in query["nodes"]:
-        node = entry["node"]
-        order.append(node)
-        where = f"query {query['query_id']} node {node}"
-        _check_request(entry, coordinator_key, where, report)
-        if entry["status"] != "answered":
-            continue
-        try:
-            result = pb.QueryResult.FromString(base64.b64decode(entry["result"]))
-            codes = tuple(result.tables[0].dims[0].codes)
-            local = {asked.group_dim: Variable(asked.group_dim, codes, asked.group_dim)}
-            plans[node] = compile_query(asked, local)
-            node_plan = _node_plan(entry, plans[node], local)
-        except (DecodeError, IndexError, ValueError, FedstatsError) as exc:
-            report.problems.append(f"{where}: the signed result cannot be read ({exc})")
-            continue
-        tables = _verified_tables(entry, node_plan, trusted, where, report)
-        if tables is not None:
-            answers[node] = tables
-            report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
-    return local_rows(plans, order, answers)
-
-
-def _node_plan(entry: dict[str, Any], plan: Plan, local: dict[str, Variable] | None = None) -> Plan:
+def _asked_plan(entry: dict[str, Any], plan: Plan) -> Plan:
     """The plan of the query the node was asked (it may hold fewer indicators)."""
     if "request" not in entry:
         return plan
-    spec = pb.QueryRequest.FromString(base64.b64decode(entry["request"])).spec
-    return compile_query(
-        Query(
-            tuple(spec.indicators),
-            spec.group_dim,
-            tuple(spec.breakdowns),
-            spec.comparator,
-            spec.rho,
-            spec.poverty_line or None,
-            spec.time_period or None,
-        ),
-        local,
-    )
+    request = pb.QueryRequest.FromString(base64.b64decode(entry["request"]))
+    return narrow(plan, Query.from_wire(request.spec))
 
 
-def _verified_tables(
+def _signed_result(
     entry: dict[str, Any],
-    plan: Any,
     trusted: dict[str, Ed25519PublicKey] | None,
     where: str,
     report: VerifyReport,
-) -> NodeTables | None:
+) -> pb.QueryResult | None:
+    """The node's result if its signature verifies, else None and the problem recorded."""
     public = parse_public_key(entry["public_key"], f"{where} key")
     if trusted is not None and (
         entry["node"] not in trusted or key_id(trusted[entry["node"]]) != key_id(public)
@@ -308,8 +253,8 @@ def _verified_tables(
         report.problems.append(f"{where}: the result's signature does not verify")
         return None
     try:
-        return read_result(pb.QueryResult.FromString(result), plan)
-    except (DecodeError, FedstatsError) as exc:
+        return pb.QueryResult.FromString(result)
+    except DecodeError as exc:
         report.problems.append(f"{where}: the signed result cannot be read ({exc})")
         return None
 

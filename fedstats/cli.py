@@ -159,9 +159,9 @@ def _query(args: argparse.Namespace) -> int:
     formats = check_formats(args.format.split(","))  # before any node is asked
     config = load_coordinator_config(args.config)
     query = Query(
-        indicators=tuple(i.strip() for i in args.indicators.split(",") if i.strip()),
+        indicators=_listed(args.indicators),
         group_dim=args.group,
-        breakdowns=tuple(b.strip() for b in (args.by or "").split(",") if b.strip()),
+        breakdowns=_listed(args.by),
         comparator=args.comparator,
         rho=args.rho,
         poverty_line=args.poverty_line,
@@ -169,8 +169,7 @@ def _query(args: argparse.Namespace) -> int:
     )
     progress = FanOutProgress()
     if args.pathway:
-        periods = [p.strip() for p in args.pathway.split(",") if p.strip()]
-        outcomes = run_pathway(config, query, periods, progress=progress)
+        outcomes = run_pathway(config, query, list(_listed(args.pathway)), progress=progress)
     else:
         outcomes = [run_query(config, query, progress=progress)]
     assert config.signing_key is not None  # run_query checked it
@@ -186,6 +185,11 @@ def _query(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0 if all(o.answers for o in outcomes) else 1
+
+
+def _listed(text: str | None) -> tuple[str, ...]:
+    """The items of a comma-separated option, stripped; none for an absent option."""
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -12,11 +12,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from common.errors import QueryError, Reason
 from indicators.catalogue import CATALOGUE, Indicator, Population
 from indicators.variables import AGE, CATEGORICAL, UNK, Variable
+from protos import node_pb2 as pb
 
 __all__ = [
     "BREAKDOWNS",
@@ -79,6 +81,12 @@ NATIVE_GROUP: dict[str, str | None] = {
 class Query:
     """What a coordinator asks every node.
 
+    The query owns its two serialised forms, the only places its fields are listed: the
+    wire form (`to_wire`, `from_wire`: the ``QuerySpec`` a coordinator signs) and the
+    record form (`to_record`, `from_record`: the JSON of ``provenance.json`` and the
+    coordinator's ``queries.jsonl``). An absent optional field is ``None`` here, its
+    proto default on the wire (0, "") and ``null`` in a record.
+
     Attributes:
         indicators: Catalogue names.
         group_dim: The target-group dimension.
@@ -100,6 +108,59 @@ class Query:
     rho: float = 0.5
     poverty_line: float | None = None
     time_period: str | None = None
+
+    def to_wire(self) -> pb.QuerySpec:
+        """The query as the ``QuerySpec`` of a signed request."""
+        return pb.QuerySpec(
+            indicators=list(self.indicators),
+            group_dim=self.group_dim,
+            breakdowns=list(self.breakdowns),
+            comparator=self.comparator,
+            rho=self.rho,
+            poverty_line=self.poverty_line or 0.0,
+            time_period=self.time_period or "",
+        )
+
+    @classmethod
+    def from_wire(cls, spec: pb.QuerySpec) -> Query:
+        """The query a ``QuerySpec`` carries (not validated: `compile_query` does that)."""
+        return cls(
+            indicators=tuple(spec.indicators),
+            group_dim=spec.group_dim,
+            breakdowns=tuple(spec.breakdowns),
+            comparator=spec.comparator,
+            rho=spec.rho,
+            poverty_line=spec.poverty_line or None,
+            time_period=spec.time_period or None,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The query as a JSON object, every field present."""
+        return {
+            "indicators": list(self.indicators),
+            "group_dim": self.group_dim,
+            "breakdowns": list(self.breakdowns),
+            "comparator": self.comparator,
+            "rho": self.rho,
+            "poverty_line": self.poverty_line,
+            "time_period": self.time_period,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Query:
+        """The query of a JSON object written by `to_record`.
+
+        Optional fields may be absent (the coordinator's log did not record them before).
+        """
+        return cls(
+            indicators=tuple(record["indicators"]),
+            group_dim=record["group_dim"],
+            breakdowns=tuple(record["breakdowns"]),
+            comparator=record["comparator"],
+            rho=float(record["rho"]),
+            poverty_line=record.get("poverty_line"),
+            time_period=record.get("time_period"),
+        )
 
     def validate(self) -> None:
         """Raise QueryError naming the first field that is wrong."""
@@ -220,14 +281,10 @@ class Query:
 
     def canonical(self) -> Query:
         """The same query with indicators deduplicated and breakdowns in canonical order."""
-        return Query(
+        return replace(
+            self,
             indicators=tuple(dict.fromkeys(self.indicators)),
-            group_dim=self.group_dim,
             breakdowns=tuple(b for b in BREAKDOWNS if b in self.breakdowns),
-            comparator=self.comparator,
-            rho=self.rho,
-            poverty_line=self.poverty_line,
-            time_period=self.time_period,
         )
 
 

@@ -92,18 +92,9 @@ class Gatekeeper:
         envelope = self._parse(request)
         info.query_id = envelope.query_id
         self._check_envelope(envelope, signer)
-        spec = envelope.spec
         return Admitted(
             query_id=envelope.query_id,
-            query=Query(
-                indicators=tuple(spec.indicators),
-                group_dim=spec.group_dim,
-                breakdowns=tuple(spec.breakdowns),
-                comparator=spec.comparator,
-                rho=spec.rho,
-                poverty_line=spec.poverty_line or None,
-                time_period=spec.time_period or None,
-            ),
+            query=Query.from_wire(envelope.spec),
             grant=self.policy.grant(signer),
             request_sha256=hashlib.sha256(request).hexdigest(),
         )

@@ -83,6 +83,7 @@ def test_local_outputs_and_provenance(local_run: tuple[QueryOutcome, Path, Path]
     assert "mother_tongue" in written["html"].read_text(encoding="utf-8")
     report = publish_and_verify(outcome, tmp_path / "signed")
     assert report.ok, report.problems
+    assert (report.requests, report.results) == (1, 1)  # amsterdam was not asked
     with pytest.raises(FedstatsError) as caught:
         write_outputs([outcome], tmp_path / "sdmx-out", ["csv", "sdmx"])
     assert caught.value.reason == "UNSUPPORTED_FORMAT"

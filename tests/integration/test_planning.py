@@ -48,7 +48,9 @@ def test_a_node_without_a_variable_gets_n_rows_and_the_others_answer(
     # Tyrol was asked only what it can answer, and charged for that alone
     assert tyrol.service.budget().spent == vienna.service.budget().spent == 0.4
 
-    assert publish_and_verify(outcome, tmp_path / "out").ok
+    report = publish_and_verify(outcome, tmp_path / "out")
+    assert report.ok, report.problems
+    assert (report.requests, report.results) == (2, 2)  # tyrol's narrower plan reads back
 
 
 def test_a_node_without_the_group_dimension_is_not_asked(tmp_path: Path, serve: ServeFn) -> None:

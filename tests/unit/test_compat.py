@@ -7,9 +7,9 @@ from typing import Any
 from common.errors import Reason
 from coordinator.client import NodeFailure
 from coordinator.compat import INDICATORS_0_1, RELEASE_0_1, release_of, unanswerable
-from coordinator.run import plan_nodes
+from coordinator.kinds import kind_of, plan_nodes
 from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
-from indicators.spec import Query, compile_query
+from indicators.spec import Query
 from protos import node_pb2 as pb
 
 
@@ -82,15 +82,14 @@ def test_another_catalogue_version_is_refused() -> None:
 
 
 def test_planning_asks_a_node_only_what_its_release_knows() -> None:
-    plan = compile_query(
+    kind = kind_of(
         Query(indicators=("employment_rate", "activity_rate"), group_dim="c_birth", rho=0.1)
     )
     caps = _capabilities(catalogue=["employment_rate"])
     newer = _capabilities(protocol="fedstats.v2")
-    queries, missing, failures = plan_nodes(
-        plan, {"north": _description(caps), "south": _description(newer)}
-    )
-    assert queries["north"].indicators == ("employment_rate",)
+    planned = plan_nodes(kind, {"north": _description(caps), "south": _description(newer)})
+    queries, missing, failures = planned.asked, planned.missing, planned.failures
+    assert queries["north"].query.indicators == ("employment_rate",)
     assert missing["north"] == {
         "activity_rate": "node north runs fedstats 0.3.0, which does not know activity_rate"
     }

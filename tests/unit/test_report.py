@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.flags import Flags
 from coordinator.publish.report.compare import verdict
 from coordinator.publish.report.page import render_report
 from coordinator.run import QueryOutcome
@@ -39,7 +40,7 @@ def test_what_a_node_sends_is_escaped() -> None:
         BenchmarkRow(
             node=node, geo='<script>alert("x")</script>', time_period="2025",
             indicator="employment_rate", group_dim="citizen", group=group, breakdown={},
-            comparator="NAT", unit="PC", flags="c" if group != "NAT" else "",
+            comparator="NAT", unit="PC", flags=Flags("c" if group != "NAT" else ""),
             value=None if group != "NAT" else 70.0,
         )
         for node in ("evil", POOLED)

@@ -9,6 +9,7 @@ from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.flags import Flags
 from coordinator.publish.sdmx import POOLED_GEO, _period, prepare_sdmx
 
 
@@ -33,7 +34,7 @@ def row(node: str, geo: str, period: str, group: str = "NAT", flags: str = "") -
     return BenchmarkRow(
         node=node, geo=geo, time_period=period, indicator="employment_rate",
         group_dim="c_birth", group=group, breakdown={}, comparator="NAT", unit="PC",
-        flags=flags, value=None if "c" in flags else 70.0, ci_low=None if flags else 69.0,
+        flags=Flags(flags), value=None if "c" in flags else 70.0, ci_low=None if flags else 69.0,
         ci_high=None if flags else 71.0, denominator=None if flags else 1000.0,
     )  # fmt: skip
 
