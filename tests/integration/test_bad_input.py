@@ -25,18 +25,10 @@ from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
-from tests.conftest import (
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    pki,
-    require_laeken,
-    sign_request,
-)
-from tests.conftest import (
-    query_request as request,
-)
+from tests.support.nodes import RunningNode, ServeFn, coordinator_for
+from tests.support.pki import pki, sign_request
+from tests.support.pki import query_request as request
+from tests.support.reference import laeken_node_toml, require_laeken
 
 # --- helpers ----------------------------------------------------------------------------
 

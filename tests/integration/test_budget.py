@@ -29,18 +29,10 @@ from node.server import build_server
 from node.service import NodeService
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
-from tests.conftest import (
-    COORDINATOR,
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    require_laeken,
-    sign_request,
-)
-from tests.conftest import (
-    query_request as request,
-)
+from tests.support.nodes import RunningNode, ServeFn, coordinator_for
+from tests.support.pki import COORDINATOR, sign_request
+from tests.support.pki import query_request as request
+from tests.support.reference import laeken_node_toml, require_laeken
 
 # Maps pl030 to an attainment level only so that the laeken nodes serve a second outcome
 # variable: queries then have more distinct table specs (the values are not meaningful).

@@ -18,7 +18,8 @@ import pytest
 from coordinator.client import Dialer
 from coordinator.config import NodeAddress
 from fedstats.cli import main
-from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
+from tests.support.pki import COORDINATOR, pki
+from tests.support.reference import laeken_node_toml, require_laeken
 
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 DESIGN_COLUMNS_AFTER = [

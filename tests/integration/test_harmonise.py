@@ -17,7 +17,8 @@ from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
-from tests.conftest import ServeFn, pki
+from tests.support.nodes import ServeFn
+from tests.support.pki import pki
 
 CSV = """\
 age,sex,cob,fcob,mcob,arr,reason,ws,edu,inedu,occ,stat,own

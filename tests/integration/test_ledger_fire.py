@@ -37,7 +37,8 @@ from node.ledger import Ledger, Request, Reservation
 from node.service import NodeService
 from privacy.budget import from_micro, to_micro
 from security.signing import load_private_key, parse_public_key
-from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
+from tests.support.pki import COORDINATOR, pki
+from tests.support.reference import laeken_node_toml, require_laeken
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,8 @@ from coordinator.run import QueryOutcome, run_query
 from coordinator.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec
-from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.reference import laeken_node_toml, require_laeken
 
 LANDS = {"burgenland": "Burgenland", "tyrol": "Tyrol", "vienna": "Vienna"}
 STAT_COLUMNS = {

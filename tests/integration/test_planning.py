@@ -8,13 +8,8 @@ from pathlib import Path
 from coordinator.combine import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
-from tests.conftest import (
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    publish_and_verify,
-    require_laeken,
-)
+from tests.support.nodes import ServeFn, coordinator_for, publish_and_verify
+from tests.support.reference import laeken_node_toml, require_laeken
 
 # A dummy attainment mapping so that one node serves isced11 (the values mean nothing).
 ISCED = """

@@ -22,7 +22,8 @@ from coordinator.output import write_outputs
 from coordinator.report import INK
 from coordinator.run import QueryOutcome, run_query
 from indicators.spec import Query
-from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.reference import laeken_node_toml, require_laeken
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

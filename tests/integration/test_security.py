@@ -27,16 +27,9 @@ from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
 from security.signing import load_private_key, parse_public_key
-from tests.conftest import (
-    COORDINATOR,
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    pki,
-    require_laeken,
-    sign_request,
-)
+from tests.support.nodes import RunningNode, ServeFn, coordinator_for
+from tests.support.pki import COORDINATOR, pki, sign_request
+from tests.support.reference import laeken_node_toml, require_laeken
 
 GRANT_LIMITS = """
 indicators = ["employment_rate", "activity_rate"]
