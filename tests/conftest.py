@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cities import SyntheticCities
+from tests.support.cities import PERSONS, ServeCityFn, SyntheticCities
 from tests.support.nodes import RunningNode, ServeFn, start_node
 
 
@@ -35,3 +35,36 @@ def serve() -> Iterator[ServeFn]:
 def cities(tmp_path_factory: pytest.TempPathFactory) -> SyntheticCities:
     """Synthetic city files for the session, each written once on first use."""
     return SyntheticCities(tmp_path_factory.mktemp("cities"))
+
+
+@pytest.fixture
+def serve_city(serve: ServeFn, tmp_path: Path, cities: SyntheticCities) -> ServeCityFn:
+    """Start nodes serving synthetic cities, their configs and state in ``tmp_path``."""
+
+    def start(
+        node_id: str = "vienna",
+        city: str | None = None,
+        *,
+        persons: int = PERSONS,
+        seed: int = 0,
+        rho_budget: float = 1e9,
+        max_rho: float = 1e9,
+        where: str = "",
+        extra: str = "",
+    ) -> RunningNode:
+        config = tmp_path / f"{node_id}.toml"
+        config.write_text(
+            cities.node_toml(
+                node_id,
+                city,
+                persons=persons,
+                seed=seed,
+                rho_budget=rho_budget,
+                max_rho=max_rho,
+                where=where,
+                extra=extra,
+            )
+        )
+        return serve(config)
+
+    return start

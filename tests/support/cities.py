@@ -6,8 +6,10 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from fedstats import synth
+from tests.support.nodes import RunningNode
 from tests.support.pki import pki
 
 PERSONS = 5_000
@@ -118,3 +120,21 @@ class SyntheticCities:
             where=where,
             extra=extra,
         )
+
+
+class ServeCityFn(Protocol):
+    """What the ``serve_city`` fixture gives: start a node serving a synthetic city (its
+    config and state in the test's ``tmp_path``); the arguments are `node_toml`'s."""
+
+    def __call__(
+        self,
+        node_id: str = "vienna",
+        city: str | None = None,
+        *,
+        persons: int = PERSONS,
+        seed: int = 0,
+        rho_budget: float = 1e9,
+        max_rho: float = 1e9,
+        where: str = "",
+        extra: str = "",
+    ) -> RunningNode: ...
