@@ -1,10 +1,11 @@
 """Benchmark outputs from a real small federation: CSV, Parquet, SDMX, HTML agree.
 
-Three Länder of the laeken EU-SILC survey serve as survey nodes; Burgenland has so few
-non-EU citizens that its cells are confidential (``c``), and a fourth node is down
-(``n``). The SDMX files are read back with pysdmx (the BIS library, independent of the
-sdmx1 library that writes them), which validates the structure message against the
-SDMX-ML 2.1 schemas and types the observations from the data structure definition.
+Three nodes serve synthetic weighted surveys (`fedstats.synth`'s Athens profile, of
+different sizes); Burgenland's is so small that some of its cells are confidential
+(``c``), and a fourth node is down (``n``). The SDMX files are read back with pysdmx
+(the BIS library, independent of the sdmx1 library that writes them), which validates the
+structure message against the SDMX-ML 2.1 schemas and types the observations from the data
+structure definition.
 """
 
 from __future__ import annotations
@@ -32,25 +33,30 @@ from coordinator.run import QueryOutcome, run_query
 from coordinator.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec
+from tests.support.cities import SyntheticCities
 from tests.support.nodes import ServeFn, coordinator_for
-from tests.support.reference import laeken_node_toml, require_laeken
 
-LANDS = {"burgenland": "Burgenland", "tyrol": "Tyrol", "vienna": "Vienna"}
+# Persons in each node's synthetic survey (the Athens profile: a weighted survey).
+LANDS = {"burgenland": 400, "tyrol": 3_000, "vienna": 5_000}
+SURVEY = "athens"
 STAT_COLUMNS = {
     "VALUE": "value", "CI_LOW": "ci_low", "CI_HIGH": "ci_high", "GAP": "gap",
     "GAP_CI_LOW": "gap_ci_low", "GAP_CI_HIGH": "gap_ci_high", "DENOM": "denominator",
 }  # fmt: skip
 
 
-def laeken_outcome(
-    tmp_path: Path, serve: ServeFn, rho: float = 1.0, progress: FanOutProgress | None = None
+def survey_outcome(
+    tmp_path: Path,
+    serve: ServeFn,
+    cities: SyntheticCities,
+    rho: float = 1.0,
+    progress: FanOutProgress | None = None,
 ) -> QueryOutcome:
-    """Three Länder as survey nodes plus one node that is down, asked by citizenship."""
-    require_laeken()
+    """Three survey nodes plus one node that is down, asked by citizenship."""
     addresses = []
-    for node_id, land in LANDS.items():
+    for node_id, persons in LANDS.items():
         config = tmp_path / f"{node_id}.toml"
-        config.write_text(laeken_node_toml(node_id, land))
+        config.write_text(cities.node_toml(node_id, SURVEY, persons=persons))
         addresses.append((node_id, serve(config).address))
     addresses.append(("salzburg", "127.0.0.1:1"))
     query = Query(("employment_rate", "unemployment_rate"), "citizen", (), "NAT", rho)
@@ -63,9 +69,11 @@ class Terminal(io.StringIO):
 
 
 @pytest.fixture
-def written(tmp_path: Path, serve: ServeFn) -> tuple[QueryOutcome, dict[str, Path]]:
+def written(
+    tmp_path: Path, serve: ServeFn, cities: SyntheticCities
+) -> tuple[QueryOutcome, dict[str, Path]]:
     terminal = Terminal()
-    outcome = laeken_outcome(tmp_path, serve, progress=FanOutProgress(terminal))
+    outcome = survey_outcome(tmp_path, serve, cities, progress=FanOutProgress(terminal))
     assert set(outcome.answers) == set(LANDS) and set(outcome.failures) == {"salzburg"}
     assert terminal.getvalue().endswith(
         "nodes: 3/4 answered, 1 failed, 0 waiting | failed: salzburg\n"
@@ -159,7 +167,7 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
             assert (obs["OBS_FLAG"] or "") == "".join(sorted(set(flags)))
             assert obs["CONF_STATUS"] == ("C" if "c" in flags else "F")
             assert (obs["COMPARATOR"] or "") == (row["comparator"] if stat.gap else "")
-            assert (obs["unit"], obs["freq"], obs["TIME_PERIOD"]) == (stat.unit, "A", "2006")
+            assert (obs["unit"], obs["freq"], obs["TIME_PERIOD"]) == (stat.unit, "A", "2025")
             assert (obs["sex"], obs["age"]) == ("T", CATALOGUE[row["indicator"]].population.code)
     assert expected == len(data)
 
@@ -264,9 +272,11 @@ def test_an_unknown_format_fails_before_anything_is_written(tmp_path: Path) -> N
     assert not out.exists()
 
 
-def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> None:
+def test_a_city_gap_against_the_pooled_gap(
+    tmp_path: Path, serve: ServeFn, cities: SyntheticCities
+) -> None:
     """The delta-method interval of (city gap - pooled gap) matches a simulation."""
-    outcome = laeken_outcome(tmp_path, serve, rho=1e6)
+    outcome = survey_outcome(tmp_path, serve, cities, rho=1e6)
     row = next(
         r for r in outcome.rows
         if r.node == "vienna" and r.group == "NEU27_2020_FOR" and r.indicator == "employment_rate"
@@ -293,7 +303,7 @@ def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> No
     assert float(np.std(draws)) == pytest.approx(diff.se, rel=0.1)
 
     # one node alone is its own pool: no difference, no uncertainty
-    single = laeken_outcome_single(tmp_path, serve)
+    single = survey_outcome_single(tmp_path, serve, cities)
     alone = next(r for r in single.rows if r.node == "vienna" and r.gap is not None)
     only = gap_versus_pooled(single, alone)
     assert only is not None and only.value == pytest.approx(0.0, abs=1e-12)
@@ -310,9 +320,10 @@ def _gap(table: npt.NDArray[np.float64], spec: TableSpec, row: BenchmarkRow) -> 
     return float(rates[0] - rates[1])
 
 
-def laeken_outcome_single(tmp_path: Path, serve: ServeFn) -> QueryOutcome:
+def survey_outcome_single(tmp_path: Path, serve: ServeFn, cities: SyntheticCities) -> QueryOutcome:
     config = tmp_path / "vienna-alone.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna").replace("state-vienna", "state-alone"))
+    text = cities.node_toml("vienna", SURVEY, persons=LANDS["vienna"])
+    config.write_text(text.replace("state-vienna", "state-alone"))
     node = serve(config)
     query = Query(("employment_rate",), "citizen", (), "NAT", 1e6)
     return run_query(coordinator_for(tmp_path / "alone", [("vienna", node.address)]), query)
