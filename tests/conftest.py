@@ -51,6 +51,7 @@ def serve_city(serve: ServeFn, tmp_path: Path, cities: SyntheticCities) -> Serve
         max_rho: float = 1e9,
         where: str = "",
         extra: str = "",
+        without: tuple[str, ...] = (),
     ) -> RunningNode:
         config = tmp_path / f"{node_id}.toml"
         config.write_text(
@@ -63,6 +64,7 @@ def serve_city(serve: ServeFn, tmp_path: Path, cities: SyntheticCities) -> Serve
                 max_rho=max_rho,
                 where=where,
                 extra=extra,
+                without=without,
             )
         )
         return serve(config)

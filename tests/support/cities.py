@@ -3,6 +3,7 @@ the tests of security, budget and outputs run on any checkout."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ def city_node_toml(
     max_rho: float = 1e9,
     where: str = "",
     extra: str = "",
+    without: tuple[str, ...] = (),
 ) -> str:
     """A node config serving a synthetic city's file, trusting the test coordinator.
 
@@ -38,6 +40,7 @@ def city_node_toml(
         max_rho: ``[privacy] max_rho_per_query``.
         where: A ``[dataset] where`` table in TOML (``{ column = "value" }``), if any.
         extra: TOML appended after ``[privacy]`` (more sections).
+        without: Harmonised variables the node does not map, although the city has them.
     """
     facts = synth.city_facts(city)
     geo = facts.geo if node_id == facts.id else node_id.upper()
@@ -65,9 +68,18 @@ def city_node_toml(
             """)
         + (f"max_weight = {max_weight}\n" if max_weight is not None else "")
         + extra
-        + synth.variables_toml(city)
+        + variables_toml(city, without)
         + pki().node_trust_toml(node_id)
     )
+
+
+def variables_toml(city: str, without: tuple[str, ...] = ()) -> str:
+    """The city's ``[variables.*]`` sections (`fedstats.synth.variables_toml`), less those
+    of the variables named in ``without``."""
+    sections = re.split(r"(?m)^(?=\[variables\.)", synth.variables_toml(city))
+    kept = [s for s in sections if not any(s.startswith(f"[variables.{n}]\n") for n in without)]
+    assert len(kept) == len(sections) - len(without), f"{city} lacks one of {without}"
+    return "".join(kept)
 
 
 def city_config(tmp_path: Path, city: str, persons: int = 30_000) -> Path:
@@ -106,6 +118,7 @@ class SyntheticCities:
         max_rho: float = 1e9,
         where: str = "",
         extra: str = "",
+        without: tuple[str, ...] = (),
     ) -> str:
         """A node config serving a synthetic city (by default the one named like the
         node; any name is a city, see `fedstats.synth`); see `city_node_toml`."""
@@ -119,6 +132,7 @@ class SyntheticCities:
             max_rho=max_rho,
             where=where,
             extra=extra,
+            without=without,
         )
 
 
@@ -137,4 +151,5 @@ class ServeCityFn(Protocol):
         max_rho: float = 1e9,
         where: str = "",
         extra: str = "",
+        without: tuple[str, ...] = (),
     ) -> RunningNode: ...
