@@ -18,8 +18,8 @@ import pytest
 from coordinator.client import Dialer
 from coordinator.config import NodeAddress
 from fedstats.cli import main
+from tests.support.cities import SyntheticCities
 from tests.support.pki import COORDINATOR, pki
-from tests.support.reference import laeken_node_toml, require_laeken
 
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 DESIGN_COLUMNS_AFTER = [
@@ -29,11 +29,10 @@ DESIGN_COLUMNS_AFTER = [
 
 
 @pytest.fixture
-def served_node(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def served_node(tmp_path: Path, cities: SyntheticCities) -> Iterator[tuple[str, Path]]:
     """`fedstats node serve` in a child process; yields its address and config."""
-    require_laeken()
     config = tmp_path / "vienna.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna", rho_budget=10.0, max_rho=2.0))
+    config.write_text(cities.node_toml("vienna", rho_budget=10.0, max_rho=2.0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "fedstats.cli", "node", "serve", "--config", str(config)],
         stderr=subprocess.PIPE,
@@ -97,15 +96,15 @@ def test_query_a_served_node_and_read_its_budget(
 
 
 def test_check_reports_coverage_without_spending(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cities: SyntheticCities, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    require_laeken()
-    config = tmp_path / "tyrol.toml"
-    config.write_text(laeken_node_toml("tyrol", "Tyrol", rho_budget=1.0, max_rho=1.0))
+    config = tmp_path / "athens.toml"
+    config.write_text(cities.node_toml("athens", rho_budget=1.0, max_rho=1.0))
     assert main(["node", "check", "--config", str(config)]) == 0
     report = capsys.readouterr().out
-    assert "pb220a" in report and "citizen" in report
-    assert "'-1'" in report  # the survey's invalid ages are reported, not dropped silently
+    assert "ypikootita" in report and "citizen" in report
+    # the survey's unknown citizenships are reported, not dropped silently
+    assert "unmapped value '9'" in report
     assert main(["budget", "--config", str(config)]) == 0
     assert "spent 0," in capsys.readouterr().out
 
