@@ -33,27 +33,27 @@ def served_node(tmp_path: Path, cities: SyntheticCities) -> Iterator[tuple[str, 
     """`fedstats node serve` in a child process; yields its address and config."""
     config = tmp_path / "vienna.toml"
     config.write_text(cities.node_toml("vienna", rho_budget=10.0, max_rho=2.0))
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # on leaving, closes the stderr pipe (no ResourceWarning)
         [sys.executable, "-m", "fedstats.cli", "node", "serve", "--config", str(config)],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stderr is not None
-    address = None
-    deadline = time.monotonic() + 60
-    while address is None and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            break
-        match = re.search(r"on (127\.0\.0\.1:\d+)", line)
-        address = match.group(1) if match else None
-    assert address, "node did not report its address"
-    try:
-        yield address, config
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    ) as proc:
+        assert proc.stderr is not None
+        try:
+            address = None
+            deadline = time.monotonic() + 60
+            while address is None and time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line and proc.poll() is not None:
+                    break
+                match = re.search(r"on (127\.0\.0\.1:\d+)", line)
+                address = match.group(1) if match else None
+            assert address, "node did not report its address"
+            yield address, config
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
 
 
 def test_query_a_served_node_and_read_its_budget(
