@@ -59,6 +59,7 @@ def laeken_federation(tmp_path: Path, serve: ServeFn) -> list[tuple[str, str]]:
     return addresses
 
 
+@pytest.mark.slow
 def test_laeken_median_ratio_and_poverty_rate_match_pandas(tmp_path: Path, serve: ServeFn) -> None:
     path = require_laeken()
     config = coordinator_for(tmp_path, laeken_federation(tmp_path, serve))
@@ -152,6 +153,7 @@ def simpop_node_toml(region: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_simpop_pooled_median_and_employment_match_the_population(
     tmp_path: Path, serve: ServeFn
 ) -> None:

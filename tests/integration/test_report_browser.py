@@ -26,10 +26,13 @@ from tests.support.cities import ServeCityFn
 from tests.support.nodes import coordinator_for
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)",
+    ),
+]
 CITIES = ("amsterdam", "ghent", "helsinki")  # synthetic cities that record country of birth
 CONSOLE = re.compile(r":CONSOLE[^\]]*\] (.*)")
 WIDTH, HEIGHT = 1100, 2400

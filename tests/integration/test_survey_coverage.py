@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from indicators.spec import Query, compile_query
 from indicators.variables import AGE_MISSING, CATEGORICAL
@@ -38,6 +39,7 @@ def coded(sample: pd.DataFrame, weights: np.ndarray) -> Harmonised:
     return Harmonised(len(sample), codes, age, weights, {})
 
 
+@pytest.mark.slow
 def test_weighted_survey_intervals_cover_the_population_rate() -> None:
     people = population()
     truth = people.assign(emp=people.status == "EMP").groupby("group").emp.mean()
