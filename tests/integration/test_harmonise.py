@@ -1,5 +1,6 @@
-"""Issue 4 on a node: new config keys refused clearly, derivations from real files, the
-coverage report, and a node serving the new indicators and group dimensions over gRPC."""
+"""Harmonising on a node: derived-variable config keys refused clearly, derivations from
+real files, the coverage report, and a node serving the derived indicators and group
+dimensions over gRPC."""
 
 from __future__ import annotations
 
