@@ -17,8 +17,9 @@ import pytest
 
 from coordinator.client import Dialer
 from coordinator.config import NodeAddress
+from fedstats import synth
 from fedstats.cli import main
-from tests.support.cities import SyntheticCities
+from tests.support.cities import SyntheticCities, city_node_toml
 from tests.support.pki import COORDINATOR, pki
 
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
@@ -96,15 +97,20 @@ def test_query_a_served_node_and_read_its_budget(
 
 
 def test_check_reports_coverage_without_spending(
-    tmp_path: Path, cities: SyntheticCities, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    survey = synth.generate("athens", 2_000)
+    survey.loc[0, "ilikia"] = -1  # an invalid age
+    synth.write(survey, tmp_path / "athens.csv")
     config = tmp_path / "athens.toml"
-    config.write_text(cities.node_toml("athens", rho_budget=1.0, max_rho=1.0))
+    config.write_text(
+        city_node_toml("athens", "athens", tmp_path / "athens.csv", rho_budget=1.0, max_rho=1.0)
+    )
     assert main(["node", "check", "--config", str(config)]) == 0
     report = capsys.readouterr().out
     assert "ypikootita" in report and "citizen" in report
-    # the survey's unknown citizenships are reported, not dropped silently
-    assert "unmapped value '9'" in report
+    # the survey's invalid ages and unknown citizenships are reported, not dropped silently
+    assert "'-1'" in report and "unmapped value '9'" in report
     assert main(["budget", "--config", str(config)]) == 0
     assert "spent 0," in capsys.readouterr().out
 
