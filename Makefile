@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= demo-out
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml hatch_build.py $(wildcard protos/*.proto)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml hatch_build.py $(wildcard protos/*.proto)
 demo: $(STAMP)
 	$(BIN)/fedstats demo --out $(OUT)
 
+# Every test (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: every test but those marked slow (simulations, processes, browser, demo).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

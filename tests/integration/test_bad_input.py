@@ -28,18 +28,11 @@ from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
 from security.certificates import TlsFiles
-from tests.conftest import (
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    pki,
-    require_laeken,
-    sign_request,
-)
-from tests.conftest import (
-    query_request as request,
-)
+from tests.support.cities import ServeCityFn, SyntheticCities
+from tests.support.nodes import RunningNode, ServeFn, coordinator_for
+from tests.support.pki import pki, sign_request
+from tests.support.pki import query_request as request
+from tests.support.reference import laeken_node_toml
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -50,11 +43,6 @@ def write_laeken_config(
     config = tmp_path / f"{node_id}.toml"
     config.write_text(laeken_node_toml(node_id, land, **kwargs))
     return config
-
-
-def start_node(serve: ServeFn, tmp_path: Path) -> RunningNode:
-    require_laeken()
-    return serve(write_laeken_config(tmp_path, rho_budget=10.0, max_rho=5.0))
 
 
 def refusal(node: RunningNode, req: pb.QueryRequest) -> tuple[grpc.Call, pb.ErrorDetail]:
@@ -358,10 +346,11 @@ def test_node_grant_with_a_bad_public_key_names_the_file(tmp_path: Path) -> None
 
 
 def test_missing_column_names_the_column_and_the_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cities: SyntheticCities, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    laeken = require_laeken()
-    config = write_laeken_config(tmp_path)
+    data = cities.file("vienna")
+    config = tmp_path / "vienna.toml"
+    config.write_text(cities.node_toml("vienna"))
     config.write_text(config.read_text().replace('column = "rb090"', 'column = "nosuchcol"'))
     loaded = load_config(config)
 
@@ -373,12 +362,12 @@ def test_missing_column_names_the_column_and_the_files(
     assert error.field == "nosuchcol"
     assert "nosuchcol" in error.message
     assert config.name in error.message  # the config that names it
-    assert str(laeken) in error.message  # the data file that lacks it
+    assert str(data) in error.message  # the data file that lacks it
     assert "rb090" in error.hint  # the columns that do exist
 
     assert main(["node", "check", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "nosuchcol" in err and config.name in err and laeken.name in err
+    assert "nosuchcol" in err and config.name in err and data.name in err
 
 
 def test_unmapped_codes_are_reported_with_counts_and_counted_as_unk(
@@ -411,10 +400,11 @@ def test_unmapped_codes_are_reported_with_counts_and_counted_as_unk(
 
 
 def test_empty_dataset_after_where_names_the_filter(
-    tmp_path: Path, serve: ServeFn, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, serve: ServeFn, cities: SyntheticCities, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    laeken = require_laeken()
-    config = write_laeken_config(tmp_path, "atlantis", "Atlantis")
+    data = cities.file("vienna")
+    config = tmp_path / "atlantis.toml"
+    config.write_text(cities.node_toml("atlantis", "vienna", where='{ rb090 = "Atlantis" }'))
 
     with pytest.raises(DataError) as info:
         load_frame(load_config(config))
@@ -422,8 +412,8 @@ def test_empty_dataset_after_where_names_the_filter(
     error = info.value
     assert error.reason == "EMPTY_DATASET"
     assert error.field == "dataset.where"
-    assert "db040 = 'Atlantis'" in error.message
-    assert laeken.name in error.message
+    assert "rb090 = 'Atlantis'" in error.message
+    assert data.name in error.message
 
     with pytest.raises(DataError):
         serve(config)  # the node does not start on an empty selection
@@ -431,7 +421,7 @@ def test_empty_dataset_after_where_names_the_filter(
 
     assert main(["node", "check", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "db040 = 'Atlantis'" in err and "dataset.where" in err
+    assert "rb090 = 'Atlantis'" in err and "dataset.where" in err
 
 
 def test_missing_weight_names_the_column_and_the_count(
@@ -554,15 +544,14 @@ BAD_QUERIES = [
 
 @pytest.mark.parametrize(("req", "code", "reason", "field", "says"), BAD_QUERIES)
 def test_node_refuses_bad_query_and_charges_nothing(
-    tmp_path: Path,
-    serve: ServeFn,
+    serve_city: ServeCityFn,
     req: pb.QueryRequest,
     code: grpc.StatusCode,
     reason: str,
     field: str,
     says: str,
 ) -> None:
-    node = start_node(serve, tmp_path)
+    node = serve_city(rho_budget=10.0, max_rho=5.0, without=("isced11",))
 
     error, detail = refusal(node, req)
 
@@ -580,8 +569,10 @@ def test_node_refuses_bad_query_and_charges_nothing(
         assert not good.cached and good.rho_charged == pytest.approx(0.5)
 
 
-def test_internal_errors_cross_the_wire_without_details(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path)
+def test_internal_errors_cross_the_wire_without_details(
+    tmp_path: Path, serve_city: ServeCityFn
+) -> None:
+    node = serve_city(rho_budget=10.0, max_rho=5.0)
     # Pull the ledger out from under the node: its next query fails inside SQLite.
     for path in node.service.ledger.path.parent.glob("ledger.sqlite*"):
         path.unlink()

@@ -1,6 +1,6 @@
 """The privacy budget over real gRPC: refusals, idempotent retries, restarts, concurrency.
 
-Every node here is a real server on 127.0.0.1:0 serving one Land of the laeken survey,
+Every node here is a real server on 127.0.0.1:0 serving a synthetic city (`fedstats.synth`),
 with real OpenDP noise and a real SQLite ledger under tmp_path.
 """
 
@@ -29,44 +29,10 @@ from node.server import build_server
 from node.service import NodeService
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
-from tests.conftest import (
-    COORDINATOR,
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    require_laeken,
-    sign_request,
-)
-from tests.conftest import (
-    query_request as request,
-)
-
-# Maps pl030 to an attainment level only so that the laeken nodes serve a second outcome
-# variable: queries then have more distinct table specs (the values are not meaningful).
-ISCED_FROM_PL030 = """
-[variables.isced11]
-column = "pl030"
-map = { 1 = "ED5-8", 2 = "ED3_4", 3 = "ED0-2", 4 = "ED0-2", 5 = "ED3_4", 6 = "ED5-8" }
-"""
-
-
-def start_node(
-    serve: ServeFn,
-    tmp_path: Path,
-    node_id: str = "vienna",
-    land: str = "Vienna",
-    *,
-    rho_budget: float = 1e9,
-    max_rho: float = 1e9,
-    extra: str = "",
-) -> RunningNode:
-    require_laeken()
-    config = tmp_path / f"{node_id}.toml"
-    config.write_text(
-        laeken_node_toml(node_id, land, rho_budget=rho_budget, max_rho=max_rho, extra=extra)
-    )
-    return serve(config)
+from tests.support.cities import ServeCityFn
+from tests.support.nodes import RunningNode, coordinator_for
+from tests.support.pki import COORDINATOR, sign_request
+from tests.support.pki import query_request as request
 
 
 def run(node: RunningNode, req: pb.QueryRequest | pb.SignedQuery) -> pb.QueryResult:
@@ -112,9 +78,9 @@ def free_port() -> int:
 
 
 def test_query_past_remaining_budget_is_refused_and_charges_nothing(
-    tmp_path: Path, serve: ServeFn
+    serve_city: ServeCityFn,
 ) -> None:
-    node = start_node(serve, tmp_path, rho_budget=1.0)
+    node = serve_city(rho_budget=1.0)
     run(node, request("spend", breakdowns=("sex",), rho=0.5))
     assert budget(node).rho_spent == pytest.approx(0.5)
 
@@ -132,10 +98,8 @@ def test_query_past_remaining_budget_is_refused_and_charges_nothing(
     assert ledger_ids(node) == {"spend"}
 
 
-def test_query_past_per_query_cap_is_refused_and_charges_nothing(
-    tmp_path: Path, serve: ServeFn
-) -> None:
-    node = start_node(serve, tmp_path, rho_budget=10.0, max_rho=0.5)
+def test_query_past_per_query_cap_is_refused_and_charges_nothing(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=10.0, max_rho=0.5)
 
     code, detail = refusal(node, request("over-cap", rho=0.6))
 
@@ -154,8 +118,8 @@ def test_query_past_per_query_cap_is_refused_and_charges_nothing(
 # --- idempotency and the answer cache ---------------------------------------------------
 
 
-def test_retried_query_id_returns_the_stored_answer_free(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path, rho_budget=5.0)
+def test_retried_query_id_returns_the_stored_answer_free(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=5.0)
     req = sign_request(request("q-1", breakdowns=("sex",), rho=0.5), node.node_id)
     first = run(node, req)  # a retry resends exactly the signed bytes
     assert not first.cached
@@ -174,9 +138,9 @@ def test_retried_query_id_returns_the_stored_answer_free(tmp_path: Path, serve: 
 
 
 def test_identical_query_under_a_new_id_returns_the_same_numbers_free(
-    tmp_path: Path, serve: ServeFn
+    serve_city: ServeCityFn,
 ) -> None:
-    node = start_node(serve, tmp_path, rho_budget=5.0)
+    node = serve_city(rho_budget=5.0)
     first = run(node, request("q-1", rho=0.5))
 
     same = run(node, request("q-2", rho=0.5))
@@ -193,9 +157,9 @@ def test_identical_query_under_a_new_id_returns_the_same_numbers_free(
 
 
 def test_same_id_with_a_different_spec_is_refused_and_charges_nothing(
-    tmp_path: Path, serve: ServeFn
+    serve_city: ServeCityFn,
 ) -> None:
-    node = start_node(serve, tmp_path, rho_budget=5.0)
+    node = serve_city(rho_budget=5.0)
     run(node, request("q-1", rho=0.5))
 
     for changed in (
@@ -211,8 +175,8 @@ def test_same_id_with_a_different_spec_is_refused_and_charges_nothing(
     assert ledger_ids(node) == {"q-1"}
 
 
-def test_same_spec_with_a_different_rho_is_a_new_charge(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path, rho_budget=5.0)
+def test_same_spec_with_a_different_rho_is_a_new_charge(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=5.0)
     first = run(node, request("q-1", rho=0.5))
 
     other = run(node, request("q-2", rho=0.25))
@@ -227,8 +191,8 @@ def test_same_spec_with_a_different_rho_is_a_new_charge(tmp_path: Path, serve: S
 # --- durability -------------------------------------------------------------------------
 
 
-def test_ledger_survives_a_node_restart(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path, rho_budget=2.0)
+def test_ledger_survives_a_node_restart(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=2.0)
     req = sign_request(request("before-restart", breakdowns=("sex",), rho=0.7), node.node_id)
     first = run(node, req)
     node.stop()
@@ -285,10 +249,8 @@ def crash_after_reserve(node: RunningNode) -> pb.SignedQuery:
     return signed
 
 
-def test_reservation_of_a_crashed_process_is_adopted_by_the_retry(
-    tmp_path: Path, serve: ServeFn
-) -> None:
-    node = start_node(serve, tmp_path, rho_budget=2.0)
+def test_reservation_of_a_crashed_process_is_adopted_by_the_retry(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=2.0)
     signed = crash_after_reserve(node)
     assert budget(node).rho_spent == pytest.approx(0.5)  # the charge stays: nothing released
 
@@ -302,9 +264,9 @@ def test_reservation_of_a_crashed_process_is_adopted_by_the_retry(
 
 
 def test_reservation_of_a_crashed_pid_1_process_is_adopted_after_a_restart(
-    tmp_path: Path, serve: ServeFn
+    serve_city: ServeCityFn,
 ) -> None:
-    node = start_node(serve, tmp_path, rho_budget=2.0)
+    node = serve_city(rho_budget=2.0)
     signed = crash_after_reserve(node)
     # The crashed node ran as PID 1 in a container that has since been restarted: on
     # every host some process is PID 1 again.
@@ -330,9 +292,9 @@ def test_reservation_of_a_crashed_pid_1_process_is_adopted_after_a_restart(
     ],
 )
 def test_budget_can_be_spent_exactly_and_then_nothing_more(
-    tmp_path: Path, serve: ServeFn, third_rho: float
+    serve_city: ServeCityFn, third_rho: float
 ) -> None:
-    node = start_node(serve, tmp_path, rho_budget=1.0, max_rho=1.0)
+    node = serve_city(rho_budget=1.0, max_rho=1.0)
     run(node, request("half-1", rho=0.5))
     run(node, request("half-2", breakdowns=("sex",), rho=0.5))
     status = budget(node)
@@ -352,10 +314,10 @@ def test_budget_can_be_spent_exactly_and_then_nothing_more(
 
 
 def test_coordinator_flags_a_node_without_budget_and_keeps_the_others(
-    tmp_path: Path, serve: ServeFn
+    tmp_path: Path, serve_city: ServeCityFn
 ) -> None:
-    rich = start_node(serve, tmp_path, "vienna", "Vienna", rho_budget=5.0)
-    poor = start_node(serve, tmp_path, "tyrol", "Tyrol", rho_budget=0.5)
+    rich = serve_city("vienna", rho_budget=5.0)
+    poor = serve_city("tyrol", rho_budget=0.5)
     # Spend Tyrol's whole budget on another spec (the same spec would be answered from
     # the cache, free).
     run(poor, request("earlier", breakdowns=("sex",), rho=0.5))
@@ -382,9 +344,9 @@ def test_coordinator_flags_a_node_without_budget_and_keeps_the_others(
 
 
 def test_coordinator_survives_an_address_where_nothing_listens(
-    tmp_path: Path, serve: ServeFn
+    tmp_path: Path, serve_city: ServeCityFn
 ) -> None:
-    live = start_node(serve, tmp_path, "vienna", "Vienna", rho_budget=5.0)
+    live = serve_city("vienna", rho_budget=5.0)
     dead = f"127.0.0.1:{free_port()}"
     config = coordinator_for(tmp_path, [("vienna", live.address), ("nowhere", dead)])
     config = dataclasses.replace(config, timeout_seconds=0.5)
@@ -409,8 +371,8 @@ def test_coordinator_survives_an_address_where_nothing_listens(
 # --- the ledger file and concurrency ----------------------------------------------------
 
 
-def test_ledger_file_is_in_wal_mode_with_full_sync(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path, rho_budget=5.0)
+def test_ledger_file_is_in_wal_mode_with_full_sync(tmp_path: Path, serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=5.0)
     run(node, request("q-1", rho=0.5))
     path = node.service.ledger.path
     assert path.is_file()
@@ -423,8 +385,8 @@ def test_ledger_file_is_in_wal_mode_with_full_sync(tmp_path: Path, serve: ServeF
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
-def test_concurrent_queries_never_overspend(tmp_path: Path, serve: ServeFn) -> None:
-    node = start_node(serve, tmp_path, rho_budget=1.0, extra=ISCED_FROM_PL030)
+def test_concurrent_queries_never_overspend(serve_city: ServeCityFn) -> None:
+    node = serve_city(rho_budget=1.0)
     specs = [
         (indicators, breakdowns)
         for indicators in (("employment_rate",), ("attainment_low",))

@@ -17,8 +17,10 @@ import pytest
 
 from coordinator.client import Dialer
 from coordinator.config import NodeAddress
+from fedstats import synth
 from fedstats.cli import main
-from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
+from tests.support.cities import SyntheticCities, city_node_toml
+from tests.support.pki import COORDINATOR, pki
 
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 DESIGN_COLUMNS_AFTER = [
@@ -28,32 +30,31 @@ DESIGN_COLUMNS_AFTER = [
 
 
 @pytest.fixture
-def served_node(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def served_node(tmp_path: Path, cities: SyntheticCities) -> Iterator[tuple[str, Path]]:
     """`fedstats node serve` in a child process; yields its address and config."""
-    require_laeken()
     config = tmp_path / "vienna.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna", rho_budget=10.0, max_rho=2.0))
-    proc = subprocess.Popen(
+    config.write_text(cities.node_toml("vienna", rho_budget=10.0, max_rho=2.0))
+    with subprocess.Popen(  # on leaving, closes the stderr pipe (no ResourceWarning)
         [sys.executable, "-m", "fedstats.cli", "node", "serve", "--config", str(config)],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stderr is not None
-    address = None
-    deadline = time.monotonic() + 60
-    while address is None and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            break
-        match = re.search(r"on (127\.0\.0\.1:\d+)", line)
-        address = match.group(1) if match else None
-    assert address, "node did not report its address"
-    try:
-        yield address, config
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    ) as proc:
+        assert proc.stderr is not None
+        try:
+            address = None
+            deadline = time.monotonic() + 60
+            while address is None and time.monotonic() < deadline:
+                line = proc.stderr.readline()
+                if not line and proc.poll() is not None:
+                    break
+                match = re.search(r"on (127\.0\.0\.1:\d+)", line)
+                address = match.group(1) if match else None
+            assert address, "node did not report its address"
+            yield address, config
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
 
 
 def test_query_a_served_node_and_read_its_budget(
@@ -98,13 +99,18 @@ def test_query_a_served_node_and_read_its_budget(
 def test_check_reports_coverage_without_spending(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    require_laeken()
-    config = tmp_path / "tyrol.toml"
-    config.write_text(laeken_node_toml("tyrol", "Tyrol", rho_budget=1.0, max_rho=1.0))
+    survey = synth.generate("athens", 2_000)
+    survey.loc[0, "ilikia"] = -1  # an invalid age
+    synth.write(survey, tmp_path / "athens.csv")
+    config = tmp_path / "athens.toml"
+    config.write_text(
+        city_node_toml("athens", "athens", tmp_path / "athens.csv", rho_budget=1.0, max_rho=1.0)
+    )
     assert main(["node", "check", "--config", str(config)]) == 0
     report = capsys.readouterr().out
-    assert "pb220a" in report and "citizen" in report
-    assert "'-1'" in report  # the survey's invalid ages are reported, not dropped silently
+    assert "ypikootita" in report and "citizen" in report
+    # the survey's invalid ages and unknown citizenships are reported, not dropped silently
+    assert "'-1'" in report and "unmapped value '9'" in report
     assert main(["budget", "--config", str(config)]) == 0
     assert "spent 0," in capsys.readouterr().out
 

@@ -3,7 +3,6 @@ arrived earlier, checked against a direct computation on the harmonised register
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -13,46 +12,17 @@ from common.errors import FedstatsError, QueryError
 from coordinator.combine import BenchmarkRow
 from coordinator.publish.outputs import write_outputs
 from coordinator.run import QueryOutcome, run_query
-from fedstats import synth
 from fedstats.cli import _parser
 from indicators.spec import Query, compile_query
 from indicators.variables import CATEGORICAL
 from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
-from tests.conftest import ServeFn, coordinator_for, pki, publish_and_verify
+from tests.support.cities import city_config
+from tests.support.nodes import ServeFn, coordinator_for, publish_and_verify, start_node
 
 CITY = "amsterdam"  # maps reason and yearesid
 COHORT = Query(("employment_rate",), "reason", ("yearesid",), "yearesid=Y_GE10", rho=1e6)
-
-
-def city_config(tmp_path: Path, city: str = CITY, persons: int = 30_000) -> Path:
-    facts = synth.city_facts(city)
-    synth.write(synth.generate(city, persons), tmp_path / f"{city}.csv")
-    config = tmp_path / f"{city}.toml"
-    config.write_text(
-        textwrap.dedent(f"""
-            [node]
-            id = "{facts.id}"
-            geo = "{facts.geo}"
-            country = "{facts.country}"
-            listen = "127.0.0.1:0"
-            state_dir = "state-{city}"
-
-            [dataset]
-            path = "{city}.csv"
-            time_period = "{facts.time_period}"
-            """)
-        + synth.dataset_toml(city)
-        + textwrap.dedent("""
-            [privacy]
-            rho_budget = 1e9
-            max_rho_per_query = 1e9
-            """)
-        + synth.variables_toml(city)
-        + pki().node_trust_toml(facts.id)
-    )
-    return config
 
 
 def direct_rates(config: Path) -> pd.Series:
@@ -73,10 +43,8 @@ def direct_rates(config: Path) -> pd.Series:
 def cohort_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[QueryOutcome, Path, Path]:
-    from tests.conftest import start_node
-
     tmp_path = tmp_path_factory.mktemp("cohorts")
-    config = city_config(tmp_path)
+    config = city_config(tmp_path, CITY)
     node = start_node(config)
     try:
         coordinator = coordinator_for(tmp_path, [(node.node_id, node.address)])
@@ -148,7 +116,7 @@ def test_cohort_outputs_write_and_sdmx_refuses(
 def test_nat_and_total_are_unchanged_beside_a_cohort_breakdown(
     tmp_path: Path, serve: ServeFn
 ) -> None:
-    node = serve(city_config(tmp_path, persons=10_000))
+    node = serve(city_config(tmp_path, CITY, persons=10_000))
     coordinator = coordinator_for(tmp_path, [(node.node_id, node.address)])
     for comparator, named in (("NAT", "NAP"), ("TOTAL", "TOTAL")):
         query = Query(("employment_rate",), "reason", ("yearesid",), comparator, rho=1e6)

@@ -11,6 +11,7 @@ import pytest
 from fedstats.cli import main
 
 
+@pytest.mark.slow
 def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--cities", "5", "--persons", "4000"]) == 0
@@ -69,6 +70,7 @@ def test_demo_refuses_impossible_sizes(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--cities" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,14 +18,14 @@ from coordinator.run import run_query
 from indicators.spec import Query
 from indicators.variables import INCOME_EDGES
 from privacy.estimators import Cells
-from tests.conftest import (
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.pki import pki
+from tests.support.reference import (
     LANDS,
     SIMPOP,
-    ServeFn,
-    coordinator_for,
     laeken_node_toml,
-    pki,
     require_laeken,
+    require_simpop,
 )
 
 CITIZEN = {"AT": "NAT", "EU": "EU27_2020_FOR", "Other": "NEU27_2020_FOR"}
@@ -59,6 +59,7 @@ def laeken_federation(tmp_path: Path, serve: ServeFn) -> list[tuple[str, str]]:
     return addresses
 
 
+@pytest.mark.slow
 def test_laeken_median_ratio_and_poverty_rate_match_pandas(tmp_path: Path, serve: ServeFn) -> None:
     path = require_laeken()
     config = coordinator_for(tmp_path, laeken_federation(tmp_path, serve))
@@ -152,11 +153,11 @@ def simpop_node_toml(region: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_simpop_pooled_median_and_employment_match_the_population(
     tmp_path: Path, serve: ServeFn
 ) -> None:
-    if not SIMPOP.exists():
-        pytest.skip(f"reference data not found at {SIMPOP}")
+    require_simpop()
     addresses = []
     for region in LANDS:
         config = tmp_path / f"sp-{node_id(region)}.toml"

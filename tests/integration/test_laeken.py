@@ -10,7 +10,8 @@ import pytest
 from coordinator.combine import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
-from tests.conftest import LANDS, ServeFn, coordinator_for, laeken_node_toml, require_laeken
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.reference import LANDS, laeken_node_toml, require_laeken
 
 MAX_WEIGHT = 2000.0
 CITIZEN = {"AT": "NAT", "EU": "EU27_2020_FOR", "Other": "NEU27_2020_FOR"}

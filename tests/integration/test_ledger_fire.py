@@ -37,7 +37,8 @@ from node.ledger import Ledger, Request, Reservation
 from node.service import NodeService
 from privacy.budget import from_micro, to_micro
 from security.signing import load_private_key, parse_public_key
-from tests.conftest import COORDINATOR, laeken_node_toml, pki, require_laeken
+from tests.support.cities import SyntheticCities
+from tests.support.pki import COORDINATOR, pki
 
 pytestmark = pytest.mark.slow
 
@@ -286,10 +287,11 @@ def test_eight_processes_spend_exactly_the_budget_and_never_past_it(
     assert state.spent == from_micro(expected * micro) <= state.total
 
 
-def test_eight_node_processes_running_queries_spend_exactly_the_budget(tmp_path: Path) -> None:
-    require_laeken()
+def test_eight_node_processes_running_queries_spend_exactly_the_budget(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
     config_path = tmp_path / "fire.toml"
-    config_path.write_text(laeken_node_toml("fire", "Vienna", rho_budget=1.0, max_rho=1.0))
+    config_path.write_text(cities.node_toml("fire", "vienna", rho_budget=1.0, max_rho=1.0))
     config = load_config(config_path)
     rho = 0.07
     micro = to_micro(rho)
@@ -503,11 +505,10 @@ def check_after_kill(book: Ledgerbook, tag: str, log: str) -> str:
 
 
 def test_sigkills_during_queries_leave_a_valid_ledger_and_no_double_charge(
-    tmp_path: Path,
+    tmp_path: Path, cities: SyntheticCities
 ) -> None:
-    require_laeken()
     config_path = tmp_path / "fire.toml"
-    config_path.write_text(laeken_node_toml("fire", "Vienna"))
+    config_path.write_text(cities.node_toml("fire", "vienna"))
     config = load_config(config_path)
     book = Ledgerbook(config.dataset_id, config.state_dir / "ledger.sqlite")
     logs = tmp_path / "logs"

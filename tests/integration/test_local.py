@@ -17,8 +17,8 @@ from node.config import load_config
 from node.harmonise import harmonise
 from node.mappings import CodeMap, LocalColumn
 from node.source import load_frame
-from tests.conftest import coordinator_for, publish_and_verify, start_node
-from tests.integration.test_cohorts import city_config
+from tests.support.cities import city_config
+from tests.support.nodes import coordinator_for, publish_and_verify, start_node
 
 LOCAL = "local:mother_tongue"
 QUERY = Query(("employment_rate",), LOCAL, (), "TOTAL", rho=1e6)

@@ -1,10 +1,11 @@
 """Benchmark outputs from a real small federation: CSV, Parquet, SDMX, HTML agree.
 
-Three Länder of the laeken EU-SILC survey serve as survey nodes; Burgenland has so few
-non-EU citizens that its cells are confidential (``c``), and a fourth node is down
-(``n``). The SDMX files are read back with pysdmx (the BIS library, independent of the
-sdmx1 library that writes them), which validates the structure message against the
-SDMX-ML 2.1 schemas and types the observations from the data structure definition.
+Three nodes serve synthetic weighted surveys (`fedstats.synth`'s Athens profile, of
+different sizes); Burgenland's is so small that some of its cells are confidential
+(``c``), and a fourth node is down (``n``). The SDMX files are read back with pysdmx
+(the BIS library, independent of the sdmx1 library that writes them), which validates the
+structure message against the SDMX-ML 2.1 schemas and types the observations from the data
+structure definition.
 """
 
 from __future__ import annotations
@@ -34,24 +35,30 @@ from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO, STATS
 from coordinator.run import QueryOutcome, run_query
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec
-from tests.conftest import ServeFn, coordinator_for, laeken_node_toml, require_laeken
+from tests.support.cities import SyntheticCities
+from tests.support.nodes import ServeFn, coordinator_for
 
-LANDS = {"burgenland": "Burgenland", "tyrol": "Tyrol", "vienna": "Vienna"}
+# Persons in each node's synthetic survey (the Athens profile: a weighted survey).
+LANDS = {"burgenland": 400, "tyrol": 3_000, "vienna": 5_000}
+SURVEY = "athens"
 STAT_COLUMNS = {
     "VALUE": "value", "CI_LOW": "ci_low", "CI_HIGH": "ci_high", "GAP": "gap",
     "GAP_CI_LOW": "gap_ci_low", "GAP_CI_HIGH": "gap_ci_high", "DENOM": "denominator",
 }  # fmt: skip
 
 
-def laeken_outcome(
-    tmp_path: Path, serve: ServeFn, rho: float = 1.0, progress: FanOutProgress | None = None
+def survey_outcome(
+    tmp_path: Path,
+    serve: ServeFn,
+    cities: SyntheticCities,
+    rho: float = 1.0,
+    progress: FanOutProgress | None = None,
 ) -> QueryOutcome:
-    """Three Länder as survey nodes plus one node that is down, asked by citizenship."""
-    require_laeken()
+    """Three survey nodes plus one node that is down, asked by citizenship."""
     addresses = []
-    for node_id, land in LANDS.items():
+    for node_id, persons in LANDS.items():
         config = tmp_path / f"{node_id}.toml"
-        config.write_text(laeken_node_toml(node_id, land))
+        config.write_text(cities.node_toml(node_id, SURVEY, persons=persons))
         addresses.append((node_id, serve(config).address))
     addresses.append(("salzburg", "127.0.0.1:1"))
     query = Query(("employment_rate", "unemployment_rate"), "citizen", (), "NAT", rho)
@@ -64,9 +71,11 @@ class Terminal(io.StringIO):
 
 
 @pytest.fixture
-def written(tmp_path: Path, serve: ServeFn) -> tuple[QueryOutcome, dict[str, Path]]:
+def written(
+    tmp_path: Path, serve: ServeFn, cities: SyntheticCities
+) -> tuple[QueryOutcome, dict[str, Path]]:
     terminal = Terminal()
-    outcome = laeken_outcome(tmp_path, serve, progress=FanOutProgress(terminal))
+    outcome = survey_outcome(tmp_path, serve, cities, progress=FanOutProgress(terminal))
     assert set(outcome.answers) == set(LANDS) and set(outcome.failures) == {"salzburg"}
     assert terminal.getvalue().endswith(
         "nodes: 3/4 answered, 1 failed, 0 waiting | failed: salzburg\n"
@@ -160,7 +169,7 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
             assert (obs["OBS_FLAG"] or "") == "".join(sorted(set(flags)))
             assert obs["CONF_STATUS"] == ("C" if "c" in flags else "F")
             assert (obs["COMPARATOR"] or "") == (row["comparator"] if stat.gap else "")
-            assert (obs["unit"], obs["freq"], obs["TIME_PERIOD"]) == (stat.unit, "A", "2006")
+            assert (obs["unit"], obs["freq"], obs["TIME_PERIOD"]) == (stat.unit, "A", "2025")
             assert (obs["sex"], obs["age"]) == ("T", CATALOGUE[row["indicator"]].population.code)
     assert expected == len(data)
 
@@ -265,9 +274,11 @@ def test_an_unknown_format_fails_before_anything_is_written(tmp_path: Path) -> N
     assert not out.exists()
 
 
-def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> None:
+def test_a_city_gap_against_the_pooled_gap(
+    tmp_path: Path, serve: ServeFn, cities: SyntheticCities
+) -> None:
     """The delta-method interval of (city gap - pooled gap) matches a simulation."""
-    outcome = laeken_outcome(tmp_path, serve, rho=1e6)
+    outcome = survey_outcome(tmp_path, serve, cities, rho=1e6)
     row = next(
         r for r in outcome.rows
         if r.node == "vienna" and r.group == "NEU27_2020_FOR" and r.indicator == "employment_rate"
@@ -296,7 +307,7 @@ def test_a_city_gap_against_the_pooled_gap(tmp_path: Path, serve: ServeFn) -> No
     assert float(np.std(draws)) == pytest.approx(diff.se, rel=0.1)
 
     # one node alone is its own pool: no difference, no uncertainty
-    single = laeken_outcome_single(tmp_path, serve)
+    single = survey_outcome_single(tmp_path, serve, cities)
     alone = next(r for r in single.rows if r.node == "vienna" and r.gap is not None)
     alone_place = Block(single, alone.indicator).place(alone)
     assert alone_place is not None
@@ -315,9 +326,10 @@ def _gap(table: npt.NDArray[np.float64], spec: TableSpec, row: BenchmarkRow) -> 
     return float(rates[0] - rates[1])
 
 
-def laeken_outcome_single(tmp_path: Path, serve: ServeFn) -> QueryOutcome:
+def survey_outcome_single(tmp_path: Path, serve: ServeFn, cities: SyntheticCities) -> QueryOutcome:
     config = tmp_path / "vienna-alone.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna").replace("state-vienna", "state-alone"))
+    text = cities.node_toml("vienna", SURVEY, persons=LANDS["vienna"])
+    config.write_text(text.replace("state-vienna", "state-alone"))
     node = serve(config)
     query = Query(("employment_rate",), "citizen", (), "NAT", 1e6)
     return run_query(coordinator_for(tmp_path / "alone", [("vienna", node.address)]), query)

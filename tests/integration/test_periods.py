@@ -15,7 +15,8 @@ from fedstats import synth
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
-from tests.conftest import ServeFn, coordinator_for, pki
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.pki import pki
 
 CITY = "amsterdam"
 

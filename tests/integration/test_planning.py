@@ -8,29 +8,14 @@ from pathlib import Path
 from coordinator.combine import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
-from tests.conftest import (
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    publish_and_verify,
-    require_laeken,
-)
-
-# A dummy attainment mapping so that one node serves isced11 (the values mean nothing).
-ISCED = """
-[variables.isced11]
-column = "pl030"
-map = { 1 = "ED5-8", 2 = "ED3_4", 3 = "ED0-2", 4 = "ED0-2", 5 = "ED3_4", 6 = "ED5-8" }
-"""
+from tests.support.cities import ServeCityFn
+from tests.support.nodes import coordinator_for, publish_and_verify
 
 
 def test_a_node_without_a_variable_gets_n_rows_and_the_others_answer(
-    tmp_path: Path, serve: ServeFn
+    tmp_path: Path, serve_city: ServeCityFn
 ) -> None:
-    require_laeken()
-    (tmp_path / "vienna.toml").write_text(laeken_node_toml("vienna", "Vienna") + ISCED)
-    (tmp_path / "tyrol.toml").write_text(laeken_node_toml("tyrol", "Tyrol"))
-    vienna, tyrol = serve(tmp_path / "vienna.toml"), serve(tmp_path / "tyrol.toml")
+    vienna, tyrol = serve_city("vienna"), serve_city("tyrol", without=("isced11",))
     config = coordinator_for(tmp_path, [("vienna", vienna.address), ("tyrol", tyrol.address)])
 
     outcome = run_query(
@@ -53,10 +38,10 @@ def test_a_node_without_a_variable_gets_n_rows_and_the_others_answer(
     assert (report.requests, report.results) == (2, 2)  # tyrol's narrower plan reads back
 
 
-def test_a_node_without_the_group_dimension_is_not_asked(tmp_path: Path, serve: ServeFn) -> None:
-    require_laeken()
-    (tmp_path / "vienna.toml").write_text(laeken_node_toml("vienna", "Vienna"))
-    vienna = serve(tmp_path / "vienna.toml")
+def test_a_node_without_the_group_dimension_is_not_asked(
+    tmp_path: Path, serve_city: ServeCityFn
+) -> None:
+    vienna = serve_city("vienna")  # the city records no country of birth
     config = coordinator_for(tmp_path, [("vienna", vienna.address)])
 
     outcome = run_query(config, Query(("employment_rate",), "c_birth", (), "NAT", rho=0.4))

@@ -27,16 +27,9 @@ from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
 from security.signing import load_private_key, parse_public_key
-from tests.conftest import (
-    COORDINATOR,
-    RunningNode,
-    ServeFn,
-    coordinator_for,
-    laeken_node_toml,
-    pki,
-    require_laeken,
-    sign_request,
-)
+from tests.support.cities import SyntheticCities
+from tests.support.nodes import RunningNode, ServeFn, coordinator_for
+from tests.support.pki import COORDINATOR, pki, sign_request
 
 GRANT_LIMITS = """
 indicators = ["employment_rate", "activity_rate"]
@@ -83,10 +76,9 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path: Path, serve: ServeFn) -> Iterator[Node]:
-    require_laeken()
+def node(tmp_path: Path, serve: ServeFn, cities: SyntheticCities) -> Iterator[Node]:
     config = tmp_path / "vienna.toml"
-    text = laeken_node_toml("vienna", "Vienna", rho_budget=5.0, max_rho=1.0)
+    text = cities.node_toml("vienna", rho_budget=5.0, max_rho=1.0)
     config.write_text(text.replace("rho_cap = 1000000000000.0", "rho_cap = 0.5" + GRANT_LIMITS))
     yield Node(serve(config))
 
@@ -233,6 +225,7 @@ def flip(data: bytes, bit: int) -> bytes:
     return bytes(changed)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -265,10 +258,9 @@ def test_the_audit_log_verifies_and_detects_tampering(node: Node) -> None:
     assert any("entry 2" in p for p in problems)
 
 
-def test_own_certificate_problems_are_clear_errors(tmp_path: Path) -> None:
-    require_laeken()
+def test_own_certificate_problems_are_clear_errors(tmp_path: Path, cities: SyntheticCities) -> None:
     config = tmp_path / "vienna.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna"))
+    config.write_text(cities.node_toml("vienna"))
     service = NodeService(load_config(config))
     assert service.config.tls is not None
     expired_dir = tmp_path / "ca"
@@ -303,12 +295,13 @@ def test_coordinator_checks_its_own_certificate(tmp_path: Path) -> None:
         prepare(replace(config, signing_key=None))
 
 
-def test_health_over_tls_and_on_a_plaintext_health_port(tmp_path: Path) -> None:
-    require_laeken()
+def test_health_over_tls_and_on_a_plaintext_health_port(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     config = tmp_path / "vienna.toml"
-    config.write_text(laeken_node_toml("vienna", "Vienna"))
+    config.write_text(cities.node_toml("vienna"))
     service = NodeService(load_config(config))
     server = build_server(
         service, "127.0.0.1:0", tls=service.config.tls, health_address="127.0.0.1:0"

@@ -12,7 +12,7 @@ from fedstats.synth import city_facts, dataset_toml, generate, sampling, variabl
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
-from tests.conftest import pki
+from tests.support.pki import pki
 
 
 @pytest.mark.parametrize("city", ["vienna", "helsinki"])

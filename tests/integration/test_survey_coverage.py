@@ -16,7 +16,7 @@ from node.harmonise import Harmonised
 from privacy.budget import split_rho
 from privacy.estimators import Cells, ratio
 from privacy.gaussian import release
-from tests.conftest import SIMPOP
+from tests.support.reference import require_simpop
 
 CITIZEN = {"AT": "NAT", "EU": "EU27_2020_FOR", "Other": "NEU27_2020_FOR"}
 STATUS = {1: "EMP", 2: "EMP", 3: "UNE", 4: "INAC", 5: "INAC", 6: "INAC", 7: "INAC"}
@@ -24,9 +24,7 @@ SAMPLING = {"NAT": 0.01, "EU27_2020_FOR": 0.06, "NEU27_2020_FOR": 0.06}  # over-
 
 
 def population() -> pd.DataFrame:
-    if not SIMPOP.exists():
-        pytest.skip(f"reference data not found at {SIMPOP}")
-    df = pd.read_csv(SIMPOP)
+    df = pd.read_csv(require_simpop())
     df = df[df.age.between(20, 64) & df.citizenship.isin(list(CITIZEN)) & df.ecoStat.notna()]
     return df.assign(group=df.citizenship.map(CITIZEN), status=df.ecoStat.map(STATUS))
 
@@ -41,6 +39,7 @@ def coded(sample: pd.DataFrame, weights: np.ndarray) -> Harmonised:
     return Harmonised(len(sample), codes, age, weights, {})
 
 
+@pytest.mark.slow
 def test_weighted_survey_intervals_cover_the_population_rate() -> None:
     people = population()
     truth = people.assign(emp=people.status == "EMP").groupby("group").emp.mean()

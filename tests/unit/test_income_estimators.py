@@ -43,6 +43,7 @@ def test_share_below_a_line_interpolates_inside_its_bin() -> None:
     assert list(below.grad) == [1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_median_interval_covers_the_true_median() -> None:
     """Repeated noisy releases of one binned distribution: 95% intervals cover 93-97%."""
     counts = np.array([0, 40, 120, 160, 100, 60, 20], dtype=np.int64)

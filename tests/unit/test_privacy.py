@@ -27,6 +27,7 @@ def test_a_smaller_scale_would_overspend() -> None:
     assert make_measurement(sigma * 0.99).map(1) > 0.5
 
 
+@pytest.mark.slow
 def test_noise_has_the_promised_standard_deviation() -> None:
     """A 10% error in the scale moves the sample SD far outside these bounds."""
     rho = 0.02  # sigma = 5
@@ -38,11 +39,13 @@ def test_noise_has_the_promised_standard_deviation() -> None:
     assert out.values.dtype == np.int64
 
 
+@pytest.mark.slow
 def test_noise_scales_with_sensitivity() -> None:
     out = release(np.zeros(100_000, dtype=np.int64), 11, 0.5)  # sigma = 11
     assert abs(float(np.std(out.values)) / 11.0 - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_intervals_cover_the_true_rate_95_percent_of_the_time() -> None:
     """2,000 independent releases of a register table; 95% intervals must cover 93-97%."""
     true = np.array([300, 40, 160, 520, 30, 150], dtype=np.int64)  # 2 groups x (EMP, UNE, INAC)

@@ -1,6 +1,6 @@
-"""The issue-4 indicators: catalogue entries, compiled tables, and the engine's counts
-against a direct pandas computation on random data (derived outcomes recomputed in
-pandas from their definitions, not through `indicators.derived`)."""
+"""Indicators of education, housing and job quality: catalogue entries, compiled tables,
+and the engine's counts against a direct pandas computation on random data (derived
+outcomes recomputed in pandas from their definitions, not through `indicators.derived`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Issue 4 on a node: new config keys refused clearly, derivations from real files, the
-coverage report, and a node serving the new indicators and group dimensions over gRPC."""
+"""Harmonising on a node: derived-variable config keys refused clearly, derivations from
+real files, the coverage report, and a node serving the derived indicators and group
+dimensions over gRPC."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from node.config import load_config
 from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
-from tests.conftest import ServeFn, pki
+from tests.support.nodes import ServeFn
+from tests.support.pki import pki
 
 CSV = """\
 age,sex,cob,fcob,mcob,arr,reason,ws,edu,inedu,occ,stat,own
