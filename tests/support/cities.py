@@ -76,7 +76,10 @@ def city_node_toml(
 def variables_toml(city: str, without: tuple[str, ...] = ()) -> str:
     """The city's ``[variables.*]`` sections (`fedstats.synth.variables_toml`), less those
     of the variables named in ``without``."""
-    sections = re.split(r"(?m)^(?=\[variables\.)", synth.variables_toml(city))
+    # Split before each variable's own header; its sub-tables (``[variables.x.map]``) stay
+    # with it.
+    header = r'(?m)^(?=\[variables\.(?:"[^"]+"|[A-Za-z0-9_]+)\]$)'
+    sections = re.split(header, synth.variables_toml(city))
     kept = [s for s in sections if not any(s.startswith(f"[variables.{n}]\n") for n in without)]
     assert len(kept) == len(sections) - len(without), f"{city} lacks one of {without}"
     return "".join(kept)
