@@ -14,7 +14,7 @@ from coordinator.provenance import verify_provenance
 
 # Written by the release before query kinds (a harmonised query with every optional field
 # set, where both nodes answered; a local query, where one node lacked the variable).
-BEFORE = Path(__file__).resolve().parents[1] / "data" / "provenance-before-kinds"
+BEFORE = Path(__file__).resolve().parents[1] / "fixtures" / "provenance_0_1"
 
 
 @pytest.mark.parametrize(("name", "signed"), [("harmonised", 2), ("local", 1)])
