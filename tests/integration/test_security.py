@@ -90,15 +90,21 @@ def test_a_good_query_is_released_and_logged(node: Node) -> None:
     assert (event, reason, coordinator) == ("release", "", COORDINATOR)
 
 
-def test_no_client_certificate_is_refused_and_logged(node: Node) -> None:
+def audit_count(node: Node) -> int:
+    return len(read_entries(node.ledger))
+
+
+def test_no_client_certificate_fails_the_handshake_and_writes_nothing(node: Node) -> None:
+    """gRPC's own mutual TLS refuses it in C-core: no reason, no audit entry (docs/tls.md)."""
+    before = audit_count(node)
     ca = pki().directory / "ca.pem"
     credentials = grpc.ssl_channel_credentials(ca.read_bytes())
     channel = grpc.secure_channel(
         node.running.address, credentials, options=[("grpc.ssl_target_name_override", "vienna")]
     )
     code, reason = node.refused(sign_request(request("no-cert"), "vienna"), channel)
-    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "NO_CLIENT_CERTIFICATE")
-    assert node.last_audit()[:2] == ("refusal", "NO_CLIENT_CERTIFICATE")
+    assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "")
+    assert audit_count(node) == before
 
 
 def impostor(tmp_path: Path, name: str, **issue_args: object) -> Dialer:
@@ -110,30 +116,30 @@ def impostor(tmp_path: Path, name: str, **issue_args: object) -> Dialer:
     return Dialer(TlsFiles(pki().directory / "ca.pem", files["cert"], files["key"]))
 
 
-def test_a_certificate_from_another_ca_is_refused_and_logged(node: Node, tmp_path: Path) -> None:
+def test_a_certificate_from_another_ca_fails_the_handshake(node: Node, tmp_path: Path) -> None:
+    before = audit_count(node)
     channel = impostor(tmp_path, "other-ca").channel(NodeAddress("vienna", node.running.address))
     code, reason = node.refused(sign_request(request("other-ca"), "vienna"), channel)
-    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNTRUSTED_CERTIFICATE")
-    assert node.last_audit()[:2] == ("refusal", "UNTRUSTED_CERTIFICATE")
+    assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "")
+    assert audit_count(node) == before
 
 
 @pytest.mark.parametrize(
-    ("start", "reason"),
-    [
-        (dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "CERTIFICATE_EXPIRED"),
-        (dt.datetime.now(dt.UTC) + dt.timedelta(days=30), "CERTIFICATE_NOT_YET_VALID"),
-    ],
+    "start",
+    [dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC) + dt.timedelta(days=30)],
+    ids=["expired", "not-yet-valid"],
 )
-def test_expired_or_future_client_certificates_are_refused_and_logged(
-    node: Node, tmp_path: Path, start: dt.datetime, reason: str
+def test_expired_or_future_client_certificates_fail_the_handshake(
+    node: Node, start: dt.datetime
 ) -> None:
     """Issued by the federation CA itself, for the right coordinator, but not valid now."""
+    before = audit_count(node)
     files = issue(pki().directory, "coordinator", "test-coordinator-x", days=10, now=start)
     dialer = Dialer(TlsFiles(pki().directory / "ca.pem", files["cert"], files["key"]))
     channel = dialer.channel(NodeAddress("vienna", node.running.address))
     code, got = node.refused(sign_request(request("old"), "vienna"), channel)
-    assert (code, got) == (grpc.StatusCode.UNAUTHENTICATED, reason)
-    assert node.last_audit()[:2] == ("refusal", reason)
+    assert (code, got) == (grpc.StatusCode.UNAVAILABLE, "")
+    assert audit_count(node) == before
 
 
 def test_describe_and_budget_are_for_listed_coordinators_only(node: Node) -> None:
@@ -148,15 +154,6 @@ def test_describe_and_budget_are_for_listed_coordinators_only(node: Node) -> Non
         assert isinstance(info.value, grpc.Call)
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert node.last_audit() == ("refusal", "UNKNOWN_COORDINATOR", "rogue")
-
-
-def test_the_private_grpc_port_refuses_connections_that_bypass_the_front(node: Node) -> None:
-    server = node.running.server
-    assert server.front is not None
-    with grpc.insecure_channel(f"127.0.0.1:{server.front.upstream_port}") as channel:
-        code, reason = node.refused(sign_request(request("bypass"), "vienna"), channel)
-    assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
-    assert node.last_audit()[:2] == ("refusal", "UNAUTHENTICATED")
 
 
 def test_unknown_coordinator_is_refused_and_logged(node: Node) -> None:

@@ -1,0 +1,162 @@
+"""Unauthenticated denial of service (DESIGN section 5): a peer without a valid
+certificate costs the node almost nothing, and an authenticated coordinator keeps being
+served while 80 threads re-open bare TCP connections and 64 certificate-less TLS
+connections (and 64 silent TCP connections) sit idle on the node's port.
+
+The node runs as its own process (`fedstats node serve`, the production entry point, with
+its default logging), so that its log can be measured: it must grow by a bounded amount.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from coordinator.client import Dialer
+from coordinator.config import NodeAddress
+from node.audit import read_entries
+from protos import node_pb2 as pb
+from protos import node_pb2_grpc as pb_grpc
+from tests.support.cities import SyntheticCities
+from tests.support.floods import Flood, Latencies, churn_tcp, idle_connections
+from tests.support.pki import COORDINATOR, pki, query_request, sign_request
+
+pytestmark = pytest.mark.slow
+
+FLOOD_SECONDS = 8.0
+LOG_GROWTH_LIMIT = 64 * 1024  # bytes during the whole flood
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NodeProcess:
+    """`fedstats node serve` in a child process, its log in a file."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.port, self.log = port, log
+        env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fedstats.cli", "node", "serve", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def channel(self) -> grpc.Channel:
+        tls = pki().tls("coordinator", COORDINATOR)
+        return Dialer(tls).channel(NodeAddress("vienna", f"127.0.0.1:{self.port}"))
+
+    def wait_ready(self, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                with self.channel() as channel:
+                    pb_grpc.NodeServiceStub(channel).Describe(pb.DescribeRequest(), timeout=2)
+                return
+            except grpc.RpcError:
+                time.sleep(0.2)
+        raise AssertionError(f"node did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def node(tmp_path: Path, cities: SyntheticCities) -> Iterator[NodeProcess]:
+    port = free_port()
+    config = tmp_path / "vienna.toml"
+    text = cities.node_toml("vienna", rho_budget=1e6, max_rho=10.0)
+    config.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'))
+    running = NodeProcess(config, port, tmp_path / "node.log")
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def coordinator_calls(node: NodeProcess, seconds: float, counter: list[int]) -> Latencies:
+    """A fresh channel per round (a new handshake each time), Describe then RunQuery."""
+    latencies = Latencies()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        counter[0] += 1
+        signed = sign_request(query_request(f"flood-{counter[0]}", rho=0.01), "vienna")
+
+        def call(signed: pb.SignedQuery = signed) -> None:
+            with node.channel() as channel:
+                stub = pb_grpc.NodeServiceStub(channel)
+                stub.Describe(pb.DescribeRequest(), timeout=10)
+                stub.RunQuery(signed, timeout=10)
+
+        latencies.timed(call)
+    return latencies
+
+
+def test_an_authenticated_coordinator_is_served_under_floods(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    counter = [0]
+    baseline = coordinator_calls(node, 2.0, counter)
+    ledger = tmp_path / "state-vienna" / "ledger.sqlite"
+    entries_before, log_before = len(read_entries(ledger)), node.log.stat().st_size
+    flood = Flood()
+    try:
+        churn_tcp(flood, node.port, threads=80)
+        idle_connections(flood, node.port, 64, tls=True)
+        idle_connections(flood, node.port, 64, tls=False)
+        time.sleep(1.0)  # the floods are in full swing
+        under = coordinator_calls(node, FLOOD_SECONDS, counter)
+    finally:
+        flood.end()
+    growth = node.log.stat().st_size - log_before
+    new_entries = len(read_entries(ledger)) - entries_before
+    print(
+        f"\nbaseline: {baseline.summary()}\nunder flood ({flood.opened} attacker connections):"
+        f" {under.summary()}\nlog growth {growth} bytes; audit entries added {new_entries}"
+        f" for {len(under.seconds)} answered queries"
+    )
+    assert not under.failures, under.failures[:3]
+    assert len(under.seconds) >= 5
+    assert growth <= LOG_GROWTH_LIMIT, node.log.read_text()[-2000:]
+    # one entry per answered query (a cached answer is a replay entry); none for strangers
+    assert new_entries == len(under.seconds)
+
+
+def test_four_hundred_certificate_less_requests_write_nothing(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "state-vienna" / "ledger.sqlite"
+    before = len(read_entries(ledger))
+    credentials = grpc.ssl_channel_credentials(pki().directory.joinpath("ca.pem").read_bytes())
+    options = [("grpc.ssl_target_name_override", "vienna")]
+    codes: set[grpc.StatusCode] = set()
+    for i in range(400):
+        signed = sign_request(query_request(f"stranger-{i}"), "vienna")
+        with grpc.secure_channel(f"127.0.0.1:{node.port}", credentials, options) as channel:
+            try:
+                pb_grpc.NodeServiceStub(channel).RunQuery(signed, timeout=5)
+            except grpc.RpcError as exc:
+                assert isinstance(exc, grpc.Call)
+                codes.add(exc.code())
+    assert codes == {grpc.StatusCode.UNAVAILABLE}
+    assert len(read_entries(ledger)) == before
