@@ -165,6 +165,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the dataset has no rows after its filters",
     )
+    LEDGER_INCONSISTENT = (
+        "LEDGER_INCONSISTENT",
+        "FAILED_PRECONDITION",
+        "the node's ledger disagrees with its signed audit chain or the chain's mirrored head",
+    )
     # What the coordinator finds in an answer.
     NO_NODE_KEY = (
         "NO_NODE_KEY",

@@ -56,12 +56,20 @@ def _node_serve(args: argparse.Namespace) -> int:
 def _node_audit(args: argparse.Namespace) -> int:
     from fedstats.report import audit_report
     from node.audit import verify_log
+    from node.chainhead import read_head
     from node.config import load_config
     from security.signing import load_private_key
 
     config = load_config(args.config)
     path = config.state_dir / "ledger.sqlite"
     if not path.exists():
+        head = read_head(config.chain_head) if config.chain_head else None
+        if head is not None and head.seq > 0:
+            print(
+                f"audit log FAILED verification: no ledger at {path}, but {config.chain_head} "
+                f"says the node has written {head.seq} audit entries (deleted or rolled back)"
+            )
+            return 1
         raise ConfigError(f"no ledger at {path}", field="node.state_dir")
     print(audit_report(path))
     if not args.verify:
@@ -69,7 +77,7 @@ def _node_audit(args: argparse.Namespace) -> int:
     if config.signing_key is None:
         raise ConfigError("[signing] key is needed to verify the log", field="signing.key")
     public = load_private_key(config.signing_key, "signing.key").public_key()
-    check = verify_log(path, public)
+    check = verify_log(path, public, config.chain_head)
     if check.ok:
         print(f"\naudit log verified: {check.entries} entries, chain and signatures intact")
         return 0

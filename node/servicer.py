@@ -270,6 +270,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             design_effect=cfg.dataset.design_effect,
             poverty_line=cfg.dataset.poverty_line or 0.0,
             deviations=self.service.deviations(),
+            audit_seq=answer.audit_seq,
+            audit_hash=answer.audit_hash,
         )
 
 

@@ -65,6 +65,7 @@ OFF_THE_WIRE = {
     Reason.UNSUPPORTED_FORMAT,
     Reason.UNSUPPORTED_TIME_PERIOD,
     Reason.DUPLICATE_OBSERVATION,
+    Reason.LEDGER_INCONSISTENT,
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
@@ -525,6 +526,21 @@ REFUSED_STARTS = {
 }
 for _reason, (_name, _table) in REFUSED_STARTS.items():
     case(_reason)(partial(refused_start, name=_name, dataset_table=_table))
+
+
+@case(Reason.LEDGER_INCONSISTENT)
+def _ledger_inconsistent(fed: Federation) -> list[Seen]:
+    """A node that has answered is restarted on an empty state directory."""
+    service, server = serve(fed, "linz", dataset())
+    service.run_query("before-the-rollback", QUERY)
+    server.stop()
+    for path in service.ledger.path.parent.glob("ledger.sqlite*"):
+        path.unlink()
+    config = service.config.file
+    with pytest.raises(FedstatsError) as info:
+        NodeService(load_config(config))
+    code = main(["node", "serve", "--config", str(config)])
+    return [Seen("restarting a node on an empty state_dir", info.value.reason, exit_code=code)]
 
 
 # --- what the coordinator finds in an answer --------------------------------------------
