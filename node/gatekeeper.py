@@ -20,7 +20,10 @@ from node.policy import CoordinatorGrant, Policy
 from protos import node_pb2 as pb
 from security.signing import find_signer
 
-__all__ = ["Admitted", "Gatekeeper", "RequestInfo"]
+__all__ = ["MAX_CLOCK_SKEW_SECONDS", "Admitted", "Gatekeeper", "RequestInfo"]
+
+MAX_CLOCK_SKEW_SECONDS = 30.0
+"""How far in the future a query may be dated: clocks differ a little, never by minutes."""
 
 
 @dataclass
@@ -120,7 +123,16 @@ class Gatekeeper:
                 field="audience",
                 hint="a coordinator signs a separate query for each node",
             )
-        skew = abs(time.time() * 1000 - envelope.issued_at_ms) / 1000
+        age = (time.time() * 1000 - envelope.issued_at_ms) / 1000
+        if age < -MAX_CLOCK_SKEW_SECONDS:
+            raise AccessError(
+                f"the query is dated {-age:.0f} s in the future of this node's clock, over "
+                f"the {MAX_CLOCK_SKEW_SECONDS:g} s of clock skew allowed",
+                reason=Reason.STALE_QUERY,
+                field="issued_at_ms",
+                hint="check both clocks (NTP)",
+            )
+        skew = abs(age)
         if skew > self.policy.window_seconds:
             raise AccessError(
                 f"the query was issued {skew:.0f} s away from this node's clock, outside "
