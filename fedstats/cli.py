@@ -108,13 +108,13 @@ def _certs_issue(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
-    from coordinator.provenance import verify_provenance
+    from coordinator.provenance import verify_outputs
 
     trusted = None
     if args.config:
         config = load_coordinator_config(args.config)
         trusted = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
-    report = verify_provenance(Path(args.dir), trusted)
+    report = verify_outputs([Path(d) for d in args.dir], trusted)
     for line in report.checked:
         print(f"ok   {line}")
     for line in report.problems:
@@ -304,7 +304,12 @@ def _parser() -> argparse.ArgumentParser:
     issue.set_defaults(run=_certs_issue)
 
     verify = sub.add_parser("verify", help="verify an output directory's provenance")
-    verify.add_argument("dir", help="directory with provenance.json and benchmark.csv")
+    verify.add_argument(
+        "dir",
+        nargs="+",
+        help="directories with provenance.json and benchmark.csv; given together, the "
+        "nodes' audit positions are also checked across them (a rollback between runs)",
+    )
     verify.add_argument("--config", help="coordinator.toml whose node keys are trusted")
     verify.set_defaults(run=_verify)
 

@@ -4,19 +4,25 @@ refused when the node starts (``LEDGER_INCONSISTENT``)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError, Reason
+from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query
 from node.config import load_config
 from node.service import NodeService
+from protos import node_pb2 as pb
 from tests.support.cities import SyntheticCities
+from tests.support.nodes import ServeFn, coordinator_for, publish_and_verify
 
 QUERY = Query(("employment_rate",), "citizen", rho=0.1)
 
@@ -93,3 +99,49 @@ def test_an_untouched_node_restarts_and_an_old_query_id_gets_its_stored_answer(
     again = NodeService(load_config(config)).run_query("q1", query)
     assert again.tables == first.tables and again.cached
     assert again.audit_seq > first.audit_seq
+
+
+def test_fedstats_verify_reports_a_rollback_across_results(
+    tmp_path: Path, cities: SyntheticCities, serve: ServeFn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone with write access to both the state directory and the chain head restores
+    an old state directory and deletes the head: the node starts, but results issued before
+    and after the rollback sit at conflicting audit positions, and `fedstats verify` of the
+    outputs together says so."""
+    config = node_config(tmp_path, cities)
+    outs = [tmp_path / f"out{i}" for i in (1, 2, 3)]
+
+    def query(out: Path, rho: float) -> int:
+        node = serve(config)
+        coordinator = coordinator_for(tmp_path, [(node.node_id, node.address)])
+        outcome = run_query(coordinator, Query(QUERY.indicators, QUERY.group_dim, rho=rho))
+        node.stop()
+        assert publish_and_verify(outcome, out).ok
+        return pb_result_seq(out)
+
+    first = query(outs[0], 0.11)
+    shutil.copytree(ledger(config).parent, tmp_path / "backup")
+    second = query(outs[1], 0.12)
+    restore_an_older_copy(config)
+    head = config.parent / "state-vienna.chain-head.json"
+    assert head.exists()
+    head.unlink()
+    time.sleep(1.1)  # out2's `created` is cut to seconds: ask strictly after it
+    third = query(outs[2], 0.13)
+    assert first < second and third <= second  # the node reused a position: rolled back
+
+    capsys.readouterr()
+    assert main(["verify", str(outs[0]), str(outs[1])]) == 0
+    assert main(["verify", str(outs[2])]) == 0  # each output alone is sound
+    assert "no rollback" in capsys.readouterr().out
+    assert main(["verify", *map(str, outs)]) == 1
+    printed = capsys.readouterr().out
+    assert "two different audit entries at seq" in printed
+    assert "verification FAILED" in printed
+
+
+def pb_result_seq(out: Path) -> int:
+    """The audit seq of the one node result in an output directory."""
+    document = json.loads((out / "provenance.json").read_text())
+    (entry,) = document["queries"][0]["nodes"]
+    return int(pb.QueryResult.FromString(base64.b64decode(entry["result"])).audit_seq)
