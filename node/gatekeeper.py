@@ -102,6 +102,32 @@ class Gatekeeper:
             request_sha256=hashlib.sha256(request).hexdigest(),
         )
 
+    def identify(self, request: bytes, signature: bytes) -> str:
+        """The coordinator a signed identity names (Describe, GetBudget without TLS).
+
+        The same checks as a query's, before the spec: a listed coordinator's signature,
+        issuer, audience and time.
+
+        Raises:
+            AccessError: Whatever ``admit`` would refuse the envelope for.
+        """
+        keys = {c.id: c.public_key for c in self.policy.coordinators.values()}
+        signer = find_signer(keys, request, signature)
+        if signer is None:
+            raise AccessError(
+                "the caller's signed identity does not verify with any allowed coordinator's key",
+                reason=Reason.BAD_SIGNATURE,
+            )
+        try:
+            envelope = pb.QueryRequest.FromString(request)
+        except DecodeError:
+            raise AccessError(
+                "the signed identity is not a QueryRequest", reason=Reason.BAD_SIGNATURE
+            ) from None
+        self._check_envelope(envelope, signer)
+        self.policy.grant(signer)
+        return signer
+
     @staticmethod
     def _parse(request: bytes) -> pb.QueryRequest:
         try:

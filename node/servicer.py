@@ -8,6 +8,7 @@ with an ErrorDetail, never ``INTERNAL``. Every ErrorDetail is bounded in size
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import parse_identity, uris
+from security.signing import IDENTITY_METADATA_KEY
 
 __all__ = [
     "MAX_DETAIL_CHARS",
@@ -84,6 +86,27 @@ def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
     detail = error_detail(error)
     context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
     context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")
+
+
+def _signed_identity(context: grpc.ServicerContext) -> tuple[bytes, bytes]:
+    """The request bytes and signature of the caller's signed identity (metadata).
+
+    Raises:
+        AccessError: The call carries none, or one that does not parse (UNAUTHENTICATED).
+    """
+    values = [v for k, v in context.invocation_metadata() if k == IDENTITY_METADATA_KEY]
+    signed = None
+    if values and isinstance(values[0], bytes):
+        with contextlib.suppress(DecodeError):
+            signed = pb.SignedQuery.FromString(values[0])
+    if signed is None:
+        raise AccessError(
+            "without TLS, Describe and GetBudget need the coordinator's signed identity",
+            reason=Reason.UNAUTHENTICATED,
+            hint=f"send a signed QueryRequest with no spec as metadata {IDENTITY_METADATA_KEY} "
+            "(fedstats query does)",
+        )
+    return signed.request, signed.signature
 
 
 def coordinator_of(context: grpc.ServicerContext, tls: bool) -> str | None:
@@ -160,15 +183,23 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self.gate = Gatekeeper(service.config.id, service.config.policy, tls)
 
     def _allowed_reader(self, context: grpc.ServicerContext) -> None:
-        """Describe and GetBudget: only coordinators the policy lists (refusals logged)."""
+        """Describe and GetBudget: only coordinators the policy lists (refusals logged).
+
+        Over mutual TLS the certificate names the caller; without TLS (``--insecure``) the
+        caller's signed identity in the call's metadata does, checked as a query's
+        envelope. A call with neither is refused (UNAUTHENTICATED) and, coming from
+        nobody, leaves nothing in the audit log.
+        """
         coordinator = ""
         try:
             peer = coordinator_of(context, self.tls)
-            if peer is not None:
-                coordinator = peer
-                self.service.config.policy.grant(peer)
+            if peer is None:
+                peer = self.gate.identify(*_signed_identity(context))
+            coordinator = peer
+            self.service.config.policy.grant(peer)
         except FedstatsError as error:
-            self.service.record_refusal("", coordinator, "", error)
+            if error.reason != Reason.UNAUTHENTICATED:
+                self.service.record_refusal("", coordinator, "", error)
             raise
 
     @_translated

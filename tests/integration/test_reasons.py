@@ -14,7 +14,6 @@ cases do not depend on each other's order (see `node_toml`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import socket
 import textwrap
@@ -69,19 +68,6 @@ OFF_THE_WIRE = {
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
-# Reasons no party raises today: their case shows what is raised instead.
-_HANDSHAKE = (
-    "gRPC's own mutual TLS refuses it in the handshake, before any node code runs: the "
-    "client sees UNAVAILABLE and the node writes nothing (docs/tls.md)"
-)
-UNREACHABLE: dict[Reason, str] = {
-    Reason.UNAUTHENTICATED: "every peer the node's code sees has a verified certificate; "
-    + _HANDSHAKE,
-    Reason.NO_CLIENT_CERTIFICATE: _HANDSHAKE,
-    Reason.UNTRUSTED_CERTIFICATE: _HANDSHAKE,
-    Reason.CERTIFICATE_EXPIRED: _HANDSHAKE,
-    Reason.CERTIFICATE_NOT_YET_VALID: _HANDSHAKE,
-}
 
 
 @dataclass(frozen=True)
@@ -396,43 +382,22 @@ def _query_in_progress(fed: Federation) -> list[Seen]:
 
 @case(Reason.UNAUTHENTICATED)
 def _unauthenticated(fed: Federation) -> list[Seen]:
-    """Plaintext to the node's TLS port: the handshake fails (UNAVAILABLE)."""
-    channel = grpc.insecure_channel(fed.address)
-    return [refused("plaintext to the TLS port", channel, fed.signed("q"))]
-
-
-@case(Reason.NO_CLIENT_CERTIFICATE)
-def _no_client_certificate(fed: Federation) -> list[Seen]:
-    credentials = grpc.ssl_channel_credentials(fed.ca.read_bytes())
-    options = [("grpc.ssl_target_name_override", NODE)]
-    channel = grpc.secure_channel(fed.address, credentials, options=options)
-    return [refused("TLS without a certificate", channel, fed.signed("q"))]
-
-
-@case(Reason.UNTRUSTED_CERTIFICATE)
-def _untrusted_certificate(fed: Federation) -> list[Seen]:
-    other = Keys(fed.root / "other-ca")
-    init_ca(other.root / "pki", name="another federation")
-    files = other.files("coordinator", COORDINATOR)
-    return [node_refusal(fed, fed.signed("q"), TlsFiles(fed.ca, files["cert"], files["key"]))]
-
-
-def _dated_certificate(fed: Federation, ident: str, start: dt.datetime) -> TlsFiles:
-    """A coordinator certificate from the federation CA, valid for ten days from ``start``."""
-    files = issue(fed.root / "pki", "coordinator", ident, days=10, now=start)
-    return TlsFiles(fed.ca, files["cert"], files["key"])
-
-
-@case(Reason.CERTIFICATE_EXPIRED)
-def _certificate_expired(fed: Federation) -> list[Seen]:
-    tls = _dated_certificate(fed, "expired", dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-    return [node_refusal(fed, fed.signed("q"), tls)]
-
-
-@case(Reason.CERTIFICATE_NOT_YET_VALID)
-def _certificate_not_yet_valid(fed: Federation) -> list[Seen]:
-    tls = _dated_certificate(fed, "future", dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
-    return [node_refusal(fed, fed.signed("q"), tls)]
+    """A node served with --insecure: Describe and GetBudget without a signed identity."""
+    server = build_server(fed.service, "127.0.0.1:0", tls=None)
+    seen = []
+    try:
+        for name in ("Describe", "GetBudget"):
+            channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+            stub = pb_grpc.NodeServiceStub(channel)
+            with channel, pytest.raises(grpc.RpcError) as info:
+                if name == "Describe":
+                    stub.Describe(pb.DescribeRequest(), timeout=30)
+                else:
+                    stub.GetBudget(pb.BudgetRequest(), timeout=30)
+            seen.append(on_the_wire(f"--insecure node, {name} without identity", info.value))
+    finally:
+        server.stop(grace=None)
+    return seen
 
 
 @case(Reason.NO_IDENTITY)
@@ -758,12 +723,7 @@ def test_every_reason_has_a_case() -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    [
-        pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=UNREACHABLE[r]))
-        if r in UNREACHABLE
-        else r
-        for r in Reason
-    ],
+    [r for r in Reason],
     ids=str,
 )
 def test_each_reason_is_raised_through_a_real_party(federation: Federation, reason: Reason) -> None:

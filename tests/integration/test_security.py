@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.errors import ERROR_METADATA_KEY, ConfigError
-from coordinator.client import Dialer
+from coordinator.client import Dialer, QuerySigner
 from coordinator.config import NodeAddress
 from coordinator.run import prepare
 from fedstats.certs import init_ca, issue
@@ -154,6 +154,44 @@ def test_describe_and_budget_are_for_listed_coordinators_only(node: Node) -> Non
         assert isinstance(info.value, grpc.Call)
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert node.last_audit() == ("refusal", "UNKNOWN_COORDINATOR", "rogue")
+
+
+def test_insecure_describe_and_budget_need_the_same_signed_identity(node: Node) -> None:
+    """--insecure (loopback): no TLS peer, so the caller's signed identity names it."""
+    server = build_server(node.running.service, "127.0.0.1:0", tls=None)
+    key = load_private_key(pki().files("coordinator", COORDINATOR)["sign_key"], "test")
+    rogue = load_private_key(pki().files("coordinator", "rogue")["sign_key"], "test")
+    stale = QuerySigner(COORDINATOR, key).identity_for("vienna")
+    before = audit_count(node)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.NodeServiceStub(channel)
+            for call, message in (
+                (stub.Describe, pb.DescribeRequest()),
+                (stub.GetBudget, pb.BudgetRequest()),
+            ):
+                with pytest.raises(grpc.RpcError) as info:
+                    call(message, timeout=10)
+                assert isinstance(info.value, grpc.Call)
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert audit_count(node) == before  # nobody: nothing written
+            identity = [QuerySigner(COORDINATOR, key).identity_for("vienna")]
+            assert stub.Describe(pb.DescribeRequest(), timeout=10, metadata=identity).node_id
+            assert stub.GetBudget(pb.BudgetRequest(), timeout=10, metadata=identity).rho_total
+            for wrong in (
+                [QuerySigner(COORDINATOR, key).identity_for("oslo")],  # another audience
+                [QuerySigner(COORDINATOR, rogue).identity_for("vienna")],  # unlisted key
+                [(stale[0], stale[1][:-1] + bytes([stale[1][-1] ^ 1]))],  # altered
+            ):
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Describe(pb.DescribeRequest(), timeout=10, metadata=wrong)
+                assert isinstance(info.value, grpc.Call)
+                assert info.value.code() in {
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                }
+    finally:
+        server.stop(grace=None)
 
 
 def test_unknown_coordinator_is_refused_and_logged(node: Node) -> None:
