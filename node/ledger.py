@@ -52,6 +52,8 @@ class Request:
         coordinator: Who asks.
         request_sha256: Hash of the exact signed request bytes: a retry must match.
         coordinator_cap: The most rho this coordinator may spend on the dataset.
+        legacy_spec_hash: The spec's hash as earlier releases stored it (a retry of a
+            query id they stored matches it too); empty when the same as ``spec_hash``.
     """
 
     query_id: str
@@ -60,6 +62,7 @@ class Request:
     coordinator: str = ""
     request_sha256: str = ""
     coordinator_cap: float | None = None
+    legacy_spec_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,8 @@ class Ledger:
         self, db: sqlite3.Connection, request: Request, row: tuple[object, ...]
     ) -> Reservation | StoredAnswer:
         old_spec, old_request, state, owner, answer, answered_by, micro = row
-        if old_spec != request.spec_hash or old_request != request.request_sha256:
+        same_spec = old_spec in {request.spec_hash, request.legacy_spec_hash or request.spec_hash}
+        if not same_spec or old_request != request.request_sha256:
             raise QueryError(
                 f"query id {request.query_id!r} was already used for a different request",
                 reason=Reason.QUERY_ID_REUSED,

@@ -247,6 +247,7 @@ class NodeService:
         request = Request(
             query_id=query_id,
             spec_hash=plan.spec_hash(),
+            legacy_spec_hash=plan.legacy_spec_hash(),
             rho=plan.query.rho,
             coordinator=grant.id if grant else "",
             request_sha256=request_sha256,
