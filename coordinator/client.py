@@ -25,7 +25,7 @@ from indicators.spec import Query
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
-from security.signing import key_id, sign, verify
+from security.signing import IDENTITY_METADATA_KEY, key_id, sign, verify
 
 __all__ = [
     "Dialer",
@@ -107,6 +107,18 @@ class QuerySigner:
             issued_at_ms=int(time.time() * 1000),
         ).SerializeToString()
         return pb.SignedQuery(request=request, signature=sign(self.key, request))
+
+    def identity_for(self, node_id: str) -> tuple[str, bytes]:
+        """Signed-identity metadata for Describe and GetBudget: a request with no query.
+
+        A node served with ``--insecure`` has no TLS peer to identify the caller; it
+        checks this signature, audience and time as it checks a query's.
+        """
+        request = pb.QueryRequest(
+            issuer=self.coordinator_id, audience=node_id, issued_at_ms=int(time.time() * 1000)
+        ).SerializeToString()
+        signed = pb.SignedQuery(request=request, signature=sign(self.key, request))
+        return IDENTITY_METADATA_KEY, signed.SerializeToString()
 
 
 @dataclass(frozen=True)
@@ -209,13 +221,18 @@ def ask_node(
 
 
 def describe_node(
-    node: NodeAddress, dialer: Dialer, timeout: float
+    node: NodeAddress, dialer: Dialer, timeout: float, signer: QuerySigner | None = None
 ) -> pb.NodeDescription | NodeFailure:
-    """What one node serves (its variables, their deviations), or why it did not say."""
+    """What one node serves (its variables, their deviations), or why it did not say.
+
+    With a signer, the call carries the coordinator's signed identity (needed by a node
+    served with ``--insecure``, which has no TLS peer to go by).
+    """
+    metadata = [signer.identity_for(node.id)] if signer is not None else None
     with dialer.channel(node) as channel:
         try:
             description: pb.NodeDescription = pb_grpc.NodeServiceStub(channel).Describe(
-                pb.DescribeRequest(), timeout=timeout
+                pb.DescribeRequest(), timeout=timeout, metadata=metadata
             )
             return description
         except grpc.RpcError as error:
@@ -223,11 +240,14 @@ def describe_node(
 
 
 def describe_all(
-    nodes: tuple[NodeAddress, ...], dialer: Dialer, timeout: float
+    nodes: tuple[NodeAddress, ...],
+    dialer: Dialer,
+    timeout: float,
+    signer: QuerySigner | None = None,
 ) -> dict[str, pb.NodeDescription | NodeFailure]:
-    """Describe every node concurrently."""
+    """Describe every node concurrently (with the signer's identity, when given)."""
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(nodes)))) as pool:
-        futures = {n.id: pool.submit(describe_node, n, dialer, timeout) for n in nodes}
+        futures = {n.id: pool.submit(describe_node, n, dialer, timeout, signer) for n in nodes}
         return {node_id: future.result() for node_id, future in futures.items()}
 
 

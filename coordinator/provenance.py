@@ -6,6 +6,12 @@ signatures and both public keys, what the node charged, and the SHA-256 of every
 file. ``verify`` checks every signature, recomputes the benchmark rows from the signed
 results alone and compares them with ``benchmark.csv`` byte for byte, and checks the
 other files' hashes: changing one byte of any of them is detected.
+
+Every signed result carries the node's audit-chain position (``audit_seq``,
+``audit_hash``). Across the results of one node, in one directory or several given
+together, positions must only move forward: two different entries at one position, or a
+result asked for after another was received that sits at the same or an earlier position,
+mean that the node's state was rolled back between them (see ``chain``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from common.errors import FedstatsError
+from coordinator.chain import ChainPosition, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
@@ -32,7 +39,14 @@ from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key, public_key_text, verify
 
-__all__ = ["FORMAT", "VerifyReport", "publish", "verify_provenance", "write_provenance"]
+__all__ = [
+    "FORMAT",
+    "VerifyReport",
+    "publish",
+    "verify_outputs",
+    "verify_provenance",
+    "write_provenance",
+]
 
 FORMAT = "fedstats-provenance/1"
 FILE = "provenance.json"
@@ -124,17 +138,41 @@ class VerifyReport:
         problems: What did not, one line each, for people.
         requests: Coordinator signatures of requests that verified.
         results: Node results whose signature verified and whose tables were read.
+        positions: The audit-chain position of every result whose signature verified.
     """
 
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     requests: int = 0
     results: int = 0
+    positions: list[ChainPosition] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether everything verified."""
         return not self.problems
+
+
+def verify_outputs(
+    directories: list[Path], trusted: dict[str, Ed25519PublicKey] | None = None
+) -> VerifyReport:
+    """Verify several output directories, and the nodes' audit positions across them.
+
+    Args:
+        directories: Each holds ``provenance.json`` and the files it lists.
+        trusted: Node public keys from a trusted source, as for ``verify_provenance``.
+    """
+    report = VerifyReport()
+    for directory in directories:
+        one = _verify_directory(directory, trusted)
+        prefix = f"{directory}: " if len(directories) > 1 else ""
+        report.checked += [prefix + line for line in one.checked]
+        report.problems += [prefix + line for line in one.problems]
+        report.requests += one.requests
+        report.results += one.results
+        report.positions += one.positions
+    _check_positions(report)
+    return report
 
 
 def verify_provenance(
@@ -147,6 +185,23 @@ def verify_provenance(
         trusted: Node public keys from a trusted source (a coordinator config); when
             given, the keys recorded in the provenance must equal them.
     """
+    return verify_outputs([directory], trusted)
+
+
+def _check_positions(report: VerifyReport) -> None:
+    """Record every rollback the results' audit positions show, or that they move forward."""
+    found = rollbacks(report.positions)
+    report.problems += found
+    if report.positions and not found:
+        nodes = len({p.node for p in report.positions})
+        report.checked.append(
+            f"audit positions of {len(report.positions)} results from {nodes} nodes: "
+            "consistent, no rollback"
+        )
+
+
+def _verify_directory(directory: Path, trusted: dict[str, Ed25519PublicKey] | None) -> VerifyReport:
+    """Verify one output directory's signatures, rows and file hashes."""
     report = VerifyReport()
     try:
         document = json.loads((directory / FILE).read_text(encoding="utf-8"))
@@ -157,9 +212,10 @@ def verify_provenance(
         report.problems.append(f"{FILE}: not a {FORMAT} document")
         return report
     coordinator_key = parse_public_key(document["coordinator_public_key"], "coordinator key")
+    received = _answered_by(document)
     rows: list[BenchmarkRow] = []
     for query in document["queries"]:
-        rows += _verify_query(query, coordinator_key, trusted, report)
+        rows += _verify_query(query, coordinator_key, trusted, report, received)
     _check_benchmark(directory, rows, report)
     for name, digest in document["files"].items():
         path = directory / name  # names are relative to the output directory
@@ -177,6 +233,7 @@ def _verify_query(
     coordinator_key: Ed25519PublicKey,
     trusted: dict[str, Ed25519PublicKey] | None,
     report: VerifyReport,
+    received: int,
 ) -> list[BenchmarkRow]:
     """Check one query's signatures and recompute its rows from the signed results alone."""
     try:
@@ -206,8 +263,39 @@ def _verify_query(
             report.problems.append(f"{where}: the signed result cannot be read ({exc})")
             continue
         report.results += 1
+        report.positions.append(_position(entry, result, received, where))
         report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
     return kind.rows(Gathered(order, plans, answers, geos))
+
+
+def _answered_by(document: dict[str, Any]) -> int:
+    """A time (Unix ms) by which every result in the document had been received.
+
+    The document was written after its results came back; its ``created`` is cut to
+    whole seconds, hence the second added.
+    """
+    try:
+        created = dt.datetime.fromisoformat(document["created"])
+    except (KeyError, TypeError, ValueError):
+        return 2**62  # unknown: no result counts as received before any other was asked
+    return int(created.timestamp() * 1000) + 1000
+
+
+def _position(
+    entry: dict[str, Any], result: pb.QueryResult, received: int, where: str
+) -> ChainPosition:
+    """Where a verified result sits in its node's audit chain, and when it was asked."""
+    asked = 0
+    if "request" in entry:
+        asked = pb.QueryRequest.FromString(base64.b64decode(entry["request"])).issued_at_ms
+    return ChainPosition(
+        node=entry["node"],
+        seq=result.audit_seq,
+        hash=result.audit_hash,
+        asked_ms=asked,
+        received_ms=received,
+        where=where,
+    )
 
 
 def _check_request(

@@ -121,7 +121,7 @@ def run_query(
     kind = kind_of(query)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
-    descriptions = describe_all(config.nodes, dialer, config.timeout_seconds)
+    descriptions = describe_all(config.nodes, dialer, config.timeout_seconds, signer)
     planned = plan_nodes(kind, descriptions)
     failures = dict(planned.failures)
     queries = {node_id: plan.query for node_id, plan in planned.asked.items()}

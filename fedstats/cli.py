@@ -56,12 +56,20 @@ def _node_serve(args: argparse.Namespace) -> int:
 def _node_audit(args: argparse.Namespace) -> int:
     from fedstats.report import audit_report
     from node.audit import verify_log
+    from node.chainhead import read_head
     from node.config import load_config
     from security.signing import load_private_key
 
     config = load_config(args.config)
     path = config.state_dir / "ledger.sqlite"
     if not path.exists():
+        head = read_head(config.chain_head) if config.chain_head else None
+        if head is not None and head.seq > 0:
+            print(
+                f"audit log FAILED verification: no ledger at {path}, but {config.chain_head} "
+                f"says the node has written {head.seq} audit entries (deleted or rolled back)"
+            )
+            return 1
         raise ConfigError(f"no ledger at {path}", field="node.state_dir")
     print(audit_report(path))
     if not args.verify:
@@ -69,7 +77,7 @@ def _node_audit(args: argparse.Namespace) -> int:
     if config.signing_key is None:
         raise ConfigError("[signing] key is needed to verify the log", field="signing.key")
     public = load_private_key(config.signing_key, "signing.key").public_key()
-    check = verify_log(path, public)
+    check = verify_log(path, public, config.chain_head)
     if check.ok:
         print(f"\naudit log verified: {check.entries} entries, chain and signatures intact")
         return 0
@@ -100,13 +108,13 @@ def _certs_issue(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
-    from coordinator.provenance import verify_provenance
+    from coordinator.provenance import verify_outputs
 
     trusted = None
     if args.config:
         config = load_coordinator_config(args.config)
         trusted = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
-    report = verify_provenance(Path(args.dir), trusted)
+    report = verify_outputs([Path(d) for d in args.dir], trusted)
     for line in report.checked:
         print(f"ok   {line}")
     for line in report.problems:
@@ -296,7 +304,12 @@ def _parser() -> argparse.ArgumentParser:
     issue.set_defaults(run=_certs_issue)
 
     verify = sub.add_parser("verify", help="verify an output directory's provenance")
-    verify.add_argument("dir", help="directory with provenance.json and benchmark.csv")
+    verify.add_argument(
+        "dir",
+        nargs="+",
+        help="directories with provenance.json and benchmark.csv; given together, the "
+        "nodes' audit positions are also checked across them (a rollback between runs)",
+    )
     verify.add_argument("--config", help="coordinator.toml whose node keys are trusted")
     verify.set_defaults(run=_verify)
 

@@ -377,7 +377,20 @@ class Plan:
         return sum(t.n_cells for t in self.tables)
 
     def spec_hash(self) -> str:
-        """Hash of what the query releases: table keys and rho (not the comparator)."""
+        """Hash of what the query releases: the set of table keys and rho.
+
+        Canonical: the order of the indicators (hence of the tables) and the comparator
+        do not change it, so a reordered query is answered from the cache, not noised
+        again (averaging reordered specs gains nothing).
+        """
+        body = json.dumps({"tables": sorted(t.key for t in self.tables), "rho": self.query.rho})
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def legacy_spec_hash(self) -> str:
+        """The hash earlier releases (0.2 and before) stored (table keys in the plan's order).
+
+        A retry of a query id stored by such a release is matched against it.
+        """
         body = json.dumps({"tables": [t.key for t in self.tables], "rho": self.query.rho})
         return hashlib.sha256(body.encode()).hexdigest()
 

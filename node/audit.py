@@ -4,8 +4,11 @@ Every release, every replay of a stored answer and every refusal is one entry. A
 entry's hash covers its fields and the previous entry's hash; the node signs the hash
 with its Ed25519 key. Entries live in the ledger's SQLite file and a release's entry is
 written in the same transaction as its budget charge, so the log and the ledger cannot
-disagree. ``verify`` recomputes the chain, checks every signature and checks that every
-charged release of the ledger has its entry. The table is created and versioned with the
+disagree. ``verify_log`` recomputes the chain, checks every signature, checks the chain
+against its mirrored head (`node.chainhead`) and reconciles the ledger with the log in both
+directions (`reconcile`): every charge in the ledger has its release entry with the same
+rho, and every release entry has its charge, so a deleted, zeroed or altered charge and a
+truncated log are all found. The table is created and versioned with the
 ledger's (`node.ledger_schema`).
 """
 
@@ -20,9 +23,19 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from node.chainhead import behind, read_head
 from security.signing import sign, verify
 
-__all__ = ["GENESIS", "SCHEMA", "AuditCheck", "AuditEntry", "append", "read_entries", "verify_log"]
+__all__ = [
+    "GENESIS",
+    "SCHEMA",
+    "AuditCheck",
+    "AuditEntry",
+    "append",
+    "read_entries",
+    "reconcile",
+    "verify_log",
+]
 
 GENESIS = "0" * 64
 SCHEMA = """
@@ -127,8 +140,10 @@ class AuditCheck:
         return not self.problems
 
 
-def verify_log(path: Path, public_key: Ed25519PublicKey) -> AuditCheck:
-    """Check the chain, every signature, and that every charged release is logged."""
+def verify_log(
+    path: Path, public_key: Ed25519PublicKey, chain_head: Path | None = None
+) -> AuditCheck:
+    """Check the chain, every signature, the mirrored head, and the ledger both ways."""
     check = AuditCheck()
     entries = read_entries(path)
     prev = GENESIS
@@ -144,15 +159,44 @@ def verify_log(path: Path, public_key: Ed25519PublicKey) -> AuditCheck:
             check.problems.append(f"{where}: signature does not verify with the node's key")
         prev = entry.hash
     check.entries = len(entries)
-    logged = {(e.dataset, e.query_id) for e in entries if e.event == "release"}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        charged = db.execute(
-            "SELECT dataset, query_id FROM releases WHERE state = 'committed' AND micro_rho > 0"
-        ).fetchall()
+        check.problems += reconcile(db)
+        if chain_head is not None:
+            head = read_head(chain_head)
+            problem = behind(db, head) if head is not None else ""
+            if problem:
+                check.problems.append(f"{chain_head}: {problem} (rolled back or truncated)")
     finally:
         db.close()
-    for dataset, query_id in charged:
-        if (dataset, query_id) not in logged:
-            check.problems.append(f"release {dataset}/{query_id} is in the ledger but not logged")
     return check
+
+
+def reconcile(db: sqlite3.Connection) -> list[str]:
+    """Compare the ledger's charges with the log's release entries, in both directions."""
+    logged = {
+        (str(d), str(q)): int(m)
+        for d, q, m in db.execute(
+            "SELECT dataset, query_id, micro_rho FROM audit WHERE event = 'release'"
+        )
+    }
+    charged = {
+        (str(d), str(q)): int(m)
+        for d, q, m in db.execute(
+            "SELECT dataset, query_id, micro_rho FROM releases WHERE state = 'committed'"
+            " AND answered_by = query_id"
+        )
+    }
+    problems = []
+    for (dataset, query_id), micro in logged.items():
+        if (dataset, query_id) not in charged:
+            problems.append(f"release {dataset}/{query_id} is logged but its charge is missing")
+        elif charged[(dataset, query_id)] != micro:
+            problems.append(
+                f"release {dataset}/{query_id}: the ledger charges {charged[(dataset, query_id)]}"
+                f" micro-rho but the log says {micro} (altered)"
+            )
+    for (dataset, query_id), micro in charged.items():
+        if micro > 0 and (dataset, query_id) not in logged:
+            problems.append(f"release {dataset}/{query_id} is in the ledger but not logged")
+    return problems

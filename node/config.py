@@ -46,6 +46,7 @@ class DatasetConfig:
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
     rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
+    population: str = "default"  # datasets of one population share [privacy] rho_budget
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,26 @@ class NodeConfig:
     tls: TlsFiles | None = None
     signing_key: Path | None = None
     datasets: tuple[DatasetConfig, ...] = ()  # every reference period, oldest first
+    chain_head: Path | None = None  # mirror of the audit chain's head, outside state_dir
 
     @property
     def dataset_id(self) -> str:
         """Key of the dataset's budget in the ledger."""
         return f"{self.id}/{self.dataset.time_period}"
+
+    def population_of(self, period: str) -> tuple[str, ...]:
+        """Dataset keys of every period whose persons are those of ``period``'s dataset.
+
+        They share ``[privacy] rho_budget`` and each coordinator's cap: the privacy unit
+        is a person across periods (DESIGN section 4), unless ``population`` says that
+        two datasets hold different people.
+        """
+        population = self.for_period(period).dataset.population
+        return tuple(
+            f"{self.id}/{d.time_period}"
+            for d in self.datasets or (self.dataset,)
+            if d.population == population
+        )
 
     @property
     def periods(self) -> tuple[str, ...]:
@@ -157,7 +173,9 @@ def load_config(path: str | Path) -> NodeConfig:
         | {"coordinators"}
     )
     node = top.sub("node")
-    node.check_keys({"id", "geo", "name", "country", "listen", "state_dir", "health_listen"})
+    node.check_keys(
+        {"id", "geo", "name", "country", "listen", "state_dir", "health_listen", "chain_head"}
+    )
     country = node.get("country", str).upper()
     if country not in ISO_3166_ALPHA2:
         raise node.error("country", f"{country!r} is not an ISO 3166 alpha-2 code")
@@ -173,6 +191,15 @@ def load_config(path: str | Path) -> NodeConfig:
     listen = node.get("listen", str, "127.0.0.1:50051")
     health_listen = node.get("health_listen", str, None)
     state_dir = base / node.get("state_dir", str, "state")
+    default_head = state_dir.with_name(f"{state_dir.name}.chain-head.json")  # beside it
+    chain_head = base / node.get("chain_head", str, str(default_head))
+    if chain_head.resolve().is_relative_to(state_dir.resolve()):
+        raise node.error(
+            "chain_head",
+            f"{chain_head} lies inside state_dir: a rolled-back state directory would take "
+            "the head with it",
+            hint="put it on other storage than state_dir",
+        )
     privacy = _privacy(top.sub("privacy"))
     disclosure = _disclosure(top.sub("disclosure", required=False))
     policy = parse_policy(top)
@@ -194,6 +221,7 @@ def load_config(path: str | Path) -> NodeConfig:
         policy=policy,
         tls=keys.tls,
         signing_key=keys.signing_key,
+        chain_head=chain_head,
     )
 
 
@@ -220,6 +248,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    keys |= {"population"}
     sec.check_keys(keys | ({"rho_budget"} if multi else set()))
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -239,6 +268,7 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
         rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
+        population=sec.get("population", str, "default"),
     )
 
 

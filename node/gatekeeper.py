@@ -20,7 +20,10 @@ from node.policy import CoordinatorGrant, Policy
 from protos import node_pb2 as pb
 from security.signing import find_signer
 
-__all__ = ["Admitted", "Gatekeeper", "RequestInfo"]
+__all__ = ["MAX_CLOCK_SKEW_SECONDS", "Admitted", "Gatekeeper", "RequestInfo"]
+
+MAX_CLOCK_SKEW_SECONDS = 30.0
+"""How far in the future a query may be dated: clocks differ a little, never by minutes."""
 
 
 @dataclass
@@ -99,6 +102,32 @@ class Gatekeeper:
             request_sha256=hashlib.sha256(request).hexdigest(),
         )
 
+    def identify(self, request: bytes, signature: bytes) -> str:
+        """The coordinator a signed identity names (Describe, GetBudget without TLS).
+
+        The same checks as a query's, before the spec: a listed coordinator's signature,
+        issuer, audience and time.
+
+        Raises:
+            AccessError: Whatever ``admit`` would refuse the envelope for.
+        """
+        keys = {c.id: c.public_key for c in self.policy.coordinators.values()}
+        signer = find_signer(keys, request, signature)
+        if signer is None:
+            raise AccessError(
+                "the caller's signed identity does not verify with any allowed coordinator's key",
+                reason=Reason.BAD_SIGNATURE,
+            )
+        try:
+            envelope = pb.QueryRequest.FromString(request)
+        except DecodeError:
+            raise AccessError(
+                "the signed identity is not a QueryRequest", reason=Reason.BAD_SIGNATURE
+            ) from None
+        self._check_envelope(envelope, signer)
+        self.policy.grant(signer)
+        return signer
+
     @staticmethod
     def _parse(request: bytes) -> pb.QueryRequest:
         try:
@@ -120,7 +149,16 @@ class Gatekeeper:
                 field="audience",
                 hint="a coordinator signs a separate query for each node",
             )
-        skew = abs(time.time() * 1000 - envelope.issued_at_ms) / 1000
+        age = (time.time() * 1000 - envelope.issued_at_ms) / 1000
+        if age < -MAX_CLOCK_SKEW_SECONDS:
+            raise AccessError(
+                f"the query is dated {-age:.0f} s in the future of this node's clock, over "
+                f"the {MAX_CLOCK_SKEW_SECONDS:g} s of clock skew allowed",
+                reason=Reason.STALE_QUERY,
+                field="issued_at_ms",
+                hint="check both clocks (NTP)",
+            )
+        skew = abs(age)
         if skew > self.policy.window_seconds:
             raise AccessError(
                 f"the query was issued {skew:.0f} s away from this node's clock, outside "

@@ -19,13 +19,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common.errors import BudgetError, FedstatsError, QueryError, Reason
+from common.errors import BudgetError, ConfigError, FedstatsError, QueryError, Reason
 from node import audit
+from node.chainhead import ChainHead, check_not_behind, last_entry, mirror
 from node.ledger_schema import upgrade
 from privacy.budget import from_micro, to_micro
 
@@ -51,6 +52,8 @@ class Request:
         coordinator: Who asks.
         request_sha256: Hash of the exact signed request bytes: a retry must match.
         coordinator_cap: The most rho this coordinator may spend on the dataset.
+        legacy_spec_hash: The spec's hash as earlier releases stored it (a retry of a
+            query id they stored matches it too); empty when the same as ``spec_hash``.
     """
 
     query_id: str
@@ -59,6 +62,7 @@ class Request:
     coordinator: str = ""
     request_sha256: str = ""
     coordinator_cap: float | None = None
+    legacy_spec_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class StoredAnswer:
 
     answer: bytes
     answered_by: str
+    position: ChainHead = field(default_factory=lambda: ChainHead(0, ""))
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,11 @@ class Ledger:
         max_rho_per_query: The node's cap on one query.
         signer: The node's Ed25519 key, which signs audit entries; without it the
             ledger can be read but not written.
+        chain_head: The file that mirrors the audit chain's head; opening a ledger
+            that is behind it fails with ``LEDGER_ROLLED_BACK``.
+        pool: Every dataset key of the same population (this one included): they share
+            ``pool_rho`` and each coordinator's cap, since they hold the same persons.
+        pool_rho: The population's budget (None: the pool is this dataset alone).
     """
 
     def __init__(
@@ -127,9 +137,15 @@ class Ledger:
         total_rho: float,
         max_rho_per_query: float,
         signer: Ed25519PrivateKey | None = None,
+        chain_head: Path | None = None,
+        pool: tuple[str, ...] = (),
+        pool_rho: float | None = None,
     ) -> None:
         self.path = path
         self.dataset = dataset
+        self.chain_head = chain_head
+        self.pool = tuple(dict.fromkeys((dataset, *pool)))
+        self.pool_micro = None if pool_rho is None else to_micro(pool_rho, round_up=False)
         self.total_micro = to_micro(total_rho, round_up=False)
         self.cap_micro = to_micro(max_rho_per_query, round_up=False)
         self.signer = signer
@@ -137,6 +153,11 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             upgrade(db, path)
+            if signer is not None:  # a node about to spend: refuse a ledger rolled back
+                _check_consistent(db, path)
+                if chain_head is not None:
+                    check_not_behind(db, path, chain_head)
+                    mirror(chain_head, last_entry(db))
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -158,6 +179,8 @@ class Ledger:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            if self.chain_head is not None:
+                mirror(self.chain_head, last_entry(db))
 
     def _audit(
         self,
@@ -168,10 +191,10 @@ class Ledger:
         answer_sha256: str = "",
         micro_rho: int = 0,
         reason: str = "",
-    ) -> None:
+    ) -> ChainHead:
         if self.signer is None:
             raise RuntimeError("this ledger has no signing key: it is read-only")
-        audit.append(
+        entry = audit.append(
             db,
             self.signer,
             event=event,
@@ -183,6 +206,7 @@ class Ledger:
             micro_rho=micro_rho,
             reason=reason,
         )
+        return ChainHead(entry.seq, entry.hash)
 
     def reserve(self, request: Request) -> Reservation | StoredAnswer:
         """Charge a query, or find the answer it already has (logged as a replay).
@@ -207,7 +231,8 @@ class Ledger:
                 outcome = self._new_id(db, request, micro)
             if isinstance(outcome, StoredAnswer):
                 answer_hash = hashlib.sha256(outcome.answer).hexdigest()
-                self._audit(db, request, "replay", answer_sha256=answer_hash)
+                position = self._audit(db, request, "replay", answer_sha256=answer_hash)
+                outcome = StoredAnswer(outcome.answer, outcome.answered_by, position)
         return outcome
 
     def _new_id(
@@ -229,7 +254,8 @@ class Ledger:
         self, db: sqlite3.Connection, request: Request, row: tuple[object, ...]
     ) -> Reservation | StoredAnswer:
         old_spec, old_request, state, owner, answer, answered_by, micro = row
-        if old_spec != request.spec_hash or old_request != request.request_sha256:
+        same_spec = old_spec in {request.spec_hash, request.legacy_spec_hash or request.spec_hash}
+        if not same_spec or old_request != request.request_sha256:
             raise QueryError(
                 f"query id {request.query_id!r} was already used for a different request",
                 reason=Reason.QUERY_ID_REUSED,
@@ -268,16 +294,19 @@ class Ledger:
             )
         if request.coordinator_cap is not None:
             cap = to_micro(request.coordinator_cap, round_up=False)
-            used = self._spent(db, request.coordinator)
+            used = self._spent(db, request.coordinator, self.pool)
             if used + micro > cap:
                 raise BudgetError(
                     f"coordinator {request.coordinator!r} has {from_micro(max(cap - used, 0)):g}"
-                    f" of its rho cap {from_micro(cap):g} left on this dataset",
+                    f" of its rho cap {from_micro(cap):g} left on this population "
+                    f"({', '.join(self.pool)})",
                     reason=Reason.COORDINATOR_CAP_EXCEEDED,
                     field="rho",
                     hint="ask for less; the node operator sets rho_cap under [[coordinators]]",
                 )
         remaining = self.total_micro - self._spent(db)
+        if self.pool_micro is not None:
+            remaining = min(remaining, self.pool_micro - self._spent(db, None, self.pool))
         if micro > remaining:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g} but only "
@@ -302,8 +331,12 @@ class Ledger:
             ),
         )  # fmt: skip
 
-    def commit(self, reservation: Reservation, answer: bytes) -> None:
-        """Store the answer, mark the charge committed and log the release, atomically."""
+    def commit(self, reservation: Reservation, answer: bytes) -> ChainHead:
+        """Store the answer, mark the charge committed and log the release, atomically.
+
+        Returns:
+            The release's position in the audit chain.
+        """
         with self._transaction() as db:
             cur = db.execute(
                 "UPDATE releases SET state = 'committed', answer = ?, committed_at = ?"
@@ -312,13 +345,14 @@ class Ledger:
             )
             if cur.rowcount != 1:
                 raise RuntimeError(f"reservation {reservation.query_id!r} is no longer ours")
-            self._audit(
+            position = self._audit(
                 db,
                 reservation.request,
                 "release",
                 answer_sha256=hashlib.sha256(answer).hexdigest(),
                 micro_rho=reservation.micro_rho,
             )
+        return position
 
     def cancel(self, reservation: Reservation) -> None:
         """Drop a reservation whose computation failed before anything was released."""
@@ -334,19 +368,31 @@ class Ledger:
         with self._transaction() as db:
             self._audit(db, request, "refusal", reason=error.reason)
 
-    def _spent(self, db: sqlite3.Connection, coordinator: str | None = None) -> int:
-        sql = "SELECT COALESCE(SUM(micro_rho), 0) FROM releases WHERE dataset = ?"
-        args: tuple[str, ...] = (self.dataset,)
+    def _spent(
+        self, db: sqlite3.Connection, coordinator: str | None = None, pool: tuple[str, ...] = ()
+    ) -> int:
+        datasets = pool or (self.dataset,)
+        marks = ", ".join("?" * len(datasets))
+        sql = f"SELECT COALESCE(SUM(micro_rho), 0) FROM releases WHERE dataset IN ({marks})"
+        args: tuple[str, ...] = datasets
         if coordinator is not None:
             sql, args = sql + " AND coordinator = ?", (*args, coordinator)
         return int(db.execute(sql, args).fetchone()[0])
 
     def state(self) -> BudgetState:
-        """The dataset's budget: total, spent (committed and reserved) and the cap."""
+        """The budget left to this dataset: its own, or its population's when less.
+
+        Total and spent are those of whichever leaves less; the cap is the node's.
+        """
         with self._connect() as db:
             spent = self._spent(db)
+            total = self.total_micro
+            if self.pool_micro is not None:
+                pool_spent = self._spent(db, None, self.pool)
+                if self.pool_micro - pool_spent < total - spent:
+                    total, spent = self.pool_micro, pool_spent
         return BudgetState(
-            total=from_micro(self.total_micro),
+            total=from_micro(total),
             spent=from_micro(spent),
             max_per_query=from_micro(self.cap_micro),
         )
@@ -363,6 +409,22 @@ class Ledger:
             LedgerEntry(str(q), str(c), from_micro(int(m)), str(s), float(t), str(a))
             for q, c, m, s, t, a in rows
         ]
+
+
+def _check_consistent(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a ledger whose charges disagree with its signed audit log."""
+    problems = audit.reconcile(db)
+    if problems:
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        raise ConfigError(
+            f"{path}: the budget ledger disagrees with its signed audit log: {shown}",
+            reason=Reason.LEDGER_INCONSISTENT,
+            field="node.state_dir",
+            hint="restore the state directory from its latest backup; "
+            "`fedstats node audit --verify` lists every problem",
+        )
 
 
 def _process_identity(pid: int) -> str:

@@ -1,8 +1,10 @@
 """The production server factory: the node servicer plus the standard health service.
 
-Mutual TLS is the default: the node's TLS front presents its certificate from the
-federation CA, asks every client for one and judges it in the node's own code, so that a
-refused certificate is answered with a gRPC status and logged (see ``node.tlsfront``).
+Mutual TLS is the default and is gRPC's own (C-core, BoringSSL): a client must present a
+certificate that chains to the federation CA and is within its dates, or the handshake
+fails inside C-core: no Python code runs, nothing is written and no worker thread is held
+(docs/tls.md says why and what was measured). The servicer then reads the verified
+certificate from the call's auth context and checks the identity it names.
 Plaintext is possible only on a loopback address.
 An optional second, plaintext port serves the health service alone, for orchestrators.
 """
@@ -18,14 +20,19 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from common.errors import ConfigError
 from node.service import NodeService
-from node.servicer import NodeServicer
-from node.tlsfront import TlsFront
-from protos import node_pb2_grpc as pb_grpc
+from node.servicer import NodeServicer, node_handlers
 from security.certificates import TlsFiles, check_party_certificate
 
 __all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
 
 SERVICE_NAME = "fedstats.v1.NodeService"
+SERVER_OPTIONS = (
+    ("grpc.server_handshake_timeout_ms", 10_000),  # an idle handshake is dropped in 10 s
+    ("grpc.max_connection_idle_ms", 300_000),  # a connection with no calls for 5 min
+    ("grpc.max_receive_message_length", 4 << 20),
+    ("grpc.max_concurrent_streams", 32),
+)
+"""C-core limits: a stranger's connection costs a file descriptor for seconds at most."""
 
 
 def is_loopback(address: str) -> bool:
@@ -41,26 +48,22 @@ def is_loopback(address: str) -> bool:
 
 @dataclass
 class NodeServer:
-    """A running node: its gRPC server, its TLS front, the ports they listen on.
+    """A running node: its gRPC server and the ports it listens on.
 
     Attributes:
-        server: The gRPC server (behind the TLS front when there is one).
+        server: The gRPC server.
         port: The node's public port.
-        front: The mutual-TLS front, None when serving plaintext.
         health_server: The plaintext health-only server, if any.
         health_port: Its port.
     """
 
     server: grpc.Server
     port: int
-    front: TlsFront | None = None
     health_server: grpc.Server | None = None
     health_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Stop serving; waits for the servers to finish."""
-        if self.front is not None:
-            self.front.stop()
         events = [self.server.stop(grace)]
         if self.health_server is not None:
             events.append(self.health_server.stop(grace))
@@ -117,26 +120,26 @@ def build_server(
         )
     if tls is not None:
         check_party_certificate(tls, "node", service.config.id, "tls")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS
+    )
     health_pb2_grpc.add_HealthServicer_to_server(_health(), server)
-    if tls is None:
-        pb_grpc.add_NodeServiceServicer_to_server(NodeServicer(service, None), server)
-        running = NodeServer(server, _bind(server, address, None))
-    else:
-        # gRPC listens on a private loopback port; the front owns the public address.
-        internal = _bind(server, "127.0.0.1:0", None)
-        try:
-            front = TlsFront(address, internal, tls)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {address}: {exc}", field="node.listen") from None
-        pb_grpc.add_NodeServiceServicer_to_server(NodeServicer(service, front.verdict_for), server)
-        running = NodeServer(server, front.port, front)
+    server.add_generic_rpc_handlers((node_handlers(NodeServicer(service, tls=tls is not None)),))
+    running = NodeServer(server, _bind(server, address, _credentials(tls)))
     if health_address:
         running.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
         health_pb2_grpc.add_HealthServicer_to_server(_health(), running.health_server)
         running.health_port = _bind(running.health_server, health_address, None)
         running.health_server.start()
     server.start()
-    if running.front is not None:
-        running.front.start()
     return running
+
+
+def _credentials(tls: TlsFiles | None) -> grpc.ServerCredentials | None:
+    """Server credentials for mutual TLS: a certificate of the federation CA is required."""
+    if tls is None:
+        return None
+    ca, cert, key = tls.read()
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=True
+    )

@@ -19,6 +19,7 @@ from common.versions import software_version
 from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE
+from node.chainhead import ChainHead
 from node.config import NodeConfig
 from node.engine import compute_table, require_variables, sensitivity
 from node.harmonise import Harmonised, harmonise
@@ -96,6 +97,8 @@ class QueryAnswer:
     rho_charged: float
     cached: bool
     time_period: str = ""  # the reference period answered (set per call, not stored)
+    audit_seq: int = 0  # this call's entry in the audit chain (set per call, not stored)
+    audit_hash: str = ""
 
     def to_bytes(self) -> bytes:
         """Stored form in the ledger (query id and charge are per call, not stored)."""
@@ -154,6 +157,9 @@ class NodeService:
             total_rho=config.privacy.rho_budget,
             max_rho_per_query=config.privacy.max_rho_per_query,
             signer=self.signing_key,
+            chain_head=self.config.chain_head,
+            pool=self.config.population_of(config.dataset.time_period),
+            pool_rho=self.config.privacy.rho_budget,
         )
         weighted = data.weights is not None
         delta = sensitivity(config.privacy.max_weight if weighted else None)
@@ -241,6 +247,7 @@ class NodeService:
         request = Request(
             query_id=query_id,
             spec_hash=plan.spec_hash(),
+            legacy_spec_hash=plan.legacy_spec_hash(),
             rho=plan.query.rho,
             coordinator=grant.id if grant else "",
             request_sha256=request_sha256,
@@ -250,9 +257,15 @@ class NodeService:
         if isinstance(outcome, StoredAnswer):
             log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
             answer = QueryAnswer.from_stored(query_id, outcome.answer)
+            position = outcome.position
         else:
-            answer = self._compute_and_commit(outcome, plan, served)
-        return replace(answer, time_period=served.config.dataset.time_period)
+            answer, position = self._compute_and_commit(outcome, plan, served)
+        return replace(
+            answer,
+            time_period=served.config.dataset.time_period,
+            audit_seq=position.seq,
+            audit_hash=position.hash,
+        )
 
     def _check_answerable(self, plan: Plan, served: _Period) -> None:
         if plan.n_cells > MAX_CELLS_PER_QUERY:
@@ -267,7 +280,7 @@ class NodeService:
 
     def _compute_and_commit(
         self, reservation: Reservation, plan: Plan, served: _Period
-    ) -> QueryAnswer:
+    ) -> tuple[QueryAnswer, ChainHead]:
         try:
             rhos = split_rho(plan.query.rho, [1.0] * len(plan.tables))
             tables = [self._release(t, r, served) for t, r in zip(plan.tables, rhos, strict=True)]
@@ -277,13 +290,13 @@ class NodeService:
                 rho_charged=from_micro(reservation.micro_rho),
                 cached=False,
             )
-            served.ledger.commit(reservation, answer.to_bytes())
+            position = served.ledger.commit(reservation, answer.to_bytes())
         except BaseException:
             # Nothing has left the node: the noisy values die with this frame.
             served.ledger.cancel(reservation)
             raise
         log.info("query %s released %d tables", reservation.query_id, len(tables))
-        return answer
+        return answer, position
 
     def _release(self, spec: TableSpec, rho: float, served: _Period) -> TableRelease:
         true = compute_table(served.data, spec)

@@ -1,36 +1,61 @@
-"""gRPC servicer: proto in, domain call, proto out. Errors become status plus reason."""
+"""gRPC servicer: proto in, domain call, proto out. Errors become status plus reason.
+
+Requests are parsed by `node_handlers` without ever raising: bytes that are not the
+method's message reach the method as `Malformed` and are answered ``INVALID_ARGUMENT``
+with an ErrorDetail, never ``INTERNAL``. Every ErrorDetail is bounded in size
+(`MAX_DETAIL_CHARS` per text), whatever the request echoed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import grpc
+from cryptography import x509
+from google.protobuf.message import DecodeError, Message
 
-from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, Reason
+from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, QueryError, Reason
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.service import Capabilities, NodeService, QueryAnswer
-from node.tlsfront import PeerVerdict
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
+from security.certificates import parse_identity, uris
+from security.signing import IDENTITY_METADATA_KEY
 
 __all__ = [
+    "MAX_DETAIL_CHARS",
+    "Malformed",
     "NodeServicer",
     "budget_proto",
     "capabilities_proto",
     "disclosure_proto",
     "error_detail",
+    "node_handlers",
 ]
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+MAX_DETAIL_CHARS = 512
+"""The longest text of an ErrorDetail: a refusal never echoes a whole request back."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """Request bytes that do not parse as the method's message."""
+
+    method: str
+    size: int
 
 
 def _internal(exc: BaseException, method: str) -> FedstatsError:
@@ -44,10 +69,16 @@ def error_detail(error: FedstatsError) -> pb.ErrorDetail:
     return pb.ErrorDetail(
         reason=error.reason.value,
         code=f"REASON_{error.reason.value}",
-        message=error.message,
-        hint=error.hint,
-        field=error.field,
+        message=_bounded(error.message),
+        hint=_bounded(error.hint),
+        field=_bounded(error.field),
     )
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_DETAIL_CHARS:
+        return text
+    return f"{text[: MAX_DETAIL_CHARS - 40]}... ({len(text)} characters, cut)"
 
 
 def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
@@ -57,44 +88,71 @@ def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
     context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")
 
 
-VerdictLookup = Callable[[str], PeerVerdict | None]
-
-
-def coordinator_of(context: grpc.ServicerContext, verdicts: VerdictLookup | None) -> str | None:
-    """The coordinator id of the TLS peer; None when the node serves plaintext.
-
-    Args:
-        context: The call.
-        verdicts: The TLS front's verdict of each relayed connection (None: plaintext).
+def _signed_identity(context: grpc.ServicerContext) -> tuple[bytes, bytes]:
+    """The request bytes and signature of the caller's signed identity (metadata).
 
     Raises:
-        AccessError: A connection that did not come through the TLS front, a refused
-            certificate (missing, untrusted, expired, not yet valid), or one that names
-            no coordinator.
+        AccessError: The call carries none, or one that does not parse (UNAUTHENTICATED).
     """
-    if verdicts is None:
-        return None
-    verdict = verdicts(context.peer())
-    if verdict is None:
+    values = [v for k, v in context.invocation_metadata() if k == IDENTITY_METADATA_KEY]
+    signed = None
+    if values and isinstance(values[0], bytes):
+        with contextlib.suppress(DecodeError):
+            signed = pb.SignedQuery.FromString(values[0])
+    if signed is None:
         raise AccessError(
-            "the connection did not come through the node's TLS front",
+            "without TLS, Describe and GetBudget need the coordinator's signed identity",
             reason=Reason.UNAUTHENTICATED,
-            hint="connect to the node's public address with mutual TLS",
+            hint=f"send a signed QueryRequest with no spec as metadata {IDENTITY_METADATA_KEY} "
+            "(fedstats query does)",
         )
-    if verdict.reason:
+    return signed.request, signed.signature
+
+
+def coordinator_of(context: grpc.ServicerContext, tls: bool) -> str | None:
+    """The coordinator id of the TLS peer; None when the node serves plaintext.
+
+    gRPC's handshake has already verified the peer's certificate against the federation
+    CA and its dates (a peer without one never gets here); this reads the identity.
+
+    Raises:
+        AccessError: A certificate that names no fedstats identity, or not a coordinator.
+    """
+    if not tls:
+        return None
+    pem = (context.auth_context().get("x509_pem_cert") or [b""])[0]
+    if not isinstance(pem, bytes) or not pem:
         raise AccessError(
-            verdict.detail,
-            reason=verdict.reason,
-            hint="present a valid certificate issued by the federation CA "
-            "(`fedstats certs issue --coordinator ID`)",
+            "no verified client certificate on this connection",
+            reason=Reason.UNAUTHENTICATED,
+            hint="connect with mutual TLS and a certificate issued by the federation CA",
         )
-    if verdict.role != "coordinator":
+    cert = x509.load_pem_x509_certificate(pem)
+    identities = [i for i in map(parse_identity, uris(cert)) if i is not None]
+    if not identities:
         raise AccessError(
-            f"the client certificate names a {verdict.role}, not a coordinator",
+            "the client certificate names no fedstats:// identity",
+            reason=Reason.NO_IDENTITY,
+            hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
+        )
+    role, ident = identities[0]
+    if role != "coordinator":
+        raise AccessError(
+            f"the client certificate names a {role}, not a coordinator",
             reason=Reason.NOT_A_COORDINATOR,
             hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
         )
-    return verdict.ident
+    return ident
+
+
+def _refuse_malformed(request: object) -> None:
+    if isinstance(request, Malformed):
+        raise QueryError(
+            f"the {request.method} request ({request.size} bytes) is not a valid message",
+            reason=Reason.MALFORMED_QUERY,
+            field="request",
+            hint="send the message of fedstats.v1 that the method takes",
+        )
 
 
 def _translated(
@@ -104,6 +162,7 @@ def _translated(
 
     def wrapper(self: NodeServicer, request: Req, context: grpc.ServicerContext) -> Resp:
         try:
+            _refuse_malformed(request)
             return method(self, request, context)
         except FedstatsError as exc:
             _abort(context, exc)
@@ -118,21 +177,29 @@ def _translated(
 class NodeServicer(pb_grpc.NodeServiceServicer):
     """Thin adapter from NodeService to the wire."""
 
-    def __init__(self, service: NodeService, verdicts: VerdictLookup | None) -> None:
+    def __init__(self, service: NodeService, *, tls: bool) -> None:
         self.service = service
-        self.verdicts = verdicts
-        self.gate = Gatekeeper(service.config.id, service.config.policy, verdicts is not None)
+        self.tls = tls
+        self.gate = Gatekeeper(service.config.id, service.config.policy, tls)
 
     def _allowed_reader(self, context: grpc.ServicerContext) -> None:
-        """Describe and GetBudget: only coordinators the policy lists (refusals logged)."""
+        """Describe and GetBudget: only coordinators the policy lists (refusals logged).
+
+        Over mutual TLS the certificate names the caller; without TLS (``--insecure``) the
+        caller's signed identity in the call's metadata does, checked as a query's
+        envelope. A call with neither is refused (UNAUTHENTICATED) and, coming from
+        nobody, leaves nothing in the audit log.
+        """
         coordinator = ""
         try:
-            peer = coordinator_of(context, self.verdicts)
-            if peer is not None:
-                coordinator = peer
-                self.service.config.policy.grant(peer)
+            peer = coordinator_of(context, self.tls)
+            if peer is None:
+                peer = self.gate.identify(*_signed_identity(context))
+            coordinator = peer
+            self.service.config.policy.grant(peer)
         except FedstatsError as error:
-            self.service.record_refusal("", coordinator, "", error)
+            if error.reason != Reason.UNAUTHENTICATED:
+                self.service.record_refusal("", coordinator, "", error)
             raise
 
     @_translated
@@ -169,9 +236,11 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self, request: pb.SignedQuery, context: grpc.ServicerContext
     ) -> pb.SignedResult:
         """Admit a signed query, answer it, sign the result; log every refusal."""
+        if isinstance(request, Malformed):
+            _abort(context, _malformed_error(request))
         info = RequestInfo(request_sha256=hashlib.sha256(request.request).hexdigest())
         try:
-            peer = coordinator_of(context, self.verdicts)
+            peer = coordinator_of(context, self.tls)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
             answer = self.service.run_query(
                 admitted.query_id,
@@ -232,7 +301,49 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             design_effect=cfg.dataset.design_effect,
             poverty_line=cfg.dataset.poverty_line or 0.0,
             deviations=self.service.deviations(),
+            audit_seq=answer.audit_seq,
+            audit_hash=answer.audit_hash,
         )
+
+
+def _malformed_error(request: Malformed) -> FedstatsError:
+    try:
+        _refuse_malformed(request)
+    except FedstatsError as error:
+        return error
+    raise AssertionError("not malformed")
+
+
+def _lenient(message: type[Message], method: str) -> Callable[[bytes], object]:
+    """A request deserializer that returns `Malformed` instead of raising."""
+
+    def parse(data: bytes) -> object:
+        try:
+            return message.FromString(data)
+        except (DecodeError, RuntimeError, ValueError):
+            return Malformed(method, len(data))
+
+    return parse
+
+
+def node_handlers(servicer: NodeServicer) -> grpc.GenericRpcHandler:  # type: ignore[type-arg]
+    """The NodeService methods, with requests parsed by `_lenient`."""
+    methods: dict[str, tuple[type[Message], type[Message], Any]] = {
+        "Describe": (pb.DescribeRequest, pb.NodeDescription, servicer.Describe),
+        "RunQuery": (pb.SignedQuery, pb.SignedResult, servicer.RunQuery),
+        "GetBudget": (pb.BudgetRequest, pb.BudgetStatus, servicer.GetBudget),
+    }
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            call,
+            request_deserializer=_lenient(request, name),
+            response_serializer=response.SerializeToString,
+        )
+        for name, (request, response, call) in methods.items()
+    }
+    return grpc.method_handlers_generic_handler(
+        pb.DESCRIPTOR.services_by_name["NodeService"].full_name, handlers
+    )
 
 
 def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:

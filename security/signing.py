@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from common.errors import ConfigError
 
 __all__ = [
+    "IDENTITY_METADATA_KEY",
     "PUBLIC_PREFIX",
     "find_signer",
     "key_id",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 PUBLIC_PREFIX = "ed25519:"
+
+IDENTITY_METADATA_KEY = "fedstats-identity-bin"
+"""gRPC binary metadata: a caller's signed identity (a SignedQuery of a QueryRequest with
+no spec), for Describe and GetBudget on a node that has no TLS peer to go by."""
 
 
 def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:

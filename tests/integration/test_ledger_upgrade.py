@@ -23,6 +23,7 @@ import pytest
 
 from common.errors import ConfigError
 from common.versions import software_version
+from coordinator.client import QuerySigner
 from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
 from node.audit import read_entries, verify_log
 from node.config import load_config
@@ -53,8 +54,15 @@ class OldNode:
     def stub(self) -> pb_grpc.NodeServiceStub:
         return pb_grpc.NodeServiceStub(self.channel)
 
+    def identity(self) -> list[tuple[str, bytes]]:
+        """The coordinator's signed identity: served without TLS, the node needs it."""
+        key = load_private_key(self.directory / "keys" / "coordinator.sign.key", "fixture")
+        return [QuerySigner(COORDINATOR, key).identity_for("oldtown")]
+
     def budget(self) -> pb.BudgetStatus:
-        status: pb.BudgetStatus = self.stub().GetBudget(pb.BudgetRequest(), timeout=30)
+        status: pb.BudgetStatus = self.stub().GetBudget(
+            pb.BudgetRequest(), timeout=30, metadata=self.identity()
+        )
         return status
 
     def ask(self, signed: pb.SignedQuery) -> pb.QueryResult:
@@ -150,7 +158,9 @@ def test_old_queries_are_retried_without_a_new_charge_and_new_ones_are_charged(
 
 
 def test_describe_advertises_the_release_s_capabilities(old_node: OldNode) -> None:
-    description = old_node.stub().Describe(pb.DescribeRequest(), timeout=30)
+    description = old_node.stub().Describe(
+        pb.DescribeRequest(), timeout=30, metadata=old_node.identity()
+    )
     assert description.HasField("capabilities")
     caps = description.capabilities
     assert caps.protocol == "fedstats.v1" == pb.DESCRIPTOR.package

@@ -1,9 +1,11 @@
-"""Several reference periods per node, each with its own budget, and pathways: one
+"""Several reference periods per node, each with its own budget within the budget and the
+coordinator caps their population shares (a person across periods), and pathways: one
 arrival cohort's indicator followed across periods."""
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from tests.support.pki import pki
 CITY = "amsterdam"
 
 
-def two_period_config(tmp_path: Path, extra: str = "") -> Path:
+def two_period_config(tmp_path: Path, extra: str = "", rho_cap: float = 1e12) -> Path:
     facts = synth.city_facts(CITY)
     later = synth.generate(CITY, 20_000, seed=3)
     synth.write(synth.earlier(synth.generate(CITY, 20_000, seed=4), CITY, 1), tmp_path / "y24.csv")
@@ -51,7 +53,7 @@ def two_period_config(tmp_path: Path, extra: str = "") -> Path:
             """)
         + extra
         + synth.variables_toml(CITY)
-        + pki().node_trust_toml(facts.id)
+        + pki().node_trust_toml(facts.id, rho_cap=rho_cap)
     )
     return config
 
@@ -127,3 +129,29 @@ def test_bad_period_configs_name_the_key(tmp_path: Path, change: object, message
     with pytest.raises(ConfigError) as info:
         NodeService(load_config(config))
     assert message in str(info.value) and str(config) in str(info.value)
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["one-population", "two-populations"])
+def test_the_periods_of_one_population_share_one_coordinator_cap(
+    tmp_path: Path, serve: ServeFn, separate: bool
+) -> None:
+    """2024 and 2025 hold the same persons: one cap of 1.0 covers both, unless
+    `population` says the datasets hold different people."""
+    config = two_period_config(tmp_path, rho_cap=1.0)
+    if separate:
+        text = config.read_text()
+        config.write_text(
+            text.replace('time_period = "2024"\n', 'time_period = "2024"\npopulation = "other"\n')
+        )
+    node = serve(config)
+    coordinator = coordinator_for(tmp_path, [(CITY, node.address)])
+    ask = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.6)
+    first = run_query(coordinator, replace(ask, time_period="2024"))
+    second = run_query(coordinator, replace(ask, time_period="2025"))
+    assert not first.failures
+    if separate:
+        assert not second.failures
+        assert node.service.budget("2025").spent == pytest.approx(0.6)
+    else:
+        assert second.failures[CITY].reason == "COORDINATOR_CAP_EXCEEDED"
+        assert node.service.budget("2025").spent == 0

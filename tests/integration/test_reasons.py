@@ -14,7 +14,6 @@ cases do not depend on each other's order (see `node_toml`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import socket
 import textwrap
@@ -65,11 +64,10 @@ OFF_THE_WIRE = {
     Reason.UNSUPPORTED_FORMAT,
     Reason.UNSUPPORTED_TIME_PERIOD,
     Reason.DUPLICATE_OBSERVATION,
+    Reason.LEDGER_INCONSISTENT,
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
-# Reasons no party raises today: their case shows what is raised instead.
-UNREACHABLE: dict[Reason, str] = {}
 
 
 @dataclass(frozen=True)
@@ -384,44 +382,22 @@ def _query_in_progress(fed: Federation) -> list[Seen]:
 
 @case(Reason.UNAUTHENTICATED)
 def _unauthenticated(fed: Federation) -> list[Seen]:
-    """Straight to the node's private gRPC port, around its TLS front."""
-    assert fed.server.front is not None
-    channel = grpc.insecure_channel(f"127.0.0.1:{fed.server.front.upstream_port}")
-    return [refused("node's private port", channel, fed.signed("q"))]
-
-
-@case(Reason.NO_CLIENT_CERTIFICATE)
-def _no_client_certificate(fed: Federation) -> list[Seen]:
-    credentials = grpc.ssl_channel_credentials(fed.ca.read_bytes())
-    options = [("grpc.ssl_target_name_override", NODE)]
-    channel = grpc.secure_channel(fed.address, credentials, options=options)
-    return [refused("TLS without a certificate", channel, fed.signed("q"))]
-
-
-@case(Reason.UNTRUSTED_CERTIFICATE)
-def _untrusted_certificate(fed: Federation) -> list[Seen]:
-    other = Keys(fed.root / "other-ca")
-    init_ca(other.root / "pki", name="another federation")
-    files = other.files("coordinator", COORDINATOR)
-    return [node_refusal(fed, fed.signed("q"), TlsFiles(fed.ca, files["cert"], files["key"]))]
-
-
-def _dated_certificate(fed: Federation, ident: str, start: dt.datetime) -> TlsFiles:
-    """A coordinator certificate from the federation CA, valid for ten days from ``start``."""
-    files = issue(fed.root / "pki", "coordinator", ident, days=10, now=start)
-    return TlsFiles(fed.ca, files["cert"], files["key"])
-
-
-@case(Reason.CERTIFICATE_EXPIRED)
-def _certificate_expired(fed: Federation) -> list[Seen]:
-    tls = _dated_certificate(fed, "expired", dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
-    return [node_refusal(fed, fed.signed("q"), tls)]
-
-
-@case(Reason.CERTIFICATE_NOT_YET_VALID)
-def _certificate_not_yet_valid(fed: Federation) -> list[Seen]:
-    tls = _dated_certificate(fed, "future", dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
-    return [node_refusal(fed, fed.signed("q"), tls)]
+    """A node served with --insecure: Describe and GetBudget without a signed identity."""
+    server = build_server(fed.service, "127.0.0.1:0", tls=None)
+    seen = []
+    try:
+        for name in ("Describe", "GetBudget"):
+            channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+            stub = pb_grpc.NodeServiceStub(channel)
+            with channel, pytest.raises(grpc.RpcError) as info:
+                if name == "Describe":
+                    stub.Describe(pb.DescribeRequest(), timeout=30)
+                else:
+                    stub.GetBudget(pb.BudgetRequest(), timeout=30)
+            seen.append(on_the_wire(f"--insecure node, {name} without identity", info.value))
+    finally:
+        server.stop(grace=None)
+    return seen
 
 
 @case(Reason.NO_IDENTITY)
@@ -515,6 +491,21 @@ REFUSED_STARTS = {
 }
 for _reason, (_name, _table) in REFUSED_STARTS.items():
     case(_reason)(partial(refused_start, name=_name, dataset_table=_table))
+
+
+@case(Reason.LEDGER_INCONSISTENT)
+def _ledger_inconsistent(fed: Federation) -> list[Seen]:
+    """A node that has answered is restarted on an empty state directory."""
+    service, server = serve(fed, "linz", dataset())
+    service.run_query("before-the-rollback", QUERY)
+    server.stop()
+    for path in service.ledger.path.parent.glob("ledger.sqlite*"):
+        path.unlink()
+    config = service.config.file
+    with pytest.raises(FedstatsError) as info:
+        NodeService(load_config(config))
+    code = main(["node", "serve", "--config", str(config)])
+    return [Seen("restarting a node on an empty state_dir", info.value.reason, exit_code=code)]
 
 
 # --- what the coordinator finds in an answer --------------------------------------------
@@ -706,7 +697,8 @@ def _unknown(fed: Federation) -> list[Seen]:
 
 @case(Reason.INTERNAL)
 def _internal(fed: Federation) -> list[Seen]:
-    """A node whose ledger is pulled out from under it, and bytes that are no protobuf."""
+    """A node whose ledger is pulled out from under it (bytes that are no protobuf are
+    MALFORMED_QUERY: tests/attacks/test_fuzz.py)."""
     service, server = serve(fed, "graz", dataset())
     try:
         for path in service.ledger.path.parent.glob("ledger.sqlite*"):
@@ -719,15 +711,6 @@ def _internal(fed: Federation) -> list[Seen]:
         ]
     finally:
         server.stop()
-    # gRPC itself refuses bytes that do not parse: no node code runs, so today the status
-    # comes bare, without an ErrorDetail or an audit entry (issue 10).
-    with fed.channel() as channel, pytest.raises(grpc.RpcError) as info:
-        raw = channel.unary_unary("/fedstats.v1.NodeService/RunQuery", None, None)
-        raw(b"\xff\xff\xff", timeout=30)
-    error = info.value
-    assert isinstance(error, grpc.Call)
-    status = error.code().name
-    seen.append(Seen("raw bytes to RunQuery", Reason.for_transport(status), status))
     return seen
 
 
@@ -740,12 +723,7 @@ def test_every_reason_has_a_case() -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    [
-        pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=UNREACHABLE[r]))
-        if r in UNREACHABLE
-        else r
-        for r in Reason
-    ],
+    [r for r in Reason],
     ids=str,
 )
 def test_each_reason_is_raised_through_a_real_party(federation: Federation, reason: Reason) -> None:
