@@ -47,6 +47,7 @@ class Aggregator:
     _sharers: set[str] = field(default_factory=set)
     _masked: dict[str, secagg.Ring] = field(default_factory=dict)
     _survivors: list[str] | None = None
+    _confirmations: dict[str, Envelope] = field(default_factory=dict)
     _unmask: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +109,20 @@ class Aggregator:
                 raise RoundError(f"{len(self._masked)} masked vectors, fewer than t: round fails")
             self._survivors = sorted(self._masked)
         return list(self._survivors)
+
+    def add_confirmation(self, envelope: Envelope) -> None:
+        """Step 4 in: a survivor's signature of the survivor set."""
+        survivors = self.close_inputs()
+        content = self._verifier.accept(envelope, "confirm")
+        if envelope.sender not in survivors or content["survivors"] != survivors:
+            raise RoundError(f"{envelope.sender} confirmed another survivor set")
+        self._confirmations[envelope.sender] = envelope
+
+    def confirmations(self) -> list[Envelope]:
+        """Step 4 out: the survivors' signatures, once at least ``t`` arrived."""
+        if len(self._confirmations) < self.threshold:
+            raise RoundError(f"{len(self._confirmations)} confirmations, fewer than t")
+        return [self._confirmations[n] for n in sorted(self._confirmations)]
 
     def add_unmask(self, envelope: Envelope) -> None:
         """Step 4 in: a survivor's shares for unmasking."""

@@ -10,7 +10,9 @@ The steps, each answered with one signed envelope (``security.roundkeys``):
    that sent shares, and send the noisy vector masked in Z/2^64. The vector is consumed:
    a round masks exactly one vector, once; a new attempt is a new round with new keys and
    a new (newly charged) noisy vector.
-4. ``unmask``: answered once per round. For each survivor it reveals its share of the
+4. ``confirm``: sign the survivor set; the node goes on only when at least ``t`` survivors
+   signed the same set, so a coordinator cannot tell nodes different stories.
+5. ``unmask``: answered once per round. For each survivor it reveals its share of the
    survivor's ``b``; for each node that dropped after sharing, its share of that node's
    ``s`` key; never both for one node, so a dropped node that reappears late cannot be
    unmasked (its vector would still carry ``b``).
@@ -79,6 +81,7 @@ class NodeRound:
     _step: str = "new"
     _advertised: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     _held: dict[str, _Received] = field(default_factory=dict)
+    _survivors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._context = round_context(self.round_id, self.query_sha256)
@@ -148,20 +151,38 @@ class NodeRound:
         masked = secagg.mask(noisy, self.me, self._self_seed, seeds)
         return self._seal("masked", {"values": b64(masked.tobytes())})
 
-    def unmask(self, survivors: list[str]) -> Envelope:
-        """Step 4 (once): shares of survivors' self-mask seeds and dropped nodes' mask keys."""
-        self._advance("masked", "unmasked")
+    def confirm(self, survivors: list[str]) -> Envelope:
+        """Step 4: sign the survivor set the coordinator announced.
+
+        This is Bonawitz's consistency check: a node reveals nothing until ``t`` survivors
+        signed the same set.
+        """
+        self._advance("masked", "confirmed")
         alive = set(survivors)
         if self.me not in alive or not alive <= set(self._held):
             raise RoundError("the survivor list names nodes that did not share with this node")
         if len(alive) < self.threshold:
             raise RoundError(f"{len(alive)} survivors, fewer than t; nothing is revealed")
+        self._survivors = sorted(alive)
+        return self._seal("confirm", {"survivors": self._survivors})
+
+    def unmask(self, confirmations: list[Envelope]) -> Envelope:
+        """Step 5 (once): shares of survivors' self-mask seeds and dropped nodes' mask keys."""
+        self._advance("confirmed", "unmasked")
+        agreeing = set()
+        for envelope in confirmations:
+            if self._verifier.accept(envelope, "confirm")["survivors"] != self._survivors:
+                raise RoundError(f"{envelope.sender} confirmed another survivor set")
+            agreeing.add(envelope.sender)
+        if len(agreeing & set(self._survivors)) < self.threshold:
+            raise RoundError("fewer than t survivors confirmed the survivor set")
+        alive = set(self._survivors)
         dropped = sorted(set(self._held) - alive)
         return self._seal(
             "unmask",
             {
-                "survivors": sorted(alive),
-                "b": {u: str(self._held[u].b_seed) for u in sorted(alive)},
+                "survivors": self._survivors,
+                "b": {u: str(self._held[u].b_seed) for u in self._survivors},
                 "s": {v: str(self._held[v].s_key) for v in dropped},
             },
         )

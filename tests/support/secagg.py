@@ -53,9 +53,16 @@ class Party:
             envelope = self.mask(name, vector)
             if name not in drop_after_shares:
                 self.coordinator.add_masked(envelope)
+        return self.finish()
+
+    def finish(self) -> npt.NDArray[np.int64]:
+        """Steps 4 and 5 once the masked vectors are in: confirm, unmask, total."""
         survivors = self.coordinator.close_inputs()
         for name in survivors:
-            self.coordinator.add_unmask(self.nodes[name].unmask(survivors))
+            self.coordinator.add_confirmation(self.nodes[name].confirm(survivors))
+        confirmations = self.coordinator.confirmations()
+        for name in survivors:
+            self.coordinator.add_unmask(self.nodes[name].unmask(confirmations))
         return self.coordinator.total()
 
 

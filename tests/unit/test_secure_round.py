@@ -91,13 +91,18 @@ def test_a_dropped_node_that_reappears_late_is_not_unmasked() -> None:
     for name in ["n00", "n01", "n02", "n03"]:
         party.coordinator.add_masked(party.mask(name, _zeros()))
     survivors = party.coordinator.close_inputs()
-    answers = {name: party.nodes[name].unmask(survivors) for name in survivors}
+    for name in survivors:
+        party.coordinator.add_confirmation(party.nodes[name].confirm(survivors))
+    confirmations = party.coordinator.confirmations()
+    answers = {name: party.nodes[name].unmask(confirmations) for name in survivors}
     # The coordinator no longer takes its vector ...
     with pytest.raises(RoundError, match="n04 is late"):
         party.coordinator.add_masked(late)
-    # ... and no node reveals a second set of shares (which could include n04's self-mask).
+    # ... and no node confirms or reveals a second time (which could expose n04's self-mask).
     with pytest.raises(RoundError, match="at step unmasked"):
-        party.nodes["n00"].unmask([*survivors, "n04"])
+        party.nodes["n00"].confirm([*survivors, "n04"])
+    with pytest.raises(RoundError, match="at step unmasked"):
+        party.nodes["n00"].unmask(confirmations)
     # The answers hold shares of n04's mask key only, never of its self-mask seed.
     for answer in answers.values():
         assert set(answer.content()["s"]) == {"n04"}
@@ -117,7 +122,22 @@ def test_a_node_refuses_to_unmask_fewer_than_t_survivors() -> None:
     party.keys_and_shares()
     party.mask("n00", _zeros())
     with pytest.raises(RoundError, match="fewer than t"):
-        party.nodes["n00"].unmask(["n00", "n01", "n02"])
+        party.nodes["n00"].confirm(["n00", "n01", "n02"])
+
+
+def test_a_node_reveals_nothing_when_survivors_were_told_different_sets() -> None:
+    """A coordinator telling n00 that n04 dropped and others that it survived is caught."""
+    party = make_party(5, 3, DIM)
+    party.keys_and_shares()
+    for name in party.nodes:
+        party.coordinator.add_masked(party.mask(name, _zeros()))
+    everyone = sorted(party.nodes)
+    told_n00 = party.nodes["n00"].confirm(everyone[:4])
+    others = [party.nodes[n].confirm(everyone) for n in everyone[1:]]
+    with pytest.raises(RoundError, match="confirmed another survivor set"):
+        party.nodes["n00"].unmask([told_n00, *others])
+    with pytest.raises(RoundError, match="confirmed another survivor set"):
+        party.nodes["n01"].unmask([told_n00, *others])
 
 
 def test_share_bundles_open_only_for_their_recipient() -> None:
