@@ -51,8 +51,11 @@ class Aggregator:
     _unmask: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 2 <= self.threshold <= len(self.identities):
-            raise ValueError(f"threshold {self.threshold} must lie in [2, number of nodes]")
+        if not len(self.identities) < 2 * self.threshold <= 2 * len(self.identities):
+            raise ValueError(
+                f"threshold {self.threshold} must exceed half of the {len(self.identities)} "
+                "nodes (so that no K - t colluders hold t shares) and not exceed their number"
+            )
         self._verifier = Verifier(self.round_id, self.query_sha256, self.identities)
 
     def add_advertisement(self, envelope: Envelope) -> None:

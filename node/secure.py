@@ -110,8 +110,11 @@ class NodeRound:
         mine = (public_bytes(self.keys.c.public_key()), public_bytes(self.keys.s.public_key()))
         if self._advertised.get(self.me) != mine:
             raise RoundError(f"the coordinator's key list does not carry {self.me}'s keys")
-        if len(self._advertised) < self.threshold:
-            raise RoundError(f"{len(self._advertised)} nodes advertised, fewer than t")
+        if not self.threshold <= len(self._advertised) < 2 * self.threshold:
+            raise RoundError(
+                f"{len(self._advertised)} nodes advertised: t = {self.threshold} must be at "
+                "most their number and more than half of it"
+            )
         points = shamir.points_of(list(self._advertised))
         s_int = int.from_bytes(private_bytes(self.keys.s), "big")
         b_int = int.from_bytes(self._self_seed, "big")

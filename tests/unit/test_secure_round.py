@@ -146,3 +146,17 @@ def test_share_bundles_open_only_for_their_recipient() -> None:
     meant_for_n01 = party.coordinator.bundles_for("n01")
     with pytest.raises(RoundError, match="not for n02"):
         party.nodes["n02"].masked_input(meant_for_n01, _zeros())
+
+
+def test_a_threshold_of_half_the_nodes_or_less_is_refused() -> None:
+    # With t <= K/2 the K - t colluders would hold t shares of an honest node's secrets.
+    with pytest.raises(ValueError, match="must exceed half"):
+        make_party(6, 3, DIM)
+    party = make_party(4, 3, DIM)
+    ads = [node.advertise() for node in party.nodes.values()]
+    # Nor does a node take part with t = 2 of 4.
+    pinned = {n: k.public_key() for n, k in party.identities.items()}
+    wide = NodeRound("n00", party.identities["n00"], "r1", "ab" * 32, pinned, 2)
+    wide_ads = [wide.advertise(), *ads[1:]]
+    with pytest.raises(RoundError, match="more than half"):
+        wide.share(wide_ads)
