@@ -20,15 +20,18 @@ The steps, each answered with one signed envelope (``security.roundkeys``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from privacy import secagg, shamir
+from node.ledger import Ledger, Request, StoredAnswer
+from privacy import ddg, secagg, shamir
 from security.roundkeys import (
     Envelope,
     RoundError,
@@ -45,7 +48,51 @@ from security.roundkeys import (
     unb64,
 )
 
-__all__ = ["NodeRound"]
+__all__ = ["NodeRound", "charge_and_noise"]
+
+
+def charge_and_noise(
+    ledger: Ledger,
+    request: Request,
+    round_id: str,
+    tables: Sequence[npt.NDArray[np.int64]],
+    plans: Sequence[ddg.SharePlan],
+) -> npt.NDArray[np.int64]:
+    """Charge the ledger for a secure attempt, then draw this node's noisy share vector.
+
+    A secure release is never answered from the ledger: the spec hash is salted with the
+    round id (no identical-query cache hit), and a known query id is refused rather than
+    answered (its stored record is a marker, never the vector). The vector returned is
+    the tables' scaled counts plus each table's share noise, concatenated; it exists only
+    in the caller's round and is masked once (``NodeRound.masked_input``).
+
+    Args:
+        ledger: The dataset's ledger.
+        request: The query's ledger request (rho: the whole query's charge).
+        round_id: The round this attempt belongs to.
+        tables: True integer counts of each table.
+        plans: Each table's share plan; their rho must add up to at most the request's.
+
+    Raises:
+        RoundError: The query id was answered before.
+        BudgetError: The charge passes a cap or the remaining budget (nothing spent).
+    """
+    if sum(p.rho for p in plans) > request.rho:
+        raise ValueError("the share plans spend more than the query's rho")
+    salted = hashlib.sha256(f"{request.spec_hash}\x00secure\x00{round_id}".encode()).hexdigest()
+    outcome = ledger.reserve(replace(request, spec_hash=salted))
+    if isinstance(outcome, StoredAnswer):
+        raise RoundError(
+            f"query {request.query_id} was answered before; a secure attempt needs a new id"
+        )
+    try:
+        noisy = np.concatenate([ddg.noisy_share(t, p) for t, p in zip(tables, plans, strict=True)])
+        record = {"secure_round": round_id, "shares": [vars(p) for p in plans]}
+        ledger.commit(outcome, json.dumps(record).encode())
+    except BaseException:
+        ledger.cancel(outcome)
+        raise
+    return noisy
 
 
 @dataclass
