@@ -23,6 +23,10 @@ def test_tau_in_closed_form() -> None:
     # n = 2: tau = 10 exp(-pi^2 sigma^2); n = 1: a single discrete Gaussian, tau = 0.
     assert ddg.tau(0.7, 2) == pytest.approx(10 * math.exp(-(math.pi**2) * 0.49), rel=1e-12)
     assert ddg.tau(0.7, 1) == 0.0
+    # As 1/2 <= k/(k+1) < 1: 10 (n-1) exp(-2 pi^2 s^2) < tau <= 10 (n-1) exp(-pi^2 s^2).
+    for sigma, n in [(0.5, 10), (1.0, 300), (2.0, 50)]:
+        low = 10 * (n - 1) * math.exp(-2 * math.pi**2 * sigma**2)
+        assert low < ddg.tau(sigma, n) <= 10 * (n - 1) * math.exp(-(math.pi**2) * sigma**2)
     # tau grows with n and falls with sigma.
     assert ddg.tau(1.0, 10) < ddg.tau(1.0, 100) and ddg.tau(2.0, 100) < ddg.tau(1.0, 100)
 
