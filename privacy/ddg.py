@@ -41,6 +41,7 @@ from privacy.gaussian import make_measurement
 __all__ = ["SharePlan", "noisy_share", "plan_shares", "pooled_sd", "rho_of", "tau"]
 
 MIN_SHARE_SIGMA = 4.0  # a share's sigma on the scaled counts; tau is then below 1e-60
+HEADROOM = 2**52  # largest |scaled count| per node: 2,048 such nodes still sum below 2^63
 _MAX_NUDGES = 200
 
 
@@ -113,7 +114,13 @@ def noisy_share(counts: npt.NDArray[np.int64], plan: SharePlan) -> npt.NDArray[n
     """``gamma * counts`` plus OpenDP's discrete Gaussian share noise on every entry."""
     if len(counts) != plan.dim:
         raise ValueError(f"the plan is for {plan.dim} entries, the counts have {len(counts)}")
-    scaled = np.asarray(counts, dtype=np.int64) * plan.gamma
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) and int(np.abs(counts).max()) > HEADROOM // plan.gamma:
+        raise ValueError(
+            f"a count above {HEADROOM // plan.gamma} times gamma {plan.gamma} leaves the sum "
+            "of the nodes no room in Z/2^64"
+        )
+    scaled = counts * plan.gamma
     noisy = make_measurement(plan.sigma)([int(c) for c in scaled])
     return np.asarray(noisy, dtype=np.int64)
 

@@ -65,3 +65,11 @@ def test_the_secure_sum_carries_the_promised_noise() -> None:
     sd = ddg.pooled_sd(plan, count)
     assert abs(error.mean()) < 6 * sd / math.sqrt(dim)
     assert abs(error.var() / sd**2 - 1) < 6 * math.sqrt(2 / dim)
+
+
+def test_counts_too_large_for_the_ring_are_refused() -> None:
+    plan = ddg.plan_shares(1.0, 0.5, 7, 3)
+    limit = ddg.HEADROOM // plan.gamma
+    assert len(ddg.noisy_share(np.array([limit, 0, -limit], dtype=np.int64), plan)) == 3
+    with pytest.raises(ValueError, match="no room in Z/2\\^64"):
+        ddg.noisy_share(np.array([limit + 1, 0, 0], dtype=np.int64), plan)
