@@ -215,7 +215,8 @@ def run_secure_query(
         offset += spec.n_cells
         sds[spec.key] = ddg.pooled_sd(share, len(survivors))
         cells[spec.key] = Cells.of(part, sds[spec.key])
-    flagged = Flags(UNAVAILABLE) if failures else NONE
+    # flagged n when some configured node's table is not in the sum
+    flagged = Flags(UNAVAILABLE) if set(nodes) - set(survivors) else NONE
     deviating = frozenset(
         v.name
         for n in invited
