@@ -54,7 +54,8 @@ def test_a_secure_query_gives_pooled_rows_equal_to_the_plain_sum_at_a_huge_budge
             continue
         compared += 1
         assert row.flags == mine.flags, key
-        assert mine.ci_low is not None and mine.ci_high is not None and row.value is not None
+        assert mine.ci_low is not None and mine.ci_high is not None
+        assert row.value is not None and mine.value is not None
         se = (mine.ci_high - mine.ci_low) / 3.92  # the secure pool's own standard error
         assert se < 0.1, key  # percentage points: the noise is tiny at this budget
         assert abs(mine.value - row.value) <= 6 * se + 1e-9, key
