@@ -184,6 +184,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the node's release cannot answer this coordinator's query",
     )
+    SECURE_ROUND_REFUSED = (
+        "SECURE_ROUND_REFUSED",
+        "FAILED_PRECONDITION",
+        "the node refuses a secure-aggregation round or one of its steps",
+    )
     # Publishing.
     UNSUPPORTED_FORMAT = (
         "UNSUPPORTED_FORMAT",

@@ -36,6 +36,7 @@ __all__ = [
     "ask_node",
     "describe_all",
     "describe_node",
+    "failure_of",
     "fan_out",
 ]
 
@@ -97,14 +98,17 @@ class QuerySigner:
     coordinator_id: str
     key: Ed25519PrivateKey
 
-    def sign_for(self, node_id: str, query_id: str, query: Query) -> pb.SignedQuery:
-        """A request addressed to one node, signed now."""
+    def sign_for(
+        self, node_id: str, query_id: str, query: Query, secure: pb.SecureRound | None = None
+    ) -> pb.SignedQuery:
+        """A request addressed to one node, signed now (with a secure round's description)."""
         request = pb.QueryRequest(
             query_id=query_id,
             spec=query.to_wire(),
             issuer=self.coordinator_id,
             audience=node_id,
             issued_at_ms=int(time.time() * 1000),
+            secure=secure,
         ).SerializeToString()
         return pb.SignedQuery(request=request, signature=sign(self.key, request))
 
@@ -152,7 +156,8 @@ def reason_of(detail: pb.ErrorDetail) -> Reason:
     return Reason.UNKNOWN
 
 
-def _failure(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
+def failure_of(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
+    """A failed call as a NodeFailure: the node's ErrorDetail, or the transport status."""
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     metadata: dict[str, str | bytes] = {}
     if isinstance(error, grpc.Call):
@@ -209,7 +214,7 @@ def ask_node(
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.Call) else None
                 if code not in _RETRYABLE or attempt == retries:
-                    failure = _failure(error, node, dialer.tls is not None)
+                    failure = failure_of(error, node, dialer.tls is not None)
                     return NodeReply(node.id, request=request, failure=failure)
                 time.sleep(0.2 * 2**attempt)
                 continue
@@ -236,7 +241,7 @@ def describe_node(
             )
             return description
         except grpc.RpcError as error:
-            return _failure(error, node, dialer.tls is not None)
+            return failure_of(error, node, dialer.tls is not None)
 
 
 def describe_all(

@@ -33,6 +33,7 @@ __all__ = [
     "comparator_cell",
     "comparator_group",
     "groups_of",
+    "pooled_rows",
     "poverty_lines",
     "read_result",
 ]
@@ -460,4 +461,38 @@ def benchmark_rows(
                 lines=[lines[n] for n in answering] if lines else None,
             )  # fmt: skip
             rows += _rows_for(source, spec, indicator, plan)
+    return rows
+
+
+def pooled_rows(
+    plan: Plan,
+    cells: dict[str, Cells],
+    rules: DisclosureRules,
+    period: str,
+    flagged: Flags = NONE,
+    deviating: frozenset[str] = frozenset(),
+) -> list[BenchmarkRow]:
+    """Pooled rows (``node = "*"``) from one summed table per indicator, and nothing else.
+
+    A secure round releases only the sum of the nodes' tables: the rows are the pooled
+    (population-weighted) values of that sum, with intervals from its noise and flags by
+    the rules on its noisy cells; no per-node row exists.
+
+    Args:
+        plan: The compiled query.
+        cells: The summed cells of each table, by table key.
+        rules: The disclosure rules to apply (the strictest of the nodes').
+        period: The pooled period label.
+        flagged: Flags every row carries.
+        deviating: Variables whose definition deviates on some node (rows reading
+            them are flagged ``d``).
+    """
+    rows: list[BenchmarkRow] = []
+    for name in plan.query.indicators:
+        indicator, spec = plan.indicator(name)
+        line = plan.query.poverty_line
+        lines = [line] if indicator.kind == BELOW_LINE and line is not None else None
+        extra = flagged | (DEVIATES if deviating & set(spec.variables()) else "")
+        source = _Source(POOLED, POOLED, period, cells[spec.key], rules, None, extra, lines)
+        rows += _rows_for(source, spec, indicator, plan)
     return rows

@@ -30,6 +30,7 @@ __all__ = [
     "QueryOutcome",
     "new_query_id",
     "prepare",
+    "record_query",
     "run_pathway",
     "run_query",
 ]
@@ -140,7 +141,7 @@ def run_query(
     geos = {n: d.geo for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
     gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos)
     plan = kind.outcome_plan(gathered)
-    _record(config, query_id, plan.query, failures, charged)
+    record_query(config, query_id, plan.query, failures, charged)
     return QueryOutcome(
         query_id, plan, kind.rows(gathered), answers, failures, charged, replies, planned.missing
     )
@@ -180,7 +181,7 @@ def _answer(node_id: str, reply: NodeReply, plan: Plan) -> tuple[NodeTables, flo
         return NodeFailure.of(exc.reason, exc.message, exc.hint)
 
 
-def _record(
+def record_query(
     config: CoordinatorConfig,
     query_id: str,
     query: Query,

@@ -212,6 +212,10 @@ def _synth(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from fedstats.demo import run_demo
 
+    if args.secure:
+        from fedstats.demo_secure import run_secure_demo
+
+        return run_secure_demo(Path(args.out), cities=args.cities, persons=args.persons)
     return run_demo(Path(args.out), cities=args.cities, persons=args.persons)
 
 
@@ -227,6 +231,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     demo.add_argument("--cities", type=int, default=5, help="number of cities, 1-5")
     demo.add_argument("--persons", type=int, default=100_000, help="persons per city")
+    demo.add_argument(
+        "--secure",
+        action="store_true",
+        help="pool the cities by secure aggregation and print it next to the plain sum",
+    )
     demo.set_defaults(run=_demo)
 
     synth = sub.add_parser("synth", help="generate synthetic register microdata for a city")

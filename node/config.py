@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from common.errors import QueryError, Reason
 from common.tomlfile import Section, read_toml
 from indicators.derived import DERIVED
@@ -27,7 +29,7 @@ from node.mappings import (
 from node.policy import Policy, parse_policy
 from privacy.disclosure import DisclosureRules
 from security.certificates import TlsFiles
-from security.config import parse_key_files
+from security.config import parse_key_files, public_key
 
 __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "load_config"]
 
@@ -80,6 +82,9 @@ class NodeConfig:
     signing_key: Path | None = None
     datasets: tuple[DatasetConfig, ...] = ()  # every reference period, oldest first
     chain_head: Path | None = None  # mirror of the audit chain's head, outside state_dir
+    # Secure rounds: the other nodes' Ed25519 keys this node pins ([[peers]]); when none
+    # are given it takes the keys its coordinator vouches for in the signed round.
+    peers: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
     @property
     def dataset_id(self) -> str:
@@ -170,7 +175,7 @@ def load_config(path: str | Path) -> NodeConfig:
     top.check_keys(
         {"node", "dataset", "datasets", "privacy", "disclosure", "variables", "tls", "signing"}
         | {"policy"}
-        | {"coordinators"}
+        | {"coordinators", "peers"}
     )
     node = top.sub("node")
     node.check_keys(
@@ -222,7 +227,20 @@ def load_config(path: str | Path) -> NodeConfig:
         tls=keys.tls,
         signing_key=keys.signing_key,
         chain_head=chain_head,
+        peers=_peers(top),
     )
+
+
+def _peers(top: Section) -> dict[str, Ed25519PublicKey]:
+    """Optional ``[[peers]]`` id and public_key: the nodes a secure round may list."""
+    peers: dict[str, Ed25519PublicKey] = {}
+    for sec in top.tables("peers"):
+        sec.check_keys({"id", "public_key"})
+        peer = sec.text("id")
+        if peer in peers:
+            raise sec.error("id", f"peer {peer!r} appears twice")
+        peers[peer] = public_key(sec, "public_key")
+    return peers
 
 
 def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:

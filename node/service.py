@@ -204,7 +204,7 @@ class NodeService:
             catalogue=tuple(CATALOGUE),
             engines=ENGINES,
             disclosure_rules=RULE_SETS,
-            secure_aggregation=False,
+            secure_aggregation=True,
             ledger_schema=SCHEMA_VERSION,
         )
 
@@ -241,7 +241,7 @@ class NodeService:
             )
         plan = compile_query(query, self.data.local)
         served = self.period(plan.query.time_period)
-        self._check_answerable(plan, served)
+        self.check_answerable(plan, served)
         if grant is not None:
             self.config.policy.check(grant, plan)
         request = Request(
@@ -267,7 +267,8 @@ class NodeService:
             audit_hash=position.hash,
         )
 
-    def _check_answerable(self, plan: Plan, served: _Period) -> None:
+    def check_answerable(self, plan: Plan, served: _Period) -> None:
+        """Refuse a plan over the cell limit or reading a variable the node lacks."""
         if plan.n_cells > MAX_CELLS_PER_QUERY:
             raise QueryError(
                 f"the query would release {plan.n_cells} cells, over {MAX_CELLS_PER_QUERY}",

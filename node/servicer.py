@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, QueryError, Reason
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
+from node.secure_service import SecureRounds, refusal
 from node.service import Capabilities, NodeService, QueryAnswer
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 from privacy.disclosure import DisclosureRules
@@ -181,6 +182,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self.service = service
         self.tls = tls
         self.gate = Gatekeeper(service.config.id, service.config.policy, tls)
+        self.rounds = SecureRounds(service)
 
     def _allowed_reader(self, context: grpc.ServicerContext) -> None:
         """Describe and GetBudget: only coordinators the policy lists (refusals logged).
@@ -254,6 +256,32 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             )
         except Exception as exc:
             error = exc if isinstance(exc, FedstatsError) else _internal(exc, "RunQuery")
+            try:
+                self.service.record_refusal(
+                    info.query_id, info.coordinator, info.request_sha256, error
+                )
+            except Exception as audit_error:
+                log.error("could not log the refusal of %r", info.query_id, exc_info=audit_error)
+            _abort(context, error)
+
+    def SecureStep(  # noqa: N802 - gRPC method name
+        self, request: pb.SecureStepRequest, context: grpc.ServicerContext
+    ) -> pb.SecureStepReply:
+        """One step of a secure round (``node.secure_service``); refusals are logged."""
+        info = RequestInfo(request_sha256=hashlib.sha256(request.query.request).hexdigest())
+        try:
+            peer = coordinator_of(context, self.tls)
+            if request.step != "advertise":
+                info.coordinator = peer or ""
+                return self.rounds.step(request, peer or "")
+            signed = request.query
+            admitted = self.gate.admit(signed.request, signed.signature, peer, info)
+            secure = pb.QueryRequest.FromString(signed.request).secure
+            if secure.round_id != request.round_id:
+                raise refusal("the signed query carries no description of this round")
+            return self.rounds.open(admitted, secure)
+        except Exception as exc:
+            error = exc if isinstance(exc, FedstatsError) else _internal(exc, "SecureStep")
             try:
                 self.service.record_refusal(
                     info.query_id, info.coordinator, info.request_sha256, error

@@ -103,3 +103,20 @@ def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
             assert obs["CONF_STATUS"] == ("C" if "c" in row["flags"] else "F")
             checked += 1
     assert checked == len(rows)
+
+
+def test_the_secure_demo_prints_both_pooled_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "secure"
+    assert main(["demo", "--secure", "--out", str(out), "--cities", "5", "--persons", "3000"]) == 0
+    printed = capsys.readouterr().out
+    assert "plain sum (95% CI)" in printed and "secure (95% CI)" in printed
+    assert "athens: SECURE_ROUND_REFUSED" in printed  # the survey city is left out
+    rows = [line.split() for line in printed.splitlines() if line.startswith("employment_rate")]
+    assert len(rows) >= 5
+    # with t = 3 of the 4 register cities the pooled noise SD is sqrt(K/t) one node's,
+    # against sqrt(K) for the plain sum: intervals about 0.577 as wide (their noisy
+    # denominators move each ratio a little)
+    ratios = sorted(float(r[-1]) for r in rows if r[-1][0].isdigit() and r[-1][-1] != "]")
+    assert len(ratios) >= 5 and abs(ratios[len(ratios) // 2] - 0.577) < 0.05

@@ -47,6 +47,7 @@ from node.service import NodeService
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
+from security.roundwire import query_sha256
 from security.signing import load_private_key, parse_public_key, sign
 
 NODE = "vienna"
@@ -467,6 +468,44 @@ def _wrong_audience(fed: Federation) -> list[Seen]:
 @case(Reason.STALE_QUERY)
 def _stale_query(fed: Federation) -> list[Seen]:
     return [node_refusal(fed, restamped(fed, fed.signed("q"), -600))]
+
+
+def secure_refusal(fed: Federation, where: str, request: pb.SecureStepRequest) -> Seen:
+    """Send a secure-round step the node must refuse."""
+    with fed.channel() as channel, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.NodeServiceStub(channel).SecureStep(request, timeout=30)
+    return on_the_wire(where, info.value)
+
+
+@case(Reason.SECURE_ROUND_REFUSED)
+def _secure_round_refused(fed: Federation) -> list[Seen]:
+    """A step of a round the node never opened (or forgot in a restart), and a round whose
+    description lists the node with a key that is not its own (an invented participant)."""
+    forged = pb.SecureRound(
+        round_id="r-forged",
+        threshold=1,
+        participants=[
+            pb.RoundParticipant(
+                node_id=NODE,
+                public_key=Ed25519PrivateKey.generate().public_key().public_bytes_raw(),
+            )
+        ],
+        query_sha256=query_sha256(QUERY),
+    )
+    signed = fed.signer().sign_for(NODE, "q-secure", QUERY, forged)
+    spent = fed.service.budget().spent
+    seen = [
+        secure_refusal(
+            fed, "node, SecureStep share", pb.SecureStepRequest(step="share", round_id="r0")
+        ),
+        secure_refusal(
+            fed,
+            "node, SecureStep advertise",
+            pb.SecureStepRequest(step="advertise", round_id="r-forged", query=signed),
+        ),
+    ]
+    assert fed.service.budget().spent == spent  # refused before any charge
+    return seen
 
 
 # --- configuration and data: starting a node --------------------------------------------
