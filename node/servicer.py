@@ -268,6 +268,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self, request: pb.SecureStepRequest, context: grpc.ServicerContext
     ) -> pb.SecureStepReply:
         """One step of a secure round (``node.secure_service``); refusals are logged."""
+        if isinstance(request, Malformed):
+            _abort(context, _malformed_error(request))
         info = RequestInfo(request_sha256=hashlib.sha256(request.query.request).hexdigest())
         try:
             peer = coordinator_of(context, self.tls)
@@ -360,7 +362,10 @@ def node_handlers(servicer: NodeServicer) -> grpc.GenericRpcHandler:  # type: ig
         "Describe": (pb.DescribeRequest, pb.NodeDescription, servicer.Describe),
         "RunQuery": (pb.SignedQuery, pb.SignedResult, servicer.RunQuery),
         "GetBudget": (pb.BudgetRequest, pb.BudgetStatus, servicer.GetBudget),
+        "SecureStep": (pb.SecureStepRequest, pb.SecureStepReply, servicer.SecureStep),
     }
+    service = pb.DESCRIPTOR.services_by_name["NodeService"]
+    assert set(methods) == {m.name for m in service.methods}, "a NodeService method is unserved"
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
             call,
@@ -369,9 +374,7 @@ def node_handlers(servicer: NodeServicer) -> grpc.GenericRpcHandler:  # type: ig
         )
         for name, (request, response, call) in methods.items()
     }
-    return grpc.method_handlers_generic_handler(
-        pb.DESCRIPTOR.services_by_name["NodeService"].full_name, handlers
-    )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
 def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:

@@ -52,7 +52,10 @@ def test_weighted_survey_intervals_cover_the_population_rate() -> None:
     rate = people.group.map(SAMPLING).to_numpy()
     citizen_codes = spec.dims[0].codes
     hits = dict.fromkeys(truth.index, 0)
-    reps = 800
+    # 2,000 releases: at the nominal 95% the binomial SD of a coverage is 0.0049, so the
+    # band 92.5-97.5% is 5 SD wide on each side (a false failure about once in 10^6 runs
+    # over the four groups), while a coverage below 92.5% or above 97.5% still fails.
+    reps = 2_000
     for _ in range(reps):
         chosen = rng.random(len(people)) < rate
         sample = people[chosen]
@@ -75,4 +78,4 @@ def test_weighted_survey_intervals_cover_the_population_rate() -> None:
             low, high = ratio(cells, num.ravel(), den.ravel()).interval()
             hits[group] += low <= truth[group] <= high
     for group, hit in hits.items():
-        assert 0.93 <= hit / reps <= 0.97, (group, hit / reps)
+        assert 0.925 <= hit / reps <= 0.975, (group, hit / reps)
