@@ -133,7 +133,12 @@ class Reason(StrEnum):
     DIMENSION_NOT_ALLOWED = (
         "DIMENSION_NOT_ALLOWED",
         "PERMISSION_DENIED",
-        "the policy does not allow a dimension",
+        "the policy does not allow a dimension (a group dimension or a breakdown)",
+    )
+    TABLE_TOO_FINE = (
+        "TABLE_TOO_FINE",
+        "PERMISSION_DENIED",
+        "a table has more cells than the coordinator's grant allows (max_cells)",
     )
     # Configuration and data on either side.
     INVALID_CONFIG = "INVALID_CONFIG", "FAILED_PRECONDITION", "a configuration file is not valid"

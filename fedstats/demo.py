@@ -51,8 +51,8 @@ DEMO_INDICATORS = (
     "overqualification_rate",
 )
 SUMMARY_INDICATORS = ("employment_rate", "attainment_low")
-RHO_PER_QUERY = 0.5
-RHO_BUDGET = 5.0
+RHO_PER_QUERY = 0.07  # two of these and three cohort queries fit the coordinator's cap
+RHO_BUDGET = 1.0  # the node's total per person: four coordinators' caps
 COORDINATOR = "demo-coordinator"
 
 
@@ -187,15 +187,15 @@ def _write_outputs(
 
 
 def _print_budget(outcomes: list[QueryOutcome]) -> None:
-    spent: dict[tuple[str, str], float] = {}
+    spent: dict[str, float] = {}  # per node: its periods hold the same persons
     for o in outcomes:
         for node, rho in o.rho_charged.items():
-            key = (node, o.answers[node].time_period)
-            spent[key] = spent.get(key, 0.0) + rho
+            spent[node] = spent.get(node, 0.0) + rho
     if spent:
         rho = max(spent.values())
         print(
-            f"\nprivacy: a node spent at most rho {rho:g} of a period's {RHO_BUDGET:g} "
+            f"\nprivacy: a node spent at most rho {rho:g} of its {RHO_BUDGET:g} per person "
             f"(about epsilon {epsilon_for(rho):.2f} at delta 1e-9); "
-            "each cell carries its own discrete Gaussian noise"
+            f"each cell carries its own discrete Gaussian noise; the coordinator's cap is "
+            f"rho {configs.RHO_CAP:g} per person (epsilon {epsilon_for(configs.RHO_CAP):.2f})"
         )

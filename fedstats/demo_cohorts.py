@@ -1,7 +1,7 @@
 """The demo's cohort questions: a pathway through two periods and a cohort comparison.
 
 - Pathway: the employment rate of each arrival cohort of non-EU citizens, in the earlier
-  and the later period (each period charged on its own budget).
+  and the later period (both charged to one budget: the same persons).
 - Cohort comparison: refugees (reason ``INTPROT``) by years of residence, each compared
   with refugees who arrived 10 or more years ago (``yearesid=Y_GE10``).
 
@@ -21,7 +21,7 @@ __all__ = ["COHORT", "FORMATS", "cohort_lines", "run_cohort_queries"]
 
 COHORT = "Y2015-2019"
 FORMATS = ["csv", "html"]
-RHO = 0.25
+RHO = 0.035
 
 
 def run_cohort_queries(

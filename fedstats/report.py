@@ -56,7 +56,11 @@ def budget_report(dataset: str, ledger: Ledger) -> str:
         f"dataset {dataset}",
         f"  rho total {state.total:g}, spent {state.spent:g}, remaining {state.remaining:g}, "
         f"per-query cap {state.max_per_query:g}",
-        f"  spent as (epsilon, delta): ({epsilon_for(state.spent):.3g}, {DEFAULT_DELTA:g})",
+        f"  as epsilon at delta {DEFAULT_DELTA:g}: total {epsilon_for(state.total):.3g}, "
+        f"spent {epsilon_for(state.spent):.3g}, remaining {epsilon_for(state.remaining):.3g}, "
+        f"per-query cap {epsilon_for(state.max_per_query):.3g}",
+        "  (zCDP rho adds up across queries; epsilon does not: each figure is what that rho"
+        " is worth on its own)",
         "",
         f"{'when (UTC)':<20} {'query id':<48} {'rho':>8}  state",
     ]

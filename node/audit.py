@@ -199,4 +199,42 @@ def reconcile(db: sqlite3.Connection) -> list[str]:
     for (dataset, query_id), micro in charged.items():
         if micro > 0 and (dataset, query_id) not in logged:
             problems.append(f"release {dataset}/{query_id} is in the ledger but not logged")
+    return problems + _reconcile_caps(db)
+
+
+def _reconcile_caps(db: sqlite3.Connection) -> list[str]:
+    """Compare the charges to coordinators' caps with the log's replay entries.
+
+    A coordinator served an answer another coordinator paid for is charged on its cap;
+    the replay entry carries that charge. Both directions are checked.
+    """
+    columns = {str(c) for (c,) in db.execute("SELECT name FROM pragma_table_info('releases')")}
+    if "cap_micro" not in columns:  # a ledger not yet upgraded has no such charges
+        return []
+    logged = {
+        (str(d), str(q)): int(m)
+        for d, q, m in db.execute(
+            "SELECT dataset, query_id, micro_rho FROM audit WHERE event = 'replay'"
+            " AND micro_rho > 0"
+        )
+    }
+    charged = {
+        (str(d), str(q)): int(m)
+        for d, q, m in db.execute(
+            "SELECT dataset, query_id, cap_micro FROM releases WHERE state = 'committed'"
+            " AND answered_by != query_id"
+        )
+    }
+    problems = []
+    for key, micro in logged.items():
+        if charged.get(key) != micro:
+            problems.append(
+                f"answer {key[0]}/{key[1]}: the log charges {micro} micro-rho to the "
+                f"coordinator's cap but the ledger {charged.get(key, 'has no row')} (altered)"
+            )
+    for key, micro in charged.items():
+        if micro > 0 and key not in logged:
+            problems.append(
+                f"answer {key[0]}/{key[1]} charges the coordinator's cap but is not logged"
+            )
     return problems

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -85,6 +85,9 @@ class StoredAnswer:
     answer: bytes
     answered_by: str
     position: ChainHead = field(default_factory=lambda: ChainHead(0, ""))
+    cap_micro: int = 0
+    """Charged to the asking coordinator's cap (not to the node's budget) by this call:
+    the answer was paid for by another coordinator, and is served as if fresh."""
 
 
 @dataclass(frozen=True)
@@ -231,8 +234,10 @@ class Ledger:
                 outcome = self._new_id(db, request, micro)
             if isinstance(outcome, StoredAnswer):
                 answer_hash = hashlib.sha256(outcome.answer).hexdigest()
-                position = self._audit(db, request, "replay", answer_sha256=answer_hash)
-                outcome = StoredAnswer(outcome.answer, outcome.answered_by, position)
+                position = self._audit(
+                    db, request, "replay", answer_sha256=answer_hash, micro_rho=outcome.cap_micro
+                )
+                outcome = replace(outcome, position=position)
         return outcome
 
     def _new_id(
@@ -244,8 +249,11 @@ class Ledger:
             (self.dataset, request.spec_hash),
         ).fetchone()
         if cached is not None:
-            self._insert(db, request, 0, "committed", answered_by=cached[0])
-            return StoredAnswer(answer=cached[1], answered_by=cached[0])
+            cap_micro = 0 if self._has_paid(db, request) else micro
+            if cap_micro:
+                self._check_coordinator_cap(db, request, cap_micro)
+            self._insert(db, request, 0, "committed", answered_by=cached[0], cap_micro=cap_micro)
+            return StoredAnswer(answer=cached[1], answered_by=cached[0], cap_micro=cap_micro)
         self._check_budget(db, request, micro)
         self._insert(db, request, micro, "reserved", answered_by=request.query_id)
         return Reservation(request=request, micro_rho=micro)
@@ -292,21 +300,10 @@ class Ledger:
                 field="rho",
                 hint=f"ask for rho <= {from_micro(self.cap_micro):g}",
             )
-        if request.coordinator_cap is not None:
-            cap = to_micro(request.coordinator_cap, round_up=False)
-            used = self._spent(db, request.coordinator, self.pool)
-            if used + micro > cap:
-                raise BudgetError(
-                    f"coordinator {request.coordinator!r} has {from_micro(max(cap - used, 0)):g}"
-                    f" of its rho cap {from_micro(cap):g} left on this population "
-                    f"({', '.join(self.pool)})",
-                    reason=Reason.COORDINATOR_CAP_EXCEEDED,
-                    field="rho",
-                    hint="ask for less; the node operator sets rho_cap under [[coordinators]]",
-                )
+        self._check_coordinator_cap(db, request, micro)
         remaining = self.total_micro - self._spent(db)
         if self.pool_micro is not None:
-            remaining = min(remaining, self.pool_micro - self._spent(db, None, self.pool))
+            remaining = min(remaining, self.pool_micro - self._spent(db, self.pool))
         if micro > remaining:
             raise BudgetError(
                 f"the query asks for rho {from_micro(micro):g} but only "
@@ -316,18 +313,61 @@ class Ledger:
                 hint="ask for less, or the data holder must grant a larger budget",
             )
 
+    def _check_coordinator_cap(self, db: sqlite3.Connection, request: Request, micro: int) -> None:
+        if request.coordinator_cap is None:
+            return
+        cap = to_micro(request.coordinator_cap, round_up=False)
+        used = self._coordinator_used(db, request.coordinator)
+        if used + micro > cap:
+            raise BudgetError(
+                f"coordinator {request.coordinator!r} has {from_micro(max(cap - used, 0)):g}"
+                f" of its rho cap {from_micro(cap):g} left on this population "
+                f"({', '.join(self.pool)})",
+                reason=Reason.COORDINATOR_CAP_EXCEEDED,
+                field="rho",
+                hint="ask for less; the node operator sets rho_cap under [[coordinators]]",
+            )
+
+    def _has_paid(self, db: sqlite3.Connection, request: Request) -> bool:
+        """Whether the coordinator was already served this spec on this dataset."""
+        row = db.execute(
+            "SELECT 1 FROM releases WHERE dataset = ? AND spec_hash = ? AND coordinator = ?"
+            " AND state = 'committed' LIMIT 1",
+            (self.dataset, request.spec_hash, request.coordinator),
+        ).fetchone()
+        return row is not None
+
+    def _coordinator_used(self, db: sqlite3.Connection, coordinator: str) -> int:
+        """Micro-rho of a coordinator's cap used on the population.
+
+        Its fresh releases and the answers it was served that another coordinator paid for.
+        """
+        marks = ", ".join("?" * len(self.pool))
+        row = db.execute(
+            "SELECT COALESCE(SUM(micro_rho + cap_micro), 0) FROM releases"
+            f" WHERE dataset IN ({marks}) AND coordinator = ?",
+            (*self.pool, coordinator),
+        ).fetchone()
+        return int(row[0])
+
     def _insert(
-        self, db: sqlite3.Connection, request: Request, micro: int, state: str, answered_by: str
+        self,
+        db: sqlite3.Connection,
+        request: Request,
+        micro: int,
+        state: str,
+        answered_by: str,
+        cap_micro: int = 0,
     ) -> None:
         now = time.time()
         db.execute(
             "INSERT INTO releases (query_id, dataset, spec_hash, request_sha256, coordinator,"
-            " micro_rho, state, owner, created_at, committed_at, answered_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " micro_rho, state, owner, created_at, committed_at, answered_by, cap_micro)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.query_id, self.dataset, request.spec_hash, request.request_sha256,
                 request.coordinator, micro, state, self.owner, now,
-                now if state == "committed" else None, answered_by,
+                now if state == "committed" else None, answered_by, cap_micro,
             ),
         )  # fmt: skip
 
@@ -368,16 +408,12 @@ class Ledger:
         with self._transaction() as db:
             self._audit(db, request, "refusal", reason=error.reason)
 
-    def _spent(
-        self, db: sqlite3.Connection, coordinator: str | None = None, pool: tuple[str, ...] = ()
-    ) -> int:
+    def _spent(self, db: sqlite3.Connection, pool: tuple[str, ...] = ()) -> int:
+        """Micro-rho charged to the budget of this dataset (or of every dataset in ``pool``)."""
         datasets = pool or (self.dataset,)
         marks = ", ".join("?" * len(datasets))
         sql = f"SELECT COALESCE(SUM(micro_rho), 0) FROM releases WHERE dataset IN ({marks})"
-        args: tuple[str, ...] = datasets
-        if coordinator is not None:
-            sql, args = sql + " AND coordinator = ?", (*args, coordinator)
-        return int(db.execute(sql, args).fetchone()[0])
+        return int(db.execute(sql, datasets).fetchone()[0])
 
     def state(self) -> BudgetState:
         """The budget left to this dataset: its own, or its population's when less.
@@ -388,7 +424,7 @@ class Ledger:
             spent = self._spent(db)
             total = self.total_micro
             if self.pool_micro is not None:
-                pool_spent = self._spent(db, None, self.pool)
+                pool_spent = self._spent(db, self.pool)
                 if self.pool_micro - pool_spent < total - spent:
                     total, spent = self.pool_micro, pool_spent
         return BudgetState(

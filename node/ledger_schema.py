@@ -8,6 +8,9 @@ The version is SQLite's ``PRAGMA user_version``. History:
 2. ``schema_history``: one row per version the file was brought to, saying when, by
    which fedstats release and what was done, so that an operator can see what changed
    a ledger.
+3. ``releases.cap_micro``: rho charged to the asking coordinator's cap, not to the
+   node's budget, when it is served an answer another coordinator paid for (0 on every
+   row written before).
 
 A node opens its ledger through `upgrade`: a new file gets the current schema, an
 older one is upgraded in place in one transaction (every step or none) and each step is
@@ -31,7 +34,7 @@ __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this release writes; bump it with a new entry in ``_STEPS``."""
 
 _RELEASES = """
@@ -60,6 +63,9 @@ CREATE TABLE schema_history (
     note        TEXT NOT NULL
 )
 """
+_CAP_MICRO = (
+    "ALTER TABLE releases ADD COLUMN cap_micro INTEGER NOT NULL DEFAULT 0 CHECK (cap_micro >= 0)"
+)
 # Version 1's tables and the columns a release-0.1 file must have to be adopted.
 _V1_COLUMNS = {
     "releases": {
@@ -74,6 +80,10 @@ _V1_COLUMNS = {
 # Each version after the first: what it does, and its statements (run in one transaction).
 _STEPS: dict[int, tuple[str, tuple[str, ...]]] = {
     2: ("record every schema change in schema_history", (_HISTORY,)),
+    3: (
+        "charge a coordinator's cap for answers another coordinator paid for (cap_micro)",
+        (_CAP_MICRO,),
+    ),
 }
 
 

@@ -94,8 +94,8 @@ class QueryAnswer:
 
     query_id: str
     tables: list[TableRelease]
-    rho_charged: float
-    cached: bool
+    rho_charged: float  # charged to the node's budget, or to the asking coordinator's cap
+    cached: bool  # the asking coordinator was served this answer (or paid for it) before
     time_period: str = ""  # the reference period answered (set per call, not stored)
     audit_seq: int = 0  # this call's entry in the audit chain (set per call, not stored)
     audit_hash: str = ""
@@ -257,6 +257,8 @@ class NodeService:
         if isinstance(outcome, StoredAnswer):
             log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
             answer = QueryAnswer.from_stored(query_id, outcome.answer)
+            if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
+                answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
             position = outcome.position
         else:
             answer, position = self._compute_and_commit(outcome, plan, served)

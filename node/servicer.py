@@ -378,7 +378,7 @@ def node_handlers(servicer: NodeServicer) -> grpc.GenericRpcHandler:  # type: ig
 
 
 def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:
-    """The wire form of a budget, with the spent rho as (epsilon, delta)."""
+    """The wire form of a budget, with its rho figures also as epsilon at ``DEFAULT_DELTA``."""
     return pb.BudgetStatus(
         dataset=dataset,
         rho_total=state.total,
@@ -387,6 +387,9 @@ def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:
         max_rho_per_query=state.max_per_query,
         epsilon_spent=epsilon_for(state.spent),
         delta=DEFAULT_DELTA,
+        epsilon_total=epsilon_for(state.total),
+        epsilon_remaining=epsilon_for(state.remaining),
+        epsilon_per_query=epsilon_for(state.max_per_query),
     )
 
 

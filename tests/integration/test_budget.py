@@ -27,6 +27,7 @@ from indicators.spec import Query
 from node.config import load_config
 from node.server import build_server
 from node.service import NodeService
+from privacy.budget import DEFAULT_DELTA, epsilon_for
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from tests.support.cities import ServeCityFn
@@ -96,6 +97,11 @@ def test_query_past_remaining_budget_is_refused_and_charges_nothing(
     assert status.rho_spent == pytest.approx(0.5)
     assert status.rho_remaining == pytest.approx(0.5)
     assert ledger_ids(node) == {"spend"}
+    # each rho figure also as epsilon at the stated delta (OpenDP's conversion)
+    assert status.delta == DEFAULT_DELTA
+    assert status.epsilon_total == pytest.approx(epsilon_for(1.0))
+    assert status.epsilon_spent == status.epsilon_remaining == pytest.approx(epsilon_for(0.5))
+    assert status.epsilon_per_query == pytest.approx(epsilon_for(status.max_rho_per_query))
 
 
 def test_query_past_per_query_cap_is_refused_and_charges_nothing(serve_city: ServeCityFn) -> None:

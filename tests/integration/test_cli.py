@@ -19,6 +19,7 @@ from coordinator.client import Dialer
 from coordinator.config import NodeAddress
 from fedstats import synth
 from fedstats.cli import main
+from privacy.budget import DEFAULT_DELTA, epsilon_for
 from tests.support.cities import SyntheticCities, city_node_toml
 from tests.support.pki import COORDINATOR, pki
 
@@ -94,6 +95,10 @@ def test_query_a_served_node_and_read_its_budget(
     assert main(["budget", "--config", str(node_config)]) == 0
     report = capsys.readouterr().out
     assert "spent 0.5" in report and "remaining 9.5" in report
+    # the same budget as epsilon at a stated delta, from OpenDP's conversion
+    eps = {k: f"{epsilon_for(r):.3g}" for k, r in (("total", 10), ("spent", 0.5), ("left", 9.5))}
+    assert f"as epsilon at delta {DEFAULT_DELTA:g}: total {eps['total']}" in report
+    assert f"spent {eps['spent']}, remaining {eps['left']}" in report
 
 
 def test_check_reports_coverage_without_spending(

@@ -179,7 +179,9 @@ def node_toml(fed: Keys, node_id: str, datasets: str, cells: int = 10_000) -> st
     (1) is below the coordinator's rho_cap (2), itself below the per-query cap (3). The
     queries that are answered ask for rho 0.01 on one spec (repeats are free), so a query
     of rho 1.5 passes the caps but not the budget, and one of 2.5 passes the per-query cap
-    but not the coordinator's.
+    but not the coordinator's. The coordinator's grant allows tables of 20 population
+    cells: the plain query has 5 (15 cells, the node's limit per query), by sex 10 (30
+    cells: too many for the node), by sex and age 50 (too fine for the grant).
     """
     tls = fed.tls("node", node_id)
     node = f'[node]\nid = "{node_id}"\ngeo = "AT13"\ncountry = "AT"\nstate_dir = "state"\n\n'
@@ -197,6 +199,8 @@ def node_toml(fed: Keys, node_id: str, datasets: str, cells: int = 10_000) -> st
         rho_cap = 2.0
         indicators = ["employment_rate"]
         group_dims = ["citizen"]
+        breakdowns = ["sex", "age"]
+        max_cells = 20
 
         [[coordinators]]
         id = "{OTHER}"
@@ -245,7 +249,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     init_ca(root / "pki")
     synth.write(synth.generate(NODE, 3000, seed=8), root / "vienna.csv")
     cells = compile_query(QUERY).n_cells  # the plain query passes, a broken-down one not
-    assert compile_query(replace(QUERY, breakdowns=("sex", "age"))).n_cells > cells
+    assert compile_query(replace(QUERY, breakdowns=("sex",))).n_cells > cells
     periods = dataset("2025", header="[[datasets]]") + dataset(ODD_PERIOD, header="[[datasets]]")
     fed = Federation(root, *serve(Keys(root), NODE, periods, cells, health="127.0.0.1:0"))
     yield fed
@@ -319,7 +323,8 @@ REFUSED_QUERIES = {
     Reason.MALFORMED_QUERY: ("not an id!", QUERY),
     Reason.UNKNOWN_INDICATOR: ("q", replace(QUERY, indicators=("no_such_rate",))),
     Reason.UNKNOWN_DIMENSION: ("q", replace(QUERY, group_dim="nationality")),
-    Reason.TOO_MANY_CELLS: ("q", replace(QUERY, breakdowns=("sex", "age"))),
+    Reason.TOO_MANY_CELLS: ("q", replace(QUERY, breakdowns=("sex",))),
+    Reason.TABLE_TOO_FINE: ("q", replace(QUERY, breakdowns=("sex", "age"))),
     Reason.BUDGET_EXCEEDED: ("q", replace(QUERY, rho=1.5)),
     Reason.QUERY_CAP_EXCEEDED: ("q", replace(QUERY, rho=4.0)),
     Reason.COORDINATOR_CAP_EXCEEDED: ("q", replace(QUERY, rho=2.5)),

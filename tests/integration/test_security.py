@@ -34,6 +34,8 @@ from tests.support.pki import COORDINATOR, pki, sign_request
 GRANT_LIMITS = """
 indicators = ["employment_rate", "activity_rate"]
 group_dims = ["citizen"]
+breakdowns = ["sex", "age"]
+max_cells = 12
 """
 
 
@@ -222,6 +224,32 @@ def test_indicator_outside_the_grant(node: Node) -> None:
     code, reason = node.refused(sign_request(request("u", "unemployment_rate"), "vienna"))
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "INDICATOR_NOT_ALLOWED")
     assert node.last_audit()[:2] == ("refusal", "INDICATOR_NOT_ALLOWED")
+
+
+@pytest.mark.parametrize(
+    ("breakdown", "reason"), [("yearesid", "DIMENSION_NOT_ALLOWED"), ("age", "TABLE_TOO_FINE")]
+)
+def test_breakdowns_and_table_size_outside_the_grant(
+    node: Node, breakdown: str, reason: str
+) -> None:
+    """The grant allows sex and age, tables of 12 population cells: citizen by sex has 10,
+    citizen by age 25; yearesid is not granted."""
+    allowed = request("by-sex")
+    allowed.spec.breakdowns.append("sex")
+    assert node.running.ask(allowed).rho_charged == pytest.approx(0.2)
+    refused = request(f"by-{breakdown}")
+    refused.spec.breakdowns.append(breakdown)
+    code, got = node.refused(sign_request(refused, "vienna"))
+    assert (code, got) == (grpc.StatusCode.PERMISSION_DENIED, reason)
+    assert node.last_audit()[:2] == ("refusal", reason)
+
+
+def test_a_grant_of_no_cells_is_a_config_error(tmp_path: Path, cities: SyntheticCities) -> None:
+    config = tmp_path / "vienna.toml"
+    text = cities.node_toml("vienna")
+    config.write_text(text.replace("rho_cap = 1000000000000.0", "rho_cap = 1.0\nmax_cells = 0"))
+    with pytest.raises(ConfigError, match=r"coordinators\[0\]\.max_cells: must be at least 1"):
+        load_config(config)
 
 
 def test_rho_cap_of_the_coordinator(node: Node) -> None:
