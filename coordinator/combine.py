@@ -16,12 +16,20 @@ import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
-from coordinator.flags import CONFIDENTIAL, DEVIATES, NONE, UNAVAILABLE, UNRELIABLE, Flags
+from coordinator.estimates import Layout, group_estimate, is_share
+from coordinator.flags import (
+    CONFIDENTIAL,
+    DEVIATES,
+    NONE,
+    NOT_APPLICABLE,
+    UNRELIABLE,
+    Flags,
+    Status,
+)
 from indicators.catalogue import BELOW_LINE, RATIO, Indicator
 from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
 from privacy.disclosure import DisclosureRules
-from privacy.estimators import Cells, Estimate, Linear
+from privacy.estimators import Cells, Estimate, Linear, rate_interval
 from protos import node_pb2 as pb
 
 __all__ = [
@@ -29,10 +37,12 @@ __all__ = [
     "TOTAL",
     "BenchmarkRow",
     "NodeTables",
+    "Pooling",
     "benchmark_rows",
     "comparator_cell",
     "comparator_group",
     "groups_of",
+    "pool_members",
     "poverty_lines",
     "read_result",
 ]
@@ -56,6 +66,7 @@ class NodeTables:
     cell_flags: dict[str, list[Flags]]
     poverty_line: float | None = None
     deviations: dict[str, str] = field(default_factory=dict)
+    country: str = ""
 
     def deviates(self, spec: TableSpec) -> bool:
         """Whether the node's definition of a variable the table reads deviates."""
@@ -90,6 +101,10 @@ class BenchmarkRow:
     gap_ci_low: float | None = None
     gap_ci_high: float | None = None
     denominator: float | None = None
+    unknown_share: float | None = None
+    status: Status = Status.PUBLISHED
+    poverty_line: float | None = None
+    aggregate: str = ""
     estimate: Estimate | None = field(default=None, repr=False)
 
 
@@ -105,6 +120,7 @@ class _Source:
     node_flags: list[Flags] | None  # the node's own population-cell flags, if one node
     extra_flags: Flags = NONE
     lines: list[float] | None = None  # poverty line of each stacked table
+    aggregate: str = ""  # pooled rows: how the nodes are aggregated
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -154,6 +170,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         cell_flags=flags,
         poverty_line=result.poverty_line or None,
         deviations=dict(result.deviations),
+        country=result.country,
     )
 
 
@@ -245,6 +262,8 @@ class _Estimated:
     linear: Linear
     estimate: Estimate
     flag: str
+    status: Status
+    interval: tuple[float, float]
 
 
 def _estimate(
@@ -260,6 +279,7 @@ def _estimate(
     if indicator.kind == RATIO:  # the denominator: only its outcome codes count
         outcome = layout.spec.outcome.codes
         den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
+        num = [i for i, c in enumerate(outcome) if c in indicator.numerator]
         counted = layout.mask(groups, cell, den)
     estimate = Estimate(
         linear.value,
@@ -270,9 +290,16 @@ def _estimate(
     flag = source.rules.estimate_flag(
         _population_flag(source, layout, groups, cell), estimate.value, estimate.se
     )
-    if not flag and indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
-        flag = UNRELIABLE
-    return _Estimated(linear, estimate, flag)
+    status = Status.SUPPRESSED if flag == CONFIDENTIAL else Status.PUBLISHED
+    if indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
+        flag = flag or UNRELIABLE
+        status = Status.SUPPRESSED
+    if indicator.kind == RATIO:
+        copies = [layout.copy(k) for k in range(layout.tile)]
+        interval = rate_interval(cells, layout.mask(groups, cell, num), counted, copies)
+    else:
+        interval = estimate.interval()
+    return _Estimated(linear, estimate, flag, status, interval)
 
 
 def _noise_dominated(
@@ -280,13 +307,13 @@ def _noise_dominated(
 ) -> bool:
     """Whether a binned distribution is too noisy for its median or poverty share.
 
-    Its bins each carry noise; when the error of the group's total over all bins exceeds
+    Its bins each carry DP noise; when that noise on the group's total over all bins exceeds
     ``BINNED_NOISE_LIMIT`` of that total, the interpolated distribution (and so any
-    median or share read from it) is unreliable, whatever the delta method says.
+    median or share read from it) is dominated by noise and is not published.
     """
     population = layout.population(groups, cell)
     total = float(cells.values[population].sum())
-    error = math.sqrt(float(cells.variance[population].sum()))
+    error = math.sqrt(float(cells.noise_variance[population].sum()))
     return total <= 0 or error > BINNED_NOISE_LIMIT * total
 
 
@@ -302,6 +329,7 @@ def _rows_for(
     groups = groups_of(spec)
     members_of = dict(groups)
     compared: dict[tuple[str, tuple[int, ...]], _Estimated] = {}  # comparator estimates
+    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
 
     def estimated(group: str, cell: tuple[int, ...]) -> _Estimated:
         return compared.get((group, cell)) or _estimate(
@@ -315,7 +343,7 @@ def _rows_for(
             if versus not in compared:
                 compared[versus] = estimated(*versus)
             comp = compared[versus]
-            comp_hidden = comp.flag == CONFIDENTIAL
+            comp_shown = comp.status == Status.PUBLISHED
             row = BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
@@ -327,35 +355,45 @@ def _rows_for(
                 comparator=comparator,
                 unit=indicator.unit,
                 flags=Flags(est.flag) | source.extra_flags,
-                comparator_value=None if comp_hidden else _published(comp.linear.value, share),
+                status=est.status,
+                comparator_value=_published(comp.linear.value, share) if comp_shown else None,
+                poverty_line=line if indicator.kind == BELOW_LINE else None,
+                aggregate=source.aggregate,
             )
-            if est.flag != CONFIDENTIAL:
-                row = _with_estimate(row, est.estimate, share)
-                if versus != (group, cell) and not comp_hidden:
+            if est.status == Status.PUBLISHED:
+                row = _with_estimate(row, est, share)
+                if versus != (group, cell) and comp_shown:
                     gap = est.linear - comp.linear
-                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)))
+                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)), share)
             rows.append(row)
     return rows
 
 
-def _with_estimate(row: BenchmarkRow, est: Estimate, share: bool) -> BenchmarkRow:
-    low, high = est.interval()
+def _with_estimate(row: BenchmarkRow, est: _Estimated, share: bool) -> BenchmarkRow:
+    low, high = est.interval
+    value = est.estimate
     return replace(
         row,
-        value=_published(est.value, share),
+        value=_published(value.value, share),
         ci_low=_published(low, share),
         ci_high=_published(high, share),
-        denominator=est.denominator if math.isfinite(est.denominator) else None,
-        estimate=est,
+        denominator=value.denominator if math.isfinite(value.denominator) else None,
+        estimate=value,
     )
 
 
-def _with_gap(row: BenchmarkRow, gap: Estimate) -> BenchmarkRow:
+def _with_gap(row: BenchmarkRow, gap: Estimate, share: bool) -> BenchmarkRow:
+    """A gap of two shares stays inside [-100, 100] points, bounds included."""
     low, high = gap.interval()
-    return replace(row, gap=_pct(gap.value), gap_ci_low=_pct(low), gap_ci_high=_pct(high))
+    limit = 1.0 if share else math.inf
+
+    def bounded(x: float) -> float | None:
+        return _pct(min(max(x, -limit), limit))
+
+    return replace(row, gap=bounded(gap.value), gap_ci_low=bounded(low), gap_ci_high=bounded(high))
 
 
-def _unavailable_rows(
+def _missing_rows(
     node: str,
     geo: str,
     period: str,
@@ -363,7 +401,9 @@ def _unavailable_rows(
     indicator: Indicator,
     plan: Plan,
     flagged: Flags,
+    status: Status,
 ) -> list[BenchmarkRow]:
+    """Rows without values: the node did not answer, or does not provide what is needed."""
     breakdown_dims = spec.dims[1:]
     return [
         BenchmarkRow(
@@ -376,32 +416,56 @@ def _unavailable_rows(
             breakdown={d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
             comparator=comparator_group(spec, plan.query.comparator),
             unit=indicator.unit,
-            flags=Flags(UNAVAILABLE) | flagged,
+            flags=flagged | (NOT_APPLICABLE if status == Status.NOT_APPLICABLE else ""),
+            status=status,
+            aggregate="population" if node == POOLED else "",
         )
         for cell in itertools.product(*[d.codes for d in breakdown_dims])
         for group, _ in groups_of(spec)
     ]
 
 
-def poverty_lines(
-    plan: Plan, spec: TableSpec, node_order: list[str], answers: dict[str, NodeTables]
-) -> dict[str, float]:
-    """The poverty line each answering node's rows use.
+def poverty_lines(plan: Plan, answers: dict[str, NodeTables]) -> dict[str, float]:
+    """The poverty line of each answering node that has one.
 
-    The query's line if it gives one; else the node's configured national line; else
-    60% of the median of the pooled distribution of every answering node.
+    The query's line if it gives one; else the node's national line (60% of its country's
+    median equivalised income of all persons). A node without one gets none: its AROP
+    rate is not computed, never from a line pooled across countries.
     """
-    answering = [n for n in node_order if n in answers]
     if plan.query.poverty_line is not None:
-        return dict.fromkeys(answering, plan.query.poverty_line)
-    derived = math.nan
-    if any(answers[n].poverty_line is None for n in answering):
-        pooled = Cells.concat([answers[n].cells[spec.key] for n in answering])
-        median = median_of_all(pooled, Layout(spec, len(answering)))
-        derived = POVERTY_SHARE * median.value
-    return {
-        n: line if (line := answers[n].poverty_line) is not None else derived for n in answering
-    }
+        return dict.fromkeys(answers, plan.query.poverty_line)
+    return {n: a.poverty_line for n, a in answers.items() if a.poverty_line is not None}
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How pooled rows are made (DESIGN section 6).
+
+    Attributes:
+        enabled: Whether to give pooled rows at all.
+        min_coverage: The share of the query's nodes that must be pooled.
+        deviations: Whether nodes whose definitions differ (``d``) are pooled.
+    """
+
+    enabled: bool = True
+    min_coverage: float = 0.5
+    deviations: bool = False
+
+
+def _pooled_refusal(
+    indicator: Indicator, members: list[str], answers: dict[str, NodeTables], n_nodes: int,
+    pooling: Pooling,
+) -> Status | None:  # fmt: skip
+    """Why no pooled value is given, as the pooled rows' status; None when it is."""
+    if not members and answers:
+        return Status.NOT_APPLICABLE  # every answering node's definition differs
+    if len(members) < pooling.min_coverage * n_nodes:
+        return Status.NO_ANSWER  # too few nodes answered to pool
+    if len({answers[n].time_period for n in members}) > 1:
+        return Status.NOT_APPLICABLE  # never across reference periods
+    if indicator.kind != RATIO and len({answers[n].country for n in members}) > 1:
+        return Status.NOT_APPLICABLE  # no median or poverty rate across countries
+    return None
 
 
 def benchmark_rows(
@@ -410,19 +474,24 @@ def benchmark_rows(
     answers: dict[str, NodeTables],
     geos: dict[str, str] | None = None,
     *,
-    pooled: bool = True,
+    pooled: bool | Pooling = True,
     flagged: Flags = NONE,
+    not_provided: frozenset[str] = frozenset(),
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 
     Args:
         plan: The compiled query.
-        node_order: Node ids in output order; those without answers get rows flagged ``n``.
+        node_order: Node ids in output order; those without answers get rows without
+            values, with status ``no_answer`` or ``not_provided``.
         answers: Tables of the nodes that answered.
         geos: Geo codes of nodes known only from configuration (for failed nodes).
-        pooled: Whether to give pooled rows.
+        pooled: Whether (and how) to give pooled rows.
         flagged: Flags every row carries.
+        not_provided: Nodes that were not asked because they provide none of the
+            query's variables.
     """
+    pooling = pooled if isinstance(pooled, Pooling) else Pooling(enabled=pooled)
     rows: list[BenchmarkRow] = []
     periods = sorted({a.time_period for a in answers.values()})
     pooled_period = "+".join(periods)
@@ -430,10 +499,10 @@ def benchmark_rows(
         indicator, spec = plan.indicator(name)
         # the nodes that answered this indicator's table
         having = {n: a for n, a in answers.items() if spec.key in a.cells}
-        answering = [n for n in node_order if n in having]
         lines: dict[str, float] = {}
-        if indicator.kind == BELOW_LINE and having:
-            lines = poverty_lines(plan, spec, node_order, having)
+        if indicator.kind == BELOW_LINE:
+            lines = poverty_lines(plan, having)
+            having = {n: a for n, a in having.items() if n in lines}
         for node_id in node_order:
             if node_id in having:
                 a = having[node_id]
@@ -443,21 +512,42 @@ def benchmark_rows(
                     lines=[lines[node_id]] if lines else None,
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
-            else:
-                known = answers.get(node_id)
-                geo = known.geo if known else (geos or {}).get(node_id, "")
-                rows += _unavailable_rows(
-                    node_id, geo, pooled_period, spec, indicator, plan, flagged
-                )
-        if pooled and having:
-            extra = flagged | (UNAVAILABLE if len(having) < len(node_order) else "")
-            if any(having[n].deviates(spec) for n in answering):
-                extra |= DEVIATES
-            source = _Source(
-                POOLED, POOLED, pooled_period,
-                Cells.concat([having[n].cells[spec.key] for n in answering]),
-                DisclosureRules.strictest([having[n].rules for n in answering]), None, extra,
-                lines=[lines[n] for n in answering] if lines else None,
-            )  # fmt: skip
-            rows += _rows_for(source, spec, indicator, plan)
+                continue
+            known = answers.get(node_id)
+            geo = known.geo if known else (geos or {}).get(node_id, "")
+            status = Status.NOT_PROVIDED if known or node_id in not_provided else Status.NO_ANSWER
+            period = known.time_period if known else pooled_period
+            rows += _missing_rows(node_id, geo, period, spec, indicator, plan, flagged, status)
+        if pooling.enabled and answers:
+            rows += _pooled_rows(plan, spec, indicator, node_order, having, lines, pooling, flagged)
     return rows
+
+
+def pool_members(
+    spec: TableSpec, node_order: list[str], having: dict[str, NodeTables], deviations: bool
+) -> list[str]:
+    """The nodes a pooled value sums: those answering, without ``d`` unless asked."""
+    return [n for n in node_order if n in having and (deviations or not having[n].deviates(spec))]
+
+
+def _pooled_rows(
+    plan: Plan, spec: TableSpec, indicator: Indicator, node_order: list[str],
+    having: dict[str, NodeTables], lines: dict[str, float], pooling: Pooling, flagged: Flags,
+) -> list[BenchmarkRow]:  # fmt: skip
+    """The pooled rows of one indicator, or rows saying why there are none."""
+    members = pool_members(spec, node_order, having, pooling.deviations)
+    refusal = _pooled_refusal(indicator, members, having, len(node_order), pooling)
+    period = "+".join(sorted({having[n].time_period for n in members})) or "+".join(
+        sorted({a.time_period for a in having.values()})
+    )
+    if refusal is not None:
+        return _missing_rows(POOLED, POOLED, period, spec, indicator, plan, flagged, refusal)
+    extra = flagged | (DEVIATES if any(having[n].deviates(spec) for n in members) else "")
+    source = _Source(
+        POOLED, POOLED, period,
+        Cells.concat([having[n].cells[spec.key] for n in members]),
+        DisclosureRules.strictest([having[n].rules for n in members]), None, extra,
+        lines=[lines[n] for n in members] if lines else None,
+        aggregate="population",
+    )  # fmt: skip
+    return _rows_for(source, spec, indicator, plan)

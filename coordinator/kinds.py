@@ -79,12 +79,14 @@ class Gathered:
         plans: Each planned node's plan of the whole query.
         answers: The tables of the nodes that answered.
         geos: Geo codes of nodes known without an answer (their rows still name one).
+        not_provided: Nodes not asked because they provide none of the query's variables.
     """
 
     order: list[str]
     plans: dict[str, Plan]
     answers: dict[str, NodeTables]
     geos: dict[str, str]
+    not_provided: frozenset[str] = frozenset()
 
     @property
     def answering(self) -> list[str]:
@@ -107,8 +109,11 @@ class Harmonised(QueryKind):
         return self.plan
 
     def rows(self, gathered: Gathered) -> list[BenchmarkRow]:
-        """Per indicator: each node's rows (flagged ``n`` where it did not answer), pooled."""
-        return benchmark_rows(self.plan, gathered.order, gathered.answers, gathered.geos)
+        """Per indicator: each node's rows (without values where it did not answer), pooled."""
+        return benchmark_rows(
+            self.plan, gathered.order, gathered.answers, gathered.geos,
+            not_provided=gathered.not_provided,
+        )  # fmt: skip
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
         """The query's plan."""
@@ -205,7 +210,7 @@ class NodePlans:
         asked: Each node to ask, with the plan of what it is asked: the indicators whose
             variables it provides.
         missing: Per planned node, the indicators it cannot answer and why (its rows are
-            flagged ``n``).
+            without values, status ``not_provided``).
         failures: The nodes that cannot be asked at all, and why.
     """
 

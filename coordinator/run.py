@@ -138,7 +138,8 @@ def run_query(
         else:
             answers[node_id], charged[node_id] = answer
     geos = {n: d.geo for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
-    gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos)
+    lacking = frozenset(n for n, f in failures.items() if f.reason == Reason.VARIABLE_NOT_PROVIDED)
+    gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos, lacking)
     plan = kind.outcome_plan(gathered)
     _record(config, query_id, plan.query, failures, charged)
     return QueryOutcome(

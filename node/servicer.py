@@ -232,6 +232,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             design_effect=cfg.dataset.design_effect,
             poverty_line=cfg.dataset.poverty_line or 0.0,
             deviations=self.service.deviations(),
+            country=cfg.country,
         )
 
 

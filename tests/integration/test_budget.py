@@ -22,6 +22,7 @@ import pytest
 
 from common.errors import ERROR_METADATA_KEY
 from coordinator.combine import POOLED
+from coordinator.flags import Status
 from coordinator.run import run_query
 from indicators.spec import Query
 from node.config import load_config
@@ -225,6 +226,7 @@ from pathlib import Path
 from indicators.spec import Query, compile_query
 from node.ledger import Ledger
 from node.ledger import Request
+from coordinator.flags import Status
 ledger = Ledger(Path(sys.argv[1]), sys.argv[2], 2.0, 2.0)
 plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", rho=0.5))
 ledger.reserve(Request("crashed", plan.spec_hash(), 0.5, sys.argv[3], sys.argv[4], 1e12))
@@ -335,10 +337,11 @@ def test_coordinator_flags_a_node_without_budget_and_keeps_the_others(
     tyrol = [r for r in outcome.rows if r.node == "tyrol"]
     vienna = [r for r in outcome.rows if r.node == "vienna"]
     assert tyrol and vienna
-    assert all(r.flags == "n" and r.value is None for r in tyrol)
+    assert all(r.status == Status.NO_ANSWER and r.value is None for r in tyrol)
     assert any(r.value is not None for r in vienna)
-    assert all("n" not in r.flags for r in vienna)
-    assert all("n" in r.flags for r in outcome.rows if r.node == POOLED)
+    assert all(r.status != Status.NO_ANSWER for r in vienna)
+    # pooled over Vienna alone: half the nodes, the default minimum coverage
+    assert all(r.status != Status.NO_ANSWER for r in outcome.rows if r.node == POOLED)
     assert budget(poor).rho_spent == pytest.approx(0.5)
     assert budget(rich).rho_spent == pytest.approx(0.5)
 
@@ -358,14 +361,16 @@ def test_coordinator_survives_an_address_where_nothing_listens(
     assert set(outcome.failures) == {"nowhere"}
     assert outcome.failures["nowhere"].status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
     nowhere = [r for r in outcome.rows if r.node == "nowhere"]
-    assert nowhere and all(r.flags == "n" and r.value is None for r in nowhere)
+    assert nowhere and all(r.status == Status.NO_ANSWER and r.value is None for r in nowhere)
     assert any(r.value is not None for r in outcome.rows if r.node == "vienna")
 
-    # With no node answering at all, there are still rows, all flagged n, and no pool.
+    # With no node answering at all, there are still rows, all without answer, and no pool.
     alone = dataclasses.replace(config, nodes=config.nodes[1:])
     outcome = run_query(alone, Query(("employment_rate",), "citizen", (), "NAT", rho=0.5))
     assert set(outcome.failures) == {"nowhere"}
-    assert outcome.rows and all(r.flags == "n" and r.node == "nowhere" for r in outcome.rows)
+    assert outcome.rows and all(
+        r.status == Status.NO_ANSWER and r.node == "nowhere" for r in outcome.rows
+    )
 
 
 # --- the ledger file and concurrency ----------------------------------------------------

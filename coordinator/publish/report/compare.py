@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.combine import BenchmarkRow, poverty_lines
+from coordinator.combine import BenchmarkRow, pool_members, poverty_lines
 from coordinator.estimates import Layout, group_estimate
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.report.blocks import Place
@@ -30,7 +30,9 @@ def _gap_gradient(
     return gap.value, gap.grad
 
 
-def gap_versus_pooled(outcome: Outcome, row: BenchmarkRow, place: Place) -> Estimate | None:
+def gap_versus_pooled(
+    outcome: Outcome, row: BenchmarkRow, place: Place, deviations: bool = False
+) -> Estimate | None:
     """A city's gap minus the pooled gap (proportions), with its standard error.
 
     The city's cells are part of the pooled cells, so the two gaps are correlated: the
@@ -42,14 +44,20 @@ def gap_versus_pooled(outcome: Outcome, row: BenchmarkRow, place: Place) -> Esti
         outcome: The row's query.
         row: The city's row.
         place: Where the row sits in its table (``Block.place``).
+        deviations: Whether the pooled value includes nodes whose definitions differ.
     """
     if row.gap is None or row.node not in outcome.answers:
         return None
     indicator, spec = outcome.plan.indicator(row.indicator)
-    order = list(outcome.answers)
+    having = {n: a for n, a in outcome.answers.items() if spec.key in a.cells}
     lines = None
     if indicator.kind == BELOW_LINE:
-        by_node = poverty_lines(outcome.plan, spec, order, dict(outcome.answers))
+        by_node = poverty_lines(outcome.plan, having)
+        having = {n: a for n, a in having.items() if n in by_node}
+    order = pool_members(spec, list(having), having, deviations)
+    if row.node not in order:
+        return None
+    if indicator.kind == BELOW_LINE:
         lines = [by_node[n] for n in order]
     parts = [outcome.answers[n].cells[spec.key] for n in order]
     pooled = Cells.concat(parts)
@@ -109,7 +117,7 @@ def compare_to_pooled(
         return Comparison(row, pooled, None, "not published")
     diff = None
     if pooled is not None and pooled.gap is not None and place is not None:
-        diff = gap_versus_pooled(outcome, row, place)
+        diff = gap_versus_pooled(outcome, row, place, "d" in pooled.flags)
     if pooled is None or pooled.gap is None or diff is None:
         return Comparison(row, pooled, None, "no pooled gap")
     diff = Estimate(100 * diff.value, 100 * diff.se)

@@ -42,11 +42,11 @@ from privacy.budget import DEFAULT_DELTA, epsilon_for
 __all__ = ["FLAG_LEGEND", "render_report", "write_report"]
 
 FLAG_LEGEND = (
-    (":", "not available"),
-    ("c", "confidential: too few people to publish"),
-    ("u", "low reliability: read with care"),
-    ("n", "a city's node did not answer (pooled values then leave it out)"),
+    (":", "not published: the table says why (suppressed, not provided, no answer)"),
+    ("c", "confidential: too few people to publish safely"),
+    ("u", "low reliability: read with care (or, with ':', too noisy to publish)"),
     ("d", "definition differs from the harmonised one"),
+    ("z", "not applicable"),
 )
 
 _TEMPLATES = jinja2.Environment(
