@@ -297,6 +297,9 @@ def _estimate(
     if indicator.kind == RATIO:
         copies = [layout.copy(k) for k in range(layout.tile)]
         interval = rate_interval(cells, layout.mask(groups, cell, num), counted, copies)
+        if not all(map(math.isfinite, interval)):  # noise swamps the rate
+            flag = flag or UNRELIABLE
+            status = Status.SUPPRESSED
     else:
         interval = estimate.interval()
     return _Estimated(linear, estimate, flag, status, interval)

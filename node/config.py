@@ -45,6 +45,8 @@ class DatasetConfig:
     where: dict[str, str]
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
+    poverty_line_currency: str = ""
+    poverty_line_source: str = ""
     rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
 
 
@@ -220,6 +222,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    keys |= {"poverty_line_currency", "poverty_line_source"}
     sec.check_keys(keys | ({"rho_budget"} if multi else set()))
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -238,6 +241,8 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         where={str(k): str(v) for k, v in where.items()},
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
+        poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
+        poverty_line_source=str(sec.get("poverty_line_source", str, "")),
         rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
     )
 

@@ -290,7 +290,8 @@ def rate_interval(
         z: The normal quantile.
 
     Returns:
-        ``(low, high)``; ``(nan, nan)`` when the denominator is not positive.
+        ``(low, high)``; ``(nan, nan)`` when the denominator is not positive or noise
+        swamps the rate (the set of plausible rates is not an interval inside [0, 1]).
     """
     d = float(cells.values[den].sum())
     if d <= 0:
@@ -313,7 +314,7 @@ def rate_interval(
     c = r * r - z2 * s_num
     disc = b * b - 4.0 * a * c
     if a <= 0 or disc < 0:
-        return 0.0, 1.0
+        return math.nan, math.nan
     root = math.sqrt(disc)
     low, high = (-b - root) / (2 * a), (-b + root) / (2 * a)
     return max(0.0, min(low, r)), min(1.0, max(high, r))
