@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
+from coordinator.bases import Margin, base_of, read_margins
 from coordinator.estimates import Layout, group_estimate, is_share
 from coordinator.flags import (
-    CONFIDENTIAL,
     DEVIATES,
     NONE,
     NOT_APPLICABLE,
@@ -27,7 +27,14 @@ from coordinator.flags import (
     Status,
 )
 from indicators.catalogue import BELOW_LINE, RATIO, Indicator
-from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
+from indicators.spec import (
+    DERIVED_GROUPS,
+    NATIVE_GROUP,
+    Plan,
+    TableSpec,
+    denominator_codes,
+    parse_comparator,
+)
 from privacy.disclosure import DisclosureRules
 from privacy.estimators import Cells, Estimate, Linear, rate_interval
 from protos import node_pb2 as pb
@@ -67,6 +74,7 @@ class NodeTables:
     poverty_line: float | None = None
     deviations: dict[str, str] = field(default_factory=dict)
     country: str = ""
+    margins: dict[str, tuple[Margin, ...]] = field(default_factory=dict)
 
     def deviates(self, spec: TableSpec) -> bool:
         """Whether the node's definition of a variable the table reads deviates."""
@@ -117,7 +125,7 @@ class _Source:
     period: str
     cells: Cells
     rules: DisclosureRules
-    node_flags: list[Flags] | None  # the node's own population-cell flags, if one node
+    margins: list[tuple[Margin, ...]]  # each stacked table's denominator margins
     extra_flags: Flags = NONE
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
@@ -133,6 +141,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
     by_key = {t.key: t for t in result.tables}
     cells: dict[str, Cells] = {}
     flags: dict[str, list[Flags]] = {}
+    margins: dict[str, tuple[Margin, ...]] = {}
     if set(by_key) != {spec.key for spec in plan.tables}:
         raise FedstatsError(
             f"node {result.node_id} answered with other tables than it was asked for",
@@ -151,6 +160,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         cells[spec.key] = Cells.of(
             table.counts, table.sigma, samples, table.sample_sigma, result.design_effect or 1.0
         )
+        margins[spec.key] = read_margins(table)
         try:
             flags[spec.key] = [Flags(f) for f in table.cell_flags]
         except ValueError as exc:
@@ -159,18 +169,33 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
                 reason=Reason.PROTOCOL_MISMATCH,
                 hint="node and coordinator must run the same fedstats catalogue version",
             ) from None
-    d = result.disclosure
     return NodeTables(
         node_id=result.node_id,
         geo=result.geo,
         time_period=result.time_period,
         source=result.source,
-        rules=DisclosureRules(d.min_count, d.unreliable_below, d.max_cv),
+        rules=_rules(result.disclosure),
         cells=cells,
         cell_flags=flags,
+        margins=margins,
         poverty_line=result.poverty_line or None,
         deviations=dict(result.deviations),
         country=result.country,
+    )
+
+
+def _rules(d: pb.Disclosure) -> DisclosureRules:
+    """A node's rules from the wire (0 in a newer field: the field's default)."""
+    defaults = DisclosureRules()
+    return DisclosureRules(
+        min_count=d.min_count,
+        unreliable_below=d.unreliable_below,
+        max_cv=d.max_cv,
+        unknown_flag=d.unknown_flag or defaults.unknown_flag,
+        unknown_suppress=d.unknown_suppress or defaults.unknown_suppress,
+        weighted=d.weighted,
+        certainty=d.certainty or defaults.certainty,
+        name=d.rules,
     )
 
 
@@ -241,20 +266,6 @@ def _published(x: float, share: bool) -> float | None:
     return _pct(min(max(x, 0.0), 1.0) if share else max(x, 0.0))
 
 
-def _population_flag(
-    source: _Source, layout: Layout, groups: list[int], cell: tuple[int, ...]
-) -> str:
-    """The node's own flag for a single code; otherwise the rules on the noisy sums."""
-    if source.node_flags is not None and len(groups) == 1:
-        index = np.ravel_multi_index((groups[0], *cell), layout.spec.shape[:-1])
-        return source.node_flags[int(index)]
-    population = layout.population(groups, cell)
-    cells = source.cells
-    return source.rules.cell_flag(
-        float(cells.values[population].sum()), float(cells.samples[population].sum())
-    )
-
-
 @dataclass(frozen=True)
 class _Estimated:
     """One group's estimate in one breakdown cell, with what publication needs."""
@@ -264,6 +275,7 @@ class _Estimated:
     flag: str
     status: Status
     interval: tuple[float, float]
+    unknown_share: float | None = None
 
 
 def _estimate(
@@ -275,34 +287,33 @@ def _estimate(
 ) -> _Estimated:
     cells = source.cells
     linear = group_estimate(cells, layout, indicator, groups, cell, source.lines)
-    counted = layout.population(groups, cell)
-    if indicator.kind == RATIO:  # the denominator: only its outcome codes count
-        outcome = layout.spec.outcome.codes
-        den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
-        num = [i for i, c in enumerate(outcome) if c in indicator.numerator]
-        counted = layout.mask(groups, cell, den)
+    denominator = denominator_codes(indicator, layout.spec)
+    outcome = layout.spec.outcome.codes
+    counted = layout.mask(groups, cell, [outcome.index(c) for c in denominator])
+    survey = bool(np.any(cells.deff > 0))
+    base = base_of(cells, layout, source.margins, groups, cell, denominator, survey)
     estimate = Estimate(
         linear.value,
         linear.se(cells),
-        float(cells.values[counted].sum()),
-        float(cells.samples[counted].sum()),
+        base.count.value,
+        base.observations.value if base.observations else base.count.value,
     )
-    flag = source.rules.estimate_flag(
-        _population_flag(source, layout, groups, cell), estimate.value, estimate.se
-    )
-    status = Status.SUPPRESSED if flag == CONFIDENTIAL else Status.PUBLISHED
+    judged = source.rules.judge(base.count, base.observations, base.unknown_share)
+    flag = source.rules.estimate_flag(judged.flag, estimate.value, estimate.se)
+    status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
     if indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
         flag = flag or UNRELIABLE
         status = Status.SUPPRESSED
     if indicator.kind == RATIO:
         copies = [layout.copy(k) for k in range(layout.tile)]
-        interval = rate_interval(cells, layout.mask(groups, cell, num), counted, copies)
+        numerator = [i for i, c in enumerate(outcome) if c in indicator.numerator]
+        interval = rate_interval(cells, layout.mask(groups, cell, numerator), counted, copies)
         if not all(map(math.isfinite, interval)):  # noise swamps the rate
             flag = flag or UNRELIABLE
             status = Status.SUPPRESSED
     else:
         interval = estimate.interval()
-    return _Estimated(linear, estimate, flag, status, interval)
+    return _Estimated(linear, estimate, flag, status, interval, base.unknown_share)
 
 
 def _noise_dominated(
@@ -362,6 +373,7 @@ def _rows_for(
                 comparator_value=_published(comp.linear.value, share) if comp_shown else None,
                 poverty_line=line if indicator.kind == BELOW_LINE else None,
                 aggregate=source.aggregate,
+                unknown_share=_pct(est.unknown_share),
             )
             if est.status == Status.PUBLISHED:
                 row = _with_estimate(row, est, share)
@@ -511,7 +523,7 @@ def benchmark_rows(
                 a = having[node_id]
                 source = _Source(
                     node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
-                    a.cell_flags[spec.key], flagged | (DEVIATES if a.deviates(spec) else ""),
+                    [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
                     lines=[lines[node_id]] if lines else None,
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
@@ -549,7 +561,8 @@ def _pooled_rows(
     source = _Source(
         POOLED, POOLED, period,
         Cells.concat([having[n].cells[spec.key] for n in members]),
-        DisclosureRules.strictest([having[n].rules for n in members]), None, extra,
+        DisclosureRules.strictest([having[n].rules for n in members]),
+        [having[n].margins.get(spec.key, ()) for n in members], extra,
         lines=[lines[n] for n in members] if lines else None,
         aggregate="population",
     )  # fmt: skip

@@ -29,6 +29,7 @@ from coordinator.client import NodeFailure
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
+from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
 from protos import node_pb2 as pb
@@ -248,6 +249,7 @@ def plan_nodes(
             continue
         provided = {v.name for v in description.variables}
         lacking = {**_lacking(plan, node_id, provided), **unknown}  # unknown to its release
+        lacking |= _without_line(plan, node_id, description)
         out.missing[node_id] = lacking
         answerable = tuple(n for n in plan.query.indicators if n not in lacking)
         if answerable:
@@ -257,6 +259,22 @@ def plan_nodes(
                 Reason.VARIABLE_NOT_PROVIDED, "; ".join(dict.fromkeys(lacking.values()))
             )
     return out
+
+
+def _without_line(plan: Plan, node_id: str, description: pb.NodeDescription) -> dict[str, str]:
+    """Poverty rates of a node that has no national poverty line (none asked, none spent).
+
+    A node lists a poverty rate among its indicators only when it has a national line; a
+    release that advertises no capabilities is asked and answers with its own rule.
+    """
+    if plan.query.poverty_line is not None or not description.HasField("capabilities"):
+        return {}
+    listed = set(description.indicators)
+    return {
+        name: f"node {node_id} has no national poverty line"
+        for name in plan.query.indicators
+        if CATALOGUE[name].kind == BELOW_LINE and name not in listed
+    }
 
 
 def _lacking(plan: Plan, node_id: str, provided: set[str]) -> dict[str, str]:

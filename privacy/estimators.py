@@ -52,6 +52,8 @@ class Cells:
         samples: Noisy unweighted counts of each cell (equal to ``values`` for registers).
         noise: Variance of each cell's DP noise alone (None: all of ``variance``).
         design_effect: Each cell's design effect: 0 for a register (no sampling error).
+        sample_noise: Variance of each sample count's DP noise (None: ``noise_variance``,
+            the samples being the values themselves).
     """
 
     values: FloatArray
@@ -59,6 +61,12 @@ class Cells:
     samples: FloatArray
     noise: FloatArray | None = None
     design_effect: FloatArray | None = None
+    sample_noise: FloatArray | None = None
+
+    @property
+    def sample_noise_variance(self) -> FloatArray:
+        """Variance of each sample count's DP noise."""
+        return self.noise_variance if self.sample_noise is None else self.sample_noise
 
     @property
     def noise_variance(self) -> FloatArray:
@@ -89,7 +97,9 @@ class Cells:
         n = np.asarray(samples, dtype=np.float64)
         total = np.maximum(x, 0.0)
         var = noise + design_effect * total**2 / np.maximum(n, 1.0)
-        return cls(x, var, n, noise, np.full(x.shape, design_effect))
+        return cls(
+            x, var, n, noise, np.full(x.shape, design_effect), np.full(x.shape, sample_sigma**2)
+        )
 
     @staticmethod
     def concat(parts: list[Cells]) -> Cells:
@@ -100,6 +110,7 @@ class Cells:
             np.concatenate([p.samples for p in parts]),
             np.concatenate([p.noise_variance for p in parts]),
             np.concatenate([p.deff for p in parts]),
+            np.concatenate([p.sample_noise_variance for p in parts]),
         )
 
 

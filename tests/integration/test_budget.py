@@ -28,6 +28,7 @@ from indicators.spec import Query
 from node.config import load_config
 from node.server import build_server
 from node.service import NodeService
+from privacy.gaussian import make_measurement
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from tests.support.cities import ServeCityFn
@@ -431,3 +432,30 @@ def test_concurrent_queries_never_overspend(serve_city: ServeCityFn) -> None:
     entries = node.service.ledger.entries()
     assert len(entries) == 3
     assert {e.state for e in entries} == {"committed"}
+
+
+# --- the rho split of a table: cells, sample counts and denominator margins --------------
+
+
+@pytest.mark.parametrize("city", ["vienna", "athens"])
+def test_a_table_s_rho_splits_exactly_among_cells_samples_and_margins(
+    serve_city: ServeCityFn, city: str
+) -> None:
+    node = serve_city(city, city)
+    req = request("split", indicators=("unemployment_rate", "median_income_ratio"), rho=0.5)
+    result = run(node, sign_request(req, node.node_id))
+    assert result.rho_charged == pytest.approx(0.5)
+    spent = 0.0
+    for table in result.tables:
+        releases = [(table.sigma, table.sensitivity, table.rho)]
+        if table.sample_counts:
+            releases.append((table.sample_sigma, 1, table.sample_rho))
+        releases += [(m.sigma, m.sensitivity, m.rho) for m in table.margins]
+        for sigma, sensitivity, rho in releases:  # each release's rho is OpenDP's own map
+            assert make_measurement(sigma).map(int(sensitivity)) == rho
+        spent += sum(rho for *_, rho in releases)
+        population_cells = len(table.counts) // len(table.dims[-1].codes)
+        assert {len(m.counts) for m in table.margins} == {population_cells}
+        assert ("UNK",) in {tuple(m.codes) for m in table.margins}
+        assert any(m.observations for m in table.margins) == bool(table.sample_counts)
+    assert 0.5 * (1 - 1e-9) <= spent <= 0.5  # exactly the query's rho, never more
