@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.estimates import Layout
+from coordinator.estimates import Cell, Layout
 from privacy.disclosure import Noisy
 from privacy.estimators import Cells
 from protos import node_pb2 as pb
@@ -73,14 +73,17 @@ def _measure(
     layout: Layout,
     margins: list[tuple[Margin, ...]],
     groups: list[int],
-    cell: tuple[int, ...],
+    cell: Cell,
     codes: tuple[str, ...],
     observations: bool,
 ) -> tuple[float, float] | None:
     """One count summed over the stacked tables: value and noise variance."""
     outcome = layout.spec.outcome.codes
     positions = [outcome.index(c) for c in codes if c in outcome]
-    population = [int(np.ravel_multi_index((g, *cell), layout.spec.shape[:-1])) for g in groups]
+    shape = layout.spec.shape[:-1]
+    population = [
+        int(np.ravel_multi_index((g, *c), shape)) for g in groups for c in layout.expand(cell)
+    ]
     value = variance = 0.0
     for k in range(layout.tile):
         parts = []
@@ -112,7 +115,7 @@ def base_of(
     layout: Layout,
     margins: list[tuple[Margin, ...]],
     groups: list[int],
-    cell: tuple[int, ...],
+    cell: Cell,
     denominator: tuple[str, ...],
     survey: bool,
 ) -> Base:

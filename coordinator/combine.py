@@ -11,13 +11,14 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
 from coordinator.bases import Margin, base_of, read_margins
-from coordinator.estimates import Layout, group_estimate, is_share
+from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import (
     DEVIATES,
     NONE,
@@ -26,15 +27,25 @@ from coordinator.flags import (
     Flags,
     Status,
 )
-from indicators.catalogue import BELOW_LINE, RATIO, Indicator
+from coordinator.pooling import (
+    CITY_MEAN,
+    POPULATION,
+    STANDARDISED,
+    Pooling,
+    finite,
+    pooled_linear,
+)
+from indicators.catalogue import BELOW_LINE, MEDIAN_RATIO, RATIO, Indicator
 from indicators.spec import (
     DERIVED_GROUPS,
     NATIVE_GROUP,
+    Dim,
     Plan,
     TableSpec,
     denominator_codes,
     parse_comparator,
 )
+from indicators.variables import AGE
 from privacy.disclosure import DisclosureRules
 from privacy.estimators import Cells, Estimate, Linear, rate_interval
 from protos import node_pb2 as pb
@@ -56,6 +67,7 @@ __all__ = [
 
 POOLED = "*"
 BINNED_NOISE_LIMIT = 0.1
+STANDARD_MARGIN = ("sex", AGE)  # the breakdowns a standardised pooled row sums over
 TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
 
@@ -217,9 +229,15 @@ def comparator_group(spec: TableSpec, comparator: str) -> str:
     return native
 
 
+@overload
 def comparator_cell(
     spec: TableSpec, comparator: str, group: str, cell: tuple[int, ...]
-) -> tuple[str, tuple[int, ...]]:
+) -> tuple[str, tuple[int, ...]]: ...
+@overload
+def comparator_cell(
+    spec: TableSpec, comparator: str, group: str, cell: Cell
+) -> tuple[str, Cell]: ...
+def comparator_cell(spec: TableSpec, comparator: str, group: str, cell: Cell) -> tuple[str, Cell]:
     """The group and breakdown cell a row of ``group`` in ``cell`` is compared with.
 
     Args:
@@ -283,10 +301,10 @@ def _estimate(
     layout: Layout,
     indicator: Indicator,
     groups: list[int],
-    cell: tuple[int, ...],
+    cell: Cell,
 ) -> _Estimated:
     cells = source.cells
-    linear = group_estimate(cells, layout, indicator, groups, cell, source.lines)
+    linear = pooled_linear(source.aggregate, cells, layout, indicator, groups, cell, source.lines)
     denominator = denominator_codes(indicator, layout.spec)
     outcome = layout.spec.outcome.codes
     counted = layout.mask(groups, cell, [outcome.index(c) for c in denominator])
@@ -301,10 +319,14 @@ def _estimate(
     judged = source.rules.judge(base.count, base.observations, base.unknown_share)
     flag = source.rules.estimate_flag(judged.flag, estimate.value, estimate.se)
     status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
-    if indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
+    if indicator.kind != RATIO and _noise_dominated(source, layout, groups, cell):
         flag = flag or UNRELIABLE
         status = Status.SUPPRESSED
-    if indicator.kind == RATIO:
+    if not (finite(linear) and math.isfinite(estimate.se)):  # a term has no denominator
+        flag = flag or UNRELIABLE
+        status = Status.SUPPRESSED
+        interval = (math.nan, math.nan)
+    elif indicator.kind == RATIO and source.aggregate in ("", POPULATION):
         copies = [layout.copy(k) for k in range(layout.tile)]
         numerator = [i for i, c in enumerate(outcome) if c in indicator.numerator]
         interval = rate_interval(cells, layout.mask(groups, cell, numerator), counted, copies)
@@ -316,19 +338,25 @@ def _estimate(
     return _Estimated(linear, estimate, flag, status, interval, base.unknown_share)
 
 
-def _noise_dominated(
-    cells: Cells, layout: Layout, groups: list[int], cell: tuple[int, ...]
-) -> bool:
+def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: Cell) -> bool:
     """Whether a binned distribution is too noisy for its median or poverty share.
 
     Its bins each carry DP noise; when that noise on the group's total over all bins exceeds
     ``BINNED_NOISE_LIMIT`` of that total, the interpolated distribution (and so any
-    median or share read from it) is dominated by noise and is not published.
+    median or share read from it) is dominated by noise and is not published. A mean of
+    cities needs every city's own distribution to pass.
     """
+    cells = source.cells
     population = layout.population(groups, cell)
-    total = float(cells.values[population].sum())
-    error = math.sqrt(float(cells.noise_variance[population].sum()))
-    return total <= 0 or error > BINNED_NOISE_LIMIT * total
+    parts = [layout.copy(k) for k in range(layout.tile)] if source.aggregate == CITY_MEAN else [
+        np.ones(population.shape, dtype=bool)
+    ]  # fmt: skip
+    for part in parts:
+        total = float(cells.values[population & part].sum())
+        error = math.sqrt(float(cells.noise_variance[population & part].sum()))
+        if total <= 0 or error > BINNED_NOISE_LIMIT * total:
+            return True
+    return False
 
 
 def _rows_for(
@@ -342,15 +370,15 @@ def _rows_for(
     breakdown_dims = spec.dims[1:]
     groups = groups_of(spec)
     members_of = dict(groups)
-    compared: dict[tuple[str, tuple[int, ...]], _Estimated] = {}  # comparator estimates
+    compared: dict[tuple[str, Cell], _Estimated] = {}  # comparator estimates
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
 
-    def estimated(group: str, cell: tuple[int, ...]) -> _Estimated:
+    def estimated(group: str, cell: Cell) -> _Estimated:
         return compared.get((group, cell)) or _estimate(
             source, layout, indicator, members_of[group], cell
         )
 
-    for cell in itertools.product(*[range(len(d.codes)) for d in breakdown_dims]):
+    for cell in _cells(spec, source.aggregate):
         for group, _ in groups:
             est = estimated(group, cell)
             versus = comparator_cell(spec, comparator, group, cell)
@@ -365,7 +393,7 @@ def _rows_for(
                 indicator=indicator.name,
                 group_dim=plan.query.group_dim,
                 group=group,
-                breakdown={d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)},
+                breakdown=_breakdown(breakdown_dims, cell, indicator),
                 comparator=comparator,
                 unit=indicator.unit,
                 flags=Flags(est.flag) | source.extra_flags,
@@ -382,6 +410,23 @@ def _rows_for(
                     row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)), share)
             rows.append(row)
     return rows
+
+
+def _cells(spec: TableSpec, aggregate: str) -> list[Cell]:
+    """The breakdown cells rows are given for: all, or the age x sex margins if standardised."""
+    dims = spec.dims[1:]
+    margin = STANDARD_MARGIN if aggregate == STANDARDISED else ()
+    return list(
+        itertools.product(*[[None] if d.name in margin else range(len(d.codes)) for d in dims])
+    )
+
+
+def _breakdown(dims: tuple[Dim, ...], cell: Cell, indicator: Indicator) -> dict[str, str]:
+    """A row's breakdown codes; a margin is ``T`` for sex and the indicator's age range."""
+    total = {"sex": "T", AGE: indicator.population.code}
+    return {
+        d.name: total[d.name] if i is None else d.codes[i] for d, i in zip(dims, cell, strict=True)
+    }
 
 
 def _with_estimate(row: BenchmarkRow, est: _Estimated, share: bool) -> BenchmarkRow:
@@ -417,6 +462,7 @@ def _missing_rows(
     plan: Plan,
     flagged: Flags,
     status: Status,
+    aggregate: str = POPULATION,
 ) -> list[BenchmarkRow]:
     """Rows without values: the node did not answer, or does not provide what is needed."""
     breakdown_dims = spec.dims[1:]
@@ -433,7 +479,7 @@ def _missing_rows(
             unit=indicator.unit,
             flags=flagged | (NOT_APPLICABLE if status == Status.NOT_APPLICABLE else ""),
             status=status,
-            aggregate="population" if node == POOLED else "",
+            aggregate=aggregate if node == POOLED else "",
         )
         for cell in itertools.product(*[d.codes for d in breakdown_dims])
         for group, _ in groups_of(spec)
@@ -452,21 +498,6 @@ def poverty_lines(plan: Plan, answers: dict[str, NodeTables]) -> dict[str, float
     return {n: a.poverty_line for n, a in answers.items() if a.poverty_line is not None}
 
 
-@dataclass(frozen=True)
-class Pooling:
-    """How pooled rows are made (DESIGN section 6).
-
-    Attributes:
-        enabled: Whether to give pooled rows at all.
-        min_coverage: The share of the query's nodes that must be pooled.
-        deviations: Whether nodes whose definitions differ (``d``) are pooled.
-    """
-
-    enabled: bool = True
-    min_coverage: float = 0.5
-    deviations: bool = False
-
-
 def _pooled_refusal(
     indicator: Indicator, members: list[str], answers: dict[str, NodeTables], n_nodes: int,
     pooling: Pooling,
@@ -480,6 +511,8 @@ def _pooled_refusal(
         return Status.NOT_APPLICABLE  # never across reference periods
     if indicator.kind != RATIO and len({answers[n].country for n in members}) > 1:
         return Status.NOT_APPLICABLE  # no median or poverty rate across countries
+    if indicator.kind == MEDIAN_RATIO and pooling.aggregate == STANDARDISED:
+        return Status.NOT_APPLICABLE  # a median is not age-sex standardised
     return None
 
 
@@ -556,7 +589,9 @@ def _pooled_rows(
         sorted({a.time_period for a in having.values()})
     )
     if refusal is not None:
-        return _missing_rows(POOLED, POOLED, period, spec, indicator, plan, flagged, refusal)
+        return _missing_rows(
+            POOLED, POOLED, period, spec, indicator, plan, flagged, refusal, pooling.aggregate
+        )
     extra = flagged | (DEVIATES if any(having[n].deviates(spec) for n in members) else "")
     source = _Source(
         POOLED, POOLED, period,
@@ -564,6 +599,6 @@ def _pooled_rows(
         DisclosureRules.strictest([having[n].rules for n in members]),
         [having[n].margins.get(spec.key, ()) for n in members], extra,
         lines=[lines[n] for n in members] if lines else None,
-        aggregate="population",
+        aggregate=pooling.aggregate,
     )  # fmt: skip
     return _rows_for(source, spec, indicator, plan)

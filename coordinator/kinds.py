@@ -29,6 +29,7 @@ from coordinator.client import NodeFailure
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
+from coordinator.pooling import Pooling, check_pooling
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
@@ -100,6 +101,7 @@ class Harmonised(QueryKind):
     """A query by a harmonised group dimension: one plan for every node, pooled rows."""
 
     plan: Plan
+    pooling: Pooling = field(default_factory=Pooling)
 
     def plan_described(self, node_id: str, description: pb.NodeDescription) -> Plan | NodeFailure:
         """The query's plan: the same for every node."""
@@ -113,7 +115,7 @@ class Harmonised(QueryKind):
         """Per indicator: each node's rows (without values where it did not answer), pooled."""
         return benchmark_rows(
             self.plan, gathered.order, gathered.answers, gathered.geos,
-            not_provided=gathered.not_provided,
+            pooled=self.pooling, not_provided=gathered.not_provided,
         )  # fmt: skip
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
@@ -169,16 +171,23 @@ class Local(QueryKind):
         return self._plan(Variable(self.query.group_dim, (UNK,), ""))
 
 
-def kind_of(query: Query) -> QueryKind:
+def kind_of(query: Query, pooling: Pooling | None = None) -> QueryKind:
     """The kind of a query, checked before any node is asked.
 
+    Args:
+        query: The query.
+        pooling: How pooled rows aggregate the nodes (a local query has none).
+
     Raises:
-        QueryError: When the query is malformed.
+        QueryError: When the query is malformed, or its breakdowns cannot carry the pooling.
     """
     if is_local(query.group_dim):
         query.validate()
         return Local(query)
-    return Harmonised(compile_query(query))
+    plan = compile_query(query)
+    pooling = pooling or Pooling()
+    check_pooling(pooling, plan)
+    return Harmonised(plan, pooling)
 
 
 def local_variable(description: pb.NodeDescription, name: str) -> Variable | None:
