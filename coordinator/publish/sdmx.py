@@ -5,7 +5,8 @@ One dataflow per target-group dimension (``FEDSTATS:MIGINT_CBIRTH(1.0)`` and
 by citizenship. The dimensions, in column order, are ``freq``, ``stat``, ``unit``,
 ``indic``, ``sex``, ``age``, the group dimension (``c_birth`` or ``citizen``), ``geo``
 and ``TIME_PERIOD``; then ``OBS_VALUE`` and the attributes ``OBS_FLAG``, ``CONF_STATUS``
-``OBS_STATUS`` and ``COMPARATOR``.
+``OBS_STATUS``, ``COMPARATOR`` and, on AROP observations, ``POVERTY_LINE`` (the line
+the rate used, in the node's currency).
 
 Each benchmark row becomes several observations that differ only in ``stat``: ``VALUE``
 (the indicator, unit ``PC``), ``CI_LOW`` and ``CI_HIGH`` (its 95% interval), ``DENOM``
@@ -147,6 +148,7 @@ class Obs:
     flags: str
     comparator: str | None
     status: str = "published"
+    poverty_line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,8 @@ def _row_observations(
             ("TIME_PERIOD", period),
         )
         value = (numbers[stat.code] or None) if status == "published" else None
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status))
+        line = published(row.poverty_line, 0) or None
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, line))
     return out
 
 
@@ -419,6 +422,8 @@ _CONCEPTS = {
     "OBS_STATUS": "Observation status (SDMX cross-domain code list CL_OBS_STATUS)",
     "CONF_STATUS": "Confidentiality status",
     "COMPARATOR": "The group a gap is measured against",
+    "POVERTY_LINE": "The at-risk-of-poverty line an AROP value used (the node's national "
+    "line: 60% of the national median equivalised income), in the node's currency",
 }
 
 
@@ -501,6 +506,13 @@ def _dsd(
             related_to=v21.PrimaryMeasureRelationship(),
             usage_status=status,
         )
+    dsd.attributes.getdefault(
+        "POVERTY_LINE",
+        concept_identity=concepts["POVERTY_LINE"],
+        local_representation=_text(common.FacetValueType.double),
+        related_to=v21.PrimaryMeasureRelationship(),
+        usage_status=common.UsageStatus.conditional,
+    )
     return dsd
 
 
@@ -536,4 +548,6 @@ def _attached(
         values["OBS_FLAG"] = obs.flags
     if obs.comparator:
         values["COMPARATOR"] = obs.comparator
+    if obs.poverty_line:
+        values["POVERTY_LINE"] = obs.poverty_line
     return {k: common.AttributeValue(value=v, value_for=attributes[k]) for k, v in values.items()}

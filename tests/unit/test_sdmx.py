@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,15 @@ def test_odd_geo_codes_and_pooled_ranges_stay_valid_sdmx(tmp_path: Path) -> None
     }  # fmt: skip
     assert data[data.geo == "B"].OBS_VALUE.isna().all()
     assert "n" not in set(data.OBS_FLAG.dropna())
+
+
+def test_the_poverty_line_of_an_arop_value_is_an_sdmx_attribute(tmp_path: Path) -> None:
+    arop = replace(
+        row("a", "AT13", "2024"), indicator="arop_rate", poverty_line=14218.0, value=21.5
+    )
+    prepare_sdmx([arop, row("a", "AT13", "2024", "EU27_2020_FOR")]).write(tmp_path)
+    structure = tmp_path / "structure.xml"
+    (dataset,) = get_datasets(tmp_path / "MIGINT_CBIRTH.csv", structure)
+    data = dataset.data
+    assert set(data[data.indic == "AROP_RATE"].POVERTY_LINE.astype(float)) == {14218.0}
+    assert data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE.isna().all()
