@@ -11,17 +11,43 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.estimates import POVERTY_SHARE, Layout, group_estimate, is_share, median_of_all
-from coordinator.flags import CONFIDENTIAL, DEVIATES, NONE, UNAVAILABLE, UNRELIABLE, Flags
-from indicators.catalogue import BELOW_LINE, RATIO, Indicator
-from indicators.spec import DERIVED_GROUPS, NATIVE_GROUP, Plan, TableSpec, parse_comparator
+from coordinator.bases import Margin, base_of, read_margins
+from coordinator.estimates import Cell, Layout, is_share
+from coordinator.flags import (
+    DEVIATES,
+    NONE,
+    NOT_APPLICABLE,
+    UNRELIABLE,
+    Flags,
+    Status,
+)
+from coordinator.pooling import (
+    CITY_MEAN,
+    POPULATION,
+    STANDARDISED,
+    Pooling,
+    finite,
+    pooled_linear,
+)
+from indicators.catalogue import BELOW_LINE, MEDIAN_RATIO, RATIO, Indicator
+from indicators.spec import (
+    DERIVED_GROUPS,
+    NATIVE_GROUP,
+    Dim,
+    Plan,
+    TableSpec,
+    denominator_codes,
+    parse_comparator,
+)
+from indicators.variables import AGE
 from privacy.disclosure import DisclosureRules
-from privacy.estimators import Cells, Estimate, Linear
+from privacy.estimators import Cells, Estimate, Linear, rate_interval
 from protos import node_pb2 as pb
 
 __all__ = [
@@ -29,10 +55,12 @@ __all__ = [
     "TOTAL",
     "BenchmarkRow",
     "NodeTables",
+    "Pooling",
     "benchmark_rows",
     "comparator_cell",
     "comparator_group",
     "groups_of",
+    "pool_members",
     "pooled_rows",
     "poverty_lines",
     "read_result",
@@ -40,6 +68,7 @@ __all__ = [
 
 POOLED = "*"
 BINNED_NOISE_LIMIT = 0.1
+STANDARD_MARGIN = ("sex", AGE)  # the breakdowns a standardised pooled row sums over
 TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
 
@@ -57,6 +86,8 @@ class NodeTables:
     cell_flags: dict[str, list[Flags]]
     poverty_line: float | None = None
     deviations: dict[str, str] = field(default_factory=dict)
+    country: str = ""
+    margins: dict[str, tuple[Margin, ...]] = field(default_factory=dict)
 
     def deviates(self, spec: TableSpec) -> bool:
         """Whether the node's definition of a variable the table reads deviates."""
@@ -91,6 +122,10 @@ class BenchmarkRow:
     gap_ci_low: float | None = None
     gap_ci_high: float | None = None
     denominator: float | None = None
+    unknown_share: float | None = None
+    status: Status = Status.PUBLISHED
+    poverty_line: float | None = None
+    aggregate: str = ""
     estimate: Estimate | None = field(default=None, repr=False)
 
 
@@ -103,9 +138,10 @@ class _Source:
     period: str
     cells: Cells
     rules: DisclosureRules
-    node_flags: list[Flags] | None  # the node's own population-cell flags, if one node
+    margins: list[tuple[Margin, ...]]  # each stacked table's denominator margins
     extra_flags: Flags = NONE
     lines: list[float] | None = None  # poverty line of each stacked table
+    aggregate: str = ""  # pooled rows: how the nodes are aggregated
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -118,6 +154,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
     by_key = {t.key: t for t in result.tables}
     cells: dict[str, Cells] = {}
     flags: dict[str, list[Flags]] = {}
+    margins: dict[str, tuple[Margin, ...]] = {}
     if set(by_key) != {spec.key for spec in plan.tables}:
         raise FedstatsError(
             f"node {result.node_id} answered with other tables than it was asked for",
@@ -136,6 +173,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         cells[spec.key] = Cells.of(
             table.counts, table.sigma, samples, table.sample_sigma, result.design_effect or 1.0
         )
+        margins[spec.key] = read_margins(table)
         try:
             flags[spec.key] = [Flags(f) for f in table.cell_flags]
         except ValueError as exc:
@@ -144,17 +182,33 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
                 reason=Reason.PROTOCOL_MISMATCH,
                 hint="node and coordinator must run the same fedstats catalogue version",
             ) from None
-    d = result.disclosure
     return NodeTables(
         node_id=result.node_id,
         geo=result.geo,
         time_period=result.time_period,
         source=result.source,
-        rules=DisclosureRules(d.min_count, d.unreliable_below, d.max_cv),
+        rules=_rules(result.disclosure),
         cells=cells,
         cell_flags=flags,
+        margins=margins,
         poverty_line=result.poverty_line or None,
         deviations=dict(result.deviations),
+        country=result.country,
+    )
+
+
+def _rules(d: pb.Disclosure) -> DisclosureRules:
+    """A node's rules from the wire (0 in a newer field: the field's default)."""
+    defaults = DisclosureRules()
+    return DisclosureRules(
+        min_count=d.min_count,
+        unreliable_below=d.unreliable_below,
+        max_cv=d.max_cv,
+        unknown_flag=d.unknown_flag or defaults.unknown_flag,
+        unknown_suppress=d.unknown_suppress or defaults.unknown_suppress,
+        weighted=d.weighted,
+        certainty=d.certainty or defaults.certainty,
+        name=d.rules,
     )
 
 
@@ -176,9 +230,15 @@ def comparator_group(spec: TableSpec, comparator: str) -> str:
     return native
 
 
+@overload
 def comparator_cell(
     spec: TableSpec, comparator: str, group: str, cell: tuple[int, ...]
-) -> tuple[str, tuple[int, ...]]:
+) -> tuple[str, tuple[int, ...]]: ...
+@overload
+def comparator_cell(
+    spec: TableSpec, comparator: str, group: str, cell: Cell
+) -> tuple[str, Cell]: ...
+def comparator_cell(spec: TableSpec, comparator: str, group: str, cell: Cell) -> tuple[str, Cell]:
     """The group and breakdown cell a row of ``group`` in ``cell`` is compared with.
 
     Args:
@@ -225,20 +285,6 @@ def _published(x: float, share: bool) -> float | None:
     return _pct(min(max(x, 0.0), 1.0) if share else max(x, 0.0))
 
 
-def _population_flag(
-    source: _Source, layout: Layout, groups: list[int], cell: tuple[int, ...]
-) -> str:
-    """The node's own flag for a single code; otherwise the rules on the noisy sums."""
-    if source.node_flags is not None and len(groups) == 1:
-        index = np.ravel_multi_index((groups[0], *cell), layout.spec.shape[:-1])
-        return source.node_flags[int(index)]
-    population = layout.population(groups, cell)
-    cells = source.cells
-    return source.rules.cell_flag(
-        float(cells.values[population].sum()), float(cells.samples[population].sum())
-    )
-
-
 @dataclass(frozen=True)
 class _Estimated:
     """One group's estimate in one breakdown cell, with what publication needs."""
@@ -246,6 +292,9 @@ class _Estimated:
     linear: Linear
     estimate: Estimate
     flag: str
+    status: Status
+    interval: tuple[float, float]
+    unknown_share: float | None = None
 
 
 def _estimate(
@@ -253,42 +302,62 @@ def _estimate(
     layout: Layout,
     indicator: Indicator,
     groups: list[int],
-    cell: tuple[int, ...],
+    cell: Cell,
 ) -> _Estimated:
     cells = source.cells
-    linear = group_estimate(cells, layout, indicator, groups, cell, source.lines)
-    counted = layout.population(groups, cell)
-    if indicator.kind == RATIO:  # the denominator: only its outcome codes count
-        outcome = layout.spec.outcome.codes
-        den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
-        counted = layout.mask(groups, cell, den)
+    linear = pooled_linear(source.aggregate, cells, layout, indicator, groups, cell, source.lines)
+    denominator = denominator_codes(indicator, layout.spec)
+    outcome = layout.spec.outcome.codes
+    counted = layout.mask(groups, cell, [outcome.index(c) for c in denominator])
+    survey = bool(np.any(cells.deff > 0))
+    base = base_of(cells, layout, source.margins, groups, cell, denominator, survey)
     estimate = Estimate(
         linear.value,
         linear.se(cells),
-        float(cells.values[counted].sum()),
-        float(cells.samples[counted].sum()),
+        base.count.value,
+        base.observations.value if base.observations else base.count.value,
     )
-    flag = source.rules.estimate_flag(
-        _population_flag(source, layout, groups, cell), estimate.value, estimate.se
-    )
-    if not flag and indicator.kind != RATIO and _noise_dominated(cells, layout, groups, cell):
-        flag = UNRELIABLE
-    return _Estimated(linear, estimate, flag)
+    judged = source.rules.judge(base.count, base.observations, base.unknown_share)
+    flag = source.rules.estimate_flag(judged.flag, estimate.value, estimate.se)
+    status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
+    if indicator.kind != RATIO and _noise_dominated(source, layout, groups, cell):
+        flag = flag or UNRELIABLE
+        status = Status.SUPPRESSED
+    if not (finite(linear) and math.isfinite(estimate.se)):  # a term has no denominator
+        flag = flag or UNRELIABLE
+        status = Status.SUPPRESSED
+        interval = (math.nan, math.nan)
+    elif indicator.kind == RATIO and source.aggregate in ("", POPULATION):
+        copies = [layout.copy(k) for k in range(layout.tile)]
+        numerator = [i for i, c in enumerate(outcome) if c in indicator.numerator]
+        interval = rate_interval(cells, layout.mask(groups, cell, numerator), counted, copies)
+        if not all(map(math.isfinite, interval)):  # noise swamps the rate
+            flag = flag or UNRELIABLE
+            status = Status.SUPPRESSED
+    else:
+        interval = estimate.interval()
+    return _Estimated(linear, estimate, flag, status, interval, base.unknown_share)
 
 
-def _noise_dominated(
-    cells: Cells, layout: Layout, groups: list[int], cell: tuple[int, ...]
-) -> bool:
+def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: Cell) -> bool:
     """Whether a binned distribution is too noisy for its median or poverty share.
 
-    Its bins each carry noise; when the error of the group's total over all bins exceeds
+    Its bins each carry DP noise; when that noise on the group's total over all bins exceeds
     ``BINNED_NOISE_LIMIT`` of that total, the interpolated distribution (and so any
-    median or share read from it) is unreliable, whatever the delta method says.
+    median or share read from it) is dominated by noise and is not published. A mean of
+    cities needs every city's own distribution to pass.
     """
+    cells = source.cells
     population = layout.population(groups, cell)
-    total = float(cells.values[population].sum())
-    error = math.sqrt(float(cells.variance[population].sum()))
-    return total <= 0 or error > BINNED_NOISE_LIMIT * total
+    parts = [layout.copy(k) for k in range(layout.tile)] if source.aggregate == CITY_MEAN else [
+        np.ones(population.shape, dtype=bool)
+    ]  # fmt: skip
+    for part in parts:
+        total = float(cells.values[population & part].sum())
+        error = math.sqrt(float(cells.noise_variance[population & part].sum()))
+        if total <= 0 or error > BINNED_NOISE_LIMIT * total:
+            return True
+    return False
 
 
 def _rows_for(
@@ -302,21 +371,22 @@ def _rows_for(
     breakdown_dims = spec.dims[1:]
     groups = groups_of(spec)
     members_of = dict(groups)
-    compared: dict[tuple[str, tuple[int, ...]], _Estimated] = {}  # comparator estimates
+    compared: dict[tuple[str, Cell], _Estimated] = {}  # comparator estimates
+    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
 
-    def estimated(group: str, cell: tuple[int, ...]) -> _Estimated:
+    def estimated(group: str, cell: Cell) -> _Estimated:
         return compared.get((group, cell)) or _estimate(
             source, layout, indicator, members_of[group], cell
         )
 
-    for cell in itertools.product(*[range(len(d.codes)) for d in breakdown_dims]):
+    for cell in _cells(spec, source.aggregate):
         for group, _ in groups:
             est = estimated(group, cell)
             versus = comparator_cell(spec, comparator, group, cell)
             if versus not in compared:
                 compared[versus] = estimated(*versus)
             comp = compared[versus]
-            comp_hidden = comp.flag == CONFIDENTIAL
+            comp_shown = comp.status == Status.PUBLISHED
             row = BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
@@ -324,39 +394,67 @@ def _rows_for(
                 indicator=indicator.name,
                 group_dim=plan.query.group_dim,
                 group=group,
-                breakdown={d.name: d.codes[i] for d, i in zip(breakdown_dims, cell, strict=True)},
+                breakdown=_breakdown(breakdown_dims, cell, indicator),
                 comparator=comparator,
                 unit=indicator.unit,
                 flags=Flags(est.flag) | source.extra_flags,
-                comparator_value=None if comp_hidden else _published(comp.linear.value, share),
+                status=est.status,
+                comparator_value=_published(comp.linear.value, share) if comp_shown else None,
+                poverty_line=line if indicator.kind == BELOW_LINE else None,
+                aggregate=source.aggregate,
+                unknown_share=_pct(est.unknown_share),
             )
-            if est.flag != CONFIDENTIAL:
-                row = _with_estimate(row, est.estimate, share)
-                if versus != (group, cell) and not comp_hidden:
+            if est.status == Status.PUBLISHED:
+                row = _with_estimate(row, est, share)
+                if versus != (group, cell) and comp_shown:
                     gap = est.linear - comp.linear
-                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)))
+                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)), share)
             rows.append(row)
     return rows
 
 
-def _with_estimate(row: BenchmarkRow, est: Estimate, share: bool) -> BenchmarkRow:
-    low, high = est.interval()
-    return replace(
-        row,
-        value=_published(est.value, share),
-        ci_low=_published(low, share),
-        ci_high=_published(high, share),
-        denominator=est.denominator if math.isfinite(est.denominator) else None,
-        estimate=est,
+def _cells(spec: TableSpec, aggregate: str) -> list[Cell]:
+    """The breakdown cells rows are given for: all, or the age x sex margins if standardised."""
+    dims = spec.dims[1:]
+    margin = STANDARD_MARGIN if aggregate == STANDARDISED else ()
+    return list(
+        itertools.product(*[[None] if d.name in margin else range(len(d.codes)) for d in dims])
     )
 
 
-def _with_gap(row: BenchmarkRow, gap: Estimate) -> BenchmarkRow:
+def _breakdown(dims: tuple[Dim, ...], cell: Cell, indicator: Indicator) -> dict[str, str]:
+    """A row's breakdown codes; a margin is ``T`` for sex and the indicator's age range."""
+    total = {"sex": "T", AGE: indicator.population.code}
+    return {
+        d.name: total[d.name] if i is None else d.codes[i] for d, i in zip(dims, cell, strict=True)
+    }
+
+
+def _with_estimate(row: BenchmarkRow, est: _Estimated, share: bool) -> BenchmarkRow:
+    low, high = est.interval
+    value = est.estimate
+    return replace(
+        row,
+        value=_published(value.value, share),
+        ci_low=_published(low, share),
+        ci_high=_published(high, share),
+        denominator=value.denominator if math.isfinite(value.denominator) else None,
+        estimate=value,
+    )
+
+
+def _with_gap(row: BenchmarkRow, gap: Estimate, share: bool) -> BenchmarkRow:
+    """A gap of two shares stays inside [-100, 100] points, bounds included."""
     low, high = gap.interval()
-    return replace(row, gap=_pct(gap.value), gap_ci_low=_pct(low), gap_ci_high=_pct(high))
+    limit = 1.0 if share else math.inf
+
+    def bounded(x: float) -> float | None:
+        return _pct(min(max(x, -limit), limit))
+
+    return replace(row, gap=bounded(gap.value), gap_ci_low=bounded(low), gap_ci_high=bounded(high))
 
 
-def _unavailable_rows(
+def _missing_rows(
     node: str,
     geo: str,
     period: str,
@@ -364,7 +462,10 @@ def _unavailable_rows(
     indicator: Indicator,
     plan: Plan,
     flagged: Flags,
+    status: Status,
+    aggregate: str = POPULATION,
 ) -> list[BenchmarkRow]:
+    """Rows without values: the node did not answer, or does not provide what is needed."""
     breakdown_dims = spec.dims[1:]
     return [
         BenchmarkRow(
@@ -377,32 +478,43 @@ def _unavailable_rows(
             breakdown={d.name: c for d, c in zip(breakdown_dims, cell, strict=True)},
             comparator=comparator_group(spec, plan.query.comparator),
             unit=indicator.unit,
-            flags=Flags(UNAVAILABLE) | flagged,
+            flags=flagged | (NOT_APPLICABLE if status == Status.NOT_APPLICABLE else ""),
+            status=status,
+            aggregate=aggregate if node == POOLED else "",
         )
         for cell in itertools.product(*[d.codes for d in breakdown_dims])
         for group, _ in groups_of(spec)
     ]
 
 
-def poverty_lines(
-    plan: Plan, spec: TableSpec, node_order: list[str], answers: dict[str, NodeTables]
-) -> dict[str, float]:
-    """The poverty line each answering node's rows use.
+def poverty_lines(plan: Plan, answers: dict[str, NodeTables]) -> dict[str, float]:
+    """The poverty line of each answering node that has one.
 
-    The query's line if it gives one; else the node's configured national line; else
-    60% of the median of the pooled distribution of every answering node.
+    The query's line if it gives one; else the node's national line (60% of its country's
+    median equivalised income of all persons). A node without one gets none: its AROP
+    rate is not computed, never from a line pooled across countries.
     """
-    answering = [n for n in node_order if n in answers]
     if plan.query.poverty_line is not None:
-        return dict.fromkeys(answering, plan.query.poverty_line)
-    derived = math.nan
-    if any(answers[n].poverty_line is None for n in answering):
-        pooled = Cells.concat([answers[n].cells[spec.key] for n in answering])
-        median = median_of_all(pooled, Layout(spec, len(answering)))
-        derived = POVERTY_SHARE * median.value
-    return {
-        n: line if (line := answers[n].poverty_line) is not None else derived for n in answering
-    }
+        return dict.fromkeys(answers, plan.query.poverty_line)
+    return {n: a.poverty_line for n, a in answers.items() if a.poverty_line is not None}
+
+
+def _pooled_refusal(
+    indicator: Indicator, members: list[str], answers: dict[str, NodeTables], n_nodes: int,
+    pooling: Pooling,
+) -> Status | None:  # fmt: skip
+    """Why no pooled value is given, as the pooled rows' status; None when it is."""
+    if not members and answers:
+        return Status.NOT_APPLICABLE  # every answering node's definition differs
+    if len(members) < pooling.min_coverage * n_nodes:
+        return Status.NO_ANSWER  # too few nodes answered to pool
+    if len({answers[n].time_period for n in members}) > 1:
+        return Status.NOT_APPLICABLE  # never across reference periods
+    if indicator.kind != RATIO and len({answers[n].country for n in members}) > 1:
+        return Status.NOT_APPLICABLE  # no median or poverty rate across countries
+    if indicator.kind == MEDIAN_RATIO and pooling.aggregate == STANDARDISED:
+        return Status.NOT_APPLICABLE  # a median is not age-sex standardised
+    return None
 
 
 def benchmark_rows(
@@ -411,19 +523,24 @@ def benchmark_rows(
     answers: dict[str, NodeTables],
     geos: dict[str, str] | None = None,
     *,
-    pooled: bool = True,
+    pooled: bool | Pooling = True,
     flagged: Flags = NONE,
+    not_provided: frozenset[str] = frozenset(),
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 
     Args:
         plan: The compiled query.
-        node_order: Node ids in output order; those without answers get rows flagged ``n``.
+        node_order: Node ids in output order; those without answers get rows without
+            values, with status ``no_answer`` or ``not_provided``.
         answers: Tables of the nodes that answered.
         geos: Geo codes of nodes known only from configuration (for failed nodes).
-        pooled: Whether to give pooled rows.
+        pooled: Whether (and how) to give pooled rows.
         flagged: Flags every row carries.
+        not_provided: Nodes that were not asked because they provide none of the
+            query's variables.
     """
+    pooling = pooled if isinstance(pooled, Pooling) else Pooling(enabled=pooled)
     rows: list[BenchmarkRow] = []
     periods = sorted({a.time_period for a in answers.values()})
     pooled_period = "+".join(periods)
@@ -431,36 +548,27 @@ def benchmark_rows(
         indicator, spec = plan.indicator(name)
         # the nodes that answered this indicator's table
         having = {n: a for n, a in answers.items() if spec.key in a.cells}
-        answering = [n for n in node_order if n in having]
         lines: dict[str, float] = {}
-        if indicator.kind == BELOW_LINE and having:
-            lines = poverty_lines(plan, spec, node_order, having)
+        if indicator.kind == BELOW_LINE:
+            lines = poverty_lines(plan, having)
+            having = {n: a for n, a in having.items() if n in lines}
         for node_id in node_order:
             if node_id in having:
                 a = having[node_id]
                 source = _Source(
                     node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
-                    a.cell_flags[spec.key], flagged | (DEVIATES if a.deviates(spec) else ""),
+                    [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
                     lines=[lines[node_id]] if lines else None,
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
-            else:
-                known = answers.get(node_id)
-                geo = known.geo if known else (geos or {}).get(node_id, "")
-                rows += _unavailable_rows(
-                    node_id, geo, pooled_period, spec, indicator, plan, flagged
-                )
-        if pooled and having:
-            extra = flagged | (UNAVAILABLE if len(having) < len(node_order) else "")
-            if any(having[n].deviates(spec) for n in answering):
-                extra |= DEVIATES
-            source = _Source(
-                POOLED, POOLED, pooled_period,
-                Cells.concat([having[n].cells[spec.key] for n in answering]),
-                DisclosureRules.strictest([having[n].rules for n in answering]), None, extra,
-                lines=[lines[n] for n in answering] if lines else None,
-            )  # fmt: skip
-            rows += _rows_for(source, spec, indicator, plan)
+                continue
+            known = answers.get(node_id)
+            geo = known.geo if known else (geos or {}).get(node_id, "")
+            status = Status.NOT_PROVIDED if known or node_id in not_provided else Status.NO_ANSWER
+            period = known.time_period if known else pooled_period
+            rows += _missing_rows(node_id, geo, period, spec, indicator, plan, flagged, status)
+        if pooling.enabled and answers:
+            rows += _pooled_rows(plan, spec, indicator, node_order, having, lines, pooling, flagged)
     return rows
 
 
@@ -493,6 +601,42 @@ def pooled_rows(
         line = plan.query.poverty_line
         lines = [line] if indicator.kind == BELOW_LINE and line is not None else None
         extra = flagged | (DEVIATES if deviating & set(spec.variables()) else "")
-        source = _Source(POOLED, POOLED, period, cells[spec.key], rules, None, extra, lines)
+        # The sum carries no denominator margins: the rules read its own cells.
+        source = _Source(
+            POOLED, POOLED, period, cells[spec.key], rules, [()], extra, lines, "population"
+        )
         rows += _rows_for(source, spec, indicator, plan)
     return rows
+
+
+def pool_members(
+    spec: TableSpec, node_order: list[str], having: dict[str, NodeTables], deviations: bool
+) -> list[str]:
+    """The nodes a pooled value sums: those answering, without ``d`` unless asked."""
+    return [n for n in node_order if n in having and (deviations or not having[n].deviates(spec))]
+
+
+def _pooled_rows(
+    plan: Plan, spec: TableSpec, indicator: Indicator, node_order: list[str],
+    having: dict[str, NodeTables], lines: dict[str, float], pooling: Pooling, flagged: Flags,
+) -> list[BenchmarkRow]:  # fmt: skip
+    """The pooled rows of one indicator, or rows saying why there are none."""
+    members = pool_members(spec, node_order, having, pooling.deviations)
+    refusal = _pooled_refusal(indicator, members, having, len(node_order), pooling)
+    period = "+".join(sorted({having[n].time_period for n in members})) or "+".join(
+        sorted({a.time_period for a in having.values()})
+    )
+    if refusal is not None:
+        return _missing_rows(
+            POOLED, POOLED, period, spec, indicator, plan, flagged, refusal, pooling.aggregate
+        )
+    extra = flagged | (DEVIATES if any(having[n].deviates(spec) for n in members) else "")
+    source = _Source(
+        POOLED, POOLED, period,
+        Cells.concat([having[n].cells[spec.key] for n in members]),
+        DisclosureRules.strictest([having[n].rules for n in members]),
+        [having[n].margins.get(spec.key, ()) for n in members], extra,
+        lines=[lines[n] for n in members] if lines else None,
+        aggregate=pooling.aggregate,
+    )  # fmt: skip
+    return _rows_for(source, spec, indicator, plan)

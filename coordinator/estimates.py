@@ -17,6 +17,7 @@ the cells they share.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,9 +35,10 @@ from privacy.estimators import (
     total_linear,
 )
 
-__all__ = ["POVERTY_SHARE", "Layout", "group_estimate", "is_share", "median_of_all"]
+__all__ = ["POVERTY_SHARE", "Cell", "Layout", "group_estimate", "is_share", "median_of_all"]
 
 Mask = npt.NDArray[np.bool_]
+Cell = tuple[int | None, ...]  # breakdown positions; None: every code of the dimension
 POVERTY_SHARE = 0.6  # the at-risk-of-poverty line: 60% of the median
 
 
@@ -47,13 +49,26 @@ class Layout:
     spec: TableSpec
     tile: int
 
-    def mask(self, groups: list[int], cell: tuple[int, ...], outcomes: list[int]) -> Mask:
-        """Cells of the given groups, breakdown cell and outcome codes, in every copy."""
+    def mask(self, groups: list[int], cell: Cell, outcomes: list[int]) -> Mask:
+        """Cells of the given groups, breakdown cell and outcome codes, in every copy.
+
+        A breakdown position of None takes every code of that dimension (a margin).
+        """
         mask = np.zeros(self.spec.shape, dtype=bool)
-        mask[np.ix_(groups, *[[i] for i in cell], outcomes)] = True
+        mask[np.ix_(groups, *self._positions(cell), outcomes)] = True
         return np.tile(mask.ravel(), self.tile)
 
-    def population(self, groups: list[int], cell: tuple[int, ...]) -> Mask:
+    def _positions(self, cell: Cell) -> list[list[int]]:
+        dims = self.spec.dims[1:]
+        return [
+            list(range(len(d.codes))) if i is None else [i] for d, i in zip(dims, cell, strict=True)
+        ]
+
+    def expand(self, cell: Cell) -> list[tuple[int, ...]]:
+        """The concrete breakdown cells a cell with None positions (a margin) covers."""
+        return list(itertools.product(*self._positions(cell)))
+
+    def population(self, groups: list[int], cell: Cell) -> Mask:
         """Every outcome of the groups in the breakdown cell: the population cell."""
         return self.mask(groups, cell, list(range(len(self.spec.outcome.codes))))
 
@@ -87,7 +102,7 @@ def group_estimate(
     layout: Layout,
     indicator: Indicator,
     groups: list[int],
-    cell: tuple[int, ...],
+    cell: Cell,
     lines: list[float] | None = None,
 ) -> Linear:
     """The indicator for some group codes in one breakdown cell, as a proportion.

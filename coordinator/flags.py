@@ -1,16 +1,23 @@
-"""The flags of a published value, with Eurostat's meanings (DESIGN section 4).
+"""The flags of a published value, with Eurostat's meanings (DESIGN section 4), and its status.
+
+Flags (Eurostat's letters, several may combine):
 
 - ``c`` confidential: the value is not published;
 - ``d`` definition differs: the node's concept differs from the harmonised one, or the
   group is a node's own ``local:`` definition;
-- ``n`` not available: a node did not answer, or does not provide a variable;
 - ``u`` low reliability;
-- ``z`` not applicable.
+- ``z`` not applicable: the combination cannot exist (refugees born in the country).
+
+Why a value is missing is not a flag but the row's ``status``: ``published``,
+``suppressed`` (by the disclosure rules or because noise dominates it), ``not_provided``
+(the node does not record a variable the indicator needs, or has no national poverty
+line), ``no_answer`` (the node did not answer) or ``not_applicable``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from privacy.disclosure import CONFIDENTIAL, UNRELIABLE
 
@@ -20,15 +27,24 @@ __all__ = [
     "LETTERS",
     "NONE",
     "NOT_APPLICABLE",
-    "UNAVAILABLE",
     "UNRELIABLE",
     "Flags",
+    "Status",
 ]
 
 DEVIATES = "d"
-UNAVAILABLE = "n"
 NOT_APPLICABLE = "z"
-LETTERS = frozenset({CONFIDENTIAL, DEVIATES, UNAVAILABLE, UNRELIABLE, NOT_APPLICABLE})
+LETTERS = frozenset({CONFIDENTIAL, DEVIATES, UNRELIABLE, NOT_APPLICABLE})
+
+
+class Status(StrEnum):
+    """Whether a row's value is published, and if not, why (DESIGN section 6)."""
+
+    PUBLISHED = "published"
+    SUPPRESSED = "suppressed"
+    NOT_PROVIDED = "not_provided"
+    NO_ANSWER = "no_answer"
+    NOT_APPLICABLE = "not_applicable"
 
 
 class Flags(str):

@@ -29,6 +29,8 @@ from coordinator.client import NodeFailure
 from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
+from coordinator.pooling import Pooling, check_pooling
+from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
 from protos import node_pb2 as pb
@@ -79,12 +81,14 @@ class Gathered:
         plans: Each planned node's plan of the whole query.
         answers: The tables of the nodes that answered.
         geos: Geo codes of nodes known without an answer (their rows still name one).
+        not_provided: Nodes not asked because they provide none of the query's variables.
     """
 
     order: list[str]
     plans: dict[str, Plan]
     answers: dict[str, NodeTables]
     geos: dict[str, str]
+    not_provided: frozenset[str] = frozenset()
 
     @property
     def answering(self) -> list[str]:
@@ -97,6 +101,7 @@ class Harmonised(QueryKind):
     """A query by a harmonised group dimension: one plan for every node, pooled rows."""
 
     plan: Plan
+    pooling: Pooling = field(default_factory=Pooling)
 
     def plan_described(self, node_id: str, description: pb.NodeDescription) -> Plan | NodeFailure:
         """The query's plan: the same for every node."""
@@ -107,8 +112,11 @@ class Harmonised(QueryKind):
         return self.plan
 
     def rows(self, gathered: Gathered) -> list[BenchmarkRow]:
-        """Per indicator: each node's rows (flagged ``n`` where it did not answer), pooled."""
-        return benchmark_rows(self.plan, gathered.order, gathered.answers, gathered.geos)
+        """Per indicator: each node's rows (without values where it did not answer), pooled."""
+        return benchmark_rows(
+            self.plan, gathered.order, gathered.answers, gathered.geos,
+            pooled=self.pooling, not_provided=gathered.not_provided,
+        )  # fmt: skip
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
         """The query's plan."""
@@ -163,16 +171,23 @@ class Local(QueryKind):
         return self._plan(Variable(self.query.group_dim, (UNK,), ""))
 
 
-def kind_of(query: Query) -> QueryKind:
+def kind_of(query: Query, pooling: Pooling | None = None) -> QueryKind:
     """The kind of a query, checked before any node is asked.
 
+    Args:
+        query: The query.
+        pooling: How pooled rows aggregate the nodes (a local query has none).
+
     Raises:
-        QueryError: When the query is malformed.
+        QueryError: When the query is malformed, or its breakdowns cannot carry the pooling.
     """
     if is_local(query.group_dim):
         query.validate()
         return Local(query)
-    return Harmonised(compile_query(query))
+    plan = compile_query(query)
+    pooling = pooling or Pooling()
+    check_pooling(pooling, plan)
+    return Harmonised(plan, pooling)
 
 
 def local_variable(description: pb.NodeDescription, name: str) -> Variable | None:
@@ -205,7 +220,7 @@ class NodePlans:
         asked: Each node to ask, with the plan of what it is asked: the indicators whose
             variables it provides.
         missing: Per planned node, the indicators it cannot answer and why (its rows are
-            flagged ``n``).
+            without values, status ``not_provided``).
         failures: The nodes that cannot be asked at all, and why.
     """
 
@@ -243,6 +258,7 @@ def plan_nodes(
             continue
         provided = {v.name for v in description.variables}
         lacking = {**_lacking(plan, node_id, provided), **unknown}  # unknown to its release
+        lacking |= _without_line(plan, node_id, description)
         out.missing[node_id] = lacking
         answerable = tuple(n for n in plan.query.indicators if n not in lacking)
         if answerable:
@@ -252,6 +268,22 @@ def plan_nodes(
                 Reason.VARIABLE_NOT_PROVIDED, "; ".join(dict.fromkeys(lacking.values()))
             )
     return out
+
+
+def _without_line(plan: Plan, node_id: str, description: pb.NodeDescription) -> dict[str, str]:
+    """Poverty rates of a node that has no national poverty line (none asked, none spent).
+
+    A node lists a poverty rate among its indicators only when it has a national line; a
+    release that advertises no capabilities is asked and answers with its own rule.
+    """
+    if plan.query.poverty_line is not None or not description.HasField("capabilities"):
+        return {}
+    listed = set(description.indicators)
+    return {
+        name: f"node {node_id} has no national poverty line"
+        for name in plan.query.indicators
+        if CATALOGUE[name].kind == BELOW_LINE and name not in listed
+    }
 
 
 def _lacking(plan: Plan, node_id: str, provided: set[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ mean that the node's state was rolled back between them (see ``chain``).
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -28,7 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
-from common.errors import FedstatsError
+from common.errors import FedstatsError, Reason
 from coordinator.chain import ChainPosition, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
@@ -265,7 +266,10 @@ def _verify_query(
         report.results += 1
         report.positions.append(_position(entry, result, received, where))
         report.checked.append(f"{where}: result signed by key {entry['key_id'][:16]}")
-    return kind.rows(Gathered(order, plans, answers, geos))
+    lacking = frozenset(
+        e["node"] for e in query["nodes"] if e.get("reason") == Reason.VARIABLE_NOT_PROVIDED
+    )
+    return kind.rows(Gathered(order, plans, answers, geos, lacking))
 
 
 def _answered_by(document: dict[str, Any]) -> int:
@@ -358,10 +362,38 @@ def _check_benchmark(directory: Path, rows: list[BenchmarkRow], report: VerifyRe
         write_csv(rows, expected)
         if expected.read_bytes() == target.read_bytes():
             report.checked.append("benchmark.csv: recomputed from the signed results, identical")
+        elif (shared := _earlier_layout(expected, target)) is not None:
+            report.checked.append(
+                "benchmark.csv: recomputed from the signed results, identical in the "
+                f"{shared} columns of the earlier release's layout"
+            )
         else:
             report.problems.append(
                 "benchmark.csv: differs from what the signed results give (altered)"
             )
+
+
+def _earlier_layout(expected: Path, target: Path) -> int | None:
+    """The number of columns compared when ``target`` has an earlier release's layout.
+
+    An earlier release wrote fewer columns (before ``status`` and the columns after it,
+    flag ``n`` where a node gave no value). Its file verifies when every one of its
+    columns matches the recomputed file, reading its ``n`` as no flag; None otherwise.
+    """
+    with (
+        expected.open(newline="", encoding="utf-8") as a,
+        target.open(newline="", encoding="utf-8") as b,
+    ):
+        new, old = list(csv.reader(a)), list(csv.reader(b))
+    if not old or len(new) != len(old) or "status" in old[0] or not set(old[0]) < set(new[0]):
+        return None
+    at = [new[0].index(c) for c in old[0]]
+    flags = old[0].index("flags")
+    for recomputed, written in zip(new[1:], old[1:], strict=True):
+        written[flags] = written[flags].replace("n", "")
+        if [recomputed[i] for i in at] != written:
+            return None
+    return len(old[0])
 
 
 def publish(

@@ -21,6 +21,7 @@ from coordinator.client import (
 from coordinator.combine import BenchmarkRow, NodeTables, read_result
 from coordinator.config import CoordinatorConfig
 from coordinator.kinds import Gathered, kind_of, plan_nodes
+from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.certificates import check_party_certificate
@@ -106,6 +107,7 @@ def run_query(
     query: Query,
     query_id: str | None = None,
     progress: ProgressFn | None = None,
+    pooling: Pooling | None = None,
 ) -> QueryOutcome:
     """Plan per node, ask every node, combine what came back, by the query's kind.
 
@@ -114,12 +116,13 @@ def run_query(
         query: What to ask.
         query_id: Idempotency key; a fresh one by default.
         progress: Told each node's state as the fan-out goes (for a terminal display).
+        pooling: How pooled rows aggregate the nodes (default: population-weighted).
 
     Raises:
         QueryError: When the query is malformed (before any node is asked).
         ConfigError: When the coordinator's own keys or certificate are not usable.
     """
-    kind = kind_of(query)
+    kind = kind_of(query, pooling)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
     descriptions = describe_all(config.nodes, dialer, config.timeout_seconds, signer)
@@ -139,7 +142,8 @@ def run_query(
         else:
             answers[node_id], charged[node_id] = answer
     geos = {n: d.geo for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
-    gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos)
+    lacking = frozenset(n for n, f in failures.items() if f.reason == Reason.VARIABLE_NOT_PROVIDED)
+    gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos, lacking)
     plan = kind.outcome_plan(gathered)
     record_query(config, query_id, plan.query, failures, charged)
     return QueryOutcome(
@@ -152,6 +156,7 @@ def run_pathway(
     query: Query,
     periods: list[str],
     progress: ProgressFn | None = None,
+    pooling: Pooling | None = None,
 ) -> list[QueryOutcome]:
     """The same query for each reference period: a pathway through time.
 
@@ -161,7 +166,7 @@ def run_pathway(
     if not periods:
         raise QueryError("a pathway needs at least one period", field="--pathway")
     return [
-        run_query(config, replace(query, time_period=period), progress=progress)
+        run_query(config, replace(query, time_period=period), progress=progress, pooling=pooling)
         for period in periods
     ]
 

@@ -33,7 +33,7 @@ from coordinator.client import (
 from coordinator.combine import BenchmarkRow, pooled_rows
 from coordinator.compat import release_of
 from coordinator.config import CoordinatorConfig, NodeAddress
-from coordinator.flags import NONE, UNAVAILABLE, Flags
+from coordinator.flags import NONE
 from coordinator.kinds import Harmonised, kind_of, plan_nodes
 from coordinator.run import new_query_id, prepare, record_query
 from coordinator.secure import Aggregator
@@ -215,8 +215,9 @@ def run_secure_query(
         offset += spec.n_cells
         sds[spec.key] = ddg.pooled_sd(share, len(survivors))
         cells[spec.key] = Cells.of(part, sds[spec.key])
-    # flagged n when some configured node's table is not in the sum
-    flagged = Flags(UNAVAILABLE) if set(nodes) - set(survivors) else NONE
+    # Which nodes the sum holds is `SecureOutcome.survivors` (Eurostat has no flag for an
+    # incomplete pool: the flag letters keep their Eurostat meanings).
+    flagged = NONE
     deviating = frozenset(
         v.name
         for n in invited

@@ -156,6 +156,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
+    from coordinator.pooling import AGGREGATES, Pooling
     from coordinator.progress import FanOutProgress
     from coordinator.provenance import publish
     from coordinator.publish.outputs import check_formats
@@ -175,11 +176,17 @@ def _query(args: argparse.Namespace) -> int:
         poverty_line=args.poverty_line,
         time_period=args.time_period,
     )
+    pooling = Pooling(
+        aggregate=AGGREGATES[args.pooled],
+        min_coverage=args.pool_min_coverage,
+        deviations=args.pool_deviations,
+    )
     progress = FanOutProgress()
     if args.pathway:
-        outcomes = run_pathway(config, query, list(_listed(args.pathway)), progress=progress)
+        periods = list(_listed(args.pathway))
+        outcomes = run_pathway(config, query, periods, progress=progress, pooling=pooling)
     else:
-        outcomes = [run_query(config, query, progress=progress)]
+        outcomes = [run_query(config, query, progress=progress, pooling=pooling)]
     assert config.signing_key is not None  # run_query checked it
     written = publish(
         outcomes, Path(args.out), formats, config.id,
@@ -286,8 +293,28 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument(
         "--poverty-line",
         type=float,
-        help="arop_rate: one line for every node (default: each node's national line, "
-        "else 60%% of the pooled median)",
+        help="arop_rate: one line for every node (default: each node's national line; "
+        "without one a node gives no arop_rate)",
+    )
+    query.add_argument(
+        "--pooled",
+        choices=("population", "city-mean", "standardised"),
+        default="population",
+        help="how pooled rows aggregate the nodes: population (the summed tables, default), "
+        "city-mean (the unweighted mean of the cities' values) or standardised (direct "
+        "age-sex standardisation to the 2013 European Standard Population; needs --by sex,age)",
+    )
+    query.add_argument(
+        "--pool-min-coverage",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="pooled rows only when at least this share of the nodes is pooled (default 0.5)",
+    )
+    query.add_argument(
+        "--pool-deviations",
+        action="store_true",
+        help="also pool nodes whose definitions differ (flag d); left out by default",
     )
     query.add_argument("--out", required=True, help="output directory")
     query.add_argument(

@@ -87,7 +87,7 @@ def node_toml(
             for path, period in datasets
         ],
         "privacy": privacy,
-        "disclosure": {"min_count": 20 if survey else 10, "unreliable_below": 50, "max_cv": 0.3},
+        "disclosure": {"rules": "eu-silc" if survey else "register"},
         **key_files("../pki", "node", facts.id),
         "coordinators": [
             {
@@ -103,7 +103,8 @@ def node_toml(
 Node config of {facts.name}: written by `fedstats demo`.
 datasets: two reference periods of one population: they share one budget and cap per
 person; the latest answers by default.
-disclosure: surveys follow the EU-SILC rule: under 20 observations unpublished.
+disclosure: surveys follow the EU-SILC rules (under 20 observations or over 50% item
+non-response unpublished), registers a frequency rule (under 10 persons unpublished).
 coordinators: deny by default: only this coordinator may ask, for these indicators, up to
 its rho_cap. variables: the city's own columns mapped to the harmonised variables."""
     return toml_document(comment, table) + "\n" + variables_toml(city)

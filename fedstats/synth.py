@@ -233,16 +233,37 @@ def dataset_toml(city: str) -> str:
     return tomli_w.dumps(dataset_table(city))
 
 
+NATIONAL_LINE_SHARE = 0.6
+"""The at-risk-of-poverty line: 60% of the national median equivalised income."""
+
+
+def national_poverty_line(city: str) -> float:
+    """The synthetic country's national AROP line: 60% of the profile's median income.
+
+    The synthetic city stands for its country, so its model's median income is the
+    "national" median; a real node configures the line its statistics office publishes.
+    """
+    return round(NATIONAL_LINE_SHARE * profile(city).demography.income_median)
+
+
 def dataset_table(city: str) -> dict[str, str | float]:
-    """`dataset_toml` as a table: ``source``, and a survey's ``weight`` and design effect.
+    """`dataset_toml` as a table: ``source``, survey weights, the national poverty line.
+
+    A survey also gets its ``weight`` and design effect; every city gets the synthetic
+    country's national poverty line with its currency and source.
 
     Raises:
         ValueError: If ``city`` is not a valid id.
     """
     s = sampling(city)
+    line: dict[str, str | float] = {
+        "poverty_line": national_poverty_line(city),
+        "poverty_line_currency": "EUR",
+        "poverty_line_source": "synthetic: 60% of the synthetic country's median income",
+    }
     if s.weight is None:
-        return {"source": s.source}
-    return {"source": s.source, "weight": s.weight, "design_effect": s.design_effect}
+        return {"source": s.source, **line}
+    return {"source": s.source, "weight": s.weight, "design_effect": s.design_effect, **line}
 
 
 def city_facts(city: str) -> CityFacts:

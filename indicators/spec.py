@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from common.errors import QueryError, Reason
-from indicators.catalogue import CATALOGUE, Indicator, Population
+from indicators.catalogue import CATALOGUE, RATIO, Indicator, Population
 from indicators.variables import AGE, CATEGORICAL, UNK, Variable
 from protos import node_pb2 as pb
 
@@ -397,6 +397,31 @@ class Plan:
     def indicator(self, name: str) -> tuple[Indicator, TableSpec]:
         """The catalogue entry and the table of one indicator in this plan."""
         return CATALOGUE[name], self.tables[self.table_of[name]]
+
+
+def denominator_codes(indicator: Indicator, spec: TableSpec) -> tuple[str, ...]:
+    """The outcome codes an indicator divides by, in the table's outcome order."""
+    codes = spec.outcome.codes
+    if indicator.kind == RATIO:
+        return tuple(c for c in codes if c in indicator.denominator)
+    return codes
+
+
+def margin_codes(spec: TableSpec) -> tuple[tuple[str, ...], ...]:
+    """The denominator margins a table releases (DESIGN section 3), in release order.
+
+    Every known outcome (the population cell), then each other denominator of a catalogue
+    indicator on the same outcome, then the unknown outcome (``UNK``: item non-response).
+    The list depends on the table alone, never on the query, so a cached answer serves
+    every query that asks for the same table.
+    """
+    out = [spec.outcome.codes]
+    for indicator in CATALOGUE.values():
+        if indicator.outcome == spec.outcome.name:
+            codes = denominator_codes(indicator, spec)
+            if codes not in out:
+                out.append(codes)
+    return (*out, (UNK,))
 
 
 def is_local(name: str) -> bool:

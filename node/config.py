@@ -27,7 +27,7 @@ from node.mappings import (
     parse_variables,
 )
 from node.policy import Policy, parse_policy
-from privacy.disclosure import DisclosureRules
+from privacy.disclosure import NAMED_RULES, DisclosureRules
 from security.certificates import TlsFiles
 from security.config import parse_key_files, public_key
 
@@ -47,6 +47,8 @@ class DatasetConfig:
     where: dict[str, str]
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
+    poverty_line_currency: str = ""
+    poverty_line_source: str = ""
     rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
     population: str = "default"  # datasets of one population share [privacy] rho_budget
 
@@ -59,6 +61,7 @@ class PrivacyConfig:
     max_rho_per_query: float
     max_weight: float
     sample_rho_share: float
+    margin_rho_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
     keys |= {"population"}
+    keys |= {"poverty_line_currency", "poverty_line_source"}
     sec.check_keys(keys | ({"rho_budget"} if multi else set()))
     path = base / sec.get("path", str)
     if path.suffix.lower() not in (".csv", ".parquet"):
@@ -285,16 +289,23 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         where={str(k): str(v) for k, v in where.items()},
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
+        poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
+        poverty_line_source=str(sec.get("poverty_line_source", str, "")),
         rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
         population=sec.get("population", str, "default"),
     )
 
 
 def _privacy(sec: Section) -> PrivacyConfig:
-    sec.check_keys({"rho_budget", "max_rho_per_query", "max_weight", "sample_rho_share"})
-    share = float(sec.get("sample_rho_share", float, 0.2))
-    if not 0 < share < 1:
-        raise sec.error("sample_rho_share", f"must lie strictly between 0 and 1, got {share}")
+    sec.check_keys(
+        {"rho_budget", "max_rho_per_query", "max_weight", "sample_rho_share", "margin_rho_share"}
+    )
+    shares = {}
+    for key, default in (("sample_rho_share", 0.2), ("margin_rho_share", 0.1)):
+        share = float(sec.get(key, float, default))
+        if not 0 < share < 1:
+            raise sec.error(key, f"must lie strictly between 0 and 1, got {share}")
+        shares[key] = share
     max_weight = sec.positive("max_weight", 1.0)
     if max_weight < 1:
         raise sec.error("max_weight", "must be at least 1 (the weight of one register row)")
@@ -302,17 +313,41 @@ def _privacy(sec: Section) -> PrivacyConfig:
         rho_budget=sec.positive("rho_budget"),
         max_rho_per_query=sec.positive("max_rho_per_query"),
         max_weight=max_weight,
-        sample_rho_share=share,
+        **shares,
     )
 
 
 def _disclosure(sec: Section) -> DisclosureRules:
-    sec.check_keys({"min_count", "unreliable_below", "max_cv"})
-    defaults = DisclosureRules()
-    return DisclosureRules(
-        min_count=sec.positive("min_count", defaults.min_count),
-        unreliable_below=sec.positive("unreliable_below", defaults.unreliable_below),
-        max_cv=sec.positive("max_cv", defaults.max_cv),
+    numbers = {"min_count", "unreliable_below", "max_cv", "unknown_flag", "unknown_suppress"}
+    sec.check_keys({"rules", "certainty", *numbers})
+    name = str(sec.get("rules", str, ""))
+    if name and name not in NAMED_RULES:
+        raise sec.error(
+            "rules", f"unknown rule set {name!r}", hint=f"one of: {', '.join(NAMED_RULES)}"
+        )
+    base = NAMED_RULES[name] if name else DisclosureRules()
+    if base.weighted and not {"min_count", "unreliable_below"} <= set(sec.table):
+        raise sec.error(
+            "rules",
+            'rules = "lfs" reads weighted counts against the office\'s own limits',
+            hint="give min_count (limit A: not published below) and unreliable_below "
+            "(limit B: flagged u below), in weighted persons",
+        )
+    given = {k: sec.positive(k) for k in numbers if k in sec.table}
+    for k in ("unknown_flag", "unknown_suppress"):
+        if given.get(k, 0.0) > 1:
+            raise sec.error(k, f"is a share between 0 and 1, got {given[k]}")
+    certainty = float(sec.get("certainty", float, base.certainty))
+    if not 0.5 <= certainty < 1:
+        raise sec.error("certainty", f"must lie in [0.5, 1), got {certainty}")
+    return replace(
+        base,
+        certainty=certainty,
+        min_count=given.get("min_count", base.min_count),
+        unreliable_below=given.get("unreliable_below", base.unreliable_below),
+        max_cv=given.get("max_cv", base.max_cv),
+        unknown_flag=given.get("unknown_flag", base.unknown_flag),
+        unknown_suppress=given.get("unknown_suppress", base.unknown_suppress),
     )
 
 

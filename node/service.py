@@ -13,22 +13,24 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from common.errors import ConfigError, FedstatsError, QueryError, Reason
 from common.versions import software_version
-from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
+from indicators.catalogue import BELOW_LINE, CATALOGUE, CATALOGUE_VERSION
 from indicators.spec import Plan, Query, TableSpec, compile_query
-from indicators.variables import AGE
+from indicators.variables import AGE, UNK
 from node.chainhead import ChainHead
 from node.config import NodeConfig
-from node.engine import compute_table, require_variables, sensitivity
+from node.engine import TableCounts, compute_table, require_variables, sensitivity
 from node.harmonise import Harmonised, harmonise
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
+from node.margins import MarginRelease, release_margins
 from node.policy import CoordinatorGrant
 from node.source import load_frame
 from privacy.budget import from_micro, split_rho
-from privacy.disclosure import RULE_SETS
+from privacy.disclosure import RULE_SETS, Noisy
 from privacy.gaussian import release
 from security.signing import key_id, load_private_key, sign
 
@@ -86,6 +88,7 @@ class TableRelease:
     sample_sigma: float = 0.0
     sample_rho: float = 0.0
     cell_flags: list[str] = field(default_factory=list)
+    margins: list[MarginRelease] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class QueryAnswer:
         tables = []
         for t in json.loads(stored):
             t["dims"] = [(name, codes) for name, codes in t["dims"]]
+            t["margins"] = [MarginRelease(**m) for m in t.get("margins", [])]
             tables.append(TableRelease(**t))
         return cls(query_id=query_id, tables=tables, rho_charged=0.0, cached=True)
 
@@ -122,6 +126,11 @@ class _Period:
     data: Harmonised
     ledger: Ledger
     sensitivity: int
+
+
+def _known(counts: npt.NDArray[np.int64], n_outcomes: int) -> npt.NDArray[np.int64]:
+    """A table's cells without its last outcome code (``UNK``) of ``n_outcomes``."""
+    return np.ascontiguousarray(counts.reshape(-1, n_outcomes)[:, :-1]).ravel()
 
 
 class NodeService:
@@ -192,8 +201,17 @@ class NodeService:
         return self.data.weights is not None
 
     def indicators(self) -> list[str]:
-        """Catalogue entries whose outcome variable this node provides."""
-        return [n for n, i in CATALOGUE.items() if i.outcome in self.data.codes]
+        """Catalogue entries this node can answer.
+
+        It provides their outcome variable and, for poverty rates, has a national poverty
+        line for its latest period.
+        """
+        line = self.period().config.dataset.poverty_line
+        return [
+            n
+            for n, i in CATALOGUE.items()
+            if i.outcome in self.data.codes and (i.kind != BELOW_LINE or line is not None)
+        ]
 
     @staticmethod
     def capabilities() -> Capabilities:
@@ -280,6 +298,18 @@ class NodeService:
             )
         for table in plan.tables:
             require_variables(served.data, table)
+        below_line = [n for n in plan.query.indicators if CATALOGUE[n].kind == BELOW_LINE]
+        line = plan.query.poverty_line or served.config.dataset.poverty_line
+        if below_line and line is None:
+            raise QueryError(
+                f"this node has no national poverty line for {served.config.dataset.time_period}"
+                f", so it does not answer {', '.join(below_line)} (a line pooled across "
+                "countries is not Eurostat's)",
+                reason=Reason.VARIABLE_NOT_PROVIDED,
+                field="dataset.poverty_line",
+                hint="set [dataset] poverty_line (60% of the national median equivalised "
+                "income of all persons), or ask without the poverty rate",
+            )
 
     def _compute_and_commit(
         self, reservation: Reservation, plan: Plan, served: _Period
@@ -302,17 +332,29 @@ class NodeService:
         return answer, position
 
     def _release(self, spec: TableSpec, rho: float, served: _Period) -> TableRelease:
-        true = compute_table(served.data, spec)
+        """Release one table's cells (and sample counts) and its denominator margins."""
+        with_unknown = replace(
+            spec, outcome=replace(spec.outcome, codes=(*spec.outcome.codes, UNK))
+        )
+        full = compute_table(served.data, with_unknown)
+        n = len(with_unknown.outcome.codes)
+        observed = None if full.samples is None else _known(full.samples, n)
+        true = TableCounts(_known(full.counts, n), observed)
+        privacy = self.config.privacy
+        rho_cells, rho_margins = split_rho(
+            rho, [1.0 - privacy.margin_rho_share, privacy.margin_rho_share]
+        )
+        margins = release_margins(spec, full, served.sensitivity, rho_margins)
         dims = [(d.name, list(d.codes)) for d in spec.all_dims]
+        flags = self._flags(margins)
         if true.samples is None:
-            noisy = release(true.counts, served.sensitivity, rho)
-            flags = self._flags(spec, noisy.values, None)
+            noisy = release(true.counts, served.sensitivity, rho_cells)
             return TableRelease(
                 spec.key, dims, noisy.values.tolist(), noisy.sigma, noisy.rho,
-                noisy.sensitivity, cell_flags=flags,
+                noisy.sensitivity, cell_flags=flags, margins=margins,
             )  # fmt: skip
-        share = self.config.privacy.sample_rho_share
-        rho_counts, rho_samples = split_rho(rho, [1.0 - share, share])
+        share = privacy.sample_rho_share
+        rho_counts, rho_samples = split_rho(rho_cells, [1.0 - share, share])
         noisy = release(true.counts, served.sensitivity, rho_counts)
         samples = release(true.samples, 1, rho_samples)
         return TableRelease(
@@ -325,17 +367,22 @@ class NodeService:
             samples=samples.values.tolist(),
             sample_sigma=samples.sigma,
             sample_rho=samples.rho,
-            cell_flags=self._flags(spec, noisy.values, samples.values),
+            cell_flags=flags,
+            margins=margins,
         )
 
-    def _flags(self, spec: TableSpec, counts: np.ndarray, samples: np.ndarray | None) -> list[str]:
-        """Disclosure flag of each population cell, from noisy values only."""
-        outcome = len(spec.outcome.codes)
-        totals = counts.reshape(-1, outcome).sum(axis=1)
-        sample_totals = totals if samples is None else samples.reshape(-1, outcome).sum(axis=1)
+    def _flags(self, margins: list[MarginRelease]) -> list[str]:
+        """Disclosure flag of each population cell, from its noisy margins only."""
+        whole = margins[0].codes  # every known outcome: the population cell
+        counts = next(m for m in margins if m.codes == whole and not m.observations)
+        observations = next((m for m in margins if m.codes == whole and m.observations), None)
         rules = self.config.disclosure
         return [
-            rules.cell_flag(float(t), float(s)) for t, s in zip(totals, sample_totals, strict=True)
+            rules.judge(
+                Noisy(c, counts.sigma),
+                None if observations is None else Noisy(observations.counts[i], observations.sigma),
+            ).flag
+            for i, c in enumerate(counts.counts)
         ]
 
     def record_refusal(

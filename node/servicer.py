@@ -321,6 +321,17 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                     sample_sigma=t.sample_sigma,
                     sample_rho=t.sample_rho,
                     cell_flags=t.cell_flags,
+                    margins=[
+                        pb.Margin(
+                            codes=m.codes,
+                            observations=m.observations,
+                            counts=m.counts,
+                            sigma=m.sigma,
+                            rho=m.rho,
+                            sensitivity=m.sensitivity,
+                        )
+                        for m in t.margins
+                    ],
                 )
                 for t in answer.tables
             ],
@@ -333,6 +344,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             deviations=self.service.deviations(),
             audit_seq=answer.audit_seq,
             audit_hash=answer.audit_hash,
+            country=cfg.country,
         )
 
 
@@ -396,7 +408,14 @@ def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:
 def disclosure_proto(rules: DisclosureRules) -> pb.Disclosure:
     """The wire form of a node's disclosure rules."""
     return pb.Disclosure(
-        min_count=rules.min_count, unreliable_below=rules.unreliable_below, max_cv=rules.max_cv
+        min_count=rules.min_count,
+        unreliable_below=rules.unreliable_below,
+        max_cv=rules.max_cv,
+        rules=rules.name,
+        unknown_flag=rules.unknown_flag,
+        unknown_suppress=rules.unknown_suppress,
+        weighted=rules.weighted,
+        certainty=rules.certainty,
     )
 
 

@@ -1,22 +1,62 @@
 """Disclosure rules: flags computed from noisy values only (DESIGN section 4).
 
-Nothing here ever sees a true count. Because every released cell carries its own noise,
-no secondary suppression is needed: subtracting published margins recovers only another
-noisy value.
+Nothing here ever sees a true count. The rules read the indicator's own denominator (its
+released margin) and, for surveys, the noisy number of observations in it, each with the
+standard deviation of its noise. A count passes a threshold ``T`` only when it clears it
+by a safety margin in units of its noise: ``x >= max(T, T / 2 + z sigma + 1/2)`` with
+``z = Phi^-1(certainty)`` (the half a continuity correction: counts and their noise are
+integers), so that a group of ``T / 2`` persons passes with probability at most
+``1 - certainty`` (1% by default), whatever the noise; the unit tests compute it exactly.
+
+Because every released cell carries its own noise, no secondary suppression is needed:
+subtracting published margins recovers only another noisy value. Differential privacy,
+not ``c``, is what protects individuals; the rules keep unreliable figures out of print.
+
+Named rule sets (``[disclosure] rules``):
+
+- ``eu-silc``: fewer than 20 observations or more than 50% item non-response: not
+  published; 20-49 observations or 20-50% item non-response: flagged ``u`` (Commission
+  Regulation (EC) No 1982/2003, Article 6, as applied in Eurostat's EU-SILC tables).
+- ``lfs``: the office's own limits on *weighted* counts: below limit A not published,
+  below limit B flagged ``u`` (Eurostat's EU-LFS publication guidelines; each country
+  sets its A and B from its sample design); ``min_count`` = A, ``unreliable_below`` = B.
+- ``register``: a frequency rule: a count below ``min_count`` (10) is not published.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
-__all__ = ["CONFIDENTIAL", "RULE_SETS", "UNRELIABLE", "DisclosureRules"]
+__all__ = [
+    "CONFIDENTIAL",
+    "NAMED_RULES",
+    "RULE_SETS",
+    "UNRELIABLE",
+    "DisclosureRules",
+    "Judgement",
+    "Noisy",
+]
 
 CONFIDENTIAL = "c"
 UNRELIABLE = "u"
-RULE_SETS = ("noisy_thresholds",)
-"""The disclosure rule sets this release applies (a node advertises them): one today,
-`DisclosureRules`' thresholds on noisy counts, noisy sample counts and the CV."""
+
+
+@dataclass(frozen=True)
+class Noisy:
+    """A released count and the standard deviation of its noise (0: exact)."""
+
+    value: float
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the rules say about one value: its flag and whether it is withheld."""
+
+    flag: str = ""
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -24,29 +64,53 @@ class DisclosureRules:
     """A node's disclosure rules.
 
     Attributes:
-        min_count: Noisy count below which a cell is confidential (``c``): its value
-            is not published for that node.
-        unreliable_below: Noisy sample count below which a cell is flagged ``u``.
-        max_cv: Coefficient of variation above which a cell is flagged ``u``.
+        min_count: Below this (observations; weighted persons when ``weighted``) a value
+            is confidential (``c``) and not published.
+        unreliable_below: Below this a value is flagged ``u`` (0: no such rule).
+        max_cv: Coefficient of variation above which a value is flagged ``u``.
+        unknown_flag: Item non-response share above which a value is flagged ``u``.
+        unknown_suppress: Item non-response share above which it is not published.
+        weighted: Whether the thresholds read weighted counts (LFS) rather than
+            observations.
+        certainty: Probability that a group of half ``min_count`` is suppressed.
+        name: The named rule set these numbers come from ("" for explicit numbers only).
     """
 
     min_count: float = 10.0
     unreliable_below: float = 50.0
     max_cv: float = 0.3
+    unknown_flag: float = 1.0
+    unknown_suppress: float = 1.0
+    weighted: bool = False
+    certainty: float = 0.99
+    name: str = ""
 
-    def cell_flag(self, noisy_count: float, noisy_sample_count: float | None = None) -> str:
-        """Flag of a population cell from its noisy counts alone.
+    def passes(self, count: Noisy, threshold: float) -> bool:
+        """Whether a noisy count clears a threshold by the safety margin."""
+        if threshold <= 0:
+            return True
+        z = NormalDist().inv_cdf(self.certainty)
+        return count.value >= max(threshold, threshold / 2 + z * count.sigma + 0.5)
+
+    def judge(
+        self, count: Noisy, observations: Noisy | None = None, unknown_share: float | None = None
+    ) -> Judgement:
+        """The flag of a value from its denominator's noisy margins.
 
         Args:
-            noisy_count: Noisy number of persons (sample persons for a survey).
-            noisy_sample_count: Noisy unweighted count, when it differs from the above.
+            count: The denominator's noisy (weighted, for surveys) count.
+            observations: Its noisy number of observations (surveys; None for registers).
+            unknown_share: The share of the population cell whose outcome is unknown.
         """
-        sample = noisy_count if noisy_sample_count is None else noisy_sample_count
-        if noisy_count < self.min_count or sample < self.min_count:
-            return CONFIDENTIAL
-        if sample < self.unreliable_below:
-            return UNRELIABLE
-        return ""
+        base = count if self.weighted or observations is None else observations
+        if not self.passes(base, self.min_count):
+            return Judgement(CONFIDENTIAL, suppressed=True)
+        unknown = unknown_share if unknown_share is not None else 0.0
+        if unknown > self.unknown_suppress:
+            return Judgement(UNRELIABLE, suppressed=True)
+        if not self.passes(base, self.unreliable_below) or unknown > self.unknown_flag:
+            return Judgement(UNRELIABLE)
+        return Judgement()
 
     def estimate_flag(self, cell_flag: str, value: float, se: float) -> str:
         """Flag of an estimate: its cell's flag, or ``u`` when its CV is too high."""
@@ -67,4 +131,23 @@ class DisclosureRules:
             min_count=max(r.min_count for r in rules),
             unreliable_below=max(r.unreliable_below for r in rules),
             max_cv=min(r.max_cv for r in rules),
+            unknown_flag=min(r.unknown_flag for r in rules),
+            unknown_suppress=min(r.unknown_suppress for r in rules),
+            weighted=any(r.weighted for r in rules),
+            certainty=max(r.certainty for r in rules),
+            name=rules[0].name if len({r.name for r in rules}) == 1 else "",
         )
+
+
+NAMED_RULES: dict[str, DisclosureRules] = {
+    "eu-silc": DisclosureRules(
+        min_count=20, unreliable_below=50, unknown_flag=0.2, unknown_suppress=0.5, name="eu-silc"
+    ),
+    "lfs": DisclosureRules(weighted=True, name="lfs"),  # A and B: the office's own
+    "register": DisclosureRules(min_count=10, unreliable_below=0, name="register"),
+}
+"""The named rule sets; explicit numbers in ``[disclosure]`` override theirs."""
+
+RULE_SETS = ("noisy_thresholds", *NAMED_RULES)
+"""The disclosure rule sets this release applies (a node advertises them): explicit
+thresholds on noisy denominators (``noisy_thresholds``) and the named sets."""

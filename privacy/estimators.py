@@ -8,6 +8,11 @@ variance, plus for survey cells the sampling variance of a weighted total,
 ``deff * x_i^2 / n_i`` (``n_i`` the noisy sample count). A gap between two ratios on the
 same cells uses the difference of gradients, so shared cells (a group inside ``TOTAL``,
 a node inside the pooled value) are accounted for exactly.
+
+Rates get a score-type interval (`rate_interval`) rather than ``value +- z se``: the
+delta method's variance is evaluated at every candidate rate ``p`` instead of at the
+estimate, the sampling part as ``deff p (1 - p) / n`` (the binomial form the delta method
+gives at ``p``), so the interval neither collapses at 0% or 100% nor leaves [0, 1].
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "below_linear",
     "difference",
     "quantile_linear",
+    "rate_interval",
     "ratio",
     "ratio_linear",
     "total_linear",
@@ -44,11 +50,35 @@ class Cells:
         values: Noisy cell totals.
         variance: Variance of each cell's error (noise plus sampling).
         samples: Noisy unweighted counts of each cell (equal to ``values`` for registers).
+        noise: Variance of each cell's DP noise alone (None: all of ``variance``).
+        design_effect: Each cell's design effect: 0 for a register (no sampling error).
+        sample_noise: Variance of each sample count's DP noise (None: ``noise_variance``,
+            the samples being the values themselves).
     """
 
     values: FloatArray
     variance: FloatArray
     samples: FloatArray
+    noise: FloatArray | None = None
+    design_effect: FloatArray | None = None
+    sample_noise: FloatArray | None = None
+
+    @property
+    def sample_noise_variance(self) -> FloatArray:
+        """Variance of each sample count's DP noise."""
+        return self.noise_variance if self.sample_noise is None else self.sample_noise
+
+    @property
+    def noise_variance(self) -> FloatArray:
+        """Variance of each cell's DP noise."""
+        return self.variance if self.noise is None else self.noise
+
+    @property
+    def deff(self) -> FloatArray:
+        """Each cell's design effect (0 for register cells)."""
+        if self.design_effect is None:
+            return np.zeros(self.values.shape)
+        return self.design_effect
 
     @classmethod
     def of(
@@ -61,13 +91,15 @@ class Cells:
     ) -> Cells:
         """Cells of one release: noise variance, plus sampling variance for surveys."""
         x = np.asarray(values, dtype=np.float64)
-        var = np.full(x.shape, sigma**2)
+        noise = np.full(x.shape, sigma**2)
         if samples is None:
-            return cls(x, var, x)
+            return cls(x, noise, x, noise, np.zeros(x.shape))
         n = np.asarray(samples, dtype=np.float64)
         total = np.maximum(x, 0.0)
-        var = var + design_effect * total**2 / np.maximum(n, 1.0)
-        return cls(x, var, n)
+        var = noise + design_effect * total**2 / np.maximum(n, 1.0)
+        return cls(
+            x, var, n, noise, np.full(x.shape, design_effect), np.full(x.shape, sample_sigma**2)
+        )
 
     @staticmethod
     def concat(parts: list[Cells]) -> Cells:
@@ -76,6 +108,9 @@ class Cells:
             np.concatenate([p.values for p in parts]),
             np.concatenate([p.variance for p in parts]),
             np.concatenate([p.samples for p in parts]),
+            np.concatenate([p.noise_variance for p in parts]),
+            np.concatenate([p.deff for p in parts]),
+            np.concatenate([p.sample_noise_variance for p in parts]),
         )
 
 
@@ -240,3 +275,57 @@ def below_linear(
     weights[k] = fraction
     counts = _bin_counts(cells, mask, bin_of_cell, len(edges))
     return Linear(float(weights @ counts), _spread(weights, mask, bin_of_cell))
+
+
+def rate_interval(
+    cells: Cells,
+    num: BoolArray,
+    den: BoolArray,
+    copies: list[BoolArray] | None = None,
+    z: float = Z95,
+) -> tuple[float, float]:
+    """A score-type interval for the rate ``num / den``, always inside [0, 1].
+
+    The set of rates ``p`` with ``(r - p)^2 <= z^2 V(p)``, where ``V(p)`` is the delta
+    method's variance with its gradient taken at ``p``: the DP noise part
+    ``(S_num (1 - 2p) + S_den p^2) / d^2`` (``S`` the summed noise variances of the cells)
+    plus the sampling part ``k p (1 - p)``, ``k = sum_j (d_j / d)^2 deff_j / n_j`` over the
+    stacked tables ``j`` (``n_j`` the noisy sample count of table ``j``'s denominator).
+    Like Wilson's interval for a proportion, it stays away from a point at 0 or 1.
+
+    Args:
+        cells: The cells.
+        num: Numerator cells (within ``den``).
+        den: Denominator cells.
+        copies: The cells of each stacked table (None: one table).
+        z: The normal quantile.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` when the denominator is not positive or noise
+        swamps the rate (the set of plausible rates is not an interval inside [0, 1]).
+    """
+    d = float(cells.values[den].sum())
+    if d <= 0:
+        return math.nan, math.nan
+    r = min(max(float(cells.values[num].sum()) / d, 0.0), 1.0)
+    s_num = float(cells.noise_variance[num].sum()) / d**2
+    s_den = float(cells.noise_variance[den].sum()) / d**2
+    k = 0.0
+    for copy in copies or [np.ones(cells.values.shape, dtype=bool)]:
+        part = den & copy
+        deff = float(cells.deff[part].max(initial=0.0))
+        if deff > 0:
+            d_j = max(float(cells.values[part].sum()), 0.0)
+            n_j = max(float(cells.samples[part].sum()), 1.0)
+            k += (d_j / d) ** 2 * deff / n_j
+    z2 = z * z
+    # (r - p)^2 - z^2 (s_num (1 - 2p) + s_den p^2 + k p (1 - p)) <= 0, as a p^2 + b p + c
+    a = 1.0 - z2 * (s_den - k)
+    b = -2.0 * r + z2 * (2.0 * s_num - k)
+    c = r * r - z2 * s_num
+    disc = b * b - 4.0 * a * c
+    if a <= 0 or disc < 0:
+        return math.nan, math.nan
+    root = math.sqrt(disc)
+    low, high = (-b - root) / (2 * a), (-b + root) / (2 * a)
+    return max(0.0, min(low, r)), min(1.0, max(high, r))

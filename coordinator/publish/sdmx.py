@@ -5,7 +5,8 @@ One dataflow per target-group dimension (``FEDSTATS:MIGINT_CBIRTH(1.0)`` and
 by citizenship. The dimensions, in column order, are ``freq``, ``stat``, ``unit``,
 ``indic``, ``sex``, ``age``, the group dimension (``c_birth`` or ``citizen``), ``geo``
 and ``TIME_PERIOD``; then ``OBS_VALUE`` and the attributes ``OBS_FLAG``, ``CONF_STATUS``
-and ``COMPARATOR``.
+``OBS_STATUS``, ``COMPARATOR`` and, on AROP observations, ``POVERTY_LINE`` (the line
+the rate used, in the node's currency).
 
 Each benchmark row becomes several observations that differ only in ``stat``: ``VALUE``
 (the indicator, unit ``PC``), ``CI_LOW`` and ``CI_HIGH`` (its 95% interval), ``DENOM``
@@ -16,9 +17,14 @@ observation. Without a breakdown, ``sex`` is ``T`` and ``age`` the indicator's a
 (``Y20-64``). Pooled rows have ``geo`` = ``FEDSTATS_POOL``; their ``TIME_PERIOD`` is an
 SDMX time range when the nodes' reference periods differ.
 
-A suppressed value is an observation with an empty ``OBS_VALUE``, ``OBS_FLAG`` ``c`` and
-``CONF_STATUS`` ``C``; every other observation is ``F`` (free). A gap inherits the flags
-of both groups it compares, so a confidential comparator also hides the gap.
+``OBS_FLAG`` keeps Eurostat's letters (``c``, ``d``, ``u``, ``z``; several may combine, as
+in Eurostat's own files). ``CONF_STATUS`` is ``C`` for a confidential value (``c``), else
+``F`` (free). ``OBS_STATUS`` carries the SDMX cross-domain code (CL_OBS_STATUS) of the
+row's ``status``: ``A`` normal, ``Q`` missing value, suppressed; ``L`` missing, data exist
+but are not collected (the node does not provide the variable or has no national poverty
+line); ``O`` missing value (the node did not answer); ``M`` missing, data cannot exist (not
+applicable). A value that is not published has an empty ``OBS_VALUE``. A gap inherits the
+flags of both groups it compares, and is missing when either value is.
 
 The structure (codelists, concept scheme, data structure definitions, dataflows) is built
 and written as an SDMX-ML 2.1 Structure message with the ``sdmx1`` library, which also
@@ -50,6 +56,7 @@ from indicators.variables import CATEGORICAL
 __all__ = [
     "AGENCY",
     "DATAFLOWS",
+    "OBS_STATUS",
     "POOLED_GEO",
     "STATS",
     "SdmxRelease",
@@ -65,8 +72,23 @@ _ID = re.compile(r"[A-Za-z0-9_@$\-]+")
 _FLAG_LETTERS = {
     "c": "confidential: not published",
     "d": "definition differs, see the node's metadata",
-    "n": "node unavailable: the node did not answer (fedstats' meaning, not Eurostat's)",
     "u": "low reliability",
+    "z": "not applicable",
+}
+# SDMX cross-domain code list CL_OBS_STATUS, for each row status.
+OBS_STATUS = {
+    "published": "A",
+    "suppressed": "Q",
+    "not_provided": "L",
+    "no_answer": "O",
+    "not_applicable": "M",
+}
+_OBS_STATUS_NAMES = {
+    "A": "Normal value",
+    "Q": "Missing value; suppressed",
+    "L": "Missing value; data exist but were not collected",
+    "O": "Missing value",
+    "M": "Missing value; data cannot exist",
 }
 _GROUP_NAMES = {
     "NAT": "Reporting country",
@@ -125,6 +147,8 @@ class Obs:
     value: str | None
     flags: str
     comparator: str | None
+    status: str = "published"
+    poverty_line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +220,8 @@ def prepare_sdmx(rows: Sequence[BenchmarkRow]) -> SdmxRelease:
     seen: set[tuple[tuple[str, str], ...]] = set()
     for row in rows:
         comp = comparators.get(_comparator_key(row))
-        for obs in _row_observations(row, str(comp.flags) if comp else ""):
+        comp_state = (str(comp.flags), str(comp.status)) if comp else ("", "published")
+        for obs in _row_observations(row, *comp_state):
             if obs.key in seen:
                 raise FedstatsError(
                     f"two benchmark rows map to the same SDMX observation {dict(obs.key)}",
@@ -213,7 +238,9 @@ def _comparator_key(row: BenchmarkRow) -> tuple[object, ...]:
     return (row.node, row.indicator, row.group_dim, tuple(row.breakdown.items()), row.comparator)
 
 
-def _row_observations(row: BenchmarkRow, comparator_flags: str) -> list[Obs]:
+def _row_observations(
+    row: BenchmarkRow, comparator_flags: str, comparator_status: str
+) -> list[Obs]:
     freq, period = _period(row.time_period)
     indicator = CATALOGUE[row.indicator]
     numbers = {
@@ -230,6 +257,9 @@ def _row_observations(row: BenchmarkRow, comparator_flags: str) -> list[Obs]:
         if stat.gap and row.group == row.comparator:
             continue  # a group has no gap to itself
         flags = _merge(str(row.flags), comparator_flags) if stat.gap else str(row.flags)
+        status = str(row.status)
+        if stat.gap and status == "published" and comparator_status != "published":
+            status = "suppressed"  # no gap against a value that is not published
         key = (
             ("freq", freq),
             ("stat", stat.code),
@@ -241,8 +271,9 @@ def _row_observations(row: BenchmarkRow, comparator_flags: str) -> list[Obs]:
             ("geo", _geo(row)),
             ("TIME_PERIOD", period),
         )
-        value = None if "c" in flags else numbers[stat.code] or None
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None))
+        value = (numbers[stat.code] or None) if status == "published" else None
+        line = published(row.poverty_line, 0) or None
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, line))
     return out
 
 
@@ -364,6 +395,7 @@ def _codelists(geos: dict[str, str]) -> dict[str, common.Codelist]:
         "geo": _codelist("CL_GEO", "Geopolitical entity (the nodes of this release)", geos),
         "OBS_FLAG": _codelist("CL_OBS_FLAG", "Observation flag", _flag_codes()),
         "CONF_STATUS": _codelist("CL_CONF_STATUS", "Confidentiality status", _CONF),
+        "OBS_STATUS": _codelist("CL_OBS_STATUS", "Observation status", _OBS_STATUS_NAMES),
         "COMPARATOR": _codelist(
             "CL_COMPARATOR", "Comparator group of a gap", {c: _GROUP_NAMES[c] for c in COMPARATORS}
         ),
@@ -387,8 +419,11 @@ _CONCEPTS = {
     "TIME_PERIOD": "Reference period of the node's dataset",
     "OBS_VALUE": "Observation value",
     "OBS_FLAG": "Observation flag (Eurostat letters)",
+    "OBS_STATUS": "Observation status (SDMX cross-domain code list CL_OBS_STATUS)",
     "CONF_STATUS": "Confidentiality status",
     "COMPARATOR": "The group a gap is measured against",
+    "POVERTY_LINE": "The at-risk-of-poverty line an AROP value used (the node's national "
+    "line: 60% of the national median equivalised income), in the node's currency",
 }
 
 
@@ -461,6 +496,7 @@ def _dsd(
     for attr, status in (
         ("OBS_FLAG", common.UsageStatus.conditional),
         ("CONF_STATUS", common.UsageStatus.mandatory),
+        ("OBS_STATUS", common.UsageStatus.mandatory),
         ("COMPARATOR", common.UsageStatus.conditional),
     ):
         dsd.attributes.getdefault(
@@ -470,6 +506,13 @@ def _dsd(
             related_to=v21.PrimaryMeasureRelationship(),
             usage_status=status,
         )
+    dsd.attributes.getdefault(
+        "POVERTY_LINE",
+        concept_identity=concepts["POVERTY_LINE"],
+        local_representation=_text(common.FacetValueType.double),
+        related_to=v21.PrimaryMeasureRelationship(),
+        usage_status=common.UsageStatus.conditional,
+    )
     return dsd
 
 
@@ -497,9 +540,14 @@ def _dataset(flow: v21.DataflowDefinition, observations: list[Obs]) -> v21.DataS
 def _attached(
     obs: Obs, attributes: dict[str, common.DataAttribute]
 ) -> dict[str, common.AttributeValue]:
-    values = {"CONF_STATUS": "C" if "c" in obs.flags else "F"}
+    values = {
+        "CONF_STATUS": "C" if "c" in obs.flags else "F",
+        "OBS_STATUS": OBS_STATUS[obs.status],
+    }
     if obs.flags:
         values["OBS_FLAG"] = obs.flags
     if obs.comparator:
         values["COMPARATOR"] = obs.comparator
+    if obs.poverty_line:
+        values["POVERTY_LINE"] = obs.poverty_line
     return {k: common.AttributeValue(value=v, value_for=attributes[k]) for k, v in values.items()}

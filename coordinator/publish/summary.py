@@ -72,8 +72,8 @@ def summary(
         if len(keys) > max_lines:
             lines.append(f"  ... {len(keys) - max_lines} more lines in the CSV")
     lines.append(
-        "flags: c confidential (not published), u low reliability, n node unavailable, "
-        "d definition differs"
+        "flags (Eurostat): c confidential (not published), u low reliability, "
+        "d definition differs, z not applicable; ':' a value that is not published"
     )
     for node, failure in (failures or {}).items():
         lines.append(f"node {node} did not answer: {failure.reason}: {failure.message}")
@@ -97,7 +97,7 @@ def outcome_notes(outcome: Outcome) -> list[str]:
                 if len(names) == len(lacking) == len(outcome.plan.query.indicators)
                 else ", ".join(names)
             )
-            notes.append(f"{node}: {which} flagged n: {reason}")
+            notes.append(f"{node}: {which} not provided: {reason}")
     read = {v for spec in outcome.plan.tables for v in spec.variables()}
     for node, answer in outcome.answers.items():
         for variable, note in answer.deviations.items():
@@ -107,7 +107,13 @@ def outcome_notes(outcome: Outcome) -> list[str]:
         indicator, spec = outcome.plan.indicator(name)
         having = {n: a for n, a in outcome.answers.items() if spec.key in a.cells}
         if indicator.kind == BELOW_LINE and having:
-            lines = poverty_lines(outcome.plan, spec, list(having), having)
+            lines = poverty_lines(outcome.plan, having)
             shown = ", ".join(f"{n} {line:,.0f}" for n, line in lines.items())
-            notes.append(f"{name}: poverty line per node: {shown}")
+            notes.append(f"{name}: national poverty line per node: {shown or 'none'}")
+            unlined = sorted(set(having) - set(lines))
+            if unlined:
+                notes.append(
+                    f"{name}: not computed for {', '.join(unlined)}: no national poverty line "
+                    "([dataset] poverty_line), and never from a line pooled across countries"
+                )
     return notes

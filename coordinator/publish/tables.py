@@ -1,7 +1,7 @@
 """The benchmark as a table: ``benchmark.csv`` with DESIGN's columns, and its Parquet twin.
 
 Both publish the same numbers (``coordinator.publish.numbers``): nothing where a value
-is not published (flag ``c``).
+is not published (``status`` other than ``published``). ``unknown_share`` is in percent.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ __all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "breakdown_columns", "write_csv", 
 COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
-    "gap_ci_high", "denominator", "flags", "unit",
+    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
+    "aggregate",
 ]  # fmt: skip
 # The numeric columns and their published decimals.
 _FLOAT_COLUMNS = {
     "value": 1, "ci_low": 1, "ci_high": 1, "comparator_value": 1, "gap": 1, "gap_ci_low": 1,
-    "gap_ci_high": 1, "denominator": 0,
+    "gap_ci_high": 1, "denominator": 0, "unknown_share": 1, "poverty_line": 0,
 }  # fmt: skip
 
 

@@ -183,6 +183,44 @@ def test_infinite_privacy_parameter_names_the_key(tmp_path: Path, old: str, key:
     assert key in info.value.message and "inf" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("disclosure", "key", "words"),
+    [
+        ('rules = "eu_silc"', "disclosure.rules", "unknown rule set 'eu_silc'"),
+        ('rules = "lfs"', "disclosure.rules", "the office's own limits"),
+        ('rules = "lfs"\nmin_count = 5000', "disclosure.rules", "the office's own limits"),
+        ("unknown_flag = 20", "disclosure.unknown_flag", "share between 0 and 1"),
+        ("certainty = 0.3", "disclosure.certainty", "must lie in [0.5, 1)"),
+    ],
+    ids=["unknown-set", "lfs-without-limits", "lfs-without-b", "percent-share", "certainty"],
+)
+def test_bad_disclosure_rules_name_the_key(
+    tmp_path: Path, disclosure: str, key: str, words: str
+) -> None:
+    config = write_laeken_config(tmp_path)
+    config.write_text(config.read_text() + f"\n[disclosure]\n{disclosure}\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+
+    assert info.value.field == key
+    assert words in info.value.message
+
+
+def test_named_rules_take_explicit_numbers_over_their_own(tmp_path: Path) -> None:
+    config = write_laeken_config(tmp_path)
+    text = config.read_text()
+    config.write_text(text + '\n[disclosure]\nrules = "eu-silc"\nunreliable_below = 40\n')
+    rules = load_config(config).disclosure
+    assert (rules.name, rules.min_count, rules.unreliable_below) == ("eu-silc", 20, 40)
+    assert (rules.unknown_flag, rules.unknown_suppress) == (0.2, 0.5)
+    config.write_text(
+        text + '\n[disclosure]\nrules = "lfs"\nmin_count = 3000\nunreliable_below = 7000\n'
+    )
+    lfs = load_config(config).disclosure
+    assert (lfs.weighted, lfs.min_count, lfs.unreliable_below) == (True, 3000, 7000)
+
+
 COORDINATOR_TOML = """
 [coordinator]
 id = "eurostat"

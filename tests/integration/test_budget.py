@@ -22,12 +22,14 @@ import pytest
 
 from common.errors import ERROR_METADATA_KEY
 from coordinator.combine import POOLED
+from coordinator.flags import Status
 from coordinator.run import run_query
 from indicators.spec import Query
 from node.config import load_config
 from node.server import build_server
 from node.service import NodeService
 from privacy.budget import DEFAULT_DELTA, epsilon_for
+from privacy.gaussian import make_measurement
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from tests.support.cities import ServeCityFn
@@ -231,6 +233,7 @@ from pathlib import Path
 from indicators.spec import Query, compile_query
 from node.ledger import Ledger
 from node.ledger import Request
+from coordinator.flags import Status
 ledger = Ledger(Path(sys.argv[1]), sys.argv[2], 2.0, 2.0)
 plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", rho=0.5))
 ledger.reserve(Request("crashed", plan.spec_hash(), 0.5, sys.argv[3], sys.argv[4], 1e12))
@@ -341,10 +344,11 @@ def test_coordinator_flags_a_node_without_budget_and_keeps_the_others(
     tyrol = [r for r in outcome.rows if r.node == "tyrol"]
     vienna = [r for r in outcome.rows if r.node == "vienna"]
     assert tyrol and vienna
-    assert all(r.flags == "n" and r.value is None for r in tyrol)
+    assert all(r.status == Status.NO_ANSWER and r.value is None for r in tyrol)
     assert any(r.value is not None for r in vienna)
-    assert all("n" not in r.flags for r in vienna)
-    assert all("n" in r.flags for r in outcome.rows if r.node == POOLED)
+    assert all(r.status != Status.NO_ANSWER for r in vienna)
+    # pooled over Vienna alone: half the nodes, the default minimum coverage
+    assert all(r.status != Status.NO_ANSWER for r in outcome.rows if r.node == POOLED)
     assert budget(poor).rho_spent == pytest.approx(0.5)
     assert budget(rich).rho_spent == pytest.approx(0.5)
 
@@ -364,14 +368,16 @@ def test_coordinator_survives_an_address_where_nothing_listens(
     assert set(outcome.failures) == {"nowhere"}
     assert outcome.failures["nowhere"].status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
     nowhere = [r for r in outcome.rows if r.node == "nowhere"]
-    assert nowhere and all(r.flags == "n" and r.value is None for r in nowhere)
+    assert nowhere and all(r.status == Status.NO_ANSWER and r.value is None for r in nowhere)
     assert any(r.value is not None for r in outcome.rows if r.node == "vienna")
 
-    # With no node answering at all, there are still rows, all flagged n, and no pool.
+    # With no node answering at all, there are still rows, all without answer, and no pool.
     alone = dataclasses.replace(config, nodes=config.nodes[1:])
     outcome = run_query(alone, Query(("employment_rate",), "citizen", (), "NAT", rho=0.5))
     assert set(outcome.failures) == {"nowhere"}
-    assert outcome.rows and all(r.flags == "n" and r.node == "nowhere" for r in outcome.rows)
+    assert outcome.rows and all(
+        r.status == Status.NO_ANSWER and r.node == "nowhere" for r in outcome.rows
+    )
 
 
 # --- the ledger file and concurrency ----------------------------------------------------
@@ -432,3 +438,30 @@ def test_concurrent_queries_never_overspend(serve_city: ServeCityFn) -> None:
     entries = node.service.ledger.entries()
     assert len(entries) == 3
     assert {e.state for e in entries} == {"committed"}
+
+
+# --- the rho split of a table: cells, sample counts and denominator margins --------------
+
+
+@pytest.mark.parametrize("city", ["vienna", "athens"])
+def test_a_table_s_rho_splits_exactly_among_cells_samples_and_margins(
+    serve_city: ServeCityFn, city: str
+) -> None:
+    node = serve_city(city, city)
+    req = request("split", indicators=("unemployment_rate", "median_income_ratio"), rho=0.5)
+    result = run(node, sign_request(req, node.node_id))
+    assert result.rho_charged == pytest.approx(0.5)
+    spent = 0.0
+    for table in result.tables:
+        releases = [(table.sigma, table.sensitivity, table.rho)]
+        if table.sample_counts:
+            releases.append((table.sample_sigma, 1, table.sample_rho))
+        releases += [(m.sigma, m.sensitivity, m.rho) for m in table.margins]
+        for sigma, sensitivity, rho in releases:  # each release's rho is OpenDP's own map
+            assert make_measurement(sigma).map(int(sensitivity)) == rho
+        spent += sum(rho for *_, rho in releases)
+        population_cells = len(table.counts) // len(table.dims[-1].codes)
+        assert {len(m.counts) for m in table.margins} == {population_cells}
+        assert ("UNK",) in {tuple(m.codes) for m in table.margins}
+        assert any(m.observations for m in table.margins) == bool(table.sample_counts)
+    assert 0.5 * (1 - 1e-9) <= spent <= 0.5  # exactly the query's rho, never more

@@ -26,8 +26,10 @@ from tests.support.pki import COORDINATOR, pki
 DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
 DESIGN_COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
-    "gap_ci_high", "denominator", "flags", "unit",
+    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
+    "aggregate",
 ]  # fmt: skip
+# DESIGN section 6's columns, in its order; source, deviation and release are still to come
 
 
 @pytest.fixture

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import QueryError, Reason
 from coordinator.combine import POOLED, poverty_lines
 from coordinator.estimates import Layout, median_of_all
+from coordinator.flags import Status
 from coordinator.run import run_query
 from indicators.spec import Query
 from indicators.variables import INCOME_EDGES
+from node.config import load_config
+from node.service import NodeService
 from privacy.estimators import Cells
 from tests.support.nodes import ServeFn, coordinator_for
 from tests.support.pki import pki
@@ -48,12 +53,21 @@ def node_id(land: str) -> str:
     return land.lower().replace(" ", "-")
 
 
-def laeken_federation(tmp_path: Path, serve: ServeFn) -> list[tuple[str, str]]:
+def national_line(path: Path) -> float:
+    """Austria's line in the laeken data: 60% of the weighted median of all persons."""
+    df = pd.read_csv(path)
+    return 0.6 * weighted_median(df.eqIncome.to_numpy(), df.rb050.to_numpy())
+
+
+def laeken_federation(
+    tmp_path: Path, serve: ServeFn, line: float | None = None
+) -> list[tuple[str, str]]:
     addresses = []
     for land in LANDS:
         config = tmp_path / f"{node_id(land)}.toml"
         config.write_text(
-            laeken_node_toml(node_id(land), land) + '\n[variables.income]\ncolumn = "eqIncome"\n'
+            laeken_node_toml(node_id(land), land, poverty_line=line)
+            + '\n[variables.income]\ncolumn = "eqIncome"\n'
         )
         addresses.append((node_id(land), serve(config).address))
     return addresses
@@ -62,7 +76,8 @@ def laeken_federation(tmp_path: Path, serve: ServeFn) -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_laeken_median_ratio_and_poverty_rate_match_pandas(tmp_path: Path, serve: ServeFn) -> None:
     path = require_laeken()
-    config = coordinator_for(tmp_path, laeken_federation(tmp_path, serve))
+    line = national_line(path)
+    config = coordinator_for(tmp_path, laeken_federation(tmp_path, serve, line))
     outcome = run_query(
         config, Query(("median_income_ratio", "arop_rate"), "citizen", (), "NAT", rho=1e8)
     )
@@ -70,12 +85,12 @@ def test_laeken_median_ratio_and_poverty_rate_match_pandas(tmp_path: Path, serve
 
     df = pd.read_csv(path)
     df = df[df.age >= 18].assign(group=lambda d: d.pb220a.map(CITIZEN), w=lambda d: d.rb050)
-    national = weighted_median(df.eqIncome.to_numpy(), df.w.to_numpy())
-    _, spec = outcome.plan.indicator("arop_rate")
-    lines = poverty_lines(outcome.plan, spec, list(outcome.answers), outcome.answers)
-    line = next(iter(lines.values()))
-    assert set(lines.values()) == {line}  # one national line for every Land
-    assert line == pytest.approx(0.6 * national, abs=0.6 * bin_width(national))
+    # every Land uses its configured national line, recorded on its rows
+    assert poverty_lines(outcome.plan, dict(outcome.answers)) == dict.fromkeys(
+        outcome.answers, line
+    )
+    arop = [r for r in outcome.rows if r.indicator == "arop_rate" and r.value is not None]
+    assert arop and {r.poverty_line for r in arop} == {line}
 
     land_of = {node_id(land): land for land in LANDS}
     checked = 0
@@ -187,3 +202,35 @@ def test_simpop_pooled_median_and_employment_match_the_population(
         assert estimate is not None
         assert 100 * estimate.value == pytest.approx(100 * rates[local], abs=0.1)
     assert math.isfinite(median)
+
+
+def test_a_node_without_a_national_line_spends_nothing_on_poverty_rates(
+    tmp_path: Path, serve: ServeFn
+) -> None:
+    require_laeken()
+    land = LANDS[0]
+    config = tmp_path / f"{node_id(land)}.toml"
+    config.write_text(
+        laeken_node_toml(node_id(land), land) + '\n[variables.income]\ncolumn = "eqIncome"\n'
+    )
+    coordinator = coordinator_for(tmp_path, [(node_id(land), serve(config).address)])
+    both = Query(("median_income_ratio", "arop_rate"), "citizen", (), "NAT", rho=1e6)
+    outcome = run_query(coordinator, both)
+    arop = [r for r in outcome.rows if r.indicator == "arop_rate" and r.node != POOLED]
+    assert arop and {r.status for r in arop} == {Status.NOT_PROVIDED}
+    assert {r.value for r in arop} == {None}
+    medians = [r for r in outcome.rows if r.indicator == "median_income_ratio"]
+    assert any(r.value is not None for r in medians)
+
+    alone = run_query(coordinator, replace(both, indicators=("arop_rate",)))
+    assert node_id(land) in alone.failures  # planned out from Describe: not asked at all
+    assert "no national poverty line" in alone.failures[node_id(land)].message
+
+    # asked directly, the node refuses before charging anything
+    service = NodeService(load_config(config))
+    before = service.budget().spent
+    with pytest.raises(QueryError) as info:
+        service.run_query("direct", replace(both, indicators=("arop_rate",)))
+    assert info.value.field == "dataset.poverty_line"
+    assert info.value.reason == Reason.VARIABLE_NOT_PROVIDED
+    assert service.budget().spent == before

@@ -105,7 +105,7 @@ def test_the_eu_silc_publication_rule_on_sample_counts(
 ) -> None:
     """min_count 20, unreliable_below 50: fewer than 20 observations are not published,
     20-49 are flagged u, judged on the noisy unweighted sample counts of a survey."""
-    rule = "[disclosure]\nmin_count = 20\nunreliable_below = 50\nmax_cv = 0.3\n"
+    rule = '[disclosure]\nrules = "eu-silc"\n'
     addresses = []
     for land in LANDS:
         node_id = land.lower().replace(" ", "-")

@@ -31,7 +31,7 @@ from coordinator.publish.outputs import FORMATS, output_files, write_outputs
 from coordinator.publish.report.blocks import Block
 from coordinator.publish.report.compare import gap_versus_pooled
 from coordinator.publish.report.labels import row_key
-from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO, STATS
+from coordinator.publish.sdmx import DATAFLOWS, OBS_STATUS, POOLED_GEO, STATS
 from coordinator.run import QueryOutcome, run_query
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec
@@ -136,7 +136,8 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
         header = handle.readline().strip().split(",")
     assert header == [
         "DATAFLOW", "freq", "stat", "unit", "indic", "sex", "age", "citizen", "geo",
-        "TIME_PERIOD", "OBS_VALUE", "OBS_FLAG", "CONF_STATUS", "COMPARATOR",
+        "TIME_PERIOD", "OBS_VALUE", "OBS_FLAG", "CONF_STATUS", "OBS_STATUS", "COMPARATOR",
+        "POVERTY_LINE",
     ]  # fmt: skip
     data, codes = _sdmx_frame(directory, "citizen")
     for column, allowed in codes.items():
@@ -149,6 +150,9 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
     rows = read_benchmark_csv(paths["csv"])
     comparator_flags = {
         (r["node"], r["indicator"]): r["flags"] for r in rows if r["group"] == r["comparator"]
+    }
+    comparator_status = {
+        (r["node"], r["indicator"]): r["status"] for r in rows if r["group"] == r["comparator"]
     }
     expected = 0
     for row in rows:
@@ -168,6 +172,11 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
                 flags += comparator_flags[(row["node"], row["indicator"])]
             assert (obs["OBS_FLAG"] or "") == "".join(sorted(set(flags)))
             assert obs["CONF_STATUS"] == ("C" if "c" in flags else "F")
+            status = row["status"]
+            if stat.gap and comparator_status[(row["node"], row["indicator"])] != "published":
+                status = "suppressed" if status == "published" else status
+            assert obs["OBS_STATUS"] == OBS_STATUS[status]
+            assert "n" not in flags
             assert (obs["COMPARATOR"] or "") == (row["comparator"] if stat.gap else "")
             assert (obs["unit"], obs["freq"], obs["TIME_PERIOD"]) == (stat.unit, "A", "2025")
             assert (obs["sex"], obs["age"]) == ("T", CATALOGUE[row["indicator"]].population.code)

@@ -12,6 +12,7 @@ import pytest
 
 from common.errors import ConfigError, QueryError
 from coordinator.combine import POOLED
+from coordinator.flags import Status
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
 from indicators.spec import Query
@@ -106,7 +107,7 @@ def test_unknown_periods_are_refused_without_spending(tmp_path: Path, serve: Ser
     query = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.5, time_period="2019")
     outcome = run_query(config, query)
     assert outcome.failures[CITY].reason == "PERIOD_NOT_SERVED"
-    assert {r.flags for r in outcome.rows if r.node != POOLED} == {"n"}
+    assert {r.status for r in outcome.rows if r.node != POOLED} == {Status.NO_ANSWER}
     with pytest.raises(QueryError) as info:
         node.service.run_query("direct", query)
     assert info.value.reason == "PERIOD_NOT_SERVED" and "2024, 2025" in str(info.value)

@@ -75,8 +75,13 @@ def laeken_node_toml(
     rho_budget: float = 1e9,
     max_rho: float = 1e9,
     extra: str = "",
+    poverty_line: float | None = None,
 ) -> str:
-    """A node config serving one Land of the laeken survey, trusting the test coordinator."""
+    """A node config serving one Land of the laeken survey, trusting the test coordinator.
+
+    ``poverty_line`` is the national AROP line the node is configured with (none by default).
+    """
+    line = "" if poverty_line is None else f"poverty_line = {poverty_line!r}"
     return (
         textwrap.dedent(f"""
         [node]
@@ -93,6 +98,7 @@ def laeken_node_toml(
         source = "survey"
         weight = "rb050"
         where = {{ db040 = "{land}" }}
+        {line}
 
         [privacy]
         rho_budget = {rho_budget}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
-from coordinator.flags import Flags
+from coordinator.flags import Flags, Status
 from coordinator.publish.sdmx import POOLED_GEO, _period, prepare_sdmx
 
 
@@ -30,12 +31,20 @@ def test_periods(text: str, expected: tuple[str, str]) -> None:
     assert _period(text) == expected
 
 
-def row(node: str, geo: str, period: str, group: str = "NAT", flags: str = "") -> BenchmarkRow:
+def row(
+    node: str, geo: str, period: str, group: str = "NAT", flags: str = "",
+    status: Status = Status.PUBLISHED,
+) -> BenchmarkRow:  # fmt: skip
+    if "c" in flags:
+        status = Status.SUPPRESSED
     return BenchmarkRow(
         node=node, geo=geo, time_period=period, indicator="employment_rate",
         group_dim="c_birth", group=group, breakdown={}, comparator="NAT", unit="PC",
-        flags=Flags(flags), value=None if "c" in flags else 70.0, ci_low=None if flags else 69.0,
-        ci_high=None if flags else 71.0, denominator=None if flags else 1000.0,
+        flags=Flags(flags), status=status,
+        value=None if status != Status.PUBLISHED else 70.0,
+        ci_low=None if flags or status != Status.PUBLISHED else 69.0,
+        ci_high=None if flags or status != Status.PUBLISHED else 71.0,
+        denominator=None if flags or status != Status.PUBLISHED else 1000.0,
     )  # fmt: skip
 
 
@@ -56,8 +65,9 @@ def test_odd_geo_codes_and_pooled_ranges_stay_valid_sdmx(tmp_path: Path) -> None
     rows = [
         row("a", "AT 13", "2024"),
         row("a", "AT 13", "2024", "NEU27_2020_FOR", "c"),
-        row("b", "", "2025", flags="n"),  # a node that did not answer: no geo
-        row(POOLED, POOLED, "2024+2025", flags="n"),
+        row("b", "", "2025", status=Status.NO_ANSWER),  # a node that did not answer: no geo
+        row(POOLED, POOLED, "2024+2025", "EU27_2020_FOR", status=Status.NOT_PROVIDED),
+        row(POOLED, POOLED, "2024+2025", "STLS", "z", Status.NOT_APPLICABLE),
     ]
     written = prepare_sdmx(rows).write(tmp_path)
     structure = tmp_path / "structure.xml"
@@ -69,3 +79,27 @@ def test_odd_geo_codes_and_pooled_ranges_stay_valid_sdmx(tmp_path: Path) -> None
     assert set(data[data.geo == POOLED_GEO].TIME_PERIOD) == {"2024-01-01/P2Y"}
     hidden = data[data.c_birth == "NEU27_2020_FOR"]
     assert hidden.OBS_VALUE.isna().all() and set(hidden.CONF_STATUS) == {"C"}
+    assert set(hidden.OBS_STATUS) == {"Q"} and set(hidden.OBS_FLAG) == {"c"}
+    status = {
+        (g, c): set(data[(data.geo == g) & (data.c_birth == c)].OBS_STATUS)
+        for g, c in [("B", "NAT"), (POOLED_GEO, "EU27_2020_FOR"), (POOLED_GEO, "STLS"),
+                     ("AT_13", "NAT")]
+    }  # fmt: skip
+    assert status == {
+        ("B", "NAT"): {"O"}, (POOLED_GEO, "EU27_2020_FOR"): {"L"},
+        (POOLED_GEO, "STLS"): {"M"}, ("AT_13", "NAT"): {"A"},
+    }  # fmt: skip
+    assert data[data.geo == "B"].OBS_VALUE.isna().all()
+    assert "n" not in set(data.OBS_FLAG.dropna())
+
+
+def test_the_poverty_line_of_an_arop_value_is_an_sdmx_attribute(tmp_path: Path) -> None:
+    arop = replace(
+        row("a", "AT13", "2024"), indicator="arop_rate", poverty_line=14218.0, value=21.5
+    )
+    prepare_sdmx([arop, row("a", "AT13", "2024", "EU27_2020_FOR")]).write(tmp_path)
+    structure = tmp_path / "structure.xml"
+    (dataset,) = get_datasets(tmp_path / "MIGINT_CBIRTH.csv", structure)
+    data = dataset.data
+    assert set(data[data.indic == "AROP_RATE"].POVERTY_LINE.astype(float)) == {14218.0}
+    assert data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE.isna().all()

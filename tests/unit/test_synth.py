@@ -287,13 +287,22 @@ def test_athens_is_a_weighted_survey_that_oversamples(
     neu = data.c_birth == "NEU27_2020_FOR"
     unweighted, weighted = neu.mean(), data.w[neu].sum() / data.w.sum()
     assert unweighted > 2 * weighted and 0.08 < weighted < 0.2
+    line = {
+        "poverty_line": synth.national_poverty_line("athens"),
+        "poverty_line_currency": "EUR",
+        "poverty_line_source": "synthetic: 60% of the synthetic country's median income",
+    }
     assert tomllib.loads(synth.dataset_toml("athens")) == {
         "source": "survey",
         "weight": "syntelestis_vary",
         "design_effect": sampling.design_effect,
+        **line,
     }
+    assert line["poverty_line"] == 0.6 * 13_500  # Greece's synthetic median income
     for city in ("amsterdam", "ghent", "helsinki", "vienna", "rotterdam"):
-        assert tomllib.loads(synth.dataset_toml(city)) == {"source": "register"}
+        table = tomllib.loads(synth.dataset_toml(city))
+        assert table["source"] == "register" and "weight" not in table
+        assert table["poverty_line"] == synth.national_poverty_line(city) > 0
         assert synth.sampling(city).weight is None
 
 

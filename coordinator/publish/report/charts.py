@@ -140,7 +140,8 @@ def _line(dot: Dot, y: float, x: Callable[[float], float]) -> ChartLine:
     tip = f"{dot.label}: {shown(dot.value, dot.flags)}" + (f" ({interval})" if interval else "")
     text_y = f"{y + 4:.1f}"
     if dot.value is None:
-        return ChartLine(dot.key, tip, dot.label, text_y, dot.strong, shown(None, dot.flags))
+        na = f"{shown(None, dot.flags)} {dot.note}".strip()
+        return ChartLine(dot.key, tip, dot.label, text_y, dot.strong, na)
     ink = ACCENT if dot.accent else INK
     marker = None
     if dot.marker is not None:

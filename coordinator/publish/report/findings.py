@@ -7,7 +7,7 @@ by a result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
@@ -21,7 +21,12 @@ from coordinator.publish.numbers import (
 )
 from coordinator.publish.report.blocks import Block
 from coordinator.publish.report.charts import Chart, Dot, chart_axis, dot_chart, extent
-from coordinator.publish.report.compare import Comparison, compare_to_pooled
+from coordinator.publish.report.compare import (
+    Comparison,
+    Composition,
+    compare_to_mean,
+    composition,
+)
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
 from indicators.catalogue import CATALOGUE
 
@@ -31,6 +36,7 @@ __all__ = [
     "IndicatorSection",
     "Table",
     "TableRow",
+    "absent",
     "city_section",
     "headline",
     "indicator_section",
@@ -68,6 +74,7 @@ class Headline:
     group: str
     comparator: str
     table: Table
+    composition: Markup = field(default_factory=Markup)
 
 
 @dataclass(frozen=True)
@@ -111,11 +118,56 @@ class CitySection:
     table: Table
 
 
+def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
+    """Every city's row of the row's group and breakdown cell."""
+    cell = tuple(row.breakdown.values())
+    found = (block.row(n, c, row.group) for n, c in block.lines if c == cell and n != POOLED)
+    return [r for r in found if r is not None]
+
+
 def compare(block: Block, row: BenchmarkRow) -> Comparison:
-    """The row's gap next to the pooled gap of the same group and cell."""
-    pooled = block.pooled(row)
-    place = block.place(row) if pooled is not None else None
-    return compare_to_pooled(block.outcome, row, pooled, place)
+    """The row's gap next to the unweighted mean of the city gaps of the same group and cell."""
+    return compare_to_mean(row, _cities(block, row), block.pooled(row))
+
+
+def absent(row: BenchmarkRow, gap: bool = False) -> str:
+    """Why a row's value (or its gap) is not shown, in words that match its status."""
+    status = str(row.status)
+    if status == "not_provided":
+        if row.indicator == "arop_rate":
+            return "the city has no national poverty line, so no poverty rate is computed"
+        return "the city does not record a variable this indicator needs"
+    if status == "no_answer":
+        return "the city's node did not answer"
+    if status == "not_applicable":
+        return "does not apply to this group"
+    if status == "suppressed":
+        if "c" in row.flags:
+            return "too few persons to publish safely (c)"
+        return "too noisy to publish: noise or sampling error would dominate it (u)"
+    if gap and row.gap is None:
+        return "no gap: the group it is compared with is not published"
+    return ""
+
+
+def _composition_words(block: Block, group: str, c: Composition | None) -> Markup:
+    if c is None:
+        return Markup("")
+    return Markup(
+        "<p>The <b>pooled gap</b>, {pooled} points, treats the cities as one population, so "
+        "each city weighs by its size: {largest} holds {share:.0f}% of the pooled {label} "
+        "counted. The unweighted <b>mean of the city gaps</b> is {mean} points; the "
+        "difference, {effect} points, is a <b>composition effect</b> of the cities' sizes and "
+        "make-up, not a gap any city has. The comparison above therefore uses the mean of "
+        "the city gaps.</p>"
+    ).format(
+        pooled=number(c.pooled_gap, True),
+        largest=c.largest,
+        share=c.share,
+        label=block.label(group),
+        mean=number(c.mean_gap, True),
+        effect=number(c.pooled_gap - c.mean_gap, True),
+    )
 
 
 def pick_headlines(blocks: list[Block]) -> list[tuple[Block, str]]:
@@ -132,49 +184,51 @@ def pick_headlines(blocks: list[Block]) -> list[tuple[Block, str]]:
 
 
 def headline(block: Block, group: str) -> Headline:
-    """A headline gap in every city, next to the pooled gap."""
+    """A headline gap in every city, next to the unweighted mean of the city gaps."""
     rows = []
+    effect = None
     for node, cell in block.lines:
         row = block.row(node, cell, group)
         if row is None or node == POOLED:
             continue
         c = compare(block, row)
+        effect = effect or composition(c.pooled, _cities(block, row))
         cells = [
             (line_label(node, cell), False),
             (shown(row.value, row.flags), True),
             (number(row.comparator_value) or ":", False),
             (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
-            (number(c.pooled.gap, True) if c.pooled else "", False),
+            (number(c.mean_gap, True) if c.mean_gap is not None else "", False),
             (difference_text(c.difference), True),
-            (c.verdict, False),
+            (c.verdict if row.gap is not None else absent(row, gap=True), False),
         ]
         rows.append(TableRow(cells, row_key(row)))
     heads = [
-        "city", "value %", "comparator %", "gap, points (95% CI)", "pooled gap",
-        "city gap minus pooled gap (95% CI)", "the city's gap is",
+        "city", "value %", "comparator %", "gap, points (95% CI)", "mean of city gaps",
+        "city gap minus the mean (95% CI)", "the city's gap is",
     ]  # fmt: skip
     return Headline(
         block.title, block.label(group), block.label(block.comparator), block.group_dim,
-        group, block.comparator, Table(heads, rows),
+        group, block.comparator, Table(heads, rows), _composition_words(block, group, effect),
     )  # fmt: skip
 
 
 _VERDICTS = {
     "not clearly different": Markup(
         "This interval includes zero, so the gap in {n} is <b>not clearly different</b> from "
-        "the pooled gap: the data cannot tell the two apart."
+        "the mean of the city gaps: the data cannot tell the two apart."
     ),
     "larger": Markup(
-        "This interval excludes zero, so the gap in {n} is <b>larger</b> than the pooled gap "
-        "(further from zero, in the same direction), at 95% confidence."
+        "This interval excludes zero, so the gap in {n} is <b>larger</b> than the mean of the "
+        "city gaps (further from zero, in the same direction), at 95% confidence."
     ),
     "smaller": Markup(
-        "This interval excludes zero, so the gap in {n} is <b>smaller</b> than the pooled gap "
-        "(closer to zero{reversed}), at 95% confidence."
+        "This interval excludes zero, so the gap in {n} is <b>smaller</b> than the mean of the "
+        "city gaps (closer to zero{reversed}), at 95% confidence."
     ),
     "opposite direction": Markup(
         "This interval excludes zero, and the gap in {n} runs in the <b>opposite direction</b> "
-        "to the pooled gap."
+        "to the mean of the city gaps."
     ),
 }
 
@@ -188,10 +242,9 @@ def _in_words(block: Block, c: Comparison) -> Markup:
     what = f"the {block.title.split(',')[0].lower()} of {block.label(row.group)}"
     where = f"In {row.node} ({row.geo})" + "".join(f", {v}" for v in row.breakdown.values())
     if row.value is None or row.gap is None:
-        return Markup(
-            "<p>{where}, {what} is not published ({shown}): the group, or the group it is "
-            "compared with, is too small to show safely.</p>"
-        ).format(where=where, what=what, shown=shown(row.value, row.flags))
+        return Markup("<p>{where}, {what} is not shown ({shown}): {why}.</p>").format(
+            where=where, what=what, shown=shown(row.value, row.flags), why=absent(row, gap=True)
+        )
     text = Markup(
         "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: a gap "
         "of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
@@ -206,22 +259,15 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         gap_ci=interval_text(row.gap_ci_low, row.gap_ci_high, True),
         unreliable=" (flagged u: low reliability)" if "u" in row.flags else "",
     )
-    if c.pooled is None or c.pooled.gap is None or c.difference is None:
-        return Markup("<p>{}There is no pooled gap to compare it with.</p>").format(text)
+    if c.mean_gap is None or c.difference is None:
+        return Markup("<p>{}No other city's gap is published to compare it with.</p>").format(text)
     low, high = c.difference.interval()
     text += Markup(
-        "Pooled over the {n} cities that answered, the gap is {gap} points (95% CI {ci}). The "
-        "difference between the two gaps is {diff:+.2f} points (95% CI {low:+.2f} to "
+        "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
+        "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
         "{high:+.2f}). "
-    ).format(
-        n=len(block.outcome.answers),
-        gap=number(c.pooled.gap, True),
-        ci=interval_text(c.pooled.gap_ci_low, c.pooled.gap_ci_high, True),
-        diff=c.difference.value,
-        low=low,
-        high=high,
-    )
-    reversed_ = ", possibly reversed" if row.gap * c.pooled.gap < 0 else ""
+    ).format(n=c.cities, gap=number(c.mean_gap, True), diff=c.difference.value, low=low, high=high)
+    reversed_ = ", possibly reversed" if row.gap * c.mean_gap < 0 else ""
     text += _VERDICTS[c.verdict].format(n=row.node, reversed=reversed_)
     if c.verdict in ("larger", "smaller") and abs(c.difference.value) < 1.0:
         text += " The difference is under one percentage point: clear, but small."
@@ -236,10 +282,10 @@ def _value_dots(block: Block, group: str) -> list[Dot]:
         if row is not None:
             flags = str(row.flags)
             gap = f"gap {number(row.gap, True)}" if row.gap is not None else ""
+            note = f"{gap} {flags}".strip() if row.value is not None else absent(row)
             dots.append(
                 Dot(row_key(row), line_label(node, cell), row.value, row.ci_low, row.ci_high,
-                    flags, marker=row.comparator_value, note=f"{gap} {flags}".strip(),
-                    strong=node == POOLED)
+                    flags, marker=row.comparator_value, note=note, strong=node == POOLED)
             )  # fmt: skip
     return dots
 
@@ -312,7 +358,9 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
                     row.gap_ci_low,
                     row.gap_ci_high,
                     str(row.flags),
-                    note=shown(row.gap, row.flags, True),
+                    note=shown(row.gap, row.flags, True)
+                    if row.gap is not None
+                    else absent(row, True),
                     strong=node in (focus.node, POOLED),
                     accent=node == focus.node,
                 )
@@ -327,7 +375,7 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
 def _city_table(node: str, blocks: list[Block]) -> Table:
     heads = [
         "indicator", "group", "value %", "gap (95% CI)", "pooled gap (95% CI)",
-        "difference (95% CI)", "the gap is",
+        "gap minus the mean of city gaps (95% CI)", "the gap is",
     ]  # fmt: skip
     rows = []
     for block in blocks:
@@ -345,7 +393,7 @@ def _city_table(node: str, blocks: list[Block]) -> Table:
                     (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
                     (pooled, False),
                     (difference_text(c.difference), True),
-                    (c.verdict, False),
+                    (c.verdict if row.gap is not None else absent(row, gap=True), False),
                 ]
                 rows.append(TableRow(cells, row_key(row)))
     return Table(heads, rows)

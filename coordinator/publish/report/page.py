@@ -42,11 +42,11 @@ from privacy.budget import DEFAULT_DELTA, epsilon_for
 __all__ = ["FLAG_LEGEND", "render_report", "write_report"]
 
 FLAG_LEGEND = (
-    (":", "not available"),
-    ("c", "confidential: too few people to publish"),
-    ("u", "low reliability: read with care"),
-    ("n", "a city's node did not answer (pooled values then leave it out)"),
+    (":", "not published: the table says why (suppressed, not provided, no answer)"),
+    ("c", "confidential: too few people to publish safely"),
+    ("u", "low reliability: read with care (or, with ':', too noisy to publish)"),
     ("d", "definition differs from the harmonised one"),
+    ("z", "not applicable"),
 )
 
 _TEMPLATES = jinja2.Environment(
@@ -124,18 +124,19 @@ def _codes(group_dim: str) -> str:
 def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
     heads = [
         "city", "geo", "data source", "reference period", "confidential below",
-        "unreliable below", "max CV", "status",
+        "unreliable below", "max CV", "national poverty line", "status",
     ]  # fmt: skip
     rows = []
     for node in nodes:
         answer = next((o.answers[node] for o in outcomes if node in o.answers), None)
         failure = next((o.failures[node] for o in outcomes if node in o.failures), None)
         status = "answered" if failure is None else f"did not answer: {failure.reason}"
-        facts = ["", "", "", "", "", ""]
+        facts = ["", "", "", "", "", "", ""]
         if answer is not None:
             r = answer.rules
+            line = f"{answer.poverty_line:,.0f}" if answer.poverty_line else "none: no AROP rate"
             facts = [answer.geo, answer.source, answer.time_period, f"{r.min_count:g}",
-                     f"{r.unreliable_below:g}", f"{r.max_cv:g}"]  # fmt: skip
+                     f"{r.unreliable_below:g}", f"{r.max_cv:g}", line]  # fmt: skip
         rows.append(TableRow([(t, False) for t in [node, *facts, status]]))
     return Table(heads, rows)
 
