@@ -155,6 +155,7 @@ def run_secure_query(
     query: Query,
     *,
     threshold: int | None = None,
+    deviations: bool = False,
     progress: ProgressFn | None = None,
     hook: StepHook | None = None,
 ) -> SecureOutcome:
@@ -164,6 +165,8 @@ def run_secure_query(
         config: The coordinator's configuration.
         query: A harmonised query (every participant answers the same query).
         threshold: ``t``; by default the fewest above half of the participants.
+        deviations: Pool nodes whose definition of a variable the query reads deviates
+            (rows flagged ``d``); by default they are left out, as in plain pools.
         progress: Told each node's state (``waiting``, ``answered``, ``failed``).
         hook: Told each node's completed step (for tests that stop a node mid-round).
 
@@ -185,6 +188,13 @@ def run_secure_query(
         description = descriptions[node_id]
         assert isinstance(description, pb.NodeDescription)
         why = _left_out(nodes[node_id], asked, query, release_of(description).secure_aggregation)
+        read = {v for table in asked.tables for v in table.variables()}
+        differs = sorted(v.name for v in description.variables if v.deviation and v.name in read)
+        if not why and differs and not deviations:
+            why = (
+                f"node {node_id}'s definition of {', '.join(differs)} deviates; "
+                "pooled values leave it out unless deviations are pooled"
+            )
         if why:
             failures[node_id] = NodeFailure.of(Reason.SECURE_ROUND_REFUSED, why)
         else:

@@ -115,7 +115,8 @@ def test_the_secure_demo_prints_both_pooled_intervals(
     assert "athens: SECURE_ROUND_REFUSED" in printed  # the survey city is left out
     rows = [line.split() for line in printed.splitlines() if line.startswith("employment_rate")]
     assert len(rows) >= 5
-    # with t = 3 of the 4 register cities the pooled noise SD is sqrt(K/t) one node's,
+    # athens (a survey) refuses and vienna (its citizenship deviates) is left out, as plain
+    # pools leave it: with t = 3 of 3 survivors the pooled noise SD is one node's,
     # against sqrt(K) for the plain sum: intervals about 0.577 as wide (their noisy
     # denominators move each ratio a little)
     ratios = sorted(float(r[-1]) for r in rows if r[-1][0].isdigit() and r[-1][-1] != "]")

@@ -18,7 +18,7 @@ from tests.support.cities import ServeCityFn
 from tests.support.nodes import RunningNode, coordinator_for
 from tests.support.relay import earlier_release
 
-CITIES = ("vienna", "graz", "linz", "salzburg")
+CITIES = ("bregenz", "graz", "linz", "salzburg")  # registers, no deviating definition
 HUGE = 1e6  # rho at which both pools' noise is far below a count
 
 
@@ -151,3 +151,21 @@ def test_every_secure_attempt_is_charged_and_never_answered_from_a_cache(
         assert node.service.budget().spent == pytest.approx(0.5)
     # two independent noisy sums, not one answer served twice
     assert [r.value for r in first.rows] != [r.value for r in second.rows]
+
+
+def test_a_node_whose_definition_deviates_is_pooled_only_when_asked(
+    tmp_path: Path, serve_city: ServeCityFn
+) -> None:
+    nodes = _nodes(serve_city, ("vienna", "graz", "linz"))  # vienna's citizenship deviates
+    config = coordinator_for(tmp_path, [(n.node_id, n.address) for n in nodes])
+    query = Query(("employment_rate",), "citizen", (), "NAT", rho=0.5)
+
+    without = run_secure_query(config, query)
+    assert without.survivors == ("graz", "linz")
+    assert without.failures["vienna"].reason == Reason.SECURE_ROUND_REFUSED
+    assert "deviates" in without.failures["vienna"].message
+    assert not any("d" in r.flags for r in without.rows)
+
+    pooled = run_secure_query(config, query, deviations=True)
+    assert pooled.survivors == ("graz", "linz", "vienna")
+    assert all("d" in r.flags for r in pooled.rows)
