@@ -20,12 +20,13 @@ from indicators.catalogue import CATALOGUE, CATALOGUE_VERSION
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE
 from node.config import NodeConfig
-from node.engine import compute_table, require_variables, sensitivity
-from node.harmonise import Harmonised, harmonise
+from node.engine import TableCounts, sensitivity
+from node.engines import ENGINES, TableEngine, open_engine
+from node.engines.memory import MemoryEngine
+from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
 from node.policy import CoordinatorGrant
-from node.source import load_frame
 from privacy.budget import from_micro, split_rho
 from privacy.disclosure import RULE_SETS
 from privacy.gaussian import release
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_CELLS_PER_QUERY = 100_000
 _QUERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-ENGINES = ("memory",)
-"""The table engines this release runs (`node.engine`)."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,10 @@ class QueryAnswer:
 
 @dataclass
 class _Period:
-    """One reference period's dataset: its config view, data, budget ledger, sensitivity."""
+    """One reference period's dataset: its config view, engine, budget ledger, sensitivity."""
 
     config: NodeConfig
-    data: Harmonised
+    engine: TableEngine
     ledger: Ledger
     sensitivity: int
 
@@ -147,7 +146,7 @@ class NodeService:
         self.default_period = config.dataset.time_period
 
     def _load(self, config: NodeConfig, data: Harmonised | None) -> _Period:
-        data = data if data is not None else harmonise(load_frame(config), config)
+        engine = MemoryEngine(data) if data is not None else open_engine(config)
         ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
@@ -155,9 +154,8 @@ class NodeService:
             max_rho_per_query=config.privacy.max_rho_per_query,
             signer=self.signing_key,
         )
-        weighted = data.weights is not None
-        delta = sensitivity(config.privacy.max_weight if weighted else None)
-        return _Period(config, data, ledger, delta)
+        delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
+        return _Period(config, engine, ledger, delta)
 
     def period(self, time_period: str | None = None) -> _Period:
         """A reference period's dataset (the latest when None).
@@ -171,9 +169,25 @@ class NodeService:
         return self.periods[name]
 
     @property
+    def engine(self) -> TableEngine:
+        """The latest period's table engine."""
+        return self.period().engine
+
+    @property
     def data(self) -> Harmonised:
-        """The latest period's harmonised data."""
-        return self.period().data
+        """The latest period's harmonised data (memory engine only)."""
+        engine = self.engine
+        if not isinstance(engine, MemoryEngine):
+            raise TypeError(f"the {engine.name} engine keeps no data in the node")
+        return engine.data
+
+    def true_counts(self, spec: TableSpec, time_period: str | None = None) -> TableCounts:
+        """A table's true counts, for in-process tests and benchmarks only.
+
+        Nothing is released, charged or logged, and no servicer method reaches this: it
+        is how tests compare the engines with each other before any noise.
+        """
+        return self.period(time_period).engine.count(spec)
 
     @property
     def ledger(self) -> Ledger:
@@ -183,11 +197,11 @@ class NodeService:
     @property
     def weighted(self) -> bool:
         """Whether tables are weighted (survey weights configured)."""
-        return self.data.weights is not None
+        return self.engine.weighted
 
     def indicators(self) -> list[str]:
         """Catalogue entries whose outcome variable this node provides."""
-        return [n for n, i in CATALOGUE.items() if i.outcome in self.data.codes]
+        return [n for n, i in CATALOGUE.items() if i.outcome in self.engine.provided]
 
     @staticmethod
     def capabilities() -> Capabilities:
@@ -233,7 +247,7 @@ class NodeService:
                 "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
                 field="query_id",
             )
-        plan = compile_query(query, self.data.local)
+        plan = compile_query(query, self.config.local)
         served = self.period(plan.query.time_period)
         self._check_answerable(plan, served)
         if grant is not None:
@@ -263,7 +277,7 @@ class NodeService:
                 hint="ask for fewer breakdowns or indicators",
             )
         for table in plan.tables:
-            require_variables(served.data, table)
+            served.engine.require(table)
 
     def _compute_and_commit(
         self, reservation: Reservation, plan: Plan, served: _Period
@@ -286,7 +300,7 @@ class NodeService:
         return answer
 
     def _release(self, spec: TableSpec, rho: float, served: _Period) -> TableRelease:
-        true = compute_table(served.data, spec)
+        true = served.engine.count(spec)
         dims = [(d.name, list(d.codes)) for d in spec.all_dims]
         if true.samples is None:
             noisy = release(true.counts, served.sensitivity, rho)
@@ -335,7 +349,7 @@ class NodeService:
 
     def provided(self) -> list[str]:
         """Harmonised variables this node serves: mapped ones and those derived from them."""
-        return [AGE, *self.data.codes]
+        return [AGE, *self.engine.provided]
 
     def coverage_floor(self) -> dict[str, float]:
         """Per provided variable, the share of known values floored to 10% (for Describe).
@@ -343,11 +357,7 @@ class NodeService:
         Mapped variables report their mapping coverage; derived ones the share of rows
         whose value is not ``UNK``.
         """
-        shares = {name: cov.mapped_share for name, cov in self.data.coverage.items()}
-        for name, codes in self.data.codes.items():
-            if name not in shares:
-                unknown = len(self.data.variable(name).codes) - 1
-                shares[name] = float(np.mean(codes != unknown)) if codes.size else 0.0
+        shares = self.engine.known_shares()
         return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
 
     def deviations(self) -> dict[str, str]:
@@ -357,4 +367,4 @@ class NodeService:
 
     def variable_codes(self, name: str) -> list[str]:
         """Public code list of a provided variable, or of a local one (age: none)."""
-        return [] if name == AGE else list(self.data.variable(name).codes)
+        return [] if name == AGE else list(self.engine.variable(name).codes)
