@@ -175,6 +175,15 @@ class SqlEngine:
         self.backend = backend
         self.name = config.dataset.engine
         self._classes: dict[tuple[str, str], _Classes] = {}
+        try:
+            self._start()
+        except BaseException:
+            backend.close()
+            raise
+
+    def _start(self) -> None:
+        """Check the columns, compile the filter, read the coverage summary."""
+        config = self.config
         self._check_columns()
         self._where: exp.Expr | None = None
         self._where = self._compile_where()
