@@ -25,10 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indicators.spec import Query, compile_query  # noqa: E402
-from node.config import load_config  # noqa: E402
-from node.engines import open_engine  # noqa: E402
-from tests.support.postgres import load_table, start_postgres, stop_postgres  # noqa: E402
+from indicators.spec import Query, compile_query
+from node.config import load_config
+from node.engines import open_engine
+from tests.support.postgres import load_table, start_postgres, stop_postgres
 
 PLAIN = """
 SELECT citizen, sex, CASE WHEN age < 25 THEN 0 WHEN age < 35 THEN 1 WHEN age < 45 THEN 2
@@ -101,8 +101,8 @@ def rss_mib() -> float:
 def run(name: str, workdir: Path, dataset: str, plain: Callable[[], int]) -> None:
     config = workdir / f"{name}.toml"
     config.write_text(node_toml(dataset))
-    spec = compile_query(Query(("employment_rate",), "citizen", ("sex", "age"), "NAT", 1.0))
-    spec = spec.tables[0]
+    query = Query(("employment_rate",), "citizen", ("sex", "age"), "NAT", 1.0)
+    spec = compile_query(query).tables[0]
     start = time.perf_counter()
     engine = open_engine(load_config(config))
     started = time.perf_counter() - start
@@ -118,52 +118,56 @@ def run(name: str, workdir: Path, dataset: str, plain: Callable[[], int]) -> Non
 
 
 def main(sizes: list[int]) -> None:
+    print(f"RSS of the empty benchmark process: {rss_mib():.0f} MiB")
+    for n in sizes:
+        one_size(n)
+
+
+def one_size(n: int) -> None:
     import duckdb
     import psycopg
 
     from node.engines.spark import spark_session
 
-    print(f"RSS of the empty benchmark process: {rss_mib():.0f} MiB")
-    for n in sizes:
-        print(f"--- {n:,} persons ({os.cpu_count()} cores)")
-        workdir = Path(tempfile.mkdtemp())
-        frame = persons(n)
-        parquet = workdir / "persons.parquet"
-        frame.to_parquet(parquet, index=False)
-        con = duckdb.connect()
-        source = f"read_parquet('{parquet}')"
+    print(f"--- {n:,} persons ({os.cpu_count()} cores)")
+    workdir = Path(tempfile.mkdtemp())
+    frame = persons(n)
+    parquet = workdir / "persons.parquet"
+    frame.to_parquet(parquet, index=False)
+    con = duckdb.connect()
+    source = f"read_parquet('{parquet}')"
 
-        def plain_duckdb() -> int:
-            rows = con.execute(PLAIN.format(source=source)).fetchall()
+    def plain_duckdb() -> int:
+        rows = con.execute(PLAIN.format(source=source)).fetchall()
+        return sum(int(r[-1]) for r in rows if r[0] in ("AT", "EU", "Other"))
+
+    run("duckdb parquet", workdir, f'engine = "duckdb"\npath = "{parquet}"', plain_duckdb)
+
+    server = start_postgres()
+    try:
+        load_table(server, "persons", frame)
+        pg = psycopg.connect(server.admin_url, autocommit=True)
+        pg.execute("ANALYZE persons")
+
+        def plain_pg() -> int:
+            rows = pg.execute(PLAIN.format(source="persons")).fetchall()
             return sum(int(r[-1]) for r in rows if r[0] in ("AT", "EU", "Other"))
 
-        run("duckdb parquet", workdir, f'engine = "duckdb"\npath = "{parquet}"', plain_duckdb)
+        dataset = f'engine = "postgresql"\nurl = "{server.reader_url}"\ntable = "persons"'
+        run("postgresql", workdir, dataset, plain_pg)
+        pg.close()
+    finally:
+        stop_postgres(server)
 
-        server = start_postgres()
-        try:
-            load_table(server, "persons", frame)
-            pg = psycopg.connect(server.admin_url, autocommit=True)
-            pg.execute("ANALYZE persons")
+    spark = spark_session("local[2]")
+    spark.read.parquet(str(parquet)).createOrReplaceTempView("plain_persons")
 
-            def plain_pg() -> int:
-                rows = pg.execute(PLAIN.format(source="persons")).fetchall()  # type: ignore[arg-type]
-                return sum(int(r[-1]) for r in rows if r[0] in ("AT", "EU", "Other"))
+    def plain_spark() -> int:
+        rows = spark.sql(PLAIN.format(source="plain_persons")).collect()
+        return sum(int(r[-1]) for r in rows if r[0] in ("AT", "EU", "Other"))
 
-            dataset = f'engine = "postgresql"\nurl = "{server.reader_url}"\ntable = "persons"'
-            run("postgresql", workdir, dataset, plain_pg)
-            pg.close()
-        finally:
-            stop_postgres(server)
-
-        spark = spark_session("local[2]")
-        spark.read.parquet(str(parquet)).createOrReplaceTempView("plain_persons")
-
-        def plain_spark() -> int:
-            rows = spark.sql(PLAIN.format(source="plain_persons")).collect()
-            return sum(int(r[-1]) for r in rows if r[0] in ("AT", "EU", "Other"))
-
-        run("spark local[2]", workdir, f'engine = "spark"\nspark_master = "local[2]"\n'
-            f'path = "{parquet}"', plain_spark)  # fmt: skip
+    run("spark local[2]", workdir, f'engine = "spark"\nspark_master = "local[2]"\n'
+        f'path = "{parquet}"', plain_spark)  # fmt: skip
 
 
 if __name__ == "__main__":
