@@ -40,8 +40,9 @@ def _node_serve(args: argparse.Namespace) -> int:
     mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
     log = logging.getLogger("fedstats")
     log.info(
-        "node %s serving %s (%d rows) over %s on %s:%d", config.id, config.dataset.path.name,
-        service.data.rows, mode, host, server.port,
+        "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
+        config.dataset.table or config.dataset.path, config.dataset.engine,
+        service.engine.rows, mode, host, server.port,
     )  # fmt: skip
     if server.health_server is not None:
         log.info("plaintext health service on port %d", server.health_port)
@@ -126,13 +127,16 @@ def _verify(args: argparse.Namespace) -> int:
 def _node_check(args: argparse.Namespace) -> int:
     from fedstats.report import coverage_report
     from node.config import load_config
-    from node.harmonise import harmonise
-    from node.source import load_frame
+    from node.engines import open_engine
 
     config = load_config(args.config)
     for period in config.periods:  # every reference period's dataset
         served = config.for_period(period)
-        print(coverage_report(served, harmonise(load_frame(served), served)))
+        engine = open_engine(served)  # SQL engines count the coverage in their database
+        try:
+            print(coverage_report(served, engine))
+        finally:
+            engine.close()
     return 0
 
 

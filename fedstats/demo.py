@@ -133,7 +133,7 @@ def run_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
             server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
             servers.append(server)
             nodes.append((service.config.id, f"127.0.0.1:{server.port}"))
-            print(f"  node {service.config.id:<10} {service.data.rows:>9,} rows  {nodes[-1][1]}")
+            print(f"  node {service.config.id:<10} {service.engine.rows:>9,} rows  {nodes[-1][1]}")
         (out / "coordinator.toml").write_text(
             _coordinator_toml(nodes, out / "pki"), encoding="utf-8"
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from node.audit import read_entries
 from node.config import NodeConfig
+from node.engines import TableEngine
 from node.harmonise import Harmonised
 from node.ledger import Ledger
 from privacy.budget import DEFAULT_DELTA, epsilon_for, from_micro
@@ -16,10 +17,15 @@ __all__ = ["budget_report", "coverage_report"]
 MAX_UNMAPPED_SHOWN = 15
 
 
-def coverage_report(config: NodeConfig, data: Harmonised) -> str:
-    """Per variable: column, mapped share, missing and unmapped values with row counts."""
+def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
+    """Per variable: column, mapped share, missing and unmapped values with row counts.
+
+    ``data`` is the memory engine's harmonised data, or an SQL engine, whose coverage
+    was counted by its database (`node.engines.sql`).
+    """
+    source = config.dataset.table or (config.dataset.path and config.dataset.path.name)
     lines = [
-        f"node {config.id} ({config.name}), dataset {config.dataset.path.name}, "
+        f"node {config.id} ({config.name}), dataset {source} ({config.dataset.engine}), "
         f"{data.rows} rows after where",
         "no budget was spent: this report stays on the node",
         "",

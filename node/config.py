@@ -9,6 +9,7 @@ the one TOML reader, `common.tomlfile`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,13 +35,21 @@ from security.config import parse_key_files, public_key
 __all__ = ["DatasetConfig", "NodeConfig", "PrivacyConfig", "VariableMapping", "load_config"]
 
 SOURCES = ("register", "survey", "census")
+ENGINES = ("memory", "duckdb", "postgresql", "spark")  # `node.engines`
+_PASSWORD = re.compile(r"(?i)(password\s*=|://[^/@]*:[^/@]*@)")
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """Where the microdata are and what they are."""
+    """Where the microdata are and what they are.
 
-    path: Path
+    ``engine`` says where tables are counted (`node.engines`): ``memory`` and ``duckdb``
+    read ``path`` (duckdb: globs allowed), ``postgresql`` reads ``table`` through the
+    libpq connection string ``url``, ``spark`` reads ``table`` from its catalogue or the
+    Parquet files at ``path``, on ``spark_master`` (local mode by default).
+    """
+
+    path: Path | None
     time_period: str
     source: str
     weight: str | None
@@ -51,6 +60,10 @@ class DatasetConfig:
     poverty_line_source: str = ""
     rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
     population: str = "default"  # datasets of one population share [privacy] rho_budget
+    engine: str = "memory"
+    url: str | None = None
+    table: str | None = None
+    spark_master: str = "local[1]"
 
 
 @dataclass(frozen=True)
@@ -271,12 +284,12 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
     keys |= {"population"}
     keys |= {"poverty_line_currency", "poverty_line_source"}
+    keys |= {"engine", "url", "table", "spark_master"}
     sec.check_keys(keys | ({"rho_budget"} if multi else set()))
-    path = base / sec.get("path", str)
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise sec.error(
-            "path", f"unsupported file type {path.suffix!r}", hint="use .csv or .parquet"
-        )
+    engine = sec.get("engine", str, "memory")
+    if engine not in ENGINES:
+        raise sec.error("engine", f"unknown engine {engine!r}", hint=f"use one of {ENGINES}")
+    path, url, table = _location(sec, base, engine)
     source = sec.get("source", str, "register")
     if source not in SOURCES:
         raise sec.error("source", f"unknown source {source!r}", hint=f"use one of {SOURCES}")
@@ -293,7 +306,45 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         poverty_line_source=str(sec.get("poverty_line_source", str, "")),
         rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
         population=sec.get("population", str, "default"),
+        engine=engine,
+        url=url,
+        table=table,
+        spark_master=sec.get("spark_master", str, "local[1]"),
     )
+
+
+def _location(sec: Section, base: Path, engine: str) -> tuple[Path | None, str | None, str | None]:
+    """``path``, ``url`` and ``table`` as the engine needs them."""
+    wants = {
+        "memory": {"path"},
+        "duckdb": {"path"},
+        "postgresql": {"url", "table"},
+        "spark": {"path", "table"},
+    }[engine]
+    for key in ("path", "url", "table"):
+        if key in sec.table and key not in wants:
+            raise sec.error(key, f"the {engine} engine takes {' and '.join(sorted(wants))}")
+    if engine == "spark" and ("path" in sec.table) == ("table" in sec.table):
+        raise sec.error("table", "give either table (in the catalogue) or path (Parquet)")
+    if engine == "postgresql":
+        url, table = sec.get("url", str), sec.get("table", str)
+        if _PASSWORD.search(url):
+            raise sec.error(
+                "url",
+                "holds a password: the password comes from the environment or .pgpass",
+                hint="set PGPASSWORD or a ~/.pgpass line; keep user and host in url",
+            )
+        return None, url, table
+    if "table" in sec.table:
+        return None, None, sec.get("table", str)
+    path = base / sec.get("path", str)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet") or (engine == "spark" and suffix != ".parquet"):
+        use = ".parquet" if engine == "spark" else ".csv or .parquet"
+        raise sec.error("path", f"unsupported file type {path.suffix!r}", hint=f"use {use}")
+    if engine == "memory" and any(c in path.name for c in "*?["):
+        raise sec.error("path", "the memory engine reads one file", hint='engine = "duckdb"')
+    return path, None, None
 
 
 def _privacy(sec: Section) -> PrivacyConfig:

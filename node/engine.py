@@ -9,6 +9,9 @@ its cell, or to an overflow bin when the row is not counted (an age outside the
 population, an ``UNK`` breakdown or outcome). Rows are processed in blocks that fit in
 the CPU cache, so the engine never allocates per-row arrays as large as the data.
 
+Records that stand for several persons (``Harmonised.persons``: the groups an SQL engine
+counted, `node.engines`) count that many times.
+
 For a table with too many keys for this (more than ``MAX_KEYS``), the engine falls back
 to computing each row's cell index through per-variable lookup tables.
 """
@@ -108,11 +111,12 @@ def _count_keys(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
     """Rows (and weights) per key, one cache-sized block of rows at a time."""
     dtype = np.uint16 if n_keys <= 1 << 16 else np.uint32
-    counts = np.zeros(n_keys, dtype=np.int64)
+    counts = np.zeros(n_keys, dtype=np.int64 if data.persons is None else np.float64)
     sums = None if data.weights is None else np.zeros(n_keys, dtype=np.float64)
     buffer: npt.NDArray[np.unsignedinteger] = np.empty(BLOCK_ROWS, dtype=dtype)
-    for start in range(0, data.rows, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, data.rows)
+    records = len(data.age)
+    for start in range(0, records, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, records)
         key = buffer[: stop - start]
         key[:] = 0
         for name, radix in zip(names, radices, strict=True):
@@ -121,7 +125,8 @@ def _count_keys(
             key += codes.view(np.uint8) if codes.dtype == np.int8 else codes
         key *= _AGE_RADIX
         key += data.age[start:stop]
-        counts += np.bincount(key, minlength=n_keys)
+        persons = None if data.persons is None else data.persons[start:stop]
+        counts += np.bincount(key, weights=persons, minlength=n_keys)
         if sums is not None:
             assert data.weights is not None
             sums += np.bincount(key, weights=data.weights[start:stop], minlength=n_keys)
@@ -184,7 +189,8 @@ def _by_cell_index(data: Harmonised, spec: TableSpec) -> TableCounts:
         if dim.name != AGE:
             index = index + np.take(_code_lut(data, spec, dim.name), data.codes[dim.name])
     index = np.minimum(index, n_cells)
-    counts = np.bincount(index, minlength=n_cells + 1)[:n_cells].astype(np.int64)
+    rows = np.bincount(index, weights=data.persons, minlength=n_cells + 1)[:n_cells]
+    counts = np.rint(rows).astype(np.int64)
     if data.weights is None:
         return TableCounts(counts=counts, samples=None)
     sums = np.bincount(index, weights=data.weights, minlength=n_cells + 1)[:n_cells]

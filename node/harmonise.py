@@ -11,10 +11,15 @@ native-born in ``reason``, ``yearesid`` and ``arrival_cohort`` and for the non-e
 ``stapro`` and ``isco08``; the derived outcomes ``elet``, ``neet`` and ``overqual``. A row
 set to ``NAP`` this way is not counted as missing or unmapped: the variable does not
 apply to it.
+
+A frame may also hold *records* that each stand for several persons (``persons``): the
+SQL engines (`node.engines`) harmonise one representative record per group of rows their
+database counted, so every count and coverage figure is weighted by ``persons``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -38,10 +43,14 @@ from node.mappings import (
     FromParents,
     LocalColumn,
     NumericColumn,
+    VariableMapping,
 )
 
-__all__ = ["Coverage", "Harmonised", "harmonise"]
+__all__ = ["Coverage", "Harmonised", "harmonise", "value_classes"]
 
+_PERSONS: contextvars.ContextVar[npt.NDArray[np.int64] | None] = contextvars.ContextVar(
+    "persons", default=None
+)  # persons per record of the frame being harmonised
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0*$")
 MAX_AGE = 120
 MAX_BAD_VALUES_SHOWN = 20
@@ -90,6 +99,7 @@ class Harmonised:
         weights: Clipped survey weights, or None for unit weights.
         coverage: Per-variable coverage reports.
         local: The node's own ``local:NAME`` variables (their codes are in ``codes``).
+        persons: Persons each record stands for, or None when a record is one person.
     """
 
     rows: int
@@ -98,6 +108,7 @@ class Harmonised:
     weights: npt.NDArray[np.float64] | None
     coverage: dict[str, Coverage]
     local: Mapping[str, Variable] = field(default_factory=dict)
+    persons: npt.NDArray[np.int64] | None = None
 
     def variable(self, name: str) -> Variable:
         """A harmonised variable, or one of the node's own local ones, by name."""
@@ -106,12 +117,30 @@ class Harmonised:
         return CATEGORICAL[name]
 
 
-def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
+def harmonise(
+    frame: pd.DataFrame, config: NodeConfig, persons: npt.NDArray[np.int64] | None = None
+) -> Harmonised:
     """Map every configured variable to codes, derive what follows, clip the weights.
+
+    Args:
+        frame: The local columns, one record per row.
+        config: The node's (period's) configuration.
+        persons: Persons each record stands for (None: one each); counts and coverage
+            are weighted by it.
 
     Raises:
         DataError: When the weight column has missing or negative values.
     """
+    token = _PERSONS.set(persons)
+    try:
+        return _harmonise(frame, config, persons)
+    finally:
+        _PERSONS.reset(token)
+
+
+def _harmonise(
+    frame: pd.DataFrame, config: NodeConfig, persons: npt.NDArray[np.int64] | None
+) -> Harmonised:
     codes: dict[str, npt.NDArray[np.integer]] = {}
     coverage: dict[str, Coverage] = {}
     age = np.full(len(frame), AGE_MISSING, dtype=np.uint8)
@@ -149,9 +178,47 @@ def harmonise(frame: pd.DataFrame, config: NodeConfig) -> Harmonised:
             coverage[name] = _derived_coverage(name, small[name], derivation.inputs)
     order = [*config.variables, *(n for n in DERIVED if n in codes)]
     weights = _weights(frame, config) if config.dataset.weight else None
+    rows = len(frame) if persons is None else int(persons.sum())
     return Harmonised(
-        len(frame), codes, age, weights, {n: coverage[n] for n in order}, config.local
+        rows, codes, age, weights, {n: coverage[n] for n in order}, config.local, persons
     )
+
+
+def value_classes(
+    mapping: VariableMapping, column: str, values: list[object], config: NodeConfig
+) -> npt.NDArray[np.int64]:
+    """The class of each distinct value of one mapped column (`node.engines.sql`).
+
+    Two values share a class exactly when `harmonise` stores the same code for them and
+    counts them the same way in the coverage report (known, missing or unmapped): the
+    code x 3 + that kind.
+    """
+    series = pd.Series(values, dtype=object)
+    kind: npt.NDArray[np.integer]
+    match mapping:
+        case NumericColumn():  # age (binned variables are cut in SQL)
+            code: npt.NDArray[np.integer] = _ages(series, mapping)[0]
+            number = np.isnan(_numbers(series))
+            kind = np.where(code != AGE_MISSING, _OK, np.where(number, _MISSING, _UNMAPPED))
+        case FromArrivalYear():
+            years = _numbers(series)
+            empty = np.isnan(years) & series.isna().to_numpy()
+            years[np.isnan(years) & ~empty] = np.inf
+            year = int(config.dataset.time_period[:4])
+            code, bad = arrival_codes(mapping.name, years, year, mapping.missing)
+            kind = np.where(empty, _MISSING, np.where(bad, _UNMAPPED, _OK))
+        case CodedColumn() | LocalColumn() | FromParents():
+            if isinstance(mapping, FromParents):
+                variable = CATEGORICAL["c_birth"]
+            elif isinstance(mapping, LocalColumn):
+                variable = config.local[mapping.name]
+            else:
+                variable = CATEGORICAL[mapping.name]
+            mapped = _map_column(series, mapping.coding, config.country, variable)
+            code, kind = mapped.coded, mapped.kind[mapped.slot]
+        case _:
+            assert_never(mapping)
+    return code.astype(np.int64) * 3 + kind.astype(np.int64)
 
 
 def _derive(
@@ -181,6 +248,34 @@ def _refine(name: str, small: dict[str, Codes], coded: Codes) -> Codes:
 def _small(codes: dict[str, npt.NDArray[np.integer]]) -> dict[str, Codes]:
     """The int8 code columns (binned variables left out): inputs of derivations."""
     return {n: c.astype(np.int8, copy=False) for n, c in codes.items() if c.dtype == np.int8}
+
+
+def _total(rows: npt.NDArray[np.bool_]) -> int:
+    """Persons in the records where ``rows`` holds."""
+    persons = _PERSONS.get()
+    return int(rows.sum()) if persons is None else int(persons[rows].sum())
+
+
+def _per_value(values: npt.NDArray[np.integer], length: int) -> npt.NDArray[np.int64]:
+    """Persons per value of ``values`` (0 .. length - 1)."""
+    persons = _PERSONS.get()
+    if persons is None:
+        return np.bincount(values, minlength=length)
+    return np.rint(np.bincount(values, weights=persons, minlength=length)).astype(np.int64)
+
+
+def _value_counts(
+    column: pd.Series, rows: npt.NDArray[np.bool_], *, normal: bool
+) -> dict[str, int]:
+    """Persons per distinct text (``_text`` when ``normal``) where ``rows`` holds, top first."""
+    persons = _PERSONS.get()
+    texts = column[rows].astype(str)
+    if normal:
+        texts = texts.map(_text)
+    weights = np.ones(len(texts), dtype=np.int64) if persons is None else persons[rows]
+    totals = pd.Series(weights, index=texts.to_numpy()).groupby(level=0, sort=False).sum()
+    top = totals.sort_values(ascending=False, kind="stable").head(MAX_BAD_VALUES_SHOWN)
+    return {str(k): int(v) for k, v in top.items()}
 
 
 def _text(value: object) -> str:
@@ -213,8 +308,10 @@ class _Mapped:
 
     def counts(self, rows: npt.NDArray[np.bool_] | None, kind: int) -> dict[str, int]:
         """Rows (of ``rows``, or all) per distinct value text of one kind."""
+        persons = _PERSONS.get()
         slots = self.slot if rows is None else self.slot[rows]
-        per_slot = np.bincount(slots, minlength=len(self.texts))
+        weights = None if persons is None else persons if rows is None else persons[rows]
+        per_slot = np.rint(np.bincount(slots, weights=weights, minlength=len(self.texts)))
         out: dict[str, int] = {}
         for i in np.flatnonzero((self.kind == kind) & (per_slot > 0)):
             out[self.texts[i]] = out.get(self.texts[i], 0) + int(per_slot[i])
@@ -275,12 +372,13 @@ def _coverage(
     """A coverage report; ``bad`` counts unmapped rows when ``unmapped`` shows only some."""
     variable = variable or CATEGORICAL[name]
     n_unmapped = sum(unmapped.values()) if bad < 0 else bad
-    per_code = np.bincount(coded, minlength=len(variable.codes))
+    per_code = _per_value(coded, len(variable.codes))
+    rows = int(per_code.sum())
     return Coverage(
         variable=name,
         column=column,
-        rows=len(coded),
-        mapped=len(coded) - missing - n_unmapped,
+        rows=rows,
+        mapped=rows - missing - n_unmapped,
         missing=missing,
         unmapped=dict(sorted(unmapped.items(), key=lambda kv: -kv[1])),
         codes={c: int(n) for c, n in zip(variable.codes, per_code, strict=True)},
@@ -316,7 +414,7 @@ def _from_parents(
     }
     for text, n in mother.counts(mother_bad, _UNMAPPED).items():
         unmapped[f"{mapping.mother}: {text}"] = n
-    unknown = int(np.sum(coded == CATEGORICAL["mig_background"].index(UNK)))
+    unknown = _total(coded == CATEGORICAL["mig_background"].index(UNK))
     missing = unknown - sum(unmapped.values())
     column = " + ".join(mapping.columns)
     return coded, _coverage(mapping.name, column, coded, missing, unmapped)
@@ -333,16 +431,15 @@ def _arrival(
     raw, bad = arrival_codes(mapping.name, years, reference_year, mapping.missing)
     coded = refined(raw)
     kept = coded == raw
-    shown = column[bad & kept].astype(str).map(_text).value_counts().head(MAX_BAD_VALUES_SHOWN)
-    unmapped = {str(k): int(v) for k, v in shown.items()}
-    missing = int(np.sum(empty & kept))
-    n_bad = int(np.sum(bad & kept))
+    unmapped = _value_counts(column, bad & kept, normal=True)
+    missing = _total(empty & kept)
+    n_bad = _total(bad & kept)
     return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped, n_bad)
 
 
 def _derived_coverage(name: str, coded: Codes, inputs: tuple[str, ...]) -> Coverage:
     """A derived outcome: known where every input it reads is known."""
-    unknown = int(np.sum(coded == CATEGORICAL[name].index(UNK)))
+    unknown = _total(coded == CATEGORICAL[name].index(UNK))
     return _coverage(name, "from " + "+".join(inputs), coded, unknown, {})
 
 
@@ -363,14 +460,13 @@ def _ages(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uin
     missing = np.isnan(values)
     valid = ~missing & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
     age = np.where(valid, values, AGE_MISSING).astype(np.uint8)
-    bad = column[~valid & ~missing].astype(str).value_counts().head(MAX_BAD_VALUES_SHOWN)
     cov = Coverage(
         variable=AGE,
         column=mapping.column,
-        rows=len(column),
-        mapped=int(valid.sum()),
-        missing=int(missing.sum()),
-        unmapped={str(k): int(v) for k, v in bad.items()},
+        rows=_total(np.ones(len(column), dtype=np.bool_)),
+        mapped=_total(valid),
+        missing=_total(missing),
+        unmapped=_value_counts(column, ~valid & ~missing, normal=False),
     )
     return age, cov
 
@@ -382,14 +478,14 @@ def _binned(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.u
     missing = np.isnan(values)
     bins = np.searchsorted(np.asarray(variable.edges[1:]), values, side="right")
     coded = np.where(missing, len(variable.codes) - 1, bins).astype(np.uint16)
-    not_numbers = column[missing & column.notna()].astype(str).value_counts().head(20)
+    not_numbers = missing & column.notna().to_numpy()
     cov = Coverage(
         variable=mapping.name,
         column=mapping.column,
-        rows=len(column),
-        mapped=int((~missing).sum()),
-        missing=int(missing.sum() - not_numbers.sum()),
-        unmapped={str(k): int(v) for k, v in not_numbers.items()},
+        rows=_total(np.ones(len(column), dtype=np.bool_)),
+        mapped=_total(~missing),
+        missing=_total(missing & ~not_numbers),
+        unmapped=_value_counts(column, not_numbers, normal=False),
     )
     return coded, cov
 

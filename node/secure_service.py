@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import FedstatsError, Reason
 from indicators.spec import compile_query
-from node.engine import compute_table
 from node.gatekeeper import Admitted
 from node.ledger import Request
 from node.secure import NodeRound, charge_and_noise
@@ -74,16 +73,16 @@ class SecureRounds:
         if secure.query_sha256 != expected:
             raise refusal("the round is for another query than the one signed with it")
         pinned = self._participants(secure)
-        plan = compile_query(admitted.query, svc.data.local)
+        plan = compile_query(admitted.query, svc.config.local)
         served = svc.period(plan.query.time_period)
         svc.check_answerable(plan, served)
         svc.config.policy.check(admitted.grant, plan)
-        if served.data.weights is not None:
+        if served.engine.weighted:
             raise refusal(
                 "secure rounds take unweighted (register) tables only",
                 "survey tables are pooled by the plain sum (`fedstats query` without --secure)",
             )
-        tables = [compute_table(served.data, spec).counts for spec in plan.tables]
+        tables = [served.engine.count(spec).counts for spec in plan.tables]
         rhos = split_rho(plan.query.rho, [1.0] * len(plan.tables))
         shares = [
             ddg.plan_shares(served.sensitivity, r, secure.threshold, s.n_cells)

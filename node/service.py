@@ -22,13 +22,14 @@ from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE, UNK
 from node.chainhead import ChainHead
 from node.config import NodeConfig
-from node.engine import TableCounts, compute_table, require_variables, sensitivity
-from node.harmonise import Harmonised, harmonise
+from node.engine import TableCounts, sensitivity
+from node.engines import ENGINES, TableEngine, open_engine
+from node.engines.memory import MemoryEngine
+from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
 from node.margins import MarginRelease, release_margins
 from node.policy import CoordinatorGrant
-from node.source import load_frame
 from privacy.budget import from_micro, split_rho
 from privacy.disclosure import RULE_SETS, Noisy
 from privacy.gaussian import release
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 
 MAX_CELLS_PER_QUERY = 100_000
 _QUERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-ENGINES = ("memory",)
-"""The table engines this release runs (`node.engine`)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,10 @@ class QueryAnswer:
 
 @dataclass
 class _Period:
-    """One reference period's dataset: its config view, data, budget ledger, sensitivity."""
+    """One reference period's dataset: its config view, engine, budget ledger, sensitivity."""
 
     config: NodeConfig
-    data: Harmonised
+    engine: TableEngine
     ledger: Ledger
     sensitivity: int
 
@@ -159,7 +158,7 @@ class NodeService:
         self.default_period = config.dataset.time_period
 
     def _load(self, config: NodeConfig, data: Harmonised | None) -> _Period:
-        data = data if data is not None else harmonise(load_frame(config), config)
+        engine = MemoryEngine(data) if data is not None else open_engine(config)
         ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
@@ -170,9 +169,8 @@ class NodeService:
             pool=self.config.population_of(config.dataset.time_period),
             pool_rho=self.config.privacy.rho_budget,
         )
-        weighted = data.weights is not None
-        delta = sensitivity(config.privacy.max_weight if weighted else None)
-        return _Period(config, data, ledger, delta)
+        delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
+        return _Period(config, engine, ledger, delta)
 
     def period(self, time_period: str | None = None) -> _Period:
         """A reference period's dataset (the latest when None).
@@ -186,9 +184,25 @@ class NodeService:
         return self.periods[name]
 
     @property
+    def engine(self) -> TableEngine:
+        """The latest period's table engine."""
+        return self.period().engine
+
+    @property
     def data(self) -> Harmonised:
-        """The latest period's harmonised data."""
-        return self.period().data
+        """The latest period's harmonised data (memory engine only)."""
+        engine = self.engine
+        if not isinstance(engine, MemoryEngine):
+            raise TypeError(f"the {engine.name} engine keeps no data in the node")
+        return engine.data
+
+    def true_counts(self, spec: TableSpec, time_period: str | None = None) -> TableCounts:
+        """A table's true counts, for in-process tests and benchmarks only.
+
+        Nothing is released, charged or logged, and no servicer method reaches this: it
+        is how tests compare the engines with each other before any noise.
+        """
+        return self.period(time_period).engine.count(spec)
 
     @property
     def ledger(self) -> Ledger:
@@ -198,7 +212,7 @@ class NodeService:
     @property
     def weighted(self) -> bool:
         """Whether tables are weighted (survey weights configured)."""
-        return self.data.weights is not None
+        return self.engine.weighted
 
     def indicators(self) -> list[str]:
         """Catalogue entries this node can answer.
@@ -210,7 +224,7 @@ class NodeService:
         return [
             n
             for n, i in CATALOGUE.items()
-            if i.outcome in self.data.codes and (i.kind != BELOW_LINE or line is not None)
+            if i.outcome in self.engine.provided and (i.kind != BELOW_LINE or line is not None)
         ]
 
     @staticmethod
@@ -257,7 +271,7 @@ class NodeService:
                 "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
                 field="query_id",
             )
-        plan = compile_query(query, self.data.local)
+        plan = compile_query(query, self.config.local)
         served = self.period(plan.query.time_period)
         self.check_answerable(plan, served)
         if grant is not None:
@@ -297,7 +311,7 @@ class NodeService:
                 hint="ask for fewer breakdowns or indicators",
             )
         for table in plan.tables:
-            require_variables(served.data, table)
+            served.engine.require(table)
         below_line = [n for n in plan.query.indicators if CATALOGUE[n].kind == BELOW_LINE]
         line = plan.query.poverty_line or served.config.dataset.poverty_line
         if below_line and line is None:
@@ -336,7 +350,7 @@ class NodeService:
         with_unknown = replace(
             spec, outcome=replace(spec.outcome, codes=(*spec.outcome.codes, UNK))
         )
-        full = compute_table(served.data, with_unknown)
+        full = served.engine.count(with_unknown)
         n = len(with_unknown.outcome.codes)
         observed = None if full.samples is None else _known(full.samples, n)
         true = TableCounts(_known(full.counts, n), observed)
@@ -398,7 +412,7 @@ class NodeService:
 
     def provided(self) -> list[str]:
         """Harmonised variables this node serves: mapped ones and those derived from them."""
-        return [AGE, *self.data.codes]
+        return [AGE, *self.engine.provided]
 
     def coverage_floor(self) -> dict[str, float]:
         """Per provided variable, the share of known values floored to 10% (for Describe).
@@ -406,11 +420,7 @@ class NodeService:
         Mapped variables report their mapping coverage; derived ones the share of rows
         whose value is not ``UNK``.
         """
-        shares = {name: cov.mapped_share for name, cov in self.data.coverage.items()}
-        for name, codes in self.data.codes.items():
-            if name not in shares:
-                unknown = len(self.data.variable(name).codes) - 1
-                shares[name] = float(np.mean(codes != unknown)) if codes.size else 0.0
+        shares = self.engine.known_shares()
         return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
 
     def deviations(self) -> dict[str, str]:
@@ -420,4 +430,4 @@ class NodeService:
 
     def variable_codes(self, name: str) -> list[str]:
         """Public code list of a provided variable, or of a local one (age: none)."""
-        return [] if name == AGE else list(self.data.variable(name).codes)
+        return [] if name == AGE else list(self.engine.variable(name).codes)

@@ -30,6 +30,11 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
             is left after `where`.
     """
     path = config.dataset.path
+    if path is None:
+        raise DataError(
+            f"{config.file}: dataset.path: the {config.dataset.engine} engine reads no file",
+            field="dataset.path",
+        )
     if not path.exists():
         raise DataError(
             f"{config.file}: dataset.path: no such file {path}",

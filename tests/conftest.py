@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.cities import PERSONS, ServeCityFn, SyntheticCities
 from tests.support.nodes import RunningNode, ServeFn, start_node
+from tests.support.postgres import PostgresServer, start_postgres, stop_postgres
 
 
 @pytest.fixture
@@ -70,3 +71,19 @@ def serve_city(serve: ServeFn, tmp_path: Path, cities: SyntheticCities) -> Serve
         return serve(config)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server the test session starts (and stops) itself."""
+    server = start_postgres()
+    yield server
+    stop_postgres(server)
+
+
+@pytest.fixture(scope="session")
+def spark() -> object:
+    """The session's one Spark session, in local mode (what a spark node uses)."""
+    from node.engines.spark import spark_session
+
+    return spark_session("local[1]")

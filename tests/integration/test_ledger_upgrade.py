@@ -167,7 +167,7 @@ def test_describe_advertises_the_release_s_capabilities(old_node: OldNode) -> No
     assert caps.software_version == software_version()
     assert caps.catalogue_version == CATALOGUE_VERSION
     assert list(caps.catalogue) == list(CATALOGUE)
-    assert list(caps.engines) == ["memory"]
+    assert list(caps.engines) == ["memory", "duckdb", "postgresql", "spark"]
     assert list(caps.disclosure_rules) == ["noisy_thresholds", "eu-silc", "lfs", "register"]
     assert caps.secure_aggregation is True
     assert caps.ledger_schema == SCHEMA_VERSION

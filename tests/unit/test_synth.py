@@ -82,6 +82,7 @@ def test_demo_configs_are_what_the_loaders_read(tmp_path: Path) -> None:
         facts = synth.city_facts(city)
         assert (config.id, config.country) == (facts.id, facts.country)
         assert config.periods == ("2024", "2025")
+        assert config.dataset.path is not None
         assert config.dataset.path.resolve() == tmp_path / "data" / "b.csv"
         assert config.tls is not None
         assert config.tls.cert.resolve() == tmp_path / f"pki/node-{facts.id}.pem"

@@ -1,0 +1,68 @@
+"""The in-memory engine: the node reads its file and keeps harmonised code arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from indicators.spec import TableSpec
+from indicators.variables import Variable
+from node.config import NodeConfig
+from node.engine import TableCounts, compute_table, require_variables
+from node.harmonise import Coverage, Harmonised, harmonise
+from node.source import load_frame
+
+__all__ = ["MemoryEngine", "known_shares"]
+
+
+class MemoryEngine:
+    """Tables counted by `node.engine` over code arrays held in the node's memory.
+
+    Args:
+        data: The harmonised microdata.
+    """
+
+    name = "memory"
+
+    def __init__(self, data: Harmonised) -> None:
+        self.data = data
+        self.rows = data.rows
+        self.weighted = data.weights is not None
+        self.provided: tuple[str, ...] = tuple(data.codes)
+        self.coverage: dict[str, Coverage] = data.coverage
+
+    @classmethod
+    def load(cls, config: NodeConfig) -> MemoryEngine:
+        """Read and harmonise the period's file."""
+        return cls(harmonise(load_frame(config), config))
+
+    def variable(self, name: str) -> Variable:
+        """A provided variable (or the node's own local one) by name."""
+        return self.data.variable(name)
+
+    def known_shares(self) -> dict[str, float]:
+        """Per provided variable, the share of persons whose value is known."""
+        return known_shares(self.data)
+
+    def require(self, spec: TableSpec) -> None:
+        """Raise QueryError when the node does not provide a variable the table reads."""
+        require_variables(self.data, spec)
+
+    def count(self, spec: TableSpec) -> TableCounts:
+        """The table's true counts."""
+        return compute_table(self.data, spec)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def known_shares(data: Harmonised) -> dict[str, float]:
+    """Mapped variables: their mapping coverage; derived ones: the share not ``UNK``."""
+    shares = {name: cov.mapped_share for name, cov in data.coverage.items()}
+    for name, codes in data.codes.items():
+        if name not in shares:
+            known = codes != len(data.variable(name).codes) - 1
+            if data.persons is None:
+                shares[name] = float(np.mean(known)) if codes.size else 0.0
+            else:
+                shares[name] = float(data.persons[known].sum()) / max(data.rows, 1)
+    return shares

@@ -1,0 +1,408 @@
+"""The SQL engines: harmonisation, filter and table spec compiled into one ``GROUP BY``.
+
+How a table is counted inside the data holder's engine (DuckDB, PostgreSQL, Spark SQL):
+
+1. *Classes.* Each mapped column's distinct values are read once (``SELECT col, COUNT(*)
+   ... GROUP BY col``) and mapped in Python by the very functions of `node.harmonise`
+   (maps, defaults, missing, ISO grouping, ages, arrival years), so every value gets its
+   stored code: its *class*. A binned numeric column (``income``) is cut at its public
+   edges in SQL instead. The ``where`` filter is compiled the same way: the distinct
+   values whose text equals the configured value.
+2. *One GROUP BY.* Per table, the classes of the columns the table reads (with the inputs
+   of its derived variables) become ``CASE`` expressions, grouped with a row count and,
+   for surveys, the sum of clipped weights. Only the group table reaches Python.
+3. *The fold.* One representative value per class rebuilds each group as a record that
+   stands for its persons; `node.harmonise` derives what follows (``mig_background``,
+   years since arrival, ``NAP``, ``elet`` ...) and `node.engine` folds the groups into
+   the table's cells. The counts are therefore those of the in-memory engine by
+   construction, with the same code doing each step.
+
+Every identifier and literal enters the SQL text through SQLGlot's expression tree, which
+quotes identifiers and escapes literals for the dialect: a config value is never pasted
+into SQL text. A value the classes have not seen (the data changed since they were read)
+falls into class -1; the classes are then read again and the table counted once more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlglot import exp
+
+from common.errors import DataError, Reason
+from indicators.derived import APPLIES_TO, DERIVED
+from indicators.spec import TableSpec
+from indicators.variables import AGE, CATEGORICAL, Variable
+from node.config import NodeConfig
+from node.engine import TableCounts, compute_table, require_variables
+from node.engines.memory import known_shares
+from node.harmonise import Coverage, Harmonised, harmonise, value_classes
+from node.mappings import FromParents, NumericColumn, VariableMapping
+
+__all__ = ["Backend", "SqlEngine", "compile_counts"]
+
+UNSEEN = -1
+"""Class of a value the classes have not seen."""
+MAX_CLASS_VALUES = 100_000
+"""Distinct values of one mapped column beyond which the node refuses (not categorical)."""
+
+
+class Backend(Protocol):
+    """One database: the relation holding the data, and a way to run a query."""
+
+    dialect: str
+
+    def source(self) -> exp.Expr:
+        """The relation (table, view or file scan) holding the microdata."""
+        ...
+
+    def columns(self) -> list[str]:
+        """The relation's column names."""
+        ...
+
+    def rows(self, query: exp.Expr) -> list[tuple[Any, ...]]:
+        """Run a query; its result rows as tuples of Python values."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection or session."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """A column's distinct values by class, and one representative value per class."""
+
+    values: dict[int, list[object]]
+    representative: dict[int, object]
+
+
+def column(name: str) -> exp.Column:
+    """A quoted column reference."""
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def number(expression: exp.Expr) -> exp.Expr:
+    """A column as a double, NULL where it is no number."""
+    return exp.TryCast(this=expression, to=exp.DataType.build("double"))
+
+
+def _case(expression: exp.Expr, classes: _Classes) -> exp.Expr:
+    """The class of ``expression``'s value: a CASE over the values seen, else `UNSEEN`."""
+    ifs = []
+    for code, values in classes.values.items():
+        present = [v for v in values if v is not None]
+        tests: list[exp.Expr] = []
+        if len(present) < len(values):
+            tests.append(exp.Is(this=expression.copy(), expression=exp.Null()))
+        if present:
+            tests.append(expression.copy().isin(*[exp.convert(v) for v in present], copy=False))
+        if tests:
+            ifs.append(exp.If(this=exp.or_(*tests, copy=False), true=exp.Literal.number(code)))
+    return exp.Case(ifs=ifs, default=exp.Literal.number(UNSEEN))
+
+
+def _bins(expression: exp.Expr, variable: Variable) -> exp.Expr:
+    """A numeric column cut at the variable's public edges (``UNK`` when no number).
+
+    The bin is found by a balanced tree of comparisons (about 9 for 403 bins), not by
+    testing every edge in turn.
+    """
+    value = number(expression)
+    edges = variable.edges
+
+    def search(low: int, high: int) -> exp.Expr:  # the bin among low..high
+        if low == high:
+            return exp.Literal.number(low)
+        middle = (low + high + 1) // 2
+        below = value.copy() < exp.convert(float(edges[middle]))
+        return exp.Case(
+            ifs=[exp.If(this=below, true=search(low, middle - 1))], default=search(middle, high)
+        )
+
+    missing = exp.Is(this=value.copy(), expression=exp.Null())
+    unknown = exp.Literal.number(len(variable.codes) - 1)
+    return exp.Case(ifs=[exp.If(this=missing, true=unknown)], default=search(0, len(edges) - 1))
+
+
+def bin_representative(variable: Variable, code: int) -> float | None:
+    """A value inside bin ``code`` (None for ``UNK``)."""
+    if code == len(variable.codes) - 1:
+        return None
+    low = variable.edges[code]
+    return float(low) if np.isfinite(low) else float(variable.edges[1]) - 1.0
+
+
+def compile_counts(
+    source: exp.Expr,
+    keys: list[exp.Expr],
+    where: exp.Expr | None,
+    weight: str | None,
+    max_weight: float,
+) -> exp.Select:
+    """``SELECT keys, COUNT(*), [SUM(clipped weight), bad weights] ... GROUP BY keys``."""
+    outputs: list[exp.Expr] = [k.as_(f"k{i}") for i, k in enumerate(keys)]
+    outputs.append(exp.Count(this=exp.Star()).as_("n"))
+    if weight is not None:
+        w = number(column(weight))
+        clipped = exp.func("LEAST", w, exp.convert(float(max_weight)))
+        bad = exp.or_(exp.Is(this=w.copy(), expression=exp.Null()), w.copy() < exp.convert(0))
+        flag = exp.Case().when(bad, exp.Literal.number(1)).else_(exp.Literal.number(0))
+        outputs += [exp.Sum(this=clipped).as_("w"), exp.Sum(this=flag).as_("bad")]
+    query = exp.select(*outputs).from_(source)
+    if where is not None:
+        query = query.where(where)
+    return query.group_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
+
+
+class SqlEngine:
+    """Tables counted inside a database by one ``GROUP BY`` each.
+
+    Args:
+        config: The period's configuration.
+        backend: The database holding the data.
+
+    Raises:
+        DataError: When a configured column is missing or no row is left after ``where``.
+    """
+
+    def __init__(self, config: NodeConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.name = config.dataset.engine
+        self._classes: dict[tuple[str, str], _Classes] = {}
+        try:
+            self._start()
+        except BaseException:
+            backend.close()
+            raise
+
+    def _start(self) -> None:
+        """Check the columns, compile the filter, read the coverage summary."""
+        config = self.config
+        self._check_columns()
+        self._where: exp.Expr | None = None
+        self._where = self._compile_where()
+        summary = self._summary()
+        self.rows = summary.rows
+        self.weighted = config.dataset.weight is not None
+        binned = [n for n, m in config.variables.items() if _binned(m)]
+        self.provided: tuple[str, ...] = (*summary.codes, *binned)
+        self.coverage: dict[str, Coverage] = dict(summary.coverage)
+        self._shares = known_shares(summary)
+        for name in binned:
+            per_bin = self._harmonised({name: config.variables[name]})
+            self.coverage[name] = per_bin.coverage[name]
+            self._shares[name] = per_bin.coverage[name].mapped_share
+        self.coverage = {n: self.coverage[n] for n in (*config.variables, *self.coverage)}
+
+    def variable(self, name: str) -> Variable:
+        """A provided variable (or the node's own local one) by name."""
+        return self.config.local[name] if name in self.config.local else CATEGORICAL[name]
+
+    def known_shares(self) -> dict[str, float]:
+        """Per provided variable, the share of persons whose value is known."""
+        return dict(self._shares)
+
+    def require(self, spec: TableSpec) -> None:
+        """Raise QueryError when the node does not provide a variable the table reads."""
+        for name in spec.variables():
+            if name != AGE and name not in self.provided:
+                require_variables(_EMPTY, spec)  # raises the documented error
+
+    def count(self, spec: TableSpec) -> TableCounts:
+        """The table's true counts, from one GROUP BY inside the database."""
+        self.require(spec)
+        names = [n for n in spec.variables() if n != AGE]
+        data = self._harmonised(_closure(self.config, names))
+        return compute_table(data, spec)
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _check_columns(self) -> None:
+        available = self.backend.columns()
+        wanted = _needed(self.config)
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise DataError(
+                f"{self.config.file}: column(s) {', '.join(missing)} not found in the "
+                f"{self.name} source",
+                reason=Reason.MISSING_COLUMN,
+                field=", ".join(missing),
+                hint=f"the source has: {', '.join(available[:30])}",
+            )
+
+    def _distinct(self, name: str) -> list[object]:
+        query = exp.select(column(name)).from_(self.backend.source()).distinct()
+        if self._where is not None and name not in self.config.dataset.where:
+            query = query.where(self._where.copy())
+        values = [row[0] for row in self.backend.rows(query)]
+        if len(values) > MAX_CLASS_VALUES:
+            raise DataError(
+                f"{self.config.file}: column {name!r} has over {MAX_CLASS_VALUES} distinct "
+                "values: it is not a column of codes",
+                field=name,
+                hint="map a column of codes, ages or years",
+            )
+        return values
+
+    def _compile_where(self) -> exp.Expr | None:
+        tests = []
+        for name, wanted in self.config.dataset.where.items():
+            values = [v for v in self._distinct(name) if _where_text(v) == wanted]
+            if not values:
+                raise DataError(
+                    f"{self.config.file}: no rows with {name} = {wanted!r} in the "
+                    f"{self.name} source",
+                    reason=Reason.EMPTY_DATASET,
+                    field="dataset.where",
+                    hint="check the values in dataset.where against the data's values",
+                )
+            tests.append(_is_any(column(name), values))
+        return exp.and_(*tests) if tests else None
+
+    def _classes_of(self, mapping: VariableMapping, name: str, refresh: bool) -> _Classes:
+        key = (mapping.name, name)
+        if refresh or key not in self._classes:
+            values = self._distinct(name)
+            codes = value_classes(mapping, name, values, self.config)
+            by_class: dict[int, list[object]] = {}
+            for i, (value, code) in enumerate(zip(values, codes, strict=True)):
+                # An unmapped value is its own class: `node check` names each one.
+                by_class.setdefault(int(code) if code % 3 != 2 else -2 - i, []).append(value)
+            self._classes[key] = _Classes(by_class, {c: v[0] for c, v in by_class.items()})
+        return self._classes[key]
+
+    def _summary(self) -> Harmonised:
+        categorical = {n: m for n, m in self.config.variables.items() if not _binned(m)}
+        data = self._harmonised(categorical)
+        if data.rows == 0:
+            raise DataError(
+                f"{self.config.file}: the {self.name} source has no rows"
+                + (" after where" if self.config.dataset.where else ""),
+                reason=Reason.EMPTY_DATASET,
+                field="dataset.where" if self.config.dataset.where else "dataset",
+                hint="check the source and the values in dataset.where",
+            )
+        return data
+
+    def _harmonised(self, mappings: dict[str, VariableMapping]) -> Harmonised:
+        """Group the rows by the classes of ``mappings``' columns; harmonise the groups."""
+        for refresh in (False, True):
+            keys: list[tuple[VariableMapping, str]] = [
+                (m, c) for m in mappings.values() for c in m.columns
+            ]
+            exprs = [self._key(m, c, refresh) for m, c in keys]
+            dataset = self.config.dataset
+            query = compile_counts(
+                self.backend.source(), exprs, self._where, dataset.weight,
+                self.config.privacy.max_weight,
+            )  # fmt: skip
+            result = self.backend.rows(query)
+            unseen = any(row[i] == UNSEEN for row in result for i in range(len(keys)))
+            if not unseen:
+                return self._records(mappings, keys, result)
+        raise DataError(
+            f"{self.config.file}: the {self.name} source changed while it was being read",
+            field="dataset",
+            hint="serve a snapshot or a view that does not change under the node",
+        )
+
+    def _key(self, mapping: VariableMapping, name: str, refresh: bool) -> exp.Expr:
+        if _binned(mapping):
+            return _bins(column(name), CATEGORICAL[mapping.name])
+        return _case(column(name), self._classes_of(mapping, name, refresh))
+
+    def _records(
+        self,
+        mappings: dict[str, VariableMapping],
+        keys: list[tuple[VariableMapping, str]],
+        result: list[tuple[Any, ...]],
+    ) -> Harmonised:
+        """One representative record per group, standing for the group's persons."""
+        frame: dict[str, list[object]] = {}
+        for i, (mapping, name) in enumerate(keys):
+            if _binned(mapping):
+                variable = CATEGORICAL[mapping.name]
+                frame[name] = [bin_representative(variable, int(row[i])) for row in result]
+            else:
+                representative = self._classes[(mapping.name, name)].representative
+                frame[name] = [representative[int(row[i])] for row in result]
+        persons: npt.NDArray[np.int64] = np.array([row[len(keys)] for row in result], np.int64)
+        config = replace(
+            self.config,
+            variables=mappings,
+            dataset=replace(self.config.dataset, weight=None, where={}),
+        )
+        data = harmonise(pd.DataFrame(frame, dtype=object), config, persons)
+        if self.config.dataset.weight is None:
+            return data
+        bad = sum(int(row[len(keys) + 2] or 0) for row in result)
+        if bad:
+            raise DataError(
+                f"{self.config.file}: weight column {self.config.dataset.weight!r} has {bad} "
+                "missing, non-numeric or negative value(s)",
+                field=f"dataset.weight ({self.config.dataset.weight})",
+                hint="every row needs a non-negative weight; fix the data or filter with where",
+            )
+        weights = np.array([float(row[len(keys) + 1]) for row in result], dtype=np.float64)
+        return replace(data, weights=weights)
+
+
+_EMPTY = Harmonised(0, {}, np.zeros(0, np.uint8), None, {})
+
+
+def _binned(mapping: VariableMapping) -> bool:
+    return isinstance(mapping, NumericColumn) and mapping.name != AGE
+
+
+def _where_text(value: object) -> str:
+    """A value as the memory engine's ``where`` compares it (pandas' text of a cell)."""
+    return "nan" if value is None else str(value)
+
+
+def _is_any(expression: exp.Expr, values: list[object]) -> exp.Expr:
+    present = [v for v in values if v is not None]
+    tests: list[exp.Expr] = []
+    if present:
+        tests.append(expression.copy().isin(*[exp.convert(v) for v in present]))
+    if len(present) < len(values):
+        tests.append(exp.Is(this=expression.copy(), expression=exp.Null()))
+    return exp.or_(*tests)
+
+
+def _needed(config: NodeConfig) -> list[str]:
+    cols = [c for m in config.variables.values() for c in m.columns]
+    if config.dataset.weight:
+        cols.append(config.dataset.weight)
+    cols.extend(config.dataset.where)
+    return list(dict.fromkeys(cols))
+
+
+def _closure(config: NodeConfig, names: list[str]) -> dict[str, VariableMapping]:
+    """The mappings a table's variables are read or derived from, age included."""
+    todo, keep = [*names, AGE], set()
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        if name in DERIVED:
+            todo.extend(DERIVED[name].inputs)
+            continue
+        mapping = config.variables.get(name)
+        if mapping is None:
+            continue
+        keep.add(name)
+        if isinstance(mapping, FromParents):
+            todo.append("c_birth")
+        if name in APPLIES_TO:
+            todo.extend(source for source, _ in APPLIES_TO[name].sources)
+    return {n: m for n, m in config.variables.items() if n in keep}
