@@ -7,6 +7,10 @@ file. ``verify`` checks every signature, recomputes the benchmark rows from the 
 results alone and compares them with ``benchmark.csv`` byte for byte, and checks the
 other files' hashes: changing one byte of any of them is detected.
 
+A secure pooled round (``coordinator.secure_provenance``) has no node result to recompute
+from: its record holds the coordinator's signed requests, the round and its charges;
+``verify`` checks those and the files' hashes, and says that the rows cannot be recomputed.
+
 Every signed result carries the node's audit-chain position (``audit_seq``,
 ``audit_hash``). Across the results of one node, in one directory or several given
 together, positions must only move forward: two different entries at one position, or a
@@ -36,14 +40,19 @@ from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
+from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record
+from coordinator.secure_run import SecureOutcome
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key, public_key_text, verify
 
 __all__ = [
     "FORMAT",
+    "SECURE_FORMATS",
     "VerifyReport",
+    "check_secure_formats",
     "publish",
+    "publish_secure",
     "verify_outputs",
     "verify_provenance",
     "write_provenance",
@@ -107,22 +116,33 @@ def write_provenance(
 ) -> Path:
     """Write ``provenance.json`` for the outcomes behind the given output files."""
     keys = {node: public_key_text(key) for node, key in node_keys.items()}
+    queries = [
+        {
+            "query_id": o.query_id,
+            "spec": o.plan.query.to_record(),
+            "query_sha256": hashlib.sha256(
+                json.dumps(o.plan.query.to_record(), sort_keys=True).encode()
+            ).hexdigest(),
+            "nodes": [_node_entry(o, n, keys) for n in _node_order(o)],
+        }
+        for o in outcomes
+    ]
+    return _write_document(queries, out_dir, files, coordinator_id, coordinator_key)
+
+
+def _write_document(
+    queries: list[dict[str, Any]],
+    out_dir: Path,
+    files: list[Path],
+    coordinator_id: str,
+    coordinator_key: Ed25519PublicKey,
+) -> Path:
     document = {
         "format": FORMAT,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "coordinator": coordinator_id,
         "coordinator_public_key": public_key_text(coordinator_key),
-        "queries": [
-            {
-                "query_id": o.query_id,
-                "spec": o.plan.query.to_record(),
-                "query_sha256": hashlib.sha256(
-                    json.dumps(o.plan.query.to_record(), sort_keys=True).encode()
-                ).hexdigest(),
-                "nodes": [_node_entry(o, n, keys) for n in _node_order(o)],
-            }
-            for o in outcomes
-        ],
+        "queries": queries,
         "files": {str(path.relative_to(out_dir)): _sha256(path) for path in files},
     }
     path = out_dir / FILE
@@ -137,6 +157,7 @@ class VerifyReport:
     Attributes:
         checked: What verified, one line each, for people.
         problems: What did not, one line each, for people.
+        unchecked: What cannot be checked and why (a secure round's rows), for people.
         requests: Coordinator signatures of requests that verified.
         results: Node results whose signature verified and whose tables were read.
         positions: The audit-chain position of every result whose signature verified.
@@ -144,6 +165,7 @@ class VerifyReport:
 
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
     requests: int = 0
     results: int = 0
     positions: list[ChainPosition] = field(default_factory=list)
@@ -169,6 +191,7 @@ def verify_outputs(
         prefix = f"{directory}: " if len(directories) > 1 else ""
         report.checked += [prefix + line for line in one.checked]
         report.problems += [prefix + line for line in one.problems]
+        report.unchecked += [prefix + line for line in one.unchecked]
         report.requests += one.requests
         report.results += one.results
         report.positions += one.positions
@@ -215,9 +238,19 @@ def _verify_directory(directory: Path, trusted: dict[str, Ed25519PublicKey] | No
     coordinator_key = parse_public_key(document["coordinator_public_key"], "coordinator key")
     received = _answered_by(document)
     rows: list[BenchmarkRow] = []
+    secure = [q for q in document["queries"] if "secure" in q]
     for query in document["queries"]:
-        rows += _verify_query(query, coordinator_key, trusted, report, received)
-    _check_benchmark(directory, rows, report)
+        if "secure" in query:
+            found = check_secure_query(query, coordinator_key)
+            report.checked += found.checked
+            report.problems += found.problems
+            report.requests += found.requests
+        else:
+            rows += _verify_query(query, coordinator_key, trusted, report, received)
+    if secure:
+        report.unchecked.append(f"benchmark.csv: not recomputed: {NOT_RECOMPUTABLE}")
+    else:
+        _check_benchmark(directory, rows, report)
     for name, digest in document["files"].items():
         path = directory / name  # names are relative to the output directory
         if not path.exists():
@@ -414,4 +447,42 @@ def publish(
     provenance = write_provenance(
         outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys
     )
+    return [*written, provenance]
+
+
+SECURE_FORMATS = ("csv", "parquet", "sdmx")
+"""What a secure round publishes: pooled rows only, so no report comparing the cities."""
+
+
+def check_secure_formats(formats: list[str]) -> list[str]:
+    """The formats a secure round can write (``csv`` always), checked before any node is asked.
+
+    Raises:
+        FedstatsError: An unknown format, or ``html`` (reason ``UNSUPPORTED_FORMAT``).
+    """
+    wanted = check_formats(["csv", *formats])
+    if "html" in wanted:
+        raise FedstatsError(
+            "--format html is not written for a secure round: the report compares each "
+            "city, and a secure round has pooled rows only",
+            reason=Reason.UNSUPPORTED_FORMAT,
+            field="--format",
+            hint=f"with --secure choose from {','.join(SECURE_FORMATS)}",
+        )
+    return wanted
+
+
+def publish_secure(
+    outcome: SecureOutcome,
+    out_dir: Path,
+    formats: list[str],
+    coordinator_id: str,
+    coordinator_key: Ed25519PublicKey,
+    node_keys: dict[str, Ed25519PublicKey],
+) -> list[Path]:
+    """Write a secure round's pooled rows and its ``provenance.json``; provenance last."""
+    wanted = check_secure_formats(formats)
+    written = output_files(write_outputs([outcome], out_dir, wanted))
+    record = secure_query_record(outcome, node_keys)
+    provenance = _write_document([record], out_dir, written, coordinator_id, coordinator_key)
     return [*written, provenance]

@@ -30,7 +30,7 @@ from coordinator.client import (
     describe_all,
     failure_of,
 )
-from coordinator.combine import BenchmarkRow, pooled_rows
+from coordinator.combine import BenchmarkRow, NodeTables, pooled_rows
 from coordinator.compat import release_of
 from coordinator.config import CoordinatorConfig, NodeAddress
 from coordinator.flags import NONE
@@ -70,6 +70,7 @@ class SecureOutcome:
         rho_charged: What each node that opened the round charged (its charge stands
             even when it dropped later).
         pooled_sd: SD of each table's pooled noise (unscaled counts), by table key.
+        requests: The coordinator's signed request to each participant (for provenance).
     """
 
     query_id: str
@@ -82,6 +83,17 @@ class SecureOutcome:
     failures: dict[str, NodeFailure]
     rho_charged: dict[str, float]
     pooled_sd: dict[str, float]
+    requests: dict[str, pb.SignedQuery]
+
+    @property
+    def answers(self) -> dict[str, NodeTables]:
+        """No node's table: a secure round sees only the masked sum (the outputs' protocol)."""
+        return {}
+
+    @property
+    def missing(self) -> dict[str, dict[str, str]]:
+        """No per-node indicators: a node that cannot answer all of them is left out."""
+        return {}
 
 
 def default_threshold(count: int) -> int:
@@ -156,6 +168,7 @@ def run_secure_query(
     *,
     threshold: int | None = None,
     deviations: bool = False,
+    min_coverage: float = 0.0,
     progress: ProgressFn | None = None,
     hook: StepHook | None = None,
 ) -> SecureOutcome:
@@ -167,6 +180,8 @@ def run_secure_query(
         threshold: ``t``; by default the fewest above half of the participants.
         deviations: Pool nodes whose definition of a variable the query reads deviates
             (rows flagged ``d``); by default they are left out, as in plain pools.
+        min_coverage: The share of the configured nodes that must join the round; checked
+            before any node is asked to open it (nothing is charged when it fails).
         progress: Told each node's state (``waiting``, ``answered``, ``failed``).
         hook: Told each node's completed step (for tests that stop a node mid-round).
 
@@ -207,6 +222,14 @@ def run_secure_query(
             hint="; ".join(f"{n}: {f.message}" for n, f in sorted(failures.items())),
         )
     _check_pooled(plan)
+    if len(invited) < min_coverage * len(config.nodes):
+        raise QueryError(
+            f"{len(invited)} of {len(config.nodes)} nodes can join the secure round, "
+            f"below the pool coverage {min_coverage:g}; nothing was charged",
+            field="--pool-min-coverage",
+            hint="; ".join(f"{n}: {f.message}" for n, f in sorted(failures.items()))
+            or "lower --pool-min-coverage",
+        )
     t = threshold or default_threshold(len(invited))
     query_id = new_query_id(config.id)
     round_id = uuid.uuid4().hex
@@ -215,7 +238,7 @@ def run_secure_query(
         invited, plan, query, query_id, round_id, t, signer, dialer, config.timeout_seconds,
         progress, hook,
     )  # fmt: skip
-    survivors, total, charged, dropped = outcome
+    survivors, total, charged, dropped, requests = outcome
     failures.update(dropped)
     record_query(config, query_id, plan.query, failures, charged)
     shares = _share_plans(plan, t)
@@ -241,7 +264,7 @@ def run_secure_query(
     rows = pooled_rows(plan, cells, rules, period, flagged, deviating)
     return SecureOutcome(
         query_id, round_id, plan, rows, tuple(sorted(invited)), tuple(survivors), t, failures,
-        charged, sds,
+        charged, sds, requests,
     )  # fmt: skip
 
 
@@ -299,8 +322,10 @@ def _drive(
     timeout: float,
     progress: ProgressFn | None,
     hook: StepHook | None,
-) -> tuple[list[str], np.ndarray, dict[str, float], dict[str, NodeFailure]]:
-    """The round's five steps; returns survivors, the unmasked sum, charges, drop-outs."""
+) -> tuple[
+    list[str], np.ndarray, dict[str, float], dict[str, NodeFailure], dict[str, pb.SignedQuery]
+]:
+    """The round's five steps; returns survivors, the sum, charges, drop-outs, requests."""
     identities = {n: a.public_key for n, a in invited.items() if a.public_key is not None}
     secure = pb.SecureRound(
         round_id=round_id,
@@ -322,10 +347,10 @@ def _drive(
     for node_id in invited:
         if progress is not None:
             progress(node_id, "waiting")
-    opened = steps.call("advertise", {
-        n: steps.request("advertise", query=signer.sign_for(n, query_id, plan.query, secure))
-        for n in invited
-    })  # fmt: skip
+    requests = {n: signer.sign_for(n, query_id, plan.query, secure) for n in invited}
+    opened = steps.call(
+        "advertise", {n: steps.request("advertise", query=requests[n]) for n in invited}
+    )
     charged = {n: r.rho_charged for n, r in opened.items()}
     for node_id, reply in opened.items():
         if list(reply.gammas) != gammas or reply.dim != dim:
@@ -371,4 +396,4 @@ def _drive(
     if progress is not None:
         for node_id in invited:
             progress(node_id, "answered" if node_id in survivors else "failed")
-    return survivors, total, charged, steps.failures
+    return survivors, total, charged, steps.failures, requests

@@ -10,8 +10,12 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.errors import ConfigError, FedstatsError
+from common.errors import ConfigError, FedstatsError, QueryError
+
+if TYPE_CHECKING:
+    from indicators.spec import Query
 
 __all__ = ["main"]
 
@@ -118,6 +122,8 @@ def _verify(args: argparse.Namespace) -> int:
     report = verify_outputs([Path(d) for d in args.dir], trusted)
     for line in report.checked:
         print(f"ok   {line}")
+    for line in report.unchecked:
+        print(f"skip {line}")
     for line in report.problems:
         print(f"FAIL {line}")
     print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
@@ -166,23 +172,19 @@ def _query(args: argparse.Namespace) -> int:
     from coordinator.publish.outputs import check_formats
     from coordinator.publish.summary import outcome_notes, summary
     from coordinator.run import run_pathway, run_query
-    from indicators.spec import Query
     from security.signing import load_private_key
 
+    if args.secure:
+        return _query_secure(args)
+    if args.threshold is not None:
+        raise QueryError("--threshold is for a secure round", field="--threshold",
+                         hint="add --secure, or drop --threshold")  # fmt: skip
     formats = check_formats(args.format.split(","))  # before any node is asked
     config = load_coordinator_config(args.config)
-    query = Query(
-        indicators=_listed(args.indicators),
-        group_dim=args.group,
-        breakdowns=_listed(args.by),
-        comparator=args.comparator,
-        rho=args.rho,
-        poverty_line=args.poverty_line,
-        time_period=args.time_period,
-    )
+    query = _query_of(args)
     pooling = Pooling(
         aggregate=AGGREGATES[args.pooled],
-        min_coverage=args.pool_min_coverage,
+        min_coverage=0.5 if args.pool_min_coverage is None else args.pool_min_coverage,
         deviations=args.pool_deviations,
     )
     progress = FanOutProgress()
@@ -200,10 +202,75 @@ def _query(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         print(summary(outcome.rows, outcome.failures, notes=outcome_notes(outcome)))
         print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
+    _print_written(written)
+    return 0 if all(o.answers for o in outcomes) else 1
+
+
+def _query_of(args: argparse.Namespace) -> Query:
+    from indicators.spec import Query
+
+    return Query(
+        indicators=_listed(args.indicators),
+        group_dim=args.group,
+        breakdowns=_listed(args.by),
+        comparator=args.comparator,
+        rho=args.rho,
+        poverty_line=args.poverty_line,
+        time_period=args.time_period,
+    )
+
+
+def _query_secure(args: argparse.Namespace) -> int:
+    """``fedstats query --secure``: one secure round, pooled rows only, and its provenance."""
+    from coordinator.config import load_coordinator_config
+    from coordinator.progress import FanOutProgress
+    from coordinator.provenance import check_secure_formats, publish_secure
+    from coordinator.publish.summary import summary
+    from coordinator.secure_run import run_secure_query
+    from security.signing import load_private_key
+
+    refused = {
+        "--pooled city-mean": args.pooled == "city-mean",
+        "--pooled standardised": args.pooled == "standardised",
+        "--pathway": bool(args.pathway),
+    }
+    for option, given in refused.items():
+        if given:
+            raise QueryError(
+                f"{option} cannot be used with --secure: a secure round learns only the sum "
+                "of the nodes' tables (population-weighted pooled rows), never a city's "
+                "own table, so it cannot form a mean of cities or standardise each city",
+                field="--secure",
+                hint="drop --secure to pool the nodes' released tables, or drop " + option,
+            )
+    formats = check_secure_formats(args.format.split(","))  # before any node is asked
+    config = load_coordinator_config(args.config)
+    outcome = run_secure_query(
+        config, _query_of(args), threshold=args.threshold, deviations=args.pool_deviations,
+        min_coverage=0.5 if args.pool_min_coverage is None else args.pool_min_coverage,
+        progress=FanOutProgress(),
+    )  # fmt: skip
+    assert config.signing_key is not None  # run_secure_query checked it
+    written = publish_secure(
+        outcome, Path(args.out), formats, config.id,
+        load_private_key(config.signing_key, "signing.key").public_key(),
+        {n.id: n.public_key for n in config.nodes if n.public_key is not None},
+    )  # fmt: skip
+    print(summary(outcome.rows, outcome.failures))
+    print(
+        f"\nsecure round {outcome.round_id} (query {outcome.query_id}): t = "
+        f"{outcome.threshold} of {len(outcome.participants)} participants; "
+        f"{len(outcome.survivors)} in the sum: {', '.join(outcome.survivors)}"
+    )
+    print(f"{len(outcome.rows)} pooled rows only: no node's table is seen, so none is published")
+    _print_written(written)
+    return 0
+
+
+def _print_written(written: list[Path]) -> None:
     print("wrote")
     for path in written:
         print(f"  {path}")
-    return 0 if all(o.answers for o in outcomes) else 1
 
 
 def _listed(text: str | None) -> tuple[str, ...]:
@@ -311,14 +378,28 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument(
         "--pool-min-coverage",
         type=float,
-        default=0.5,
         metavar="SHARE",
-        help="pooled rows only when at least this share of the nodes is pooled (default 0.5)",
+        help="pooled rows only when at least this share of the nodes is pooled (default "
+        "0.5; with --secure, the share of nodes that must join the round, checked before "
+        "any is charged)",
     )
     query.add_argument(
         "--pool-deviations",
         action="store_true",
         help="also pool nodes whose definitions differ (flag d); left out by default",
+    )
+    query.add_argument(
+        "--secure",
+        action="store_true",
+        help="pool the nodes by secure aggregation: pooled rows only (population-weighted), "
+        "one node's worth of noise, no node's table seen; formats csv, parquet, sdmx",
+    )
+    query.add_argument(
+        "--threshold",
+        type=int,
+        metavar="T",
+        help="with --secure: the fewest surviving nodes that can unmask the sum (default: "
+        "the fewest above half of the nodes that join)",
     )
     query.add_argument("--out", required=True, help="output directory")
     query.add_argument(

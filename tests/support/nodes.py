@@ -95,3 +95,22 @@ def publish_and_verify(outcome: QueryOutcome, out: Path) -> VerifyReport:
     coordinator_key = load_private_key(keys.files("coordinator", COORDINATOR)["sign_key"], "t")
     publish([outcome], out, ["csv"], COORDINATOR, coordinator_key.public_key(), node_keys)
     return verify_provenance(out, node_keys)
+
+
+def write_coordinator_toml(path: Path, nodes: list[tuple[str, str]]) -> Path:
+    """A coordinator.toml for `fedstats query` over mutual TLS, for (node id, address) pairs;
+    its state directory is ``cstate`` beside it."""
+    keys = pki()
+    tls = keys.tls("coordinator", COORDINATOR)
+    text = (
+        f'[coordinator]\nid = "{COORDINATOR}"\nstate_dir = "cstate"\n\n'
+        f'[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n\n'
+        f'[signing]\nkey = "{keys.files("coordinator", COORDINATOR)["sign_key"]}"\n'
+    )
+    for node_id, address in nodes:
+        text += (
+            f'\n[[nodes]]\nid = "{node_id}"\naddress = "{address}"\n'
+            f'public_key = "{keys.public_key("node", node_id)}"\n'
+        )
+    path.write_text(text, encoding="utf-8")
+    return path
