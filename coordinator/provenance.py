@@ -241,7 +241,7 @@ def _verify_directory(directory: Path, trusted: dict[str, Ed25519PublicKey] | No
     secure = [q for q in document["queries"] if "secure" in q]
     for query in document["queries"]:
         if "secure" in query:
-            found = check_secure_query(query, coordinator_key)
+            found = check_secure_query(query, coordinator_key, trusted)
             report.checked += found.checked
             report.problems += found.problems
             report.requests += found.requests

@@ -92,8 +92,19 @@ class SecureCheck:
     requests: int = 0
 
 
-def check_secure_query(query: dict[str, Any], coordinator_key: Ed25519PublicKey) -> SecureCheck:
-    """Check a secure round's record: each request signed, and bound to what is recorded."""
+def check_secure_query(
+    query: dict[str, Any],
+    coordinator_key: Ed25519PublicKey,
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+) -> SecureCheck:
+    """Check a secure round's record: each request signed, and bound to what is recorded.
+
+    Args:
+        query: One entry of the provenance's ``queries`` with a ``secure`` record.
+        coordinator_key: The coordinator's public key, from the provenance.
+        trusted: Node public keys from a trusted source; when given, the keys each signed
+            round lists for its participants must equal them.
+    """
     check = SecureCheck()
     secure = query["secure"]
     participants = list(secure.get("participants", []))
@@ -104,7 +115,7 @@ def check_secure_query(query: dict[str, Any], coordinator_key: Ed25519PublicKey)
     if sorted(e["node"] for e in requested) != sorted(participants):
         check.problems.append(f"{where}: a signed request is missing for some participant")
     for entry in requested:
-        problem = _request_problem(entry, query, coordinator_key)
+        problem = _request_problem(entry, query, coordinator_key, trusted)
         if problem:
             check.problems.append(f"{where} node {entry['node']}: {problem}")
         else:
@@ -118,7 +129,10 @@ def check_secure_query(query: dict[str, Any], coordinator_key: Ed25519PublicKey)
 
 
 def _request_problem(
-    entry: dict[str, Any], query: dict[str, Any], coordinator_key: Ed25519PublicKey
+    entry: dict[str, Any],
+    query: dict[str, Any],
+    coordinator_key: Ed25519PublicKey,
+    trusted: dict[str, Ed25519PublicKey] | None,
 ) -> str:
     """Why a participant's recorded request does not verify ('' when it does)."""
     raw = base64.b64decode(entry["request"])
@@ -139,4 +153,11 @@ def _request_problem(
         "threshold"
     ] or sorted(signed_participants) != sorted(secure["participants"]):  # fmt: skip
         return "the signed round differs from the recorded round id, t or participants"
+    if trusted is not None:
+        listed = {p.node_id: p.public_key for p in request.secure.participants}
+        wrong = sorted(
+            n for n, k in listed.items() if n not in trusted or trusted[n].public_bytes_raw() != k
+        )
+        if wrong:
+            return f"the signed round lists untrusted keys for {', '.join(wrong)}"
     return ""

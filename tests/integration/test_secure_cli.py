@@ -19,6 +19,7 @@ from fedstats.cli import main
 from indicators.spec import Query
 from tests.support.cities import ServeCityFn
 from tests.support.nodes import RunningNode, coordinator_for, write_coordinator_toml
+from tests.support.pki import pki
 
 CITIES = ("bregenz", "graz", "linz", "salzburg")  # registers, no deviating definition
 HUGE = 1e6  # rho at which both pools' noise is far below a count
@@ -103,7 +104,7 @@ def test_query_secure_writes_pooled_rows_only_that_verify(
     assert "FAIL benchmark.csv: changed since it was written" in report
 
 
-def test_a_forged_request_in_a_secure_record_fails_verification(
+def test_a_forged_request_or_an_untrusted_round_key_fails_verification(
     tmp_path: Path, serve_city: ServeCityFn, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, coordinator = _serve(tmp_path, serve_city)
@@ -112,6 +113,14 @@ def test_a_forged_request_in_a_secure_record_fails_verification(
         "query", "--config", str(coordinator), "--indicators", "employment_rate",
         "--group", "citizen", "--rho", "0.25", "--out", str(out), "--secure",
     ]) == 0  # fmt: skip
+    # a config that trusts another key for graz: the signed round's key for it is not that
+    keys = {n: pki().public_key("node", n) for n in ("bregenz", "graz")}
+    other = tmp_path / "other.toml"
+    other.write_text(coordinator.read_text().replace(keys["graz"], keys["bregenz"]))
+    capsys.readouterr()
+    assert main(["verify", str(out), "--config", str(other)]) == 1
+    assert "the signed round lists untrusted keys for graz" in capsys.readouterr().out
+
     path = out / "provenance.json"
     record = json.loads(path.read_text())
     nodes = record["queries"][0]["nodes"]
@@ -150,4 +159,22 @@ def test_options_a_secure_round_cannot_honour_exit_2_before_any_charge(
     assert says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     for node in nodes:
+        assert node.service.budget().spent == 0
+
+
+def test_a_coverage_the_joining_nodes_cannot_meet_exits_2_before_any_charge(
+    tmp_path: Path, serve_city: ServeCityFn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes, coordinator = _serve(tmp_path, serve_city)
+    nodes[0].stop()  # 3 of the 4 configured nodes can join
+
+    code = main([
+        "query", "--config", str(coordinator), "--indicators", "employment_rate",
+        "--group", "citizen", "--rho", "0.25", "--out", str(tmp_path / "out"), "--secure",
+        "--pool-min-coverage", "0.9",
+    ])  # fmt: skip
+
+    assert code == 2
+    assert "3 of 4 nodes can join the secure round" in capsys.readouterr().err
+    for node in nodes[1:]:
         assert node.service.budget().spent == 0
