@@ -149,7 +149,8 @@ def verify_public(
     report.unchecked.append(
         "the nodes' signatures on their results and the recomputation of benchmark.csv "
         f"from them: the results are withheld from {PUBLIC_FILE}; they need {FULL_FILE}, "
-        "kept by the coordinator for verifiers"
+        "kept by the coordinator for verifiers; the audit positions are as the public "
+        "form states them, checked for rollbacks but not against the nodes' signatures"
     )
 
 
