@@ -5,7 +5,9 @@ request bytes the coordinator signed, the exact result bytes the node signed, bo
 signatures and both public keys, what the node charged, and the SHA-256 of every output
 file. ``verify`` checks every signature, recomputes the benchmark rows from the signed
 results alone and compares them with ``benchmark.csv`` byte for byte, and checks the
-other files' hashes: changing one byte of any of them is detected.
+other files' hashes: changing one byte of any of them is detected. Its public form,
+``provenance.public.json``, withholds the node results (and with them the suppressed
+noisy cells; see ``public_provenance``).
 
 A secure pooled round (``coordinator.secure_provenance``) has no node result to recompute
 from: its record holds the coordinator's signed requests, the round and its charges;
@@ -26,7 +28,6 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,13 @@ from common.errors import FedstatsError, Reason
 from coordinator.chain import ChainPosition, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
+from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
 from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record
 from coordinator.secure_run import SecureOutcome
+from coordinator.verify_report import VerifyReport
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key, public_key_text, verify
@@ -150,44 +153,27 @@ def _write_document(
     return path
 
 
-@dataclass
-class VerifyReport:
-    """What ``verify_provenance`` found.
-
-    Attributes:
-        checked: What verified, one line each, for people.
-        problems: What did not, one line each, for people.
-        unchecked: What cannot be checked and why (a secure round's rows), for people.
-        requests: Coordinator signatures of requests that verified.
-        results: Node results whose signature verified and whose tables were read.
-        positions: The audit-chain position of every result whose signature verified.
-    """
-
-    checked: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    unchecked: list[str] = field(default_factory=list)
-    requests: int = 0
-    results: int = 0
-    positions: list[ChainPosition] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether everything verified."""
-        return not self.problems
-
-
 def verify_outputs(
-    directories: list[Path], trusted: dict[str, Ed25519PublicKey] | None = None
+    directories: list[Path],
+    trusted: dict[str, Ed25519PublicKey] | None = None,
+    public: bool = False,
 ) -> VerifyReport:
     """Verify several output directories, and the nodes' audit positions across them.
 
     Args:
-        directories: Each holds ``provenance.json`` and the files it lists.
+        directories: Each holds ``provenance.json`` (or its public form) and the files
+            it lists.
         trusted: Node public keys from a trusted source, as for ``verify_provenance``.
+        public: Verify ``provenance.public.json`` even where ``provenance.json`` exists;
+            without it the public form is verified only where the full one is absent.
     """
     report = VerifyReport()
     for directory in directories:
-        one = _verify_directory(directory, trusted)
+        one = VerifyReport()
+        if public or (not (directory / FILE).exists() and (directory / PUBLIC_FILE).exists()):
+            verify_public(directory, trusted, one)
+        else:
+            one = _verify_directory(directory, trusted)
         prefix = f"{directory}: " if len(directories) > 1 else ""
         report.checked += [prefix + line for line in one.checked]
         report.problems += [prefix + line for line in one.problems]
@@ -437,17 +423,18 @@ def publish(
     coordinator_key: Ed25519PublicKey,
     node_keys: dict[str, Ed25519PublicKey],
 ) -> list[Path]:
-    """Write the outputs and their ``provenance.json``; returns every file, provenance last.
+    """Write the outputs, ``provenance.json`` and its public form; returns every file.
 
-    ``benchmark.csv`` is always written: ``fedstats verify`` recomputes it from the
-    signed results.
+    The two provenance files come last. ``benchmark.csv`` is always written: ``fedstats
+    verify`` recomputes it from the signed results.
     """
     wanted = check_formats(["csv", *formats])
     written = output_files(write_outputs(outcomes, out_dir, wanted))
     provenance = write_provenance(
         outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys
     )
-    return [*written, provenance]
+    public = write_public(provenance, [o.rows for o in outcomes])
+    return [*written, provenance, public]
 
 
 SECURE_FORMATS = ("csv", "parquet", "sdmx")

@@ -119,11 +119,11 @@ def _verify(args: argparse.Namespace) -> int:
     if args.config:
         config = load_coordinator_config(args.config)
         trusted = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
-    report = verify_outputs([Path(d) for d in args.dir], trusted)
+    report = verify_outputs([Path(d) for d in args.dir], trusted, public=args.public)
     for line in report.checked:
         print(f"ok   {line}")
     for line in report.unchecked:
-        print(f"skip {line}")
+        print(f"not checked: {line}")
     for line in report.problems:
         print(f"FAIL {line}")
     print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
@@ -432,6 +432,12 @@ def _parser() -> argparse.ArgumentParser:
         "nodes' audit positions are also checked across them (a rollback between runs)",
     )
     verify.add_argument("--config", help="coordinator.toml whose node keys are trusted")
+    verify.add_argument(
+        "--public",
+        action="store_true",
+        help="verify provenance.public.json (the form without node results) even where "
+        "provenance.json is present; a directory with only the public form is verified so",
+    )
     verify.set_defaults(run=_verify)
 
     budget = sub.add_parser("budget", help="summary of a node's budget ledger")

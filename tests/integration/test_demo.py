@@ -42,6 +42,9 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
 
     # the outputs verify; a node's audit log verifies; one changed byte is detected
     assert main(["verify", str(out), "--config", str(out / "coordinator.toml")]) == 0
+    # so does the public form written beside provenance.json, as far as it can
+    assert main(["verify", str(out), "--public", "--config", str(out / "coordinator.toml")]) == 0
+    assert "not checked: the nodes' signatures" in capsys.readouterr().out
     amsterdam = str(out / "nodes" / "amsterdam.toml")
     assert main(["node", "audit", "--config", amsterdam, "--verify"]) == 0
     assert "audit log verified: 5 entries" in capsys.readouterr().out  # 4 queries, 2 periods

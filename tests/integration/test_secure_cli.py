@@ -94,7 +94,7 @@ def test_query_secure_writes_pooled_rows_only_that_verify(
     assert main(["verify", str(out), "--config", str(coordinator)]) == 0
     report = capsys.readouterr().out
     assert "4 requests signed by the coordinator" in report
-    assert "skip benchmark.csv: not recomputed" in report
+    assert "not checked: benchmark.csv: not recomputed" in report
     assert report.rstrip().endswith("verified")
 
     text = (out / "benchmark.csv").read_text()
