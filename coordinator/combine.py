@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.bases import Margin, base_of, read_margins
+from coordinator.bases import Margin, base_of, positions_of, read_margins
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import (
     DEVIATES,
@@ -308,7 +308,8 @@ def _estimate(
     linear = pooled_linear(source.aggregate, cells, layout, indicator, groups, cell, source.lines)
     denominator = denominator_codes(indicator, layout.spec)
     outcome = layout.spec.outcome.codes
-    counted = layout.mask(groups, cell, [outcome.index(c) for c in denominator])
+    where = positions_of(outcome)
+    counted = layout.mask(groups, cell, [where[c] for c in denominator])
     survey = bool(np.any(cells.deff > 0))
     base = base_of(cells, layout, source.margins, groups, cell, denominator, survey)
     estimate = Estimate(

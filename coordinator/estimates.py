@@ -40,6 +40,7 @@ __all__ = ["POVERTY_SHARE", "Cell", "Layout", "group_estimate", "is_share", "med
 Mask = npt.NDArray[np.bool_]
 Cell = tuple[int | None, ...]  # breakdown positions; None: every code of the dimension
 POVERTY_SHARE = 0.6  # the at-risk-of-poverty line: 60% of the median
+DENSITY_WINDOW = 1  # a median's standard error reads the density over 3 bins
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ def _edges(spec: TableSpec) -> tuple[float, ...]:
 
 def median_of_all(cells: Cells, layout: Layout) -> Linear:
     """The median of the binned outcome over every cell (the whole population)."""
-    return quantile_linear(cells, layout.everyone(), layout.bin_of_cell(), _edges(layout.spec))
+    return quantile_linear(
+        cells, layout.everyone(), layout.bin_of_cell(), _edges(layout.spec), window=DENSITY_WINDOW
+    )
 
 
 def group_estimate(
@@ -125,8 +128,9 @@ def group_estimate(
     bins, edges = layout.bin_of_cell(), _edges(spec)
     if indicator.kind == MEDIAN_RATIO:
         everyone = layout.population(list(range(len(spec.dims[0].codes))), cell)
-        group_median = quantile_linear(cells, population, bins, edges)
-        return group_median.over(quantile_linear(cells, everyone, bins, edges))
+        group_median = quantile_linear(cells, population, bins, edges, window=DENSITY_WINDOW)
+        overall = quantile_linear(cells, everyone, bins, edges, window=DENSITY_WINDOW)
+        return group_median.over(overall)
     if indicator.kind == BELOW_LINE:
         if lines is None or len(lines) != layout.tile:
             raise ValueError("below_line needs one poverty line per stacked table")

@@ -142,8 +142,9 @@ def _city_mean(
         )  # fmt: skip
         grad = np.zeros(cells.values.shape)
         grad[k * n : (k + 1) * n] = own.grad
-        total = total + Linear(own.value, grad)
-    return Linear(total.value / layout.tile, total.grad / layout.tile)
+        errors = {f"{k}:{key}": e for key, e in own.errors.items()}  # each city's own bins
+        total = total + Linear(own.value, grad, errors)
+    return total.scaled(1.0 / layout.tile)
 
 
 def _standardised(
@@ -155,7 +156,7 @@ def _standardised(
     for positions, weight in standard_weights(layout.spec):
         at = tuple(positions.get(i, p) for i, p in enumerate(cell))
         part = group_estimate(cells, layout, indicator, groups, at, lines)
-        total = total + Linear(weight * part.value, weight * part.grad)
+        total = total + part.scaled(weight)
     return total
 
 

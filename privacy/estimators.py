@@ -18,7 +18,8 @@ gives at ``p``), so the interval neither collapses at 0% or 100% nor leaves [0, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -170,29 +171,45 @@ class Linear:
     Attributes:
         value: The estimate.
         grad: Its derivative with respect to each cell of the cell vector it reads.
+        errors: Errors that no cell carries, each the standard deviation of one source
+            (a quantile's position inside its bin) times the estimate's derivative with
+            respect to it, by source: a source shared by two estimates (the whole
+            population's median in two groups' median ratios) cancels in their gap.
     """
 
     value: float
     grad: FloatArray
+    errors: Mapping[str, float] = field(default_factory=dict)
 
     def se(self, cells: Cells) -> float:
-        """Standard error: the square root of sum(grad^2 x each cell's variance)."""
+        """Standard error: sqrt(sum(grad^2 x each cell's variance) + sum(errors^2))."""
         if not math.isfinite(self.value):
             return math.nan
-        return math.sqrt(float(np.sum(self.grad**2 * cells.variance)))
+        extra = sum(e * e for e in self.errors.values())
+        return math.sqrt(float(np.sum(self.grad**2 * cells.variance)) + extra)
+
+    def scaled(self, factor: float) -> Linear:
+        """This estimate times a constant."""
+        errors = {k: factor * e for k, e in self.errors.items()}
+        return Linear(factor * self.value, factor * self.grad, errors)
 
     def __sub__(self, other: Linear) -> Linear:
-        return Linear(self.value - other.value, self.grad - other.grad)
+        return self + other.scaled(-1.0)
 
     def __add__(self, other: Linear) -> Linear:
-        return Linear(self.value + other.value, self.grad + other.grad)
+        errors = dict(self.errors)
+        for k, e in other.errors.items():
+            errors[k] = errors.get(k, 0.0) + e
+        return Linear(self.value + other.value, self.grad + other.grad, errors)
 
     def over(self, other: Linear) -> Linear:
         """This estimate divided by another (a ratio of two estimates)."""
         if not (math.isfinite(other.value) and other.value > 0):
             return Linear(math.nan, np.full(self.grad.shape, math.nan))
         value = self.value / other.value
-        return Linear(value, (self.grad - value * other.grad) / other.value)
+        return (self - other.scaled(value)).scaled(1.0 / other.value) + Linear(
+            value, np.zeros(self.grad.shape)
+        )
 
 
 def ratio_linear(cells: Cells, num: BoolArray, den: BoolArray) -> Linear:
@@ -228,6 +245,7 @@ def quantile_linear(
     bin_of_cell: npt.NDArray[np.intp],
     edges: tuple[float, ...],
     q: float = 0.5,
+    window: int = 0,
 ) -> Linear:
     """A quantile read from the interpolated distribution of binned, noisy counts.
 
@@ -237,6 +255,15 @@ def quantile_linear(
     ``j``'s count is ``w (q - 1) / c_k`` below ``k``, ``w (q - t) / c_k`` at ``k`` (``t``
     the position inside the bin) and ``w q / c_k`` above, ``w`` being the bin's width.
     A quantile in the open bottom or top bin is its finite edge, with no gradient.
+
+    With ``window = h > 0`` the count ``c_k`` in the gradient is replaced by the mean count
+    of the finite bins ``k - h .. k + h``: the noise on the cumulative count moves the
+    quantile across several bins, so the density it meets is the local mean, not the one
+    noisy bin's count (whose noise would make the standard error itself noisy and too
+    small when that count is high), and the estimate carries the binning error of its
+    interpolation as an error of standard deviation ``width / sqrt(12)``: all that is
+    known of the true quantile is the bin it lies in. ``window = 0`` gives the exact
+    derivative and no binning term.
     """
     counts = _bin_counts(cells, mask, bin_of_cell, len(edges))
     total = float(counts.sum())
@@ -252,10 +279,14 @@ def quantile_linear(
     below = float(cumulative[k] - counts[k])
     c_k, width = float(counts[k]), high - low
     t = (q * total - below) / c_k
+    if window > 0:
+        finite_bins = slice(max(k - window, 1), min(k + window + 1, len(edges) - 1))
+        c_k = max(float(counts[finite_bins].mean()), 1.0)
     grad_bins = np.full(len(edges), width * q / c_k)
     grad_bins[:k] = width * (q - 1) / c_k
     grad_bins[k] = width * (q - t) / c_k
-    return Linear(low + t * width, _spread(grad_bins, mask, bin_of_cell))
+    errors = {f"{q}:{hash(mask.tobytes())}": width / math.sqrt(12)} if window > 0 else {}
+    return Linear(low + t * width, _spread(grad_bins, mask, bin_of_cell), errors)
 
 
 def below_linear(
