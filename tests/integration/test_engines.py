@@ -92,6 +92,7 @@ def check_nine_laender(tmp_path: Path, dataset: str, engine: str, memory: Memory
             service.engine.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_duckdb_counts_the_nine_laender_as_the_memory_engine(
     tmp_path: Path, parquet: Path, memory: Memory, suffix: str
@@ -100,6 +101,7 @@ def test_duckdb_counts_the_nine_laender_as_the_memory_engine(
     check_nine_laender(tmp_path, f'engine = "duckdb"\npath = "{path}"', "duckdb", memory)
 
 
+@pytest.mark.slow
 def test_postgresql_counts_the_nine_laender_as_the_memory_engine(
     tmp_path: Path, postgres: PostgresServer, laeken_table: str, memory: Memory
 ) -> None:

@@ -123,6 +123,7 @@ def _layout_and_cells(
     return layout, cells, ms
 
 
+@pytest.mark.slow
 def test_the_empirical_publication_rate_of_a_five_person_group_agrees_with_the_exact_one() -> None:
     table_rho, _ = _demo_plan()
     reps = 6000
