@@ -44,7 +44,7 @@ from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
 from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record
 from coordinator.secure_run import SecureOutcome
-from coordinator.verify_report import VerifyReport
+from coordinator.verify_report import VerifyReport, check_request
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key, public_key_text, verify
@@ -269,7 +269,7 @@ def _verify_query(
         node = entry["node"]
         order.append(node)
         where = f"query {query['query_id']} node {node}"
-        _check_request(entry, coordinator_key, where, report)
+        check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
             geos[node] = entry.get("geo", "")
             continue
@@ -319,22 +319,6 @@ def _position(
         received_ms=received,
         where=where,
     )
-
-
-def _check_request(
-    entry: dict[str, Any], coordinator_key: Ed25519PublicKey, where: str, report: VerifyReport
-) -> None:
-    """Count the coordinator's signature of the request, or record that it does not verify."""
-    if "request" not in entry:
-        return
-    if verify(
-        coordinator_key,
-        base64.b64decode(entry["request"]),
-        base64.b64decode(entry["request_signature"]),
-    ):
-        report.requests += 1
-    else:
-        report.problems.append(f"{where}: the request's signature does not verify")
 
 
 def _asked_plan(entry: dict[str, Any], plan: Plan) -> Plan:

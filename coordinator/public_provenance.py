@@ -38,9 +38,9 @@ from google.protobuf.message import DecodeError
 
 from coordinator.chain import ChainPosition
 from coordinator.combine import BenchmarkRow
-from coordinator.verify_report import VerifyReport
+from coordinator.verify_report import VerifyReport, check_request
 from protos import node_pb2 as pb
-from security.signing import key_id, parse_public_key, verify
+from security.signing import key_id, parse_public_key
 
 __all__ = ["PUBLIC_FILE", "PUBLIC_FORMAT", "public_form", "verify_public", "write_public"]
 
@@ -140,7 +140,7 @@ def verify_public(
     for query in document["queries"]:
         for entry in query["nodes"]:
             where = f"query {query['query_id']} node {entry['node']}"
-            _check_request(entry, coordinator_key, where, report)
+            check_request(entry, coordinator_key, where, report)
             if entry["status"] == "answered":
                 _check_withheld(entry, trusted, where, report, _received(document))
     _check_files(directory, document["files"], report)
@@ -160,22 +160,6 @@ def _received(document: dict[str, Any]) -> int:
         return int(dt.datetime.fromisoformat(document["created"]).timestamp() * 1000) + 1000
     except (KeyError, TypeError, ValueError):
         return 2**62
-
-
-def _check_request(
-    entry: dict[str, Any], coordinator_key: Ed25519PublicKey, where: str, report: VerifyReport
-) -> None:
-    """Count the coordinator's signature of the request, or record that it does not verify."""
-    if "request" not in entry:
-        return
-    if verify(
-        coordinator_key,
-        base64.b64decode(entry["request"]),
-        base64.b64decode(entry["request_signature"]),
-    ):
-        report.requests += 1
-    else:
-        report.problems.append(f"{where}: the request's signature does not verify")
 
 
 def _check_withheld(

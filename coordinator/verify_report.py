@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from coordinator.chain import ChainPosition
+from security.signing import verify
 
-__all__ = ["VerifyReport"]
+__all__ = ["VerifyReport", "check_request"]
 
 
 @dataclass
@@ -33,3 +38,19 @@ class VerifyReport:
     def ok(self) -> bool:
         """Whether everything verified."""
         return not self.problems
+
+
+def check_request(
+    entry: dict[str, Any], coordinator_key: Ed25519PublicKey, where: str, report: VerifyReport
+) -> None:
+    """Count the coordinator's signature of the request, or record that it does not verify."""
+    if "request" not in entry:
+        return
+    if verify(
+        coordinator_key,
+        base64.b64decode(entry["request"]),
+        base64.b64decode(entry["request_signature"]),
+    ):
+        report.requests += 1
+    else:
+        report.problems.append(f"{where}: the request's signature does not verify")

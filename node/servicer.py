@@ -255,14 +255,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 result=result, signature=self.service.sign(result), key_id=self.service.key_id
             )
         except Exception as exc:
-            error = exc if isinstance(exc, FedstatsError) else _internal(exc, "RunQuery")
-            try:
-                self.service.record_refusal(
-                    info.query_id, info.coordinator, info.request_sha256, error
-                )
-            except Exception as audit_error:
-                log.error("could not log the refusal of %r", info.query_id, exc_info=audit_error)
-            _abort(context, error)
+            self._refuse(context, info, exc, "RunQuery")
 
     def SecureStep(  # noqa: N802 - gRPC method name
         self, request: pb.SecureStepRequest, context: grpc.ServicerContext
@@ -283,14 +276,18 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 raise refusal("the signed query carries no description of this round")
             return self.rounds.open(admitted, secure)
         except Exception as exc:
-            error = exc if isinstance(exc, FedstatsError) else _internal(exc, "SecureStep")
-            try:
-                self.service.record_refusal(
-                    info.query_id, info.coordinator, info.request_sha256, error
-                )
-            except Exception as audit_error:
-                log.error("could not log the refusal of %r", info.query_id, exc_info=audit_error)
-            _abort(context, error)
+            self._refuse(context, info, exc, "SecureStep")
+
+    def _refuse(
+        self, context: grpc.ServicerContext, info: RequestInfo, exc: Exception, method: str
+    ) -> NoReturn:
+        """End a signed call refused by ``exc``: log it in the audit log, then abort."""
+        error = exc if isinstance(exc, FedstatsError) else _internal(exc, method)
+        try:
+            self.service.record_refusal(info.query_id, info.coordinator, info.request_sha256, error)
+        except Exception as audit_error:
+            log.error("could not log the refusal of %r", info.query_id, exc_info=audit_error)
+        _abort(context, error)
 
     @_translated
     def GetBudget(  # noqa: N802 - gRPC method name
