@@ -102,6 +102,11 @@ class Reason(StrEnum):
         "the client certificate names no fedstats identity",
     )
     BAD_SIGNATURE = "BAD_SIGNATURE", "UNAUTHENTICATED", "the query's signature does not verify"
+    CERTIFICATE_REVOKED = (
+        "CERTIFICATE_REVOKED",
+        "PERMISSION_DENIED",
+        "the peer's certificate is on the federation's revocation list",
+    )
     # Policy.
     NOT_A_COORDINATOR = "NOT_A_COORDINATOR", "PERMISSION_DENIED", "the caller is not a coordinator"
     UNKNOWN_COORDINATOR = (

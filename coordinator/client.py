@@ -25,6 +25,7 @@ from indicators.spec import Query
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
+from security.revocation import RevocationList, peer_certificate
 from security.signing import IDENTITY_METADATA_KEY, key_id, sign, verify
 
 __all__ = [
@@ -127,9 +128,35 @@ class QuerySigner:
 
 @dataclass(frozen=True)
 class Dialer:
-    """Opens channels to nodes: mutual TLS with the federation CA, or plaintext."""
+    """Opens channels to nodes: mutual TLS with the federation CA, or plaintext.
+
+    With ``revocations`` (``[tls] crl``), `describe_node` first reads each node's
+    certificate in a handshake of its own and refuses a revoked one before any call.
+    """
 
     tls: TlsFiles | None
+    revocations: RevocationList | None = None
+
+    def revoked(self, node: NodeAddress, timeout: float) -> NodeFailure | None:
+        """A failure when the node's certificate is on the CRL.
+
+        None when it is not revoked, or when the handshake failed (the call then reports it).
+        """
+        if self.tls is None or self.revocations is None:
+            return None
+        try:
+            cert = peer_certificate(node.address, node.id, self.tls, timeout)
+        except OSError:
+            return None
+        when = self.revocations.revoked(cert)
+        if when is None:
+            return None
+        return NodeFailure.of(
+            Reason.CERTIFICATE_REVOKED,
+            f"node {node.id!r} presents a certificate (serial {cert.serial_number:x}) revoked "
+            f"on {when:%Y-%m-%d %H:%M} UTC; it was not asked",
+            "the node must request a new certificate and have the CA sign it",
+        )
 
     def channel(self, node: NodeAddress) -> grpc.Channel:
         """A channel whose TLS server name is the node's id (its certificate's DNS SAN)."""
@@ -230,9 +257,13 @@ def describe_node(
 ) -> pb.NodeDescription | NodeFailure:
     """What one node serves (its variables, their deviations), or why it did not say.
 
+    A node whose certificate is revoked is refused before the call (see `Dialer`).
     With a signer, the call carries the coordinator's signed identity (needed by a node
     served with ``--insecure``, which has no TLS peer to go by).
     """
+    revoked = dialer.revoked(node, timeout)
+    if revoked is not None:
+        return revoked
     metadata = [signer.identity_for(node.id)] if signer is not None else None
     with dialer.channel(node) as channel:
         try:

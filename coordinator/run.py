@@ -25,6 +25,7 @@ from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.certificates import check_party_certificate
+from security.revocation import RevocationList
 from security.signing import load_private_key
 
 __all__ = [
@@ -80,7 +81,8 @@ def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
     """The coordinator's signer and dialer, after checking its own key and certificate.
 
     Raises:
-        ConfigError: No signing key, an invalid certificate, or plaintext off loopback.
+        ConfigError: No signing key, an invalid certificate, a revocation list not
+            signed by the CA, or plaintext off loopback.
     """
     if config.signing_key is None:
         raise ConfigError(
@@ -99,7 +101,9 @@ def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
                 field="tls",
                 hint="configure [tls] with the federation CA and this coordinator's certificate",
             )
-    return signer, Dialer(config.tls)
+    crl = config.tls.crl if config.tls is not None else None
+    revocations = RevocationList(crl, config.tls.ca) if config.tls and crl else None
+    return signer, Dialer(config.tls, revocations)
 
 
 def run_query(

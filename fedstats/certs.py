@@ -23,7 +23,18 @@ from common.errors import FedstatsError
 from security.certificates import identity_uri
 from security.signing import public_key_text, write_private_key
 
-__all__ = ["CA_DAYS", "LEAF_DAYS", "init_ca", "issue", "party_files"]
+__all__ = [
+    "CA_DAYS",
+    "LEAF_DAYS",
+    "check_id",
+    "init_ca",
+    "issue",
+    "leaf_certificate",
+    "load_ca",
+    "party_files",
+    "san_names",
+    "write_key",
+]
 
 CA_DAYS = 5 * 365
 LEAF_DAYS = 397  # the CA/Browser Forum's ceiling for server certificates
@@ -41,7 +52,8 @@ def party_files(directory: Path, role: str, ident: str) -> dict[str, Path]:
     }
 
 
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+    """Write a private key as PEM with mode 0600."""
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -91,9 +103,90 @@ def init_ca(directory: Path, name: str = "fedstats federation", days: int = CA_D
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_key(key, key_path)
+    write_key(key, key_path)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path
+
+
+def san_names(role: str, ident: str, hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    """A party's SANs: its identity URI, its id as a DNS name, then the extra hosts."""
+    names: list[x509.GeneralName] = [
+        x509.UniformResourceIdentifier(identity_uri(role, ident)),
+        x509.DNSName(ident),
+    ]
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+def leaf_certificate(
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    public: ec.EllipticCurvePublicKey,
+    role: str,
+    ident: str,
+    hosts: tuple[str, ...],
+    days: int,
+    start: dt.datetime,
+) -> x509.Certificate:
+    """A party's certificate for ``public``, signed by the CA (``issue`` and ``sign``)."""
+    ca_cert, ca_key = ca
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{role} {ident}")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start - dt.timedelta(minutes=5))
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(san_names(role, ident, hosts)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The CA certificate and key in ``directory``.
+
+    Raises:
+        FedstatsError: When there is no CA there.
+    """
+    try:
+        ca_cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+        ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+    except FileNotFoundError:
+        raise FedstatsError(
+            f"no CA in {directory}", field="--dir", hint="run `fedstats certs init-ca` first"
+        ) from None
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return ca_cert, ca_key
+
+
+def check_id(role: str, ident: str) -> None:
+    """Refuse an unknown role or an id that is not usable.
+
+    Raises:
+        FedstatsError: Naming the option and the rule.
+    """
+    if role not in ("node", "coordinator"):
+        raise FedstatsError(f"unknown role {role!r}", hint="use --node ID or --coordinator ID")
+    if not _ID.match(ident):
+        raise FedstatsError(
+            f"{ident!r} is not a usable id",
+            field=f"--{role}",
+            hint="use lower-case letters, digits and '-', as in the node config's [node] id",
+        )
 
 
 def issue(
@@ -117,56 +210,20 @@ def issue(
     Raises:
         FedstatsError: For a bad id or role, or a missing CA.
     """
-    if role not in ("node", "coordinator"):
-        raise FedstatsError(f"unknown role {role!r}", hint="use --node ID or --coordinator ID")
-    if not _ID.match(ident):
-        raise FedstatsError(
-            f"{ident!r} is not a usable id",
-            field=f"--{role}",
-            hint="use lower-case letters, digits and '-', as in the node config's [node] id",
-        )
-    try:
-        ca_cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
-        ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
-    except FileNotFoundError:
-        raise FedstatsError(
-            f"no CA in {directory}", field="--dir", hint="run `fedstats certs init-ca` first"
-        ) from None
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    check_id(role, ident)
+    ca_cert, ca_key = load_ca(directory)
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [
-        x509.UniformResourceIdentifier(identity_uri(role, ident)),
-        x509.DNSName(ident),
-    ]
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    start = now or dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{role} {ident}")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start - dt.timedelta(minutes=5))
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
+    cert = leaf_certificate(
+        (ca_cert, ca_key),
+        key.public_key(),
+        role,
+        ident,
+        hosts,
+        days,
+        now or dt.datetime.now(dt.UTC),
     )
     files = party_files(directory, role, ident)
-    _write_key(key, files["key"])
+    write_key(key, files["key"])
     files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     signing = Ed25519PrivateKey.generate()
     write_private_key(signing, files["sign_key"])

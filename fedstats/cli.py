@@ -22,8 +22,10 @@ __all__ = ["main"]
 
 def _node_serve(args: argparse.Namespace) -> int:
     from node.config import load_config
+    from node.metrics import NodeMetrics, metrics_address, serve_metrics
     from node.server import build_server
     from node.service import NodeService
+    from security.revocation import renewal_warnings
 
     config = load_config(args.config)
     if config.tls is None and not args.insecure:
@@ -34,11 +36,13 @@ def _node_serve(args: argparse.Namespace) -> int:
             "to serve plaintext on a loopback address",
         )
     service = NodeService(config)
+    metrics = NodeMetrics(service) if config.metrics_listen else None
     server = build_server(
         service,
         config.listen,
         tls=None if args.insecure else config.tls,
         health_address=config.health_listen,
+        interceptors=(metrics,) if metrics else (),
     )
     host = config.listen.rsplit(":", 1)[0]
     mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
@@ -50,6 +54,13 @@ def _node_serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if server.health_server is not None:
         log.info("plaintext health service on port %d", server.health_port)
+    if metrics is not None and config.metrics_listen:
+        _, port = serve_metrics(metrics, config.metrics_listen)
+        log.info("Prometheus metrics on http://%s/metrics",
+                 metrics_address(config.metrics_listen).rsplit(":", 1)[0] + f":{port}")  # fmt: skip
+    if config.tls is not None:
+        for warning in renewal_warnings(config.tls):
+            log.warning("%s", warning)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -92,6 +103,35 @@ def _node_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def _node_backup(args: argparse.Namespace) -> int:
+    from node.backup import backup
+    from node.config import load_config
+
+    config = load_config(args.config)
+    info = backup(config.state_dir / "ledger.sqlite", Path(args.out))
+    print(f"backed up the ledger and audit log to {args.out}: audit entry {info.head.seq}, "
+          f"{info.size} bytes, sha256 {info.sha256}")  # fmt: skip
+    return 0
+
+
+def _node_restore(args: argparse.Namespace) -> int:
+    from node.backup import restore
+    from node.config import load_config
+
+    config = load_config(args.config)
+    done = restore(Path(args.source), config.state_dir / "ledger.sqlite", config.chain_head,
+                   allow_rollback=args.allow_rollback)  # fmt: skip
+    print(f"restored the ledger at audit entry {done.head.seq}")
+    if done.replaced is not None:
+        print(f"the ledger it replaced is kept as {done.replaced}")
+    if done.rolled_back:
+        print(f"WARNING: rolled back {done.rolled_back} audit entries (--allow-rollback)")
+    for dataset, micro in done.given_back.items():
+        print(f"WARNING: dataset {dataset}: {micro / 1e6:g} rho spent before is no longer "
+              "charged; those releases are still out in the world")  # fmt: skip
+    return 0
+
+
 def _certs_init(args: argparse.Namespace) -> int:
     from fedstats.certs import init_ca
 
@@ -108,6 +148,37 @@ def _certs_issue(args: argparse.Namespace) -> int:
     for name, path in files.items():
         print(f"{name:<9} {path}")
     print(f"public signing key: {files['sign_pub'].read_text().strip()}")
+    return 0
+
+
+def _certs_request(args: argparse.Namespace) -> int:
+    from fedstats.certs_lifecycle import request
+
+    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    files = request(Path(args.out), role, ident, tuple(args.host or ()),
+                    signing_key=args.signing_key)  # fmt: skip
+    for name, path in files.items():
+        print(f"{name:<9} {path}")
+    print(f"send {files['csr']} to the CA (`fedstats certs sign`); the key stays here")
+    return 0
+
+
+def _certs_sign(args: argparse.Namespace) -> int:
+    from fedstats.certs_lifecycle import sign
+
+    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    out = Path(args.out) if args.out else None
+    path = sign(Path(args.dir), Path(args.csr), role, ident, days=args.days, out=out)
+    print(f"signed {path} for {role} {ident}")
+    return 0
+
+
+def _certs_revoke(args: argparse.Namespace) -> int:
+    from fedstats.certs_lifecycle import revoke
+
+    cert = Path(args.cert) if args.cert else None
+    path = revoke(Path(args.dir), cert, reason=args.reason, days=args.days)
+    print(f"wrote {path}: copy it to every party's [tls] crl (they re-read it on change)")
     return 0
 
 
@@ -134,8 +205,11 @@ def _node_check(args: argparse.Namespace) -> int:
     from fedstats.report import coverage_report
     from node.config import load_config
     from node.engines import open_engine
+    from security.revocation import renewal_warnings
 
     config = load_config(args.config)
+    for warning in renewal_warnings(config.tls) if config.tls is not None else []:
+        print(f"WARNING: {warning}")
     for period in config.periods:  # every reference period's dataset
         served = config.for_period(period)
         engine = open_engine(served)  # SQL engines count the coverage in their database
@@ -338,6 +412,19 @@ def _parser() -> argparse.ArgumentParser:
     check = node_sub.add_parser("check", help="mapping coverage report; spends no budget")
     check.add_argument("--config", required=True)
     check.set_defaults(run=_node_check)
+    backup = node_sub.add_parser("backup", help="consistent copy of ledger and audit log")
+    backup.add_argument("--config", required=True)
+    backup.add_argument("--out", required=True, help="a new directory for the copy")
+    backup.set_defaults(run=_node_backup)
+    restore = node_sub.add_parser("restore", help="put a backup back (node stopped)")
+    restore.add_argument("--config", required=True)
+    restore.add_argument("--from", dest="source", required=True, help="a backup directory")
+    restore.add_argument(
+        "--allow-rollback",
+        action="store_true",
+        help="restore even a backup behind the chain head: gives spent budget back",
+    )
+    restore.set_defaults(run=_node_restore)
 
     query = sub.add_parser("query", help="run a federated query")
     query.add_argument("--config", required=True, help="coordinator.toml")
@@ -423,6 +510,29 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--host", action="append", help="extra DNS name or IP (repeatable)")
     issue.add_argument("--days", type=int, default=397)
     issue.set_defaults(run=_certs_issue)
+    req = certs_sub.add_parser("request", help="make a key and a CSR where the key will live")
+    req.add_argument("--out", required=True, help="a directory for the key and the CSR")
+    who = req.add_mutually_exclusive_group(required=True)
+    who.add_argument("--node", help="node id")
+    who.add_argument("--coordinator", help="coordinator id")
+    req.add_argument("--host", action="append", help="extra DNS name or IP (repeatable)")
+    req.add_argument("--signing-key", action="store_true", help="also make the Ed25519 key")
+    req.set_defaults(run=_certs_request)
+    csr = certs_sub.add_parser("sign", help="sign a party's CSR at the CA")
+    csr.add_argument("--dir", required=True, help="the CA's directory")
+    csr.add_argument("--csr", required=True, help="the request file")
+    who = csr.add_mutually_exclusive_group(required=True)
+    who.add_argument("--node", help="the node id the request must name")
+    who.add_argument("--coordinator", help="the coordinator id the request must name")
+    csr.add_argument("--days", type=int, default=397)
+    csr.add_argument("--out", help="certificate file (default: the CSR's name, .pem)")
+    csr.set_defaults(run=_certs_sign)
+    rev = certs_sub.add_parser("revoke", help="revoke a certificate: re-issue crl.pem")
+    rev.add_argument("--dir", required=True, help="the CA's directory (crl.pem goes there)")
+    rev.add_argument("--cert", help="the certificate to revoke (none: re-issue the list)")
+    rev.add_argument("--reason", default="key_compromise", help="RFC 5280 reason")
+    rev.add_argument("--days", type=int, default=30, help="until the list's next update")
+    rev.set_defaults(run=_certs_revoke)
 
     verify = sub.add_parser("verify", help="verify an output directory's provenance")
     verify.add_argument(

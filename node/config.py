@@ -101,6 +101,7 @@ class NodeConfig:
     # Secure rounds: the other nodes' Ed25519 keys this node pins ([[peers]]); when none
     # are given it takes the keys its coordinator vouches for in the signed round.
     peers: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    metrics_listen: str | None = None  # Prometheus endpoint; a bare port means loopback
 
     @property
     def dataset_id(self) -> str:
@@ -196,6 +197,7 @@ def load_config(path: str | Path) -> NodeConfig:
     node = top.sub("node")
     node.check_keys(
         {"id", "geo", "name", "country", "listen", "state_dir", "health_listen", "chain_head"}
+        | {"metrics_listen"}
     )
     country = node.get("country", str).upper()
     if country not in ISO_3166_ALPHA2:
@@ -244,6 +246,7 @@ def load_config(path: str | Path) -> NodeConfig:
         signing_key=keys.signing_key,
         chain_head=chain_head,
         peers=_peers(top),
+        metrics_listen=node.get("metrics_listen", str, None),
     )
 
 

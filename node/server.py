@@ -12,16 +12,20 @@ An optional second, plaintext port serves the health service alone, for orchestr
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from common.errors import ConfigError
+from node.revoked import RevocationGuard
 from node.service import NodeService
 from node.servicer import NodeServicer, node_handlers
 from security.certificates import TlsFiles, check_party_certificate
+from security.revocation import RevocationList
 
 __all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
 
@@ -98,6 +102,7 @@ def build_server(
     tls: TlsFiles | None,
     health_address: str | None = None,
     max_workers: int = 8,
+    interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
 ) -> NodeServer:
     """Build and start a node server on ``address`` (port 0 picks a free port).
 
@@ -107,10 +112,12 @@ def build_server(
         tls: The node's CA, certificate and key; None serves plaintext, loopback only.
         health_address: Where to serve the health service alone in plaintext, if anywhere.
         max_workers: Threads answering calls.
+        interceptors: Wrap the node's calls (the metrics count them).
 
     Raises:
         ConfigError: For plaintext off loopback, a certificate that is not valid for
-            this node, or an address that cannot be bound.
+            this node, a revocation list not signed by the CA, or an address that cannot
+            be bound.
     """
     if tls is None and not is_loopback(address):
         raise ConfigError(
@@ -120,8 +127,12 @@ def build_server(
         )
     if tls is not None:
         check_party_certificate(tls, "node", service.config.id, "tls")
+    if tls is not None and tls.crl is not None:  # innermost: the metrics count its refusals
+        interceptors = (*interceptors, RevocationGuard(service, RevocationList(tls.crl, tls.ca)))
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=SERVER_OPTIONS,
+        interceptors=list(interceptors),
     )
     health_pb2_grpc.add_HealthServicer_to_server(_health(), server)
     server.add_generic_rpc_handlers((node_handlers(NodeServicer(service, tls=tls is not None)),))

@@ -21,15 +21,23 @@ __all__ = ["SCHEME", "TlsFiles", "check_party_certificate", "identity_uri", "par
 
 SCHEME = "fedstats://"
 ROLES = ("node", "coordinator")
+RENEW_DAYS = 30
 
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """PEM files of one party: the federation CA, its certificate and its private key."""
+    """PEM files of one party: the federation CA, its certificate and its private key.
+
+    Attributes:
+        crl: The federation's certificate revocation list (PEM), if the party enforces one.
+        renew_days: Warn this many days before the certificate expires.
+    """
 
     ca: Path
     cert: Path
     key: Path
+    crl: Path | None = None
+    renew_days: int = RENEW_DAYS
 
     def read(self) -> tuple[bytes, bytes, bytes]:
         """The CA, certificate and key bytes."""

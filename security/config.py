@@ -7,6 +7,8 @@ file::
     ca = "pki/ca.pem"           # the federation CA
     cert = "pki/node-vienna.pem"
     key = "pki/node-vienna.key"
+    crl = "pki/crl.pem"         # optional: the federation's revocation list, enforced
+    renew_days = 30             # optional: warn this many days before the cert expires
 
     [signing]                   # Ed25519 key that signs what the party sends
     key = "pki/node-vienna.sign.key"
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import ConfigError
 from common.tomlfile import Section
-from security.certificates import TlsFiles
+from security.certificates import RENEW_DAYS, TlsFiles
 from security.signing import parse_public_key
 
 __all__ = ["KeyFiles", "parse_key_files", "public_key"]
@@ -48,8 +50,13 @@ def parse_key_files(top: Section) -> KeyFiles:
     tls = None
     if "tls" in top.table:
         sec = top.sub("tls")
-        sec.check_keys(set(TLS_KEYS))
-        tls = TlsFiles(*(base / _path(sec, k) for k in TLS_KEYS))
+        sec.check_keys({*TLS_KEYS, "crl", "renew_days"})
+        crl = base / _path(sec, "crl") if "crl" in sec.table else None
+        renew_days = sec.get("renew_days", int, RENEW_DAYS)
+        if renew_days < 0:
+            raise sec.error("renew_days", "must be 0 or more", hint="e.g. renew_days = 30")
+        ca, cert, key = (base / _path(sec, k) for k in TLS_KEYS)
+        tls = TlsFiles(ca, cert, key, crl, renew_days)
     signing = None
     if "signing" in top.table:
         sec = top.sub("signing")

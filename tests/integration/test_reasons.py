@@ -38,6 +38,7 @@ from coordinator.provenance import publish
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
 from fedstats.certs import init_ca, issue, party_files
+from fedstats.certs_lifecycle import revoke
 from fedstats.cli import main
 from indicators.spec import Query, compile_query
 from node.config import load_config
@@ -696,6 +697,31 @@ REFUSED_PUBLICATIONS: dict[Reason, tuple[list[str], list[str] | None]] = {
 }
 for _reason, (_formats, _periods) in REFUSED_PUBLICATIONS.items():
     case(_reason)(partial(refused_publication, formats=_formats, periods=_periods))
+
+
+@case(Reason.CERTIFICATE_REVOKED)
+def _certificate_revoked(fed: Federation) -> list[Seen]:
+    """The CA revokes a coordinator's and a node's certificate; a node loading the CRL
+    refuses the coordinator, a coordinator loading it refuses the node before any call."""
+    pki = fed.root / "pki"
+    crl = revoke(pki, fed.files("coordinator", "revoked-one")["cert"])
+    crl = revoke(pki, fed.files("node", "bregenz")["cert"])
+    text = node_toml(fed, "bregenz", dataset()).replace("[signing]", f'crl = "{crl}"\n\n[signing]')
+    service = NodeService(load_config(write_config(fed, "bregenz", text)))
+    server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
+    try:
+        bregenz = fed.node(f"127.0.0.1:{server.port}", key_of="bregenz", ident="bregenz")
+        channel = Dialer(fed.tls("coordinator", "revoked-one")).channel(bregenz)
+        config = fed.coordinator(bregenz)
+        assert config.tls is not None
+        config = replace(config, tls=replace(config.tls, crl=crl))
+        seen = [
+            refused("node, RunQuery", channel, fed.signer().sign_for("bregenz", "q", QUERY)),
+            coordinator_failure(config),
+        ]
+    finally:
+        server.stop()
+    return seen
 
 
 # --- transport: calls that end with a bare gRPC status ----------------------------------

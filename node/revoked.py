@@ -1,0 +1,84 @@
+"""The node refuses a caller whose certificate the federation revoked (``[tls] crl``).
+
+gRPC's handshake checks the client certificate's chain and dates but knows nothing of
+revocation, and its Python API offers no hook. This server interceptor reads the verified
+certificate of each call to the node's service, before the servicer runs, and refuses one
+on the CRL: ``CERTIFICATE_REVOKED`` (PERMISSION_DENIED), with an audit entry (the caller
+holds a certificate of the federation CA, so its refusals are recorded like the others).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from cryptography import x509
+
+from common.errors import ERROR_METADATA_KEY, AccessError, Reason
+from node.service import NodeService
+from node.servicer import error_detail
+from security.certificates import parse_identity, uris
+from security.revocation import RevocationList
+
+__all__ = ["RevocationGuard"]
+
+log = logging.getLogger(__name__)
+
+
+class RevocationGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuse calls to the node's service from a revoked certificate."""
+
+    def __init__(self, service: NodeService, revocations: RevocationList) -> None:
+        self.service = service
+        self.revocations = revocations
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wrap the node's unary methods with the check (the health service is open)."""
+        handler = continuation(handler_call_details)
+        if (
+            handler is None
+            or handler.unary_unary is None
+            or "fedstats" not in str(handler_call_details.method)
+        ):
+            return handler
+        behaviour = handler.unary_unary
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            self._check(context)
+            return behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _check(self, context: grpc.ServicerContext) -> None:
+        pem = (context.auth_context().get("x509_pem_cert") or [b""])[0]
+        if not isinstance(pem, bytes) or not pem:
+            return  # no TLS peer: the servicer refuses or identifies the caller itself
+        cert = x509.load_pem_x509_certificate(pem)
+        when = self.revocations.revoked(cert)
+        if when is None:
+            return
+        identities = [i for i in map(parse_identity, uris(cert)) if i is not None]
+        who = identities[0][1] if identities else ""
+        error = AccessError(
+            f"the client certificate (serial {cert.serial_number:x}) was revoked on "
+            f"{when:%Y-%m-%d %H:%M} UTC",
+            reason=Reason.CERTIFICATE_REVOKED,
+            hint="the federation CA revoked it: request and have signed a new certificate",
+        )
+        try:
+            self.service.record_refusal("", who, "", error)
+        except Exception as audit_error:
+            log.error("could not log the refusal of a revoked certificate", exc_info=audit_error)
+        detail = error_detail(error)
+        context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
+        context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")
