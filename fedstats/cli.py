@@ -54,10 +54,11 @@ def _node_serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if server.health_server is not None:
         log.info("plaintext health service on port %d", server.health_port)
+    http = None
     if metrics is not None and config.metrics_listen:
-        _, port = serve_metrics(metrics, config.metrics_listen)
-        log.info("Prometheus metrics on http://%s/metrics",
-                 metrics_address(config.metrics_listen).rsplit(":", 1)[0] + f":{port}")  # fmt: skip
+        http = serve_metrics(metrics, config.metrics_listen)
+        where = metrics_address(config.metrics_listen).rsplit(":", 1)[0]
+        log.info("Prometheus metrics on http://%s:%d/metrics", where, http.port)
     if config.tls is not None:
         for warning in renewal_warnings(config.tls):
             log.warning("%s", warning)
@@ -66,6 +67,8 @@ def _node_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=5)
+    if http is not None:
+        http.stop()
     return 0
 
 

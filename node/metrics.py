@@ -15,8 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from cryptography import x509
@@ -28,7 +30,7 @@ from common.errors import ERROR_METADATA_KEY, ConfigError
 from node.service import NodeService
 from protos import node_pb2 as pb
 
-__all__ = ["NodeMetrics", "metrics_address", "serve_metrics"]
+__all__ = ["MetricsServer", "NodeMetrics", "metrics_address", "serve_metrics"]
 
 PREFIX = "fedstats_node"
 
@@ -147,8 +149,21 @@ def _days_left(path: Path) -> float | None:
     return (end - dt.datetime.now(dt.UTC)).total_seconds() / 86400
 
 
-def serve_metrics(metrics: NodeMetrics, listen: str) -> tuple[Any, int]:
-    """Serve ``/metrics`` over HTTP on ``listen``; returns the server and its port.
+@dataclass
+class MetricsServer:
+    """The HTTP server of ``/metrics`` and its port."""
+
+    server: WSGIServer
+    port: int
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_metrics(metrics: NodeMetrics, listen: str) -> MetricsServer:
+    """Serve ``/metrics`` over HTTP on ``listen`` (a bare port: loopback), in a thread.
 
     Raises:
         ConfigError: The address cannot be bound.
@@ -163,4 +178,4 @@ def serve_metrics(metrics: NodeMetrics, listen: str) -> tuple[Any, int]:
             field="node.metrics_listen",
             hint='e.g. metrics_listen = "9464" (loopback) or "0.0.0.0:9464"',
         ) from None
-    return server, int(server.server_port)
+    return MetricsServer(server, int(server.server_port))

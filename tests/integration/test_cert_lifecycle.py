@@ -1,0 +1,144 @@
+"""A certificate's life in a real federation: keys made where they live (`certs request`),
+signed at the CA (`certs sign`), renewal warnings, and revocation (`certs revoke`) that the
+running node and the coordinator both enforce before anything costs budget."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from common.errors import Reason
+from coordinator.config import CoordinatorConfig, NodeAddress
+from coordinator.run import run_query
+from fedstats.cli import main
+from indicators.spec import Query
+from node.audit import read_entries
+from security.certificates import TlsFiles
+from security.signing import parse_public_key
+from tests.support.cities import SyntheticCities
+from tests.support.nodes import ServeFn
+
+QUERY = Query(("employment_rate",), "citizen", rho=0.01)
+NODE = "vienna"
+BOSS = "boss"
+
+
+def _cli(*argv: str | Path) -> int:
+    return main([str(a) for a in argv])
+
+
+def _enrol(ca: Path, host: Path, role: str, ident: str, *extra: str) -> dict[str, Path]:
+    """`certs request` on the party's host, `certs sign` at the CA."""
+    assert _cli("certs", "request", f"--{role}", ident, "--out", host, "--signing-key") == 0
+    stem = host / f"{role}-{ident}"
+    assert (
+        _cli("certs", "sign", "--dir", ca, "--csr", f"{stem}.csr", f"--{role}", ident, *extra) == 0
+    )
+    return {
+        "cert": Path(f"{stem}.pem"),
+        "key": Path(f"{stem}.key"),
+        "sign_key": Path(f"{stem}.sign.key"),
+        "sign_pub": Path(f"{stem}.sign.pub"),
+    }
+
+
+def _node_toml(cities: SyntheticCities, ca: Path, node: dict[str, Path], boss_pub: str) -> str:
+    base = cities.node_toml(NODE, persons=3_000)
+    base = base[: base.index("\n[tls]")]  # the session PKI's trust, replaced by this CA's
+    return base + (
+        f'\n[tls]\nca = "{ca / "ca.pem"}"\ncert = "{node["cert"]}"\nkey = "{node["key"]}"\n'
+        f'crl = "{ca / "crl.pem"}"\n\n[signing]\nkey = "{node["sign_key"]}"\n\n'
+        f'[[coordinators]]\nid = "{BOSS}"\npublic_key = "{boss_pub}"\nrho_cap = 1e9\n'
+    )
+
+
+def test_csr_issued_certificates_serve_and_revoked_ones_are_refused_by_node_and_coordinator(
+    tmp_path: Path,
+    cities: SyntheticCities,
+    serve: ServeFn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ca = tmp_path / "ca"
+    assert _cli("certs", "init-ca", "--dir", ca) == 0
+    node = _enrol(ca, tmp_path / "node-host", "node", NODE, "--days", "20")
+    boss = _enrol(ca, tmp_path / "boss-host", "coordinator", BOSS)
+    assert node["key"].stat().st_mode & 0o777 == 0o600
+    assert not (ca / f"node-{NODE}.key").exists()  # the CA never held the node's key
+    assert _cli("certs", "revoke", "--dir", ca) == 0  # an empty list, for every party
+
+    config_path = tmp_path / "vienna.toml"
+    config_path.write_text(_node_toml(cities, ca, node, boss["sign_pub"].read_text().strip()))
+    capsys.readouterr()
+    assert _cli("node", "check", "--config", config_path) == 0
+    assert re.search(
+        r"WARNING: tls.cert: node-vienna.pem expires in 2\d days", capsys.readouterr().out
+    )
+
+    running = serve(config_path)
+    coordinator = CoordinatorConfig(
+        file=tmp_path / "boss.toml",
+        id=BOSS,
+        state_dir=tmp_path / "boss-state",
+        timeout_seconds=30,
+        nodes=(
+            NodeAddress(
+                NODE, running.address, parse_public_key(node["sign_pub"].read_text().strip(), "t")
+            ),
+        ),
+        tls=TlsFiles(ca / "ca.pem", boss["cert"], boss["key"], ca / "crl.pem"),
+        signing_key=boss["sign_key"],
+    )
+    ledger = running.service.ledger
+
+    # end to end over mutual TLS with certificates from CSRs
+    first = run_query(coordinator, QUERY)
+    assert NODE in first.answers, first.failures
+    spent = ledger.state().spent
+    assert spent > 0
+
+    # the coordinator's certificate revoked: the running node re-reads the list and refuses
+    assert _cli("certs", "revoke", "--dir", ca, "--cert", boss["cert"]) == 0
+    refused = run_query(coordinator, replace(QUERY, rho=0.02))
+    failure = refused.failures[NODE]
+    assert (failure.reason, failure.status) == (Reason.CERTIFICATE_REVOKED, "PERMISSION_DENIED")
+    assert "revoked" in failure.message
+    last = read_entries(ledger.path)[-1]
+    assert (last.reason, last.coordinator, last.micro_rho) == ("CERTIFICATE_REVOKED", BOSS, 0)
+    assert ledger.state().spent == spent
+
+    # renewal: a new key and CSR on the coordinator's host, signed; served again
+    renewed = _enrol(ca, tmp_path / "boss-host-2027", "coordinator", BOSS)
+    tls = TlsFiles(ca / "ca.pem", renewed["cert"], renewed["key"], ca / "crl.pem")
+    coordinator = replace(coordinator, tls=tls)
+    assert NODE in run_query(coordinator, QUERY).answers  # the same query: the stored answer
+
+    # the node's certificate revoked: the coordinator refuses it before asking anything
+    entries = len(read_entries(ledger.path))
+    assert _cli("certs", "revoke", "--dir", ca, "--cert", node["cert"]) == 0
+    refused = run_query(coordinator, replace(QUERY, rho=0.03))
+    failure = refused.failures[NODE]
+    assert (failure.reason, failure.status) == (Reason.CERTIFICATE_REVOKED, "PERMISSION_DENIED")
+    assert "not asked" in failure.message
+    assert len(read_entries(ledger.path)) == entries and ledger.state().spent == spent
+    capsys.readouterr()
+    assert _cli("node", "check", "--config", config_path) == 0
+    assert "was REVOKED" in capsys.readouterr().out
+
+
+def test_the_ca_signs_only_the_identity_it_expects(tmp_path: Path) -> None:
+    ca, host = tmp_path / "ca", tmp_path / "host"
+    assert _cli("certs", "init-ca", "--dir", ca) == 0
+    assert _cli("certs", "request", "--node", NODE, "--out", host, "--host", "10.0.0.7") == 0
+    csr = host / f"node-{NODE}.csr"
+    assert _cli("certs", "sign", "--dir", ca, "--csr", csr, "--node", "graz") == 2
+    assert _cli("certs", "sign", "--dir", ca, "--csr", csr, "--coordinator", NODE) == 2
+    assert not csr.with_suffix(".pem").exists()
+    assert _cli("certs", "request", "--node", NODE, "--out", host) == 2  # never overwrites
+    assert _cli("certs", "sign", "--dir", ca, "--csr", csr, "--node", NODE) == 0
+    assert (ca / "issued.csv").read_text().count(",node,vienna,") == 1
+    foreign = tmp_path / "other-ca"
+    assert _cli("certs", "init-ca", "--dir", foreign) == 0
+    assert _cli("certs", "revoke", "--dir", foreign, "--cert", csr.with_suffix(".pem")) == 2
