@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from cryptography import x509
 
-from common.errors import ERROR_METADATA_KEY, AccessError, Reason
+from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, Reason
 from node.service import NodeService
 from node.servicer import error_detail
 from security.certificates import parse_identity, uris
@@ -64,7 +64,11 @@ class RevocationGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if not isinstance(pem, bytes) or not pem:
             return  # no TLS peer: the servicer refuses or identifies the caller itself
         cert = x509.load_pem_x509_certificate(pem)
-        when = self.revocations.revoked(cert)
+        try:
+            when = self.revocations.revoked(cert)
+        except FedstatsError as unreadable:  # the list cannot be read: refuse, do not guess
+            log.error("revocation list: %s", unreadable.message)
+            _abort(context, unreadable)
         if when is None:
             return
         identities = [i for i in map(parse_identity, uris(cert)) if i is not None]
@@ -79,6 +83,10 @@ class RevocationGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
             self.service.record_refusal("", who, "", error)
         except Exception as audit_error:
             log.error("could not log the refusal of a revoked certificate", exc_info=audit_error)
-        detail = error_detail(error)
-        context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
-        context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")
+        _abort(context, error)
+
+
+def _abort(context: grpc.ServicerContext, error: FedstatsError) -> NoReturn:
+    detail = error_detail(error)
+    context.set_trailing_metadata(((ERROR_METADATA_KEY, detail.SerializeToString()),))
+    context.abort(grpc.StatusCode[error.reason.status], f"{error.reason}: {detail.message}")

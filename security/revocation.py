@@ -70,9 +70,18 @@ class RevocationList:
         return _Loaded((stat.st_mtime_ns, stat.st_size), crl)
 
     def current(self) -> x509.CertificateRevocationList:
-        """The CRL, re-read when its file changed since it was last read."""
+        """The CRL, re-read when its file changed since it was last read.
+
+        Raises:
+            ConfigError: The file went missing or no longer holds a CRL of the CA.
+        """
         with self._lock:
-            stat = os.stat(self.path)
+            try:
+                stat = os.stat(self.path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"tls.crl: {self.path} cannot be read ({exc})", field="tls.crl"
+                ) from None
             if (stat.st_mtime_ns, stat.st_size) != self._loaded.stamp:
                 self._loaded = self._load()
             return self._loaded.crl

@@ -127,6 +127,13 @@ def test_csr_issued_certificates_serve_and_revoked_ones_are_refused_by_node_and_
     assert _cli("node", "check", "--config", config_path) == 0
     assert "was REVOKED" in capsys.readouterr().out
 
+    # a list that becomes unreadable: the node refuses every caller rather than guess
+    (ca / "crl.pem").write_text("not a revocation list\n")
+    blind = replace(coordinator, tls=replace(tls, crl=None))  # does not check the node
+    failure = run_query(blind, replace(QUERY, rho=0.04)).failures[NODE]
+    assert (failure.reason, failure.status) == (Reason.INVALID_CONFIG, "FAILED_PRECONDITION")
+    assert ledger.state().spent == spent
+
 
 def test_the_ca_signs_only_the_identity_it_expects(tmp_path: Path) -> None:
     ca, host = tmp_path / "ca", tmp_path / "host"
