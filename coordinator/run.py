@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -25,8 +26,10 @@ from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.certificates import check_party_certificate
-from security.revocation import RevocationList
+from security.revocation import RevocationList, renewal_warnings
 from security.signing import load_private_key
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "QueryOutcome",
@@ -93,6 +96,8 @@ def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
     signer = QuerySigner(config.id, load_private_key(config.signing_key, "signing.key"))
     if config.tls is not None:
         check_party_certificate(config.tls, "coordinator", config.id, "tls")
+        for warning in renewal_warnings(config.tls):
+            log.warning("%s", warning)
     else:
         remote = [n.id for n in config.nodes if not _loopback(n.address)]
         if remote:

@@ -23,7 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from common.errors import ConfigError
 from security.certificates import TlsFiles
 
-__all__ = ["RevocationList", "peer_certificate", "renewal_warnings"]
+__all__ = ["CRL_WARN_DAYS", "RevocationList", "peer_certificate", "renewal_warnings"]
+
+CRL_WARN_DAYS = 7
+"""Warn this many days before the list's next update (it is re-issued monthly)."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,10 @@ def peer_certificate(
 
 
 def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]:
-    """What an operator must renew soon: certificate, CA or CRL within ``renew_days``.
+    """What an operator must renew soon: certificate, CA or revocation list.
 
-    Also says when the party's own certificate is on the CRL. Unreadable files are left
+    The certificate and the CA within ``renew_days``, the CRL within `CRL_WARN_DAYS`. Also
+    says when the party's own certificate is on the CRL. Unreadable files are left
     to the checks that read them for serving.
     """
     now = now or dt.datetime.now(dt.UTC)
@@ -143,7 +147,7 @@ def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]
                    if name == "tls.cert" else "make a new CA and re-issue every party")
             )  # fmt: skip
     if tls.crl is not None:
-        warnings += _crl_warnings(tls, now, soon)
+        warnings += _crl_warnings(tls, now, now + dt.timedelta(days=CRL_WARN_DAYS))
     return warnings
 
 

@@ -48,7 +48,7 @@ def test_backup_under_load_restores_a_verified_ledger_and_refuses_a_rollback(
     def load() -> None:  # distinct rho each time: every query is charged and audited
         try:
             i = 0
-            while not done.is_set() or i < 6:
+            while not done.is_set():
                 i += 1
                 node.ask(query_request(f"load-{i}", rho=0.01 + i / 1000))
                 answered.append(f"load-{i}")
@@ -59,7 +59,7 @@ def test_backup_under_load_restores_a_verified_ledger_and_refuses_a_rollback(
     worker.start()
     copies = []
     try:
-        while len(answered) < 2:
+        while len(answered) < 2 and worker.is_alive():
             worker.join(0.01)
         for n in range(3):  # each taken while the node writes
             assert (
@@ -67,6 +67,9 @@ def test_backup_under_load_restores_a_verified_ledger_and_refuses_a_rollback(
                 == 0
             )
             copies.append(tmp_path / f"b{n}")
+        taken = len(answered)
+        while len(answered) < taken + 2 and worker.is_alive():  # writes after the last copy
+            worker.join(0.01)
     finally:
         done.set()
         worker.join(60)
