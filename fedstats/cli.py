@@ -129,8 +129,8 @@ def _node_restore(args: argparse.Namespace) -> int:
         print(f"the ledger it replaced is kept as {done.replaced}")
     if done.rolled_back:
         print(f"WARNING: rolled back {done.rolled_back} audit entries (--allow-rollback)")
-    for dataset, micro in done.given_back.items():
-        print(f"WARNING: dataset {dataset}: {micro / 1e6:g} rho spent before is no longer "
+    for dataset, rho in done.given_back.items():
+        print(f"WARNING: dataset {dataset}: {rho:g} rho spent before is no longer "
               "charged; those releases are still out in the world")  # fmt: skip
     return 0
 

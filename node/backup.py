@@ -27,6 +27,7 @@ from pathlib import Path
 from common.errors import ConfigError, Reason
 from node import audit
 from node.chainhead import ChainHead, behind, last_entry, mirror, read_head
+from privacy.budget import from_micro
 
 __all__ = ["BackupInfo", "RestoreOutcome", "backup", "read_info", "restore"]
 
@@ -53,14 +54,14 @@ class RestoreOutcome:
         replaced: Where the ledger it replaced was moved (None: there was none).
         rolled_back: Audit entries of the replaced ledger or chain head that the restored
             ledger does not hold (0 unless ``allow_rollback`` was given).
-        given_back: Micro-rho spent per dataset in the replaced ledger but not in the
-            restored one.
+        given_back: Rho spent per dataset in the replaced ledger but not in the restored
+            one.
     """
 
     head: ChainHead
     replaced: Path | None
     rolled_back: int
-    given_back: dict[str, int]
+    given_back: dict[str, float]
 
 
 def backup(ledger: Path, out: Path) -> BackupInfo:
@@ -179,7 +180,9 @@ def restore(
             chain_head.unlink(missing_ok=True)
         mirror(chain_head, info.head)
     given_back = {
-        k: v - spent_copy.get(k, 0) for k, v in current.spent.items() if v > spent_copy.get(k, 0)
+        k: from_micro(v - spent_copy.get(k, 0))
+        for k, v in current.spent.items()
+        if v > spent_copy.get(k, 0)
     }
     return RestoreOutcome(info.head, replaced, missing, given_back)
 
@@ -209,7 +212,16 @@ def _behind_head(copy: sqlite3.Connection, chain_head: Path | None) -> int:
     head = read_head(chain_head) if chain_head is not None else None
     if head is None or not behind(copy, head):
         return 0
-    return max(head.seq - last_entry(copy).seq, 1)
+    last = last_entry(copy).seq
+    if last >= head.seq:  # it holds that entry, but another one
+        raise ConfigError(
+            f"{chain_head}: the backup's audit entry {head.seq} is not the one the chain head "
+            "names: the backup belongs to another node or another history",
+            reason=Reason.LEDGER_INCONSISTENT,
+            field="--from",
+            hint="restore a backup of this node's own ledger",
+        )
+    return head.seq - last
 
 
 def _compare_current(copy: sqlite3.Connection, ledger: Path) -> _Current:

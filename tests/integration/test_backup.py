@@ -103,7 +103,7 @@ def test_backup_under_load_restores_a_verified_ledger_and_refuses_a_rollback(
     assert main(["node", "restore", "--config", str(config), "--from", str(copies[0]),
                  "--allow-rollback"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "rolled back" in out and "kept as" in out
+    assert "rolled back" in out and "kept as" in out and "no longer charged" in out
     assert _verified(config, ledger) == counts[0]
     assert main(["node", "audit", "--config", str(config), "--verify"]) == 0
     assert 0 < _spent(config) < served_spent
@@ -125,3 +125,9 @@ def test_a_backup_of_another_history_or_altered_is_refused(
     assert err.value.reason == Reason.LEDGER_INCONSISTENT and "does not match" in err.value.message
     with pytest.raises(ConfigError, match="already holds a backup"):
         backup(ledger, tmp_path / "b")
+    other = serve_city("wien-2", "vienna", persons=3_000)
+    other.ask(query_request("q-x", rho=0.02))
+    other.stop()
+    backup(load_config(other.config_path).state_dir / "ledger.sqlite", tmp_path / "foreign")
+    with pytest.raises(ConfigError, match="another node or another history"):
+        restore(tmp_path / "foreign", ledger, config.chain_head, allow_rollback=True)

@@ -96,6 +96,7 @@ def test_the_endpoint_is_off_by_default_and_a_bare_port_is_loopback(
     assert load_config(config_path).metrics_listen == "9464"
 
 
+@pytest.mark.slow  # a child process
 def test_node_serve_starts_the_endpoint_on_loopback(
     tmp_path: Path, cities: SyntheticCities
 ) -> None:
