@@ -280,7 +280,7 @@ BAD_COORDINATOR_CONFIGS = [
     ),
     pytest.param(
         'ca = "pki/ca.pem"', 'ca = "pki/ca.pem"\npem = "x"', "tls.pem", "unknown key",
-        "allowed keys here: ca, cert, key", id="typo-in-tls",
+        "allowed keys here: ca, cert, crl, key, renew_days", id="typo-in-tls",
     ),
     pytest.param(
         'cert = "pki/coordinator-eurostat.pem"', "cert = 3", "tls.cert", "expected str, got int",
