@@ -272,7 +272,7 @@ def test_published_intervals_cover() -> None:
     and its gap, published about 22% of the time, must cover at least 91.2% of some 440),
     so no published value escapes. A check fails falsely (at a true coverage of 95%)
     with chance at most ``RISK`` = 5e-5 each way (1e-4 in all), 4.1e-5 at ``m`` = 2,000;
-    the test sums each check's exact chance and asserts the sum (about 1.6e-3 over some
+    the test sums each check's exact chance and asserts the sum (1.8e-3 over the
     40 checks) is below ``SUMMED_RISK``.
     """
     tasks = [(survey, n) for survey in (False, True) for n in SIZES]
