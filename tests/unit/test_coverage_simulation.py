@@ -269,7 +269,7 @@ def test_published_intervals_cover() -> None:
     Two processes share the 12 (design, size) cells, ``REPS`` = 2,000 releases each. Each
     (cell, value) published ``m > 0`` times is checked against `bounds`: 93% and 97.5% of
     ``m`` for ``m`` = 2,000, looser where fewer are published (the 20-person register rate
-    and its gap, published about 22% of the time, must cover at least 91.2% of some 440),
+    and its gap, published about 22% of the time, must cover at least 402 of its 444),
     so no published value escapes. A check fails falsely (at a true coverage of 95%)
     with chance at most ``RISK`` = 5e-5 each way (1e-4 in all), 4.1e-5 at ``m`` = 2,000;
     the test sums each check's exact chance and asserts the sum (1.8e-3 over the
