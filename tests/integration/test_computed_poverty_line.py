@@ -22,6 +22,8 @@ from common.errors import ConfigError, FedstatsError, Reason
 from indicators.spec import Query
 from indicators.variables import INCOME_EDGES
 from node.config import load_config
+from node.engines import open_engine
+from node.engines.memory import MemoryEngine
 from node.national_line import LINE_QUERY, line_spec, median_of
 from node.service import NodeService
 from privacy.gaussian import make_measurement
@@ -149,3 +151,19 @@ def test_the_query_result_carries_the_computed_line_and_its_source(
     result = node.ask(query_request("q1", indicators=AROP.indicators, rho=QUERY_RHO))
     assert result.poverty_line > 0
     assert result.poverty_line_source == f"computed, rho={LINE_RHO:g}"
+
+
+def test_duckdb_counts_the_lines_table_as_the_memory_engine(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    """The line's table has no breakdown at all; an SQL engine counts it like any other."""
+    toml = computing_toml(cities).replace("[dataset]\n", '[dataset]\nengine = "duckdb"\n', 1)
+    config = load_config(write(tmp_path, toml))
+    duck = open_engine(config)
+    try:
+        counts = duck.count(line_spec()).counts
+    finally:
+        duck.close()
+    memory = MemoryEngine.load(config).count(line_spec()).counts
+    assert counts.tolist() == memory.tolist()
+    assert counts.sum() == len(pd.read_csv(cities.file("vienna", 20_000)))
