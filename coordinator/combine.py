@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.bases import Margin, base_of, positions_of, read_margins
+from coordinator.bases import Base, Margin, base_of, positions_of, read_margins
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import (
     DEVIATES,
@@ -47,7 +47,7 @@ from indicators.spec import (
 )
 from indicators.variables import AGE
 from privacy.disclosure import DisclosureRules
-from privacy.estimators import Cells, Estimate, Linear, rate_interval
+from privacy.estimators import Cells, Estimate, Linear, difference_interval, rate_interval
 from protos import node_pb2 as pb
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "benchmark_rows",
     "comparator_cell",
     "comparator_group",
+    "gap_interval",
     "groups_of",
     "pool_members",
     "pooled_rows",
@@ -86,6 +87,7 @@ class NodeTables:
     cell_flags: dict[str, list[Flags]]
     poverty_line: float | None = None
     deviations: dict[str, str] = field(default_factory=dict)
+    poverty_line_source: str = ""
     country: str = ""
     margins: dict[str, tuple[Margin, ...]] = field(default_factory=dict)
 
@@ -126,6 +128,7 @@ class BenchmarkRow:
     status: Status = Status.PUBLISHED
     poverty_line: float | None = None
     aggregate: str = ""
+    poverty_line_source: str = ""
     estimate: Estimate | None = field(default=None, repr=False)
 
 
@@ -142,6 +145,7 @@ class _Source:
     extra_flags: Flags = NONE
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
+    line_source: str = ""  # where a single node's poverty line comes from
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -192,6 +196,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         cell_flags=flags,
         margins=margins,
         poverty_line=result.poverty_line or None,
+        poverty_line_source=result.poverty_line_source if result.poverty_line else "",
         deviations=dict(result.deviations),
         country=result.country,
     )
@@ -287,7 +292,12 @@ def _published(x: float, share: bool) -> float | None:
 
 @dataclass(frozen=True)
 class _Estimated:
-    """One group's estimate in one breakdown cell, with what publication needs."""
+    """One group's estimate in one breakdown cell, with what publication needs.
+
+    ``variance`` is each cell's variance as this estimate reads it (a survey's binned
+    distribution: its sampling part from the population cell's mean weight) and ``own``
+    the cells whose variance it set.
+    """
 
     linear: Linear
     estimate: Estimate
@@ -295,6 +305,9 @@ class _Estimated:
     status: Status
     interval: tuple[float, float]
     unknown_share: float | None = None
+    variance: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    own: Mask | None = field(default=None, repr=False)
+    share: bool = False
 
 
 def _estimate(
@@ -304,14 +317,18 @@ def _estimate(
     groups: list[int],
     cell: Cell,
 ) -> _Estimated:
-    cells = source.cells
-    linear = pooled_linear(source.aggregate, cells, layout, indicator, groups, cell, source.lines)
+    linear = pooled_linear(
+        source.aggregate, source.cells, layout, indicator, groups, cell, source.lines
+    )
     denominator = denominator_codes(indicator, layout.spec)
     outcome = layout.spec.outcome.codes
     where = positions_of(outcome)
     counted = layout.mask(groups, cell, [where[c] for c in denominator])
-    survey = bool(np.any(cells.deff > 0))
-    base = base_of(cells, layout, source.margins, groups, cell, denominator, survey)
+    survey = bool(np.any(source.cells.deff > 0))
+    base = base_of(source.cells, layout, source.margins, groups, cell, denominator, survey)
+    cells, own = source.cells, layout.population(groups, cell)
+    if survey and indicator.kind != RATIO:
+        cells = _by_mean_weight(source, layout, groups, cell, denominator, base)
     estimate = Estimate(
         linear.value,
         linear.se(cells),
@@ -337,7 +354,65 @@ def _estimate(
             status = Status.SUPPRESSED
     else:
         interval = estimate.interval()
-    return _Estimated(linear, estimate, flag, status, interval, base.unknown_share)
+    return _Estimated(
+        linear, estimate, flag, status, interval, base.unknown_share, cells.variance, own,
+        is_share(indicator) and indicator.kind == RATIO,
+    )  # fmt: skip
+
+
+def _by_mean_weight(
+    source: _Source,
+    layout: Layout,
+    groups: list[int],
+    cell: Cell,
+    denominator: tuple[str, ...],
+    base: Base,
+) -> Cells:
+    """The cells with each stacked table's population cell read at its mean weight.
+
+    The mean weight is the denominator's noisy weighted count over its noisy number of
+    observations (the released margins, low-noise), per stacked table; where either is
+    not positive the cells' own per-cell variance stays (the rules suppress such a
+    value anyway).
+    """
+    cells = source.cells
+    population = layout.population(groups, cell)
+    for k in range(layout.tile):
+        if layout.tile > 1:
+            one = Layout(layout.spec, 1)
+            copy = layout.copy(k)
+            part = cells.take(copy)
+            margins: list[tuple[Margin, ...]] = [
+                source.margins[k] if k < len(source.margins) else ()
+            ]
+            base = base_of(part, one, margins, groups, cell, denominator, True)
+        if base.observations is None or base.observations.value <= 0 or base.count.value <= 0:
+            continue
+        weight = base.count.value / base.observations.value
+        cells = cells.with_mean_weight(population & layout.copy(k), weight)
+    return cells
+
+
+def gap_interval(est: _Estimated, comp: _Estimated, cells: Cells) -> tuple[float, float, float]:
+    """A gap between two estimates on the same cells: value and 95% interval (MOVER).
+
+    Each term's own interval (a rate's score interval, else ``value +- z se``) goes into
+    `difference_interval` with the two estimates' delta-method correlation, the cells'
+    variances as each estimate reads its own population.
+    """
+    assert est.variance is not None and comp.variance is not None
+    assert est.own is not None
+    variance = np.where(est.own, est.variance, comp.variance)
+    cells = replace(cells, variance=variance)
+    se1, se2 = est.linear.se(cells), comp.linear.se(cells)
+    covariance = est.linear.covariance(comp.linear, cells)
+    correlation = covariance / (se1 * se2) if se1 > 0 and se2 > 0 else 0.0
+    terms = []
+    for e in (est, comp):
+        value = min(max(e.linear.value, 0.0), 1.0) if e.share else e.linear.value
+        terms.append((value, *e.interval))
+    low, high = difference_interval(terms[0], terms[1], min(max(correlation, -1.0), 1.0))
+    return terms[0][0] - terms[1][0], low, high
 
 
 def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: Cell) -> bool:
@@ -402,14 +477,14 @@ def _rows_for(
                 status=est.status,
                 comparator_value=_published(comp.linear.value, share) if comp_shown else None,
                 poverty_line=line if indicator.kind == BELOW_LINE else None,
+                poverty_line_source=source.line_source if indicator.kind == BELOW_LINE else "",
                 aggregate=source.aggregate,
                 unknown_share=_pct(est.unknown_share),
             )
             if est.status == Status.PUBLISHED:
                 row = _with_estimate(row, est, share)
                 if versus != (group, cell) and comp_shown:
-                    gap = est.linear - comp.linear
-                    row = _with_gap(row, Estimate(gap.value, gap.se(source.cells)), share)
+                    row = _with_gap(row, gap_interval(est, comp, source.cells), share)
             rows.append(row)
     return rows
 
@@ -444,15 +519,15 @@ def _with_estimate(row: BenchmarkRow, est: _Estimated, share: bool) -> Benchmark
     )
 
 
-def _with_gap(row: BenchmarkRow, gap: Estimate, share: bool) -> BenchmarkRow:
+def _with_gap(row: BenchmarkRow, gap: tuple[float, float, float], share: bool) -> BenchmarkRow:
     """A gap of two shares stays inside [-100, 100] points, bounds included."""
-    low, high = gap.interval()
+    value, low, high = gap
     limit = 1.0 if share else math.inf
 
     def bounded(x: float) -> float | None:
         return _pct(min(max(x, -limit), limit))
 
-    return replace(row, gap=bounded(gap.value), gap_ci_low=bounded(low), gap_ci_high=bounded(high))
+    return replace(row, gap=bounded(value), gap_ci_low=bounded(low), gap_ci_high=bounded(high))
 
 
 def _missing_rows(
@@ -498,6 +573,13 @@ def poverty_lines(plan: Plan, answers: dict[str, NodeTables]) -> dict[str, float
     if plan.query.poverty_line is not None:
         return dict.fromkeys(answers, plan.query.poverty_line)
     return {n: a.poverty_line for n, a in answers.items() if a.poverty_line is not None}
+
+
+def _line_source(plan: Plan, answer: NodeTables) -> str:
+    """Where a node's poverty line comes from: the query, or the node (its stated source)."""
+    if plan.query.poverty_line is not None:
+        return "given with the query"
+    return answer.poverty_line_source or "the node's national line"
 
 
 def _pooled_refusal(
@@ -560,6 +642,7 @@ def benchmark_rows(
                     node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
                     [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
                     lines=[lines[node_id]] if lines else None,
+                    line_source=_line_source(plan, a) if lines else "",
                 )  # fmt: skip
                 rows += _rows_for(source, spec, indicator, plan)
                 continue

@@ -17,6 +17,7 @@ the cells they share.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -53,11 +54,10 @@ class Layout:
     def mask(self, groups: list[int], cell: Cell, outcomes: list[int]) -> Mask:
         """Cells of the given groups, breakdown cell and outcome codes, in every copy.
 
-        A breakdown position of None takes every code of that dimension (a margin).
+        A breakdown position of None takes every code of that dimension (a margin). The
+        mask is read-only (cached: one benchmark table asks for the same masks often).
         """
-        mask = np.zeros(self.spec.shape, dtype=bool)
-        mask[np.ix_(groups, *self._positions(cell), outcomes)] = True
-        return np.tile(mask.ravel(), self.tile)
+        return _mask(self, tuple(groups), cell, tuple(outcomes))
 
     def _positions(self, cell: Cell) -> list[list[int]]:
         dims = self.spec.dims[1:]
@@ -87,6 +87,15 @@ class Layout:
         """The outcome position of every cell (the outcome is the last dimension)."""
         n_outcomes = len(self.spec.outcome.codes)
         return np.tile(np.arange(self.spec.n_cells) % n_outcomes, self.tile).astype(np.intp)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mask(layout: Layout, groups: tuple[int, ...], cell: Cell, outcomes: tuple[int, ...]) -> Mask:
+    mask = np.zeros(layout.spec.shape, dtype=bool)
+    mask[np.ix_(groups, *layout._positions(cell), outcomes)] = True
+    tiled = np.tile(mask.ravel(), layout.tile)
+    tiled.flags.writeable = False
+    return tiled
 
 
 def _edges(spec: TableSpec) -> tuple[float, ...]:

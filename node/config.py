@@ -58,6 +58,7 @@ class DatasetConfig:
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
     poverty_line_currency: str = ""
     poverty_line_source: str = ""
+    poverty_line_rho: float | None = None  # set: the node computes the line at this rho
     rho_budget: float | None = None  # this period's own budget ([privacy] rho_budget if None)
     population: str = "default"  # datasets of one population share [privacy] rho_budget
     engine: str = "memory"
@@ -286,7 +287,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
     keys |= {"population"}
-    keys |= {"poverty_line_currency", "poverty_line_source"}
+    keys |= {"poverty_line_currency", "poverty_line_source", "poverty_line_rho"}
     keys |= {"engine", "url", "table", "spark_master"}
     sec.check_keys(keys | ({"rho_budget"} if multi else set()))
     engine = sec.get("engine", str, "memory")
@@ -297,6 +298,7 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     if source not in SOURCES:
         raise sec.error("source", f"unknown source {source!r}", hint=f"use one of {SOURCES}")
     where = sec.sub("where", required=False).table
+    line, line_rho = _poverty_line(sec, bool(where))
     return DatasetConfig(
         path=path,
         time_period=str(sec.get("time_period", str)),
@@ -304,9 +306,10 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         weight=sec.get("weight", str, None),
         where={str(k): str(v) for k, v in where.items()},
         design_effect=sec.positive("design_effect", 1.0),
-        poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
+        poverty_line=line,
         poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
         poverty_line_source=str(sec.get("poverty_line_source", str, "")),
+        poverty_line_rho=line_rho,
         rho_budget=sec.positive("rho_budget", None) if "rho_budget" in sec.table else None,
         population=sec.get("population", str, "default"),
         engine=engine,
@@ -314,6 +317,36 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         table=table,
         spark_master=sec.get("spark_master", str, "local[1]"),
     )
+
+
+def _poverty_line(sec: Section, filtered: bool) -> tuple[float | None, float | None]:
+    """``poverty_line``: a number (the national line), or ``"compute"`` with its rho.
+
+    A computed line is the median of the node's whole dataset: a node whose ``where``
+    keeps part of it (a city in a national file) cannot compute the national line.
+    """
+    if "poverty_line" not in sec.table:
+        if "poverty_line_rho" in sec.table:
+            raise sec.error("poverty_line_rho", 'only with poverty_line = "compute"')
+        return None, None
+    if sec.table["poverty_line"] != "compute":
+        if "poverty_line_rho" in sec.table:
+            raise sec.error("poverty_line_rho", 'only with poverty_line = "compute"')
+        return sec.positive("poverty_line"), None
+    if filtered:
+        raise sec.error(
+            "poverty_line",
+            "a computed line is the median of the whole dataset, but `where` keeps only part of it",
+            hint="configure the national line as a number, or compute it on a node whose "
+            "dataset is the whole country (register, census or national survey)",
+        )
+    if "poverty_line_rho" not in sec.table:
+        raise sec.error(
+            "poverty_line_rho",
+            'required with poverty_line = "compute": the rho the line\'s release spends',
+            hint="e.g. poverty_line_rho = 0.01 (charged once per reference period)",
+        )
+    return None, sec.positive("poverty_line_rho")
 
 
 def _location(sec: Section, base: Path, engine: str) -> tuple[Path | None, str | None, str | None]:

@@ -433,6 +433,16 @@ class Ledger:
             max_per_query=from_micro(self.cap_micro),
         )
 
+    def released_sha256(self, query_id: str) -> str | None:
+        """The answer hash the signed audit chain holds for a release of this dataset."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT answer_sha256 FROM audit WHERE event = 'release' AND dataset = ?"
+                " AND query_id = ? ORDER BY seq DESC LIMIT 1",
+                (self.dataset, query_id),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def entries(self) -> list[LedgerEntry]:
         """Every ledger row of the dataset, oldest first."""
         with self._connect() as db:

@@ -29,6 +29,7 @@ from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
 from node.margins import MarginRelease, release_margins
+from node.national_line import LINE_QUERY, NationalLine, configured, obtain
 from node.policy import CoordinatorGrant
 from privacy.budget import from_micro, split_rho
 from privacy.disclosure import RULE_SETS, Noisy
@@ -125,11 +126,17 @@ class _Period:
     engine: TableEngine
     ledger: Ledger
     sensitivity: int
+    line: NationalLine | None = None  # configured, or computed (then on first use)
 
 
 def _known(counts: npt.NDArray[np.int64], n_outcomes: int) -> npt.NDArray[np.int64]:
     """A table's cells without its last outcome code (``UNK``) of ``n_outcomes``."""
     return np.ascontiguousarray(counts.reshape(-1, n_outcomes)[:, :-1]).ravel()
+
+
+def _below_line(plan: Plan) -> list[str]:
+    """The plan's indicators that need a poverty line."""
+    return [n for n in plan.query.indicators if CATALOGUE[n].kind == BELOW_LINE]
 
 
 class NodeService:
@@ -170,7 +177,19 @@ class NodeService:
             pool_rho=self.config.privacy.rho_budget,
         )
         delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
-        return _Period(config, engine, ledger, delta)
+        return _Period(config, engine, ledger, delta, configured(config.dataset))
+
+    def poverty_line(self, served: _Period, *, compute: bool = False) -> NationalLine | None:
+        """A period's national line: configured, or computed by this node.
+
+        A computed line is released (once per period, through the ledger) only when
+        ``compute`` is set: when a query needs it. Otherwise it is known only once
+        computed or read back from the ledger.
+        """
+        dataset = served.config.dataset
+        if served.line is None and compute and dataset.poverty_line_rho is not None:
+            served.line = obtain(served.ledger, served.engine, served.sensitivity, dataset)
+        return served.line
 
     def period(self, time_period: str | None = None) -> _Period:
         """A reference period's dataset (the latest when None).
@@ -220,7 +239,8 @@ class NodeService:
         It provides their outcome variable and, for poverty rates, has a national poverty
         line for its latest period.
         """
-        line = self.period().config.dataset.poverty_line
+        dataset = self.period().config.dataset
+        line = dataset.poverty_line or dataset.poverty_line_rho
         return [
             n
             for n, i in CATALOGUE.items()
@@ -266,9 +286,10 @@ class NodeService:
             AccessError: A query the policy does not allow (nothing spent).
             BudgetError: The query passes a cap or the remaining budget (nothing spent).
         """
-        if not _QUERY_ID.match(query_id):
+        if not _QUERY_ID.match(query_id) or query_id.startswith(LINE_QUERY):
             raise QueryError(
-                "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+                "query_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'"
+                f", not starting with {LINE_QUERY!r} (the node's own line releases)",
                 field="query_id",
             )
         plan = compile_query(query, self.config.local)
@@ -276,6 +297,8 @@ class NodeService:
         self.check_answerable(plan, served)
         if grant is not None:
             self.config.policy.check(grant, plan)
+        if plan.query.poverty_line is None and _below_line(plan):
+            self.poverty_line(served, compute=True)  # its own release, charged once
         request = Request(
             query_id=query_id,
             spec_hash=plan.spec_hash(),
@@ -312,8 +335,9 @@ class NodeService:
             )
         for table in plan.tables:
             served.engine.require(table)
-        below_line = [n for n in plan.query.indicators if CATALOGUE[n].kind == BELOW_LINE]
-        line = plan.query.poverty_line or served.config.dataset.poverty_line
+        below_line = _below_line(plan)
+        dataset = served.config.dataset
+        line = plan.query.poverty_line or dataset.poverty_line or dataset.poverty_line_rho
         if below_line and line is None:
             raise QueryError(
                 f"this node has no national poverty line for {served.config.dataset.time_period}"
@@ -322,7 +346,8 @@ class NodeService:
                 reason=Reason.VARIABLE_NOT_PROVIDED,
                 field="dataset.poverty_line",
                 hint="set [dataset] poverty_line (60% of the national median equivalised "
-                "income of all persons), or ask without the poverty rate",
+                'income of all persons, or "compute" on a national dataset), or ask without '
+                "the poverty rate",
             )
 
     def _compute_and_commit(

@@ -300,6 +300,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
     def _result(self, answer: QueryAnswer) -> pb.QueryResult:
         served = self.service.period(answer.time_period or None)
         cfg = served.config
+        line = self.service.poverty_line(served)
         return pb.QueryResult(
             query_id=answer.query_id,
             node_id=cfg.id,
@@ -337,7 +338,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             budget=budget_proto(cfg.dataset_id, served.ledger.state()),
             disclosure=disclosure_proto(cfg.disclosure),
             design_effect=cfg.dataset.design_effect,
-            poverty_line=cfg.dataset.poverty_line or 0.0,
+            poverty_line=line.value if line else 0.0,
+            poverty_line_source=line.source if line else "",
             deviations=self.service.deviations(),
             audit_seq=answer.audit_seq,
             audit_hash=answer.audit_hash,

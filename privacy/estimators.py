@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ __all__ = [
     "Linear",
     "below_linear",
     "difference",
+    "difference_interval",
     "quantile_linear",
     "rate_interval",
     "ratio",
@@ -102,6 +103,28 @@ class Cells:
             x, var, n, noise, np.full(x.shape, design_effect), np.full(x.shape, sample_sigma**2)
         )
 
+    def with_mean_weight(self, mask: BoolArray, weight: float) -> Cells:
+        """These cells with the sampling variance of ``mask`` read from one mean weight.
+
+        A survey cell's sampling variance ``deff x^2 / n`` is ``deff w x`` with ``w = x / n``
+        its mean weight. For a binned distribution each bin's ``n`` is a small noisy count,
+        so ``x / n`` is erratic (and ``1 / n`` overstates on average); the weight of the
+        whole population cell, ``weight`` (its weighted total over its low-noise
+        observation count), is what every bin of that population shares.
+        """
+        variance = self.variance.copy()
+        variance[mask] = self.noise_variance[mask] + self.deff[mask] * weight * np.maximum(
+            self.values[mask], 0.0
+        )
+        return replace(self, variance=variance)
+
+    def take(self, mask: BoolArray) -> Cells:
+        """The cells selected by ``mask`` (one of several stacked tables)."""
+        return Cells(
+            self.values[mask], self.variance[mask], self.samples[mask],
+            self.noise_variance[mask], self.deff[mask], self.sample_noise_variance[mask],
+        )  # fmt: skip
+
     @staticmethod
     def concat(parts: list[Cells]) -> Cells:
         """Cells of several releases side by side."""
@@ -164,6 +187,30 @@ def difference(
     return Estimate(r1 - r2, se)
 
 
+def difference_interval(
+    first: tuple[float, float, float], second: tuple[float, float, float], correlation: float
+) -> tuple[float, float]:
+    """An interval for a difference from the intervals of its two terms (MOVER).
+
+    The method of variance estimates recovery (Zou and Donner 2008; for two independent
+    proportions it is Newcombe's 1998 hybrid score interval): each bound reads the
+    distance from each term to the bound of its own interval on the side that moves the
+    difference that way, so a term's asymmetric interval (a score interval for a rate on
+    a small, noisy denominator) carries its asymmetry into the gap. With symmetric
+    ``value +- z se`` intervals it is exactly ``difference +- z se``.
+
+    Args:
+        first: ``(value, low, high)`` of the first term.
+        second: ``(value, low, high)`` of the term subtracted.
+        correlation: The two estimates' correlation (from the delta method).
+    """
+    (t1, l1, u1), (t2, l2, u2) = first, second
+    down = (t1 - l1) ** 2 + (u2 - t2) ** 2 - 2 * correlation * (t1 - l1) * (u2 - t2)
+    up = (u1 - t1) ** 2 + (t2 - l2) ** 2 - 2 * correlation * (u1 - t1) * (t2 - l2)
+    gap = t1 - t2
+    return gap - math.sqrt(max(down, 0.0)), gap + math.sqrt(max(up, 0.0))
+
+
 @dataclass(frozen=True)
 class Linear:
     """An estimate and its gradient with respect to every cell (the delta method).
@@ -187,6 +234,11 @@ class Linear:
             return math.nan
         extra = sum(e * e for e in self.errors.values())
         return math.sqrt(float(np.sum(self.grad**2 * cells.variance)) + extra)
+
+    def covariance(self, other: Linear, cells: Cells) -> float:
+        """Covariance with another estimate on the same cells (shared error sources too)."""
+        shared = sum(e * other.errors[k] for k, e in self.errors.items() if k in other.errors)
+        return float(np.sum(self.grad * other.grad * cells.variance)) + shared
 
     def scaled(self, factor: float) -> Linear:
         """This estimate times a constant."""
@@ -261,8 +313,12 @@ def quantile_linear(
     quantile across several bins, so the density it meets is the local mean, not the one
     noisy bin's count (whose noise would make the standard error itself noisy and too
     small when that count is high), and the estimate carries the binning error of its
-    interpolation as an error of standard deviation ``width / sqrt(12)``: all that is
-    known of the true quantile is the bin it lies in. ``window = 0`` gives the exact
+    interpolation: the true quantile is an order statistic of the ``c`` persons in the
+    bin, which interpolation places as if they were spread evenly; spread at random
+    instead, the order statistic at position ``t`` lies off its interpolated place by a
+    standard deviation of ``width sqrt(t (1 - t) / (c + 2))`` (the uniform order
+    statistic's), ``c`` the local mean count. For a bin of one person it is about
+    ``width / sqrt(12)``; it shrinks as the bin fills. ``window = 0`` gives the exact
     derivative and no binning term.
     """
     counts = _bin_counts(cells, mask, bin_of_cell, len(edges))
@@ -285,7 +341,9 @@ def quantile_linear(
     grad_bins = np.full(len(edges), width * q / c_k)
     grad_bins[:k] = width * (q - 1) / c_k
     grad_bins[k] = width * (q - t) / c_k
-    errors = {f"{q}:{hash(mask.tobytes())}": width / math.sqrt(12)} if window > 0 else {}
+    position = min(max(t, 0.0), 1.0)
+    binning = width * math.sqrt(position * (1 - position) / (c_k + 2))
+    errors = {f"{q}:{hash(mask.tobytes())}": binning} if window > 0 else {}
     return Linear(low + t * width, _spread(grad_bins, mask, bin_of_cell), errors)
 
 

@@ -149,6 +149,7 @@ class Obs:
     comparator: str | None
     status: str = "published"
     poverty_line: str | None = None
+    poverty_line_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,9 @@ def _row_observations(
         )
         value = (numbers[stat.code] or None) if status == "published" else None
         line = published(row.poverty_line, 0) or None
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, line))
+        source = (row.poverty_line_source or None) if line else None
+        comparator = row.comparator if stat.gap else None
+        out.append(Obs(key, value, flags, comparator, status, line, source))
     return out
 
 
@@ -424,6 +427,8 @@ _CONCEPTS = {
     "COMPARATOR": "The group a gap is measured against",
     "POVERTY_LINE": "The at-risk-of-poverty line an AROP value used (the node's national "
     "line: 60% of the national median equivalised income), in the node's currency",
+    "POVERTY_LINE_SOURCE": "Where the poverty line comes from: the node's stated source, or "
+    "'computed, rho=...' for a line the node computed as a private median",
 }
 
 
@@ -513,6 +518,13 @@ def _dsd(
         related_to=v21.PrimaryMeasureRelationship(),
         usage_status=common.UsageStatus.conditional,
     )
+    dsd.attributes.getdefault(
+        "POVERTY_LINE_SOURCE",
+        concept_identity=concepts["POVERTY_LINE_SOURCE"],
+        local_representation=_text(common.FacetValueType.string),
+        related_to=v21.PrimaryMeasureRelationship(),
+        usage_status=common.UsageStatus.conditional,
+    )
     return dsd
 
 
@@ -550,4 +562,6 @@ def _attached(
         values["COMPARATOR"] = obs.comparator
     if obs.poverty_line:
         values["POVERTY_LINE"] = obs.poverty_line
+    if obs.poverty_line_source:
+        values["POVERTY_LINE_SOURCE"] = obs.poverty_line_source
     return {k: common.AttributeValue(value=v, value_for=attributes[k]) for k, v in values.items()}

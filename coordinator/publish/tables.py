@@ -22,7 +22,7 @@ COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group
 COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
     "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
-    "aggregate",
+    "poverty_line_source", "aggregate",
 ]  # fmt: skip
 # The numeric columns and their published decimals.
 _FLOAT_COLUMNS = {

@@ -27,7 +27,7 @@ DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim",
 DESIGN_COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
     "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
-    "aggregate",
+    "poverty_line_source", "aggregate",
 ]  # fmt: skip
 # DESIGN section 6's columns, in its order; source, deviation and release are still to come
 

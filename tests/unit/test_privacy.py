@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from privacy.budget import epsilon_for, from_micro, split_rho, to_micro
-from privacy.estimators import Cells, difference, ratio
+from privacy.estimators import Cells, difference, difference_interval, ratio
 from privacy.gaussian import closed_form_sigma, make_measurement, release, sigma_for
 
 
@@ -102,3 +102,30 @@ def test_epsilon_conversion_is_opendp_and_monotone() -> None:
     # OpenDP's conversion is tighter than the classic bound rho + 2 sqrt(rho ln 1/delta)
     assert epsilon_for(0.5) < 0.5 + 2 * math.sqrt(0.5 * math.log(1e9))
     assert epsilon_for(0.0) == 0.0
+
+
+def test_a_gap_of_symmetric_intervals_is_the_wald_gap() -> None:
+    """MOVER with ``value +- z se`` terms is exactly ``gap +- z sqrt(var1 + var2 - 2 cov)``."""
+    z, (a, sa), (b, sb), r = 1.96, (0.6, 0.03), (0.7, 0.02), 0.4
+    low, high = difference_interval((a, a - z * sa, a + z * sa), (b, b - z * sb, b + z * sb), r)
+    se = math.sqrt(sa**2 + sb**2 - 2 * r * sa * sb)
+    assert (low, high) == pytest.approx((a - b - z * se, a - b + z * se))
+
+
+def test_a_gap_keeps_the_asymmetry_of_a_score_interval() -> None:
+    """A rate near 100% has a long lower tail; its gap's interval reaches further down."""
+    low, high = difference_interval((0.95, 0.75, 0.99), (0.70, 0.66, 0.74), 0.0)
+    assert 0.25 - low > high - 0.25
+    assert (low, high) == pytest.approx(
+        (0.25 - math.hypot(0.20, 0.04), 0.25 + math.hypot(0.04, 0.04))
+    )
+
+
+def test_a_binned_distribution_reads_sampling_variance_at_its_mean_weight() -> None:
+    """``deff w x`` per cell, ``w`` the population's mean weight, not each cell's ``x / n``."""
+    cells = Cells.of([100.0, 300.0, 50.0], 2.0, [1.0, 20.0, 5.0], 1.0, 1.5)
+    mask = np.array([True, True, False])
+    smoothed = cells.with_mean_weight(mask, 14.0)
+    assert smoothed.variance[:2] == pytest.approx(4.0 + 1.5 * 14.0 * np.array([100.0, 300.0]))
+    assert smoothed.variance[2] == cells.variance[2]  # outside the population: unchanged
+    assert cells.variance[0] == pytest.approx(4.0 + 1.5 * 100.0**2 / 1.0)  # the erratic form

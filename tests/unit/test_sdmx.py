@@ -95,7 +95,11 @@ def test_odd_geo_codes_and_pooled_ranges_stay_valid_sdmx(tmp_path: Path) -> None
 
 def test_the_poverty_line_of_an_arop_value_is_an_sdmx_attribute(tmp_path: Path) -> None:
     arop = replace(
-        row("a", "AT13", "2024"), indicator="arop_rate", poverty_line=14218.0, value=21.5
+        row("a", "AT13", "2024"),
+        indicator="arop_rate",
+        poverty_line=14218.0,
+        poverty_line_source="computed, rho=0.01",
+        value=21.5,
     )
     prepare_sdmx([arop, row("a", "AT13", "2024", "EU27_2020_FOR")]).write(tmp_path)
     structure = tmp_path / "structure.xml"
@@ -103,3 +107,5 @@ def test_the_poverty_line_of_an_arop_value_is_an_sdmx_attribute(tmp_path: Path) 
     data = dataset.data
     assert set(data[data.indic == "AROP_RATE"].POVERTY_LINE.astype(float)) == {14218.0}
     assert data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE.isna().all()
+    assert set(data[data.indic == "AROP_RATE"].POVERTY_LINE_SOURCE) == {"computed, rho=0.01"}
+    assert set(data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE_SOURCE.fillna("")) == {""}

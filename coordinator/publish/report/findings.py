@@ -135,7 +135,10 @@ def absent(row: BenchmarkRow, gap: bool = False) -> str:
     status = str(row.status)
     if status == "not_provided":
         if row.indicator == "arop_rate":
-            return "the city has no national poverty line, so no poverty rate is computed"
+            return (
+                "the city does not provide what this rate needs: a variable it reads, or "
+                "a national poverty line"
+            )
         return "the city does not record a variable this indicator needs"
     if status == "no_answer":
         return "the city's node did not answer"

@@ -134,7 +134,11 @@ def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
         facts = ["", "", "", "", "", "", ""]
         if answer is not None:
             r = answer.rules
-            line = f"{answer.poverty_line:,.0f}" if answer.poverty_line else "none: no AROP rate"
+            line = (
+                f"{answer.poverty_line:,.0f} ({answer.poverty_line_source or 'source not given'})"
+                if answer.poverty_line
+                else "none: no AROP rate"
+            )
             facts = [answer.geo, answer.source, answer.time_period, f"{r.min_count:g}",
                      f"{r.unreliable_below:g}", f"{r.max_cv:g}", line]  # fmt: skip
         rows.append(TableRow([(t, False) for t in [node, *facts, status]]))
