@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,11 +110,13 @@ class Federation:
 
     def close(self) -> None:
         """End every node, then delete every namespace, whatever happened."""
-        for node in self.nodes.values():
-            if node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGCONT)
-                node.terminate(timeout=30)
-        self.lan.close()
+        try:
+            for node in self.nodes.values():
+                if node.proc.poll() is None:
+                    node.proc.send_signal(signal.SIGCONT)
+                    node.terminate(timeout=30)
+        finally:
+            self.lan.close()
 
 
 @pytest.fixture
@@ -155,7 +158,9 @@ print(plain, no_cert)
 """
 
 
-def test_a_federation_across_hosts(federation: Federation) -> None:
+def test_a_federation_across_hosts(
+    federation: Federation, capsys: pytest.CaptureFixture[str]
+) -> None:
     hosts = federation.lan.hosts
 
     # The health port answers another host (plaintext, health service only).
@@ -216,7 +221,9 @@ def test_a_federation_across_hosts(federation: Federation) -> None:
     # Every node's ledger: exactly two charges, audit chain intact, exit 0 on SIGTERM.
     for city, node in federation.nodes.items():
         assert node.terminate(timeout=30) == 0, city
-        spent = [q["rho_charged"] for q in node.events("query")]
-        assert sum(spent) == pytest.approx(2 * rho), (city, spent)
-        assert main(["node", "audit", "--config", str(federation.tmp / city / "node.toml"),
-                     "--verify"]) == 0  # fmt: skip
+        config = str(federation.tmp / city / "node.toml")
+        assert main(["budget", "--config", config]) == 0
+        spent = re.search(r"rho total \S+, spent (\S+),", capsys.readouterr().out)
+        assert spent and float(spent.group(1)) == pytest.approx(2 * rho), (city, spent)
+        assert sum(q["rho_charged"] for q in node.events("query")) == pytest.approx(2 * rho)
+        assert main(["node", "audit", "--config", config, "--verify"]) == 0
