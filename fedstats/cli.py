@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import ConfigError, FedstatsError, QueryError
+from fedstats.logs import LOG_FORMATS, configure
 
 if TYPE_CHECKING:
     from indicators.spec import Query
@@ -51,6 +52,8 @@ def _node_serve(args: argparse.Namespace) -> int:
         "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
         config.dataset.table or config.dataset.path, config.dataset.engine,
         service.engine.rows, mode, host, server.port,
+        extra={"event": {"event": "start", "node": config.id, "port": server.port,
+                         "health_port": server.health_port, "tls": not args.insecure}},
     )  # fmt: skip
     if server.health_server is not None:
         log.info("plaintext health service on port %d", server.health_port)
@@ -63,12 +66,36 @@ def _node_serve(args: argparse.Namespace) -> int:
         for warning in renewal_warnings(config.tls):
             log.warning("%s", warning)
     stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     stop.wait()
-    server.stop(grace=5)
+    log.info(
+        "node %s stopping on %s: no new calls; calls in flight have %g s to finish",
+        config.id, received[0], args.grace,
+        extra={"event": {"event": "stopping", "node": config.id, "signal": received[0]}},
+    )  # fmt: skip
+    server.stop(grace=args.grace)
     if http is not None:
         http.stop()
+    abandoned = server.calls_running
+    log.info(
+        "node %s stopped%s", config.id,
+        f": {abandoned} calls still running after the grace period are abandoned (their "
+        "answers were not sent; a retry with the same query id is answered from the ledger)"
+        if abandoned else "",
+        extra={"event": {"event": "stop", "node": config.id, "abandoned": abandoned}},
+    )  # fmt: skip
+    if abandoned:
+        # Their threads would hold the process open: end it. The ledger is SQLite (WAL,
+        # synchronous=FULL): a transaction cut short rolls back, a committed one stays.
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
@@ -380,6 +407,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Federated, differentially private indicators of migrant integration.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("FEDSTATS_LOG_FORMAT", "text"),
+        help="log lines as text or as one JSON object each (default: $FEDSTATS_LOG_FORMAT "
+        "or text); logs never hold data values",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run a whole federation on this machine")
@@ -406,6 +440,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True)
     serve.add_argument(
         "--insecure", action="store_true", help="plaintext, allowed on a loopback address only"
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, stop taking calls and give those in flight this long "
+        "to finish before exiting (default 20; keep it under the orchestrator's kill timeout)",
     )
     serve.set_defaults(run=_node_serve)
     audit = node_sub.add_parser("audit", help="print the node's audit log")
@@ -563,12 +605,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     # gRPC core logs connection teardowns at INFO on stderr; operators want errors only.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:  # a default from the environment is not checked
+        parser.error(f"FEDSTATS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
     quiet = logging.INFO if args.run is _node_serve else logging.WARNING
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else quiet,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(logging.DEBUG if args.verbose else quiet, args.log_format)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

@@ -12,9 +12,10 @@ An optional second, plaintext port serves the health service alone, for orchestr
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -50,6 +51,31 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+class _CallPool(futures.ThreadPoolExecutor):
+    """The servers' worker threads, counting the calls they are running."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="fedstats-call")
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def submit(  # type: ignore[override]
+        self, fn: Callable[..., object], /, *args: object, **kwargs: object
+    ) -> futures.Future[object]:
+        """Run ``fn`` on a worker, counted while it runs."""
+
+        def counted() -> object:
+            with self._lock:
+                self.running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return super().submit(counted)
+
+
 @dataclass
 class NodeServer:
     """A running node: its gRPC server and the ports it listens on.
@@ -59,15 +85,30 @@ class NodeServer:
         port: The node's public port.
         health_server: The plaintext health-only server, if any.
         health_port: Its port.
+        health_states: The health services' states (both servers'), turned NOT_SERVING on stop.
     """
 
     server: grpc.Server
     port: int
     health_server: grpc.Server | None = None
     health_port: int = 0
+    health_states: list[health.HealthServicer] = field(default_factory=list)
+    pool: _CallPool | None = None
+
+    @property
+    def calls_running(self) -> int:
+        """Calls whose handlers are still running (after ``stop``: those past the grace)."""
+        return 0 if self.pool is None else self.pool.running
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop serving; waits for the servers to finish."""
+        """Stop serving and wait for the servers to finish.
+
+        The health services report NOT_SERVING at once (probes and load balancers move
+        away), new calls are refused (UNAVAILABLE), and calls in flight have ``grace``
+        seconds to finish before they are cancelled (None: cancelled now).
+        """
+        for servicer in self.health_states:
+            servicer.enter_graceful_shutdown()
         events = [self.server.stop(grace)]
         if self.health_server is not None:
             events.append(self.health_server.stop(grace))
@@ -129,17 +170,19 @@ def build_server(
         check_party_certificate(tls, "node", service.config.id, "tls")
     if tls is not None and tls.crl is not None:  # innermost: the metrics count its refusals
         interceptors = (*interceptors, RevocationGuard(service, RevocationList(tls.crl, tls.ca)))
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=SERVER_OPTIONS,
-        interceptors=list(interceptors),
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(_health(), server)
+    pool = _CallPool(max_workers)
+    server = grpc.server(pool, options=SERVER_OPTIONS, interceptors=list(interceptors))
+    states = _health()
+    health_pb2_grpc.add_HealthServicer_to_server(states, server)
     server.add_generic_rpc_handlers((node_handlers(NodeServicer(service, tls=tls is not None)),))
-    running = NodeServer(server, _bind(server, address, _credentials(tls)))
+    running = NodeServer(
+        server, _bind(server, address, _credentials(tls)), health_states=[states], pool=pool
+    )
     if health_address:
         running.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-        health_pb2_grpc.add_HealthServicer_to_server(_health(), running.health_server)
+        states = _health()
+        running.health_states.append(states)
+        health_pb2_grpc.add_HealthServicer_to_server(states, running.health_server)
         running.health_port = _bind(running.health_server, health_address, None)
         running.health_server.start()
     server.start()

@@ -310,7 +310,7 @@ class NodeService:
         )
         outcome = served.ledger.reserve(request)
         if isinstance(outcome, StoredAnswer):
-            log.info("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
+            log.debug("query %s answered from the ledger (%s)", query_id, outcome.answered_by)
             answer = QueryAnswer.from_stored(query_id, outcome.answer)
             if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
                 answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
@@ -367,7 +367,7 @@ class NodeService:
             # Nothing has left the node: the noisy values die with this frame.
             served.ledger.cancel(reservation)
             raise
-        log.info("query %s released %d tables", reservation.query_id, len(tables))
+        log.debug("query %s released %d tables", reservation.query_id, len(tables))
         return answer, position
 
     def _release(self, spec: TableSpec, rho: float, served: _Period) -> TableRelease:
@@ -427,7 +427,13 @@ class NodeService:
     def record_refusal(
         self, query_id: str, coordinator: str, request_sha256: str, error: FedstatsError
     ) -> None:
-        """Append a refusal to the audit log (nothing was charged)."""
+        """Append a refusal to the audit log (nothing was charged) and log one line."""
+        log.warning(
+            "refused %s from %s: %s: %s", f"query {query_id}" if query_id else "a call",
+            coordinator or "an unidentified caller", error.reason, error.message,
+            extra={"event": {"event": "refusal", "query_id": query_id,
+                             "coordinator": coordinator, "reason": str(error.reason)}},
+        )  # fmt: skip
         request = Request(query_id, "", 0.0, coordinator, request_sha256)
         self.ledger.record_refusal(request, error)
 

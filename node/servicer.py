@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -241,6 +242,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         if isinstance(request, Malformed):
             _abort(context, _malformed_error(request))
         info = RequestInfo(request_sha256=hashlib.sha256(request.request).hexdigest())
+        started = time.monotonic()
         try:
             peer = coordinator_of(context, self.tls)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
@@ -251,11 +253,13 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 request_sha256=admitted.request_sha256,
             )
             result = self._result(answer).SerializeToString()
-            return pb.SignedResult(
+            signed = pb.SignedResult(
                 result=result, signature=self.service.sign(result), key_id=self.service.key_id
             )
         except Exception as exc:
             self._refuse(context, info, exc, "RunQuery")
+        _log_answer(answer, info.coordinator, time.monotonic() - started)
+        return signed
 
     def SecureStep(  # noqa: N802 - gRPC method name
         self, request: pb.SecureStepRequest, context: grpc.ServicerContext
@@ -345,6 +349,22 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             audit_hash=answer.audit_hash,
             country=cfg.country,
         )
+
+
+def _log_answer(answer: QueryAnswer, coordinator: str, seconds: float) -> None:
+    """The node's one log line for an answered query: ids, charge and timing, no values."""
+    log.info(
+        "query %s from %s answered: period %s, %d tables, rho %.6g charged%s, audit #%d, "
+        "%.0f ms", answer.query_id, coordinator, answer.time_period, len(answer.tables),
+        answer.rho_charged, " (stored answer)" if answer.cached else "", answer.audit_seq,
+        seconds * 1000,
+        extra={"event": {
+            "event": "query", "query_id": answer.query_id, "coordinator": coordinator,
+            "time_period": answer.time_period, "tables": len(answer.tables),
+            "rho_charged": answer.rho_charged, "cached": answer.cached,
+            "audit_seq": answer.audit_seq, "ms": round(seconds * 1000, 1),
+        }},
+    )  # fmt: skip
 
 
 def _malformed_error(request: Malformed) -> FedstatsError:
