@@ -137,7 +137,7 @@ def test_sdmx_reads_back_into_the_same_values_and_flags(
     assert header == [
         "DATAFLOW", "freq", "stat", "unit", "indic", "sex", "age", "citizen", "geo",
         "TIME_PERIOD", "OBS_VALUE", "OBS_FLAG", "CONF_STATUS", "OBS_STATUS", "COMPARATOR",
-        "POVERTY_LINE",
+        "POVERTY_LINE", "SOURCE_TYPE", "DEVIATION", "GEO_LEVEL", "RELEASE",
     ]  # fmt: skip
     data, codes = _sdmx_frame(directory, "citizen")
     for column, allowed in codes.items():
