@@ -36,9 +36,13 @@ def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
 
 
 def _deviation(answer: NodeTables, variables: tuple[str, ...]) -> str:
-    codes = ";".join(codes_of(answer, variables))
-    notes = "; ".join(f"{v}: {answer.deviations[v]}" for v in variables if v in answer.deviations)
-    return f"{codes} ({notes})" if codes and notes else codes or notes
+    """``input=code`` pairs, then the node's notes in brackets (without repeating the codes)."""
+    pairs = codes_of(answer, variables)
+    notes = [answer.deviations[v] for v in variables if v in answer.deviations]
+    for variable, code in (p.split("=", 1) for p in pairs):
+        notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
+    text = "; ".join(notes)
+    return f"{';'.join(pairs)} ({text})" if pairs and text else ";".join(pairs) or text
 
 
 def _members(
