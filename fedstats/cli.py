@@ -134,11 +134,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"FAIL {line}")
     if report.ok and trusted is None:
         print(
-            "verified against the node keys recorded in the provenance file itself: they were "
-            "NOT checked against a trusted list (pass --config coordinator.toml to check them)"
+            "note: verified against the node keys recorded in the provenance file itself: they "
+            "were NOT checked against a trusted list (pass --config coordinator.toml to check them)"
         )
-    else:
-        print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
+    print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
     return 0 if report.ok else 1
 
 

@@ -31,6 +31,15 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
             if r["indicator"] != "median_income_ratio":  # a ratio of medians may pass 100
                 assert float(r["value"]) <= 100.0
             assert float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"])
+    # Helsinki's and Ghent's register-based labour status: d, with the vocabulary code
+    concepts = {"helsinki": "wstatus=register_activity", "ghent": "wstatus=registered_jobseeker"}
+    labour = [r for r in rows if r["indicator"] == "employment_rate" and r["node"] in concepts]
+    assert labour and all("d" in r["flags"] for r in labour)
+    assert all(r["deviation"].startswith(concepts[r["node"]]) for r in labour)
+    assert {r["geo_level"] for r in rows if r["node"] != "*"} == {"city"}
+    assert len({r["release"] for r in rows}) == 1 and rows[0]["release"].startswith("demo-")
+    # a reference-metadata file per node accompanies the outputs
+    assert {p.stem for p in (out / "metadata").glob("*.json")} == nodes - {"*"} | {"pooled"}
     # the pathway (two periods, by arrival cohort) and the cohort comparison ran too
     with (out / "cohorts" / "benchmark.csv").open() as handle:
         cohorts = list(csv.DictReader(handle))
