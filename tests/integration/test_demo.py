@@ -127,9 +127,9 @@ def test_the_secure_demo_prints_both_pooled_intervals(
     assert "athens: SECURE_ROUND_REFUSED" in printed  # the survey city is left out
     rows = [line.split() for line in printed.splitlines() if line.startswith("employment_rate")]
     assert len(rows) >= 5
-    # athens (a survey) refuses and vienna (its citizenship deviates) is left out, as plain
-    # pools leave it: with t = 3 of 3 survivors the pooled noise SD is one node's,
-    # against sqrt(K) for the plain sum: intervals about 0.577 as wide (their noisy
-    # denominators move each ratio a little)
+    # athens (a survey) refuses; both pools take the deviating nodes (flag d): with t = 3
+    # and 4 survivors the pooled noise variance is 4/3 of one node's, against 4 nodes' for
+    # the plain sum: intervals about sqrt(1/3) = 0.577 as wide (their noisy denominators
+    # move each ratio a little)
     ratios = sorted(float(r[-1]) for r in rows if r[-1][0].isdigit() and r[-1][-1] != "]")
     assert len(ratios) >= 5 and abs(ratios[len(ratios) // 2] - 0.577) < 0.05
