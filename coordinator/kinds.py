@@ -84,6 +84,7 @@ class Gathered:
         geos: Geo codes of nodes known without an answer (their rows still name one).
         not_provided: Nodes not asked because they provide none of the query's variables.
         periods: Latest reference periods of nodes known without an answer.
+        levels: Territorial levels of the geo codes of nodes known without an answer.
     """
 
     order: list[str]
@@ -92,6 +93,7 @@ class Gathered:
     geos: dict[str, str]
     not_provided: frozenset[str] = frozenset()
     periods: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)
 
     @property
     def answering(self) -> list[str]:
@@ -120,7 +122,7 @@ class Harmonised(QueryKind):
             self.plan, gathered.order, gathered.answers, gathered.geos,
             periods=gathered.periods, pooled=self.pooling, not_provided=gathered.not_provided,
         )  # fmt: skip
-        return describe_rows(rows, self.plan, gathered.answers, self.pooling)
+        return describe_rows(rows, self.plan, gathered.answers, self.pooling, gathered.levels)
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
         """The query's plan."""

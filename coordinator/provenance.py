@@ -108,6 +108,7 @@ def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) 
             message=failure.message,
             geo=next((r.geo for r in outcome.rows if r.node == node_id), ""),
             time_period=next((r.time_period for r in outcome.rows if r.node == node_id), ""),
+            geo_level=next((r.geo_level for r in outcome.rows if r.node == node_id), ""),
         )
     return entry
 
@@ -272,6 +273,7 @@ def _verify_query(
     answers: dict[str, NodeTables] = {}
     geos: dict[str, str] = {}
     periods: dict[str, str] = {}
+    levels: dict[str, str] = {}
     order: list[str] = []
     for entry in query["nodes"]:
         node = entry["node"]
@@ -281,6 +283,7 @@ def _verify_query(
         if entry["status"] != "answered":
             geos[node] = entry.get("geo", "")
             periods[node] = entry.get("time_period", "")
+            levels[node] = entry.get("geo_level", "")
             continue
         result = _signed_result(entry, trusted, where, report)
         if result is None:
@@ -297,7 +300,7 @@ def _verify_query(
     lacking = frozenset(
         e["node"] for e in query["nodes"] if e.get("reason") == Reason.VARIABLE_NOT_PROVIDED
     )
-    return kind.rows(Gathered(order, plans, answers, geos, lacking, periods))
+    return kind.rows(Gathered(order, plans, answers, geos, lacking, periods, levels))
 
 
 def _answered_by(document: dict[str, Any]) -> int:

@@ -66,10 +66,12 @@ def describe_rows(
     plan: Plan,
     answers: Mapping[str, NodeTables],
     pooling: Pooling,
+    levels: Mapping[str, str] | None = None,
 ) -> list[BenchmarkRow]:
     """The rows with ``source``, ``deviation`` and ``geo_level`` (and pooled composition).
 
-    Rows of nodes without an answer keep those columns blank: nothing is known of them.
+    Rows of nodes without an answer get the ``geo_level`` they described (``levels``),
+    and a blank source and deviation: nothing they signed says more.
     """
     out: list[BenchmarkRow] = []
     for row in rows:
@@ -93,5 +95,7 @@ def describe_rows(
                     f"{a.node_id}:{code}" for a in members for code in codes_of(a, variables)
                 ),
             )
+        elif row.node != POOLED:
+            row = replace(row, geo_level=(levels or {}).get(row.node, ""))
         out.append(row)
     return out

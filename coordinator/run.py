@@ -146,8 +146,9 @@ def run_query(
     periods = {
         n: d.time_period for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)
     }
+    levels = {n: d.geo_level for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
     gathered = Gathered(
-        [n.id for n in config.nodes], planned.plans, answers, geos, lacking, periods
+        [n.id for n in config.nodes], planned.plans, answers, geos, lacking, periods, levels
     )
     plan = kind.outcome_plan(gathered)
     record_query(config, query_id, plan.query, failures, charged)
