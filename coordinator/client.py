@@ -19,8 +19,9 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import DecodeError
 
-from common.errors import ERROR_METADATA_KEY, Reason
+from common.errors import ERROR_METADATA_KEY, FedstatsError, Reason
 from coordinator.config import NodeAddress
+from coordinator.identity import checked_description
 from indicators.spec import Query
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
@@ -259,15 +260,26 @@ def describe_node(
 
     A node whose certificate is revoked is refused before the call (see `Dialer`).
     With a signer, the call carries the coordinator's signed identity (needed by a node
-    served with ``--insecure``, which has no TLS peer to go by).
+    served with ``--insecure``, which has no TLS peer to go by). The description is signed
+    by the node and checked against its configured key (`coordinator.identity`); a node
+    of an earlier release, without ``DescribeSigned``, answers its unsigned ``Describe``.
     """
     revoked = dialer.revoked(node, timeout)
     if revoked is not None:
         return revoked
     metadata = [signer.identity_for(node.id)] if signer is not None else None
     with dialer.channel(node) as channel:
+        stub = pb_grpc.NodeServiceStub(channel)
         try:
-            description: pb.NodeDescription = pb_grpc.NodeServiceStub(channel).Describe(
+            signed = stub.DescribeSigned(pb.DescribeRequest(), timeout=timeout, metadata=metadata)
+            return checked_description(node, signed)
+        except FedstatsError as exc:
+            return NodeFailure.of(exc.reason, exc.message, exc.hint)
+        except grpc.RpcError as error:
+            if not isinstance(error, grpc.Call) or error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                return failure_of(error, node, dialer.tls is not None)
+        try:
+            description: pb.NodeDescription = stub.Describe(
                 pb.DescribeRequest(), timeout=timeout, metadata=metadata
             )
             return description

@@ -90,6 +90,10 @@ class NodeTables:
     poverty_line_source: str = ""
     country: str = ""
     margins: dict[str, tuple[Margin, ...]] = field(default_factory=dict)
+    concepts: dict[str, str] = field(default_factory=dict)  # variable: "input=code;..."
+    geo_level: str = ""
+    name: str = ""
+    cached: bool = False  # the node answered from its cache (charging nothing)
 
     def deviates(self, spec: TableSpec) -> bool:
         """Whether the node's definition of a variable the table reads deviates."""
@@ -130,6 +134,10 @@ class BenchmarkRow:
     aggregate: str = ""
     poverty_line_source: str = ""
     estimate: Estimate | None = field(default=None, repr=False)
+    geo_level: str = ""  # the territorial level of geo (set by coordinator.rowmeta)
+    source: str = ""  # register | survey | census; pooled: the members' joined by +
+    deviation: str = ""  # concept codes ("wstatus=register_activity") and the node's notes
+    release: str = ""  # the citable release id (set when published)
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,10 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         poverty_line_source=result.poverty_line_source if result.poverty_line else "",
         deviations=dict(result.deviations),
         country=result.country,
+        concepts=dict(result.concepts),
+        geo_level=result.geo_level,
+        name=result.name,
+        cached=result.cached,
     )
 
 
@@ -606,6 +618,7 @@ def benchmark_rows(
     answers: dict[str, NodeTables],
     geos: dict[str, str] | None = None,
     *,
+    periods: dict[str, str] | None = None,
     pooled: bool | Pooling = True,
     flagged: Flags = NONE,
     not_provided: frozenset[str] = frozenset(),
@@ -618,6 +631,8 @@ def benchmark_rows(
             values, with status ``no_answer`` or ``not_provided``.
         answers: Tables of the nodes that answered.
         geos: Geo codes of nodes known only from configuration (for failed nodes).
+        periods: Latest periods failed nodes described (their rows' period when the
+            query names none).
         pooled: Whether (and how) to give pooled rows.
         flagged: Flags every row carries.
         not_provided: Nodes that were not asked because they provide none of the
@@ -625,8 +640,6 @@ def benchmark_rows(
     """
     pooling = pooled if isinstance(pooled, Pooling) else Pooling(enabled=pooled)
     rows: list[BenchmarkRow] = []
-    periods = sorted({a.time_period for a in answers.values()})
-    pooled_period = "+".join(periods)
     for name in plan.query.indicators:
         indicator, spec = plan.indicator(name)
         # the nodes that answered this indicator's table
@@ -649,11 +662,19 @@ def benchmark_rows(
             known = answers.get(node_id)
             geo = known.geo if known else (geos or {}).get(node_id, "")
             status = Status.NOT_PROVIDED if known or node_id in not_provided else Status.NO_ANSWER
-            period = known.time_period if known else pooled_period
+            period = known.time_period if known else _silent_period(plan, node_id, periods)
             rows += _missing_rows(node_id, geo, period, spec, indicator, plan, flagged, status)
         if pooling.enabled and answers:
             rows += _pooled_rows(plan, spec, indicator, node_order, having, lines, pooling, flagged)
     return rows
+
+
+def _silent_period(plan: Plan, node_id: str, periods: dict[str, str] | None) -> str:
+    """A node's period without its answer: the query's, else what it described, else blank.
+
+    Never another node's period: a blank says the period is not known.
+    """
+    return plan.query.time_period or (periods or {}).get(node_id, "")
 
 
 def pooled_rows(

@@ -35,6 +35,9 @@ class CoordinatorConfig:
         nodes: The nodes to ask.
         tls: CA, certificate and key for mutual TLS; None dials plaintext (loopback only).
         signing_key: The Ed25519 key that signs queries.
+        issuer: The issuing body named in every release's citation (default: ``id``).
+        release_version: The version cited with each release (``[coordinator]
+            release_version``, default ``"1"``; raise it for a corrected release).
     """
 
     file: Path
@@ -44,6 +47,8 @@ class CoordinatorConfig:
     nodes: tuple[NodeAddress, ...]
     tls: TlsFiles | None = None
     signing_key: Path | None = None
+    issuer: str = ""
+    release_version: str = "1"
 
 
 def load_coordinator_config(path: str | Path) -> CoordinatorConfig:
@@ -55,11 +60,14 @@ def load_coordinator_config(path: str | Path) -> CoordinatorConfig:
     top = read_toml(path)
     top.check_keys({"coordinator", "nodes", "tls", "signing"})
     coord = top.sub("coordinator")
-    coord.check_keys({"id", "state_dir", "timeout_seconds"})
+    coord.check_keys({"id", "state_dir", "timeout_seconds", "issuer", "release_version"})
     keys = parse_key_files(top)
+    coordinator_id = coord.text("id", hint='e.g. id = "eurostat"')
     return CoordinatorConfig(
         file=top.file,
-        id=coord.text("id", hint='e.g. id = "eurostat"'),
+        id=coordinator_id,
+        issuer=coord.get("issuer", str, "").strip() or coordinator_id,
+        release_version=coord.get("release_version", str, "1"),
         state_dir=top.file.parent / coord.get("state_dir", str, "state"),
         timeout_seconds=coord.positive("timeout_seconds", 60.0),
         nodes=_nodes(top),

@@ -30,6 +30,7 @@ from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
 from coordinator.pooling import Pooling, check_pooling
+from coordinator.rowmeta import describe_rows
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
@@ -82,6 +83,8 @@ class Gathered:
         answers: The tables of the nodes that answered.
         geos: Geo codes of nodes known without an answer (their rows still name one).
         not_provided: Nodes not asked because they provide none of the query's variables.
+        periods: Latest reference periods of nodes known without an answer.
+        levels: Territorial levels of the geo codes of nodes known without an answer.
     """
 
     order: list[str]
@@ -89,6 +92,8 @@ class Gathered:
     answers: dict[str, NodeTables]
     geos: dict[str, str]
     not_provided: frozenset[str] = frozenset()
+    periods: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)
 
     @property
     def answering(self) -> list[str]:
@@ -113,10 +118,11 @@ class Harmonised(QueryKind):
 
     def rows(self, gathered: Gathered) -> list[BenchmarkRow]:
         """Per indicator: each node's rows (without values where it did not answer), pooled."""
-        return benchmark_rows(
+        rows = benchmark_rows(
             self.plan, gathered.order, gathered.answers, gathered.geos,
-            pooled=self.pooling, not_provided=gathered.not_provided,
+            periods=gathered.periods, pooled=self.pooling, not_provided=gathered.not_provided,
         )  # fmt: skip
+        return describe_rows(rows, self.plan, gathered.answers, self.pooling, gathered.levels)
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
         """The query's plan."""
@@ -158,10 +164,10 @@ class Local(QueryKind):
         """Per answering node, its own rows, flagged ``d``; no pooled rows."""
         rows: list[BenchmarkRow] = []
         for node_id in gathered.answering:
-            rows += benchmark_rows(
-                gathered.plans[node_id], [node_id], {node_id: gathered.answers[node_id]},
-                pooled=False, flagged=Flags(DEVIATES),
-            )  # fmt: skip
+            answers = {node_id: gathered.answers[node_id]}
+            plan = gathered.plans[node_id]
+            own = benchmark_rows(plan, [node_id], answers, pooled=False, flagged=Flags(DEVIATES))
+            rows += describe_rows(own, plan, answers, Pooling(enabled=False))
         return rows
 
     def outcome_plan(self, gathered: Gathered) -> Plan:

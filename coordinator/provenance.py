@@ -39,6 +39,7 @@ from coordinator.chain import ChainPosition, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
+from coordinator.publish.citation import Citation, release_id, with_release
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
@@ -54,6 +55,7 @@ __all__ = [
     "SECURE_FORMATS",
     "VerifyReport",
     "check_secure_formats",
+    "citation_for",
     "publish",
     "publish_secure",
     "verify_outputs",
@@ -105,6 +107,8 @@ def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) 
             reason=failure.reason,
             message=failure.message,
             geo=next((r.geo for r in outcome.rows if r.node == node_id), ""),
+            time_period=next((r.time_period for r in outcome.rows if r.node == node_id), ""),
+            geo_level=next((r.geo_level for r in outcome.rows if r.node == node_id), ""),
         )
     return entry
 
@@ -116,6 +120,7 @@ def write_provenance(
     coordinator_id: str,
     coordinator_key: Ed25519PublicKey,
     node_keys: dict[str, Ed25519PublicKey],
+    citation: Citation | None = None,
 ) -> Path:
     """Write ``provenance.json`` for the outcomes behind the given output files."""
     keys = {node: public_key_text(key) for node, key in node_keys.items()}
@@ -130,7 +135,7 @@ def write_provenance(
         }
         for o in outcomes
     ]
-    return _write_document(queries, out_dir, files, coordinator_id, coordinator_key)
+    return _write_document(queries, out_dir, files, coordinator_id, coordinator_key, citation)
 
 
 def _write_document(
@@ -139,12 +144,14 @@ def _write_document(
     files: list[Path],
     coordinator_id: str,
     coordinator_key: Ed25519PublicKey,
+    citation: Citation | None = None,
 ) -> Path:
     document = {
         "format": FORMAT,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "coordinator": coordinator_id,
         "coordinator_public_key": public_key_text(coordinator_key),
+        **({"release": citation.record()} if citation else {}),
         "queries": queries,
         "files": {str(path.relative_to(out_dir)): _sha256(path) for path in files},
     }
@@ -236,7 +243,8 @@ def _verify_directory(directory: Path, trusted: dict[str, Ed25519PublicKey] | No
     if secure:
         report.unchecked.append(f"benchmark.csv: not recomputed: {NOT_RECOMPUTABLE}")
     else:
-        _check_benchmark(directory, rows, report)
+        release = document.get("release", {}).get("release", "")
+        _check_benchmark(directory, with_release(rows, release), report)
     for name, digest in document["files"].items():
         path = directory / name  # names are relative to the output directory
         if not path.exists():
@@ -264,6 +272,8 @@ def _verify_query(
     plans: dict[str, Plan] = {}
     answers: dict[str, NodeTables] = {}
     geos: dict[str, str] = {}
+    periods: dict[str, str] = {}
+    levels: dict[str, str] = {}
     order: list[str] = []
     for entry in query["nodes"]:
         node = entry["node"]
@@ -272,6 +282,8 @@ def _verify_query(
         check_request(entry, coordinator_key, where, report)
         if entry["status"] != "answered":
             geos[node] = entry.get("geo", "")
+            periods[node] = entry.get("time_period", "")
+            levels[node] = entry.get("geo_level", "")
             continue
         result = _signed_result(entry, trusted, where, report)
         if result is None:
@@ -288,7 +300,7 @@ def _verify_query(
     lacking = frozenset(
         e["node"] for e in query["nodes"] if e.get("reason") == Reason.VARIABLE_NOT_PROVIDED
     )
-    return kind.rows(Gathered(order, plans, answers, geos, lacking))
+    return kind.rows(Gathered(order, plans, answers, geos, lacking, periods, levels))
 
 
 def _answered_by(document: dict[str, Any]) -> int:
@@ -380,8 +392,9 @@ def _earlier_layout(expected: Path, target: Path) -> int | None:
     """The number of columns compared when ``target`` has an earlier release's layout.
 
     An earlier release wrote fewer columns (before ``status`` and the columns after it,
-    flag ``n`` where a node gave no value). Its file verifies when every one of its
-    columns matches the recomputed file, reading its ``n`` as no flag; None otherwise.
+    flag ``n`` where a node gave no value, ``*`` as the geo of pooled rows). Its file
+    verifies when every one of its columns matches the recomputed file, reading its ``n``
+    as no flag and its pooled geo as the members; None otherwise.
     """
     with (
         expected.open(newline="", encoding="utf-8") as a,
@@ -391,12 +404,23 @@ def _earlier_layout(expected: Path, target: Path) -> int | None:
     if not old or len(new) != len(old) or "status" in old[0] or not set(old[0]) < set(new[0]):
         return None
     at = [new[0].index(c) for c in old[0]]
-    flags = old[0].index("flags")
+    flags, node, geo = (old[0].index(c) for c in ("flags", "node", "geo"))
     for recomputed, written in zip(new[1:], old[1:], strict=True):
         written[flags] = written[flags].replace("n", "")
+        if written[node] == written[geo] == POOLED:  # pooled rows did not name their members
+            written[geo] = recomputed[new[0].index("geo")]
         if [recomputed[i] for i in at] != written:
             return None
     return len(old[0])
+
+
+def citation_for(
+    query_ids: list[str], coordinator_id: str, issuer: str = "", version: str = "1"
+) -> Citation:
+    """The citable release of the given queries, issued now."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    release = release_id(coordinator_id, query_ids, now)
+    return Citation(release, issuer or coordinator_id, version, now)
 
 
 def publish(
@@ -406,16 +430,19 @@ def publish(
     coordinator_id: str,
     coordinator_key: Ed25519PublicKey,
     node_keys: dict[str, Ed25519PublicKey],
+    citation: Citation | None = None,
 ) -> list[Path]:
     """Write the outputs, ``provenance.json`` and its public form; returns every file.
 
     The two provenance files come last. ``benchmark.csv`` is always written: ``fedstats
-    verify`` recomputes it from the signed results.
+    verify`` recomputes it from the signed results. The outputs form one citable release
+    (`citation_for` the queries when none is given).
     """
     wanted = check_formats(["csv", *formats])
-    written = output_files(write_outputs(outcomes, out_dir, wanted))
+    citation = citation or citation_for([o.query_id for o in outcomes], coordinator_id)
+    written = output_files(write_outputs(outcomes, out_dir, wanted, citation))
     provenance = write_provenance(
-        outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys
+        outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys, citation
     )
     public = write_public(provenance, [o.rows for o in outcomes])
     return [*written, provenance, public]
@@ -453,7 +480,10 @@ def publish_secure(
 ) -> list[Path]:
     """Write a secure round's pooled rows and its ``provenance.json``; provenance last."""
     wanted = check_secure_formats(formats)
-    written = output_files(write_outputs([outcome], out_dir, wanted))
+    citation = citation_for([outcome.query_id], coordinator_id)
+    written = output_files(write_outputs([outcome], out_dir, wanted, citation))
     record = secure_query_record(outcome, node_keys)
-    provenance = _write_document([record], out_dir, written, coordinator_id, coordinator_key)
+    provenance = _write_document(
+        [record], out_dir, written, coordinator_id, coordinator_key, citation
+    )
     return [*written, provenance]

@@ -152,7 +152,13 @@ def run_query(
             answers[node_id], charged[node_id] = answer
     geos = {n: d.geo for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
     lacking = frozenset(n for n, f in failures.items() if f.reason == Reason.VARIABLE_NOT_PROVIDED)
-    gathered = Gathered([n.id for n in config.nodes], planned.plans, answers, geos, lacking)
+    periods = {
+        n: d.time_period for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)
+    }
+    levels = {n: d.geo_level for n, d in descriptions.items() if isinstance(d, pb.NodeDescription)}
+    gathered = Gathered(
+        [n.id for n in config.nodes], planned.plans, answers, geos, lacking, periods, levels
+    )
     plan = kind.outcome_plan(gathered)
     record_query(config, query_id, plan.query, failures, charged)
     return QueryOutcome(

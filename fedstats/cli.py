@@ -16,9 +16,15 @@ from common.errors import ConfigError, FedstatsError, QueryError
 from fedstats.logs import LOG_FORMATS, configure
 
 if TYPE_CHECKING:
+    from coordinator.run import QueryOutcome
     from indicators.spec import Query
 
-__all__ = ["main"]
+__all__ = ["EXIT_BAD_USAGE", "EXIT_NO_ANSWER", "EXIT_SOME_FAILED", "main"]
+
+# Exit codes of `fedstats query` (DESIGN section 6).
+EXIT_NO_ANSWER = 1  # no node answered
+EXIT_BAD_USAGE = 2  # bad usage or configuration
+EXIT_SOME_FAILED = 3  # --strict: some node failed
 
 
 def _node_serve(args: argparse.Namespace) -> int:
@@ -227,6 +233,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"not checked: {line}")
     for line in report.problems:
         print(f"FAIL {line}")
+    if report.ok and trusted is None:
+        print(
+            "note: verified against the node keys recorded in the provenance file itself: they "
+            "were NOT checked against a trusted list (pass --config coordinator.toml to check them)"
+        )
     print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")
     return 0 if report.ok else 1
 
@@ -272,9 +283,9 @@ def _query(args: argparse.Namespace) -> int:
     from coordinator.config import load_coordinator_config
     from coordinator.pooling import AGGREGATES, Pooling
     from coordinator.progress import FanOutProgress
-    from coordinator.provenance import publish
+    from coordinator.provenance import citation_for, publish
     from coordinator.publish.outputs import check_formats
-    from coordinator.publish.summary import outcome_notes, summary
+    from coordinator.publish.summary import names_of, outcome_notes, summary
     from coordinator.run import run_pathway, run_query
     from security.signing import load_private_key
 
@@ -298,16 +309,30 @@ def _query(args: argparse.Namespace) -> int:
     else:
         outcomes = [run_query(config, query, progress=progress, pooling=pooling)]
     assert config.signing_key is not None  # run_query checked it
+    citation = citation_for(
+        [o.query_id for o in outcomes], config.id, config.issuer, config.release_version
+    )
     written = publish(
         outcomes, Path(args.out), formats, config.id,
         load_private_key(config.signing_key, "signing.key").public_key(),
-        {n.id: n.public_key for n in config.nodes if n.public_key is not None},
+        {n.id: n.public_key for n in config.nodes if n.public_key is not None}, citation,
     )  # fmt: skip
+    names = names_of(outcomes)
     for outcome in outcomes:
-        print(summary(outcome.rows, outcome.failures, notes=outcome_notes(outcome)))
+        notes = outcome_notes(outcome)
+        print(summary(outcome.rows, outcome.failures, notes=notes, names=names))
         print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
     _print_written(written)
-    return 0 if all(o.answers for o in outcomes) else 1
+    return _exit_code(outcomes, args.strict)
+
+
+def _exit_code(outcomes: Sequence[QueryOutcome], strict: bool) -> int:
+    """DESIGN section 6: 1 when no node answered; 3 under --strict when any node failed."""
+    if not all(o.answers for o in outcomes):
+        return EXIT_NO_ANSWER
+    if strict and any(o.failures for o in outcomes):
+        return EXIT_SOME_FAILED
+    return 0
 
 
 def _query_of(args: argparse.Namespace) -> Query:
@@ -368,7 +393,7 @@ def _query_secure(args: argparse.Namespace) -> int:
     )
     print(f"{len(outcome.rows)} pooled rows only: no node's table is seen, so none is published")
     _print_written(written)
-    return 0
+    return EXIT_SOME_FAILED if args.strict and outcome.failures else 0
 
 
 def _print_written(written: list[Path]) -> None:
@@ -516,6 +541,12 @@ def _parser() -> argparse.ArgumentParser:
         "any is charged)",
     )
     query.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit {EXIT_SOME_FAILED} when any node failed (without it: 0 when at least one "
+        f"node answered; {EXIT_NO_ANSWER} when none did)",
+    )
+    query.add_argument(
         "--pool-deviations",
         action="store_true",
         help="also pool nodes whose definitions differ (flag d); left out by default",
@@ -614,13 +645,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
+    except BrokenPipeError:  # the reader went away (`fedstats budget | head`): no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        return 1
     except FedstatsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.field:
             print(f"  where: {exc.field}", file=sys.stderr)
         if exc.hint:
             print(f"  fix: {exc.hint}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_USAGE
 
 
 if __name__ == "__main__":

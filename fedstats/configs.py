@@ -77,6 +77,7 @@ def node_toml(
         "node": {
             "id": facts.id,
             "geo": facts.geo,
+            "geo_level": "city",
             "name": facts.name,
             "country": facts.country,
             "listen": "127.0.0.1:0",

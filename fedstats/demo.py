@@ -15,7 +15,7 @@ from pathlib import Path
 from common.errors import FedstatsError
 from coordinator.config import CoordinatorConfig, load_coordinator_config
 from coordinator.progress import FanOutProgress
-from coordinator.provenance import publish, verify_provenance
+from coordinator.provenance import citation_for, publish, verify_provenance
 from coordinator.publish.outputs import FORMATS
 from coordinator.publish.summary import outcome_notes, summary
 from coordinator.run import QueryOutcome, run_query
@@ -183,7 +183,10 @@ def _write_outputs(
     coordinator_key = load_private_key(config.signing_key, "signing.key").public_key()
     node_keys = {n.id: n.public_key for n in config.nodes if n.public_key is not None}
     wanted = list(FORMATS) if formats is None else formats
-    return publish(outcomes, out, wanted, config.id, coordinator_key, node_keys)
+    citation = citation_for(
+        [o.query_id for o in outcomes], config.id, config.issuer, config.release_version
+    )
+    return publish(outcomes, out, wanted, config.id, coordinator_key, node_keys, citation)
 
 
 def _print_budget(outcomes: list[QueryOutcome]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.config import load_coordinator_config
+from coordinator.pooling import Pooling
 from coordinator.run import run_query
 from coordinator.secure_run import run_secure_query
 from fedstats.demo import _coordinator_toml, _prepare
@@ -63,10 +64,12 @@ def run_secure_demo(out: Path, cities: int = 5, persons: int = 100_000) -> int:
         )
         config = load_coordinator_config(out / "coordinator.toml")
         query = Query(INDICATORS, "citizen", (), "NAT", RHO)
-        secure = run_secure_query(config, query)
+        # Helsinki and Ghent measure labour status from registers (concept codes, flag d):
+        # both pools take them, and their rows say so
+        secure = run_secure_query(config, query, deviations=True)
         # the plain sum over the same nodes, for a like-for-like comparison
         same = tuple(n for n in config.nodes if n.id in secure.survivors)
-        plain = run_query(replace(config, nodes=same), query)
+        plain = run_query(replace(config, nodes=same), query, pooling=Pooling(deviations=True))
     finally:
         for server in servers:
             server.stop()

@@ -50,6 +50,7 @@ class Var:
     arrival_year: str = ""
     deviation: str = ""
     codes: tuple[str, ...] = ()  # a ``local:NAME`` variable's own code list
+    concept: str = ""  # the controlled vocabulary's code (`indicators.concepts`)
 
     def columns(self) -> tuple[str, ...]:
         """The local columns the section reads."""
@@ -75,6 +76,8 @@ def render(name: str, var: Var) -> str:
         table["missing"] = var.missing
     if var.iso_country:
         table["iso_country"] = True
+    if var.concept:
+        table["concept"] = var.concept
     if var.deviation:
         table["deviation"] = var.deviation
     comment = f"# {var.comment}\n" if var.comment else ""
@@ -594,6 +597,7 @@ _GHENT: tuple[tuple[str, Var], ...] = (
                     "INAC",
                 )
             ),
+            concept="registered_jobseeker",
         ),
     ),
     (
@@ -706,6 +710,7 @@ _HELSINKI: tuple[tuple[str, Var], ...] = (
             "origin: 11/12 Finnish background born in Finland/abroad, 21/22 foreign"
             " background; a Finnish background needs one parent born in Finland",
             map=_codes({11: "NB_NBP", 12: "FB", 21: "NB_2FBP", 22: "FB"}),
+            concept="national_definition",
             deviation="Statistics Finland's origin: the native-born with one foreign-born"
             " parent have a Finnish background and are counted in NB_NBP (no NB_1FBP)",
         ),
@@ -718,6 +723,7 @@ _HELSINKI: tuple[tuple[str, Var], ...] = (
             "main activity: 11 employed, 12 unemployed, 22 student, 24 pensioner,"
             " 25 conscript, 29 other inactive; empty under 15",
             map=_codes({11: "EMP", 12: "UNE", 22: "INAC", 24: "INAC", 25: "INAC", 29: "INAC"}),
+            concept="register_activity",
         ),
     ),
     (

@@ -51,7 +51,7 @@ class CityFacts:
     Attributes:
         id: Stable lowercase node id, e.g. ``"vienna"``.
         name: Display name, e.g. ``"Vienna"``.
-        geo: Code published in tables: the NUTS-2 region for the demo cities (``"AT13"``),
+        geo: Code published in tables: the NUTS-2 region for the demo cities (``"AT001C"``),
             the uppercased id for other cities.
         country: ISO 3166 alpha-2 code of the node's country, Eurostat style (Greece is
             ``"EL"``): who counts as ``NAT``.
@@ -132,7 +132,7 @@ def _facts(city: str, name: str, geo: str, country: str) -> CityFacts:
 
 _PROFILES: Mapping[str, Profile] = {
     "vienna": Profile(
-        facts=_facts("vienna", "Vienna", "AT13", "AT"),
+        facts=_facts("vienna", "Vienna", "AT001C", "AT"),
         demography=Demography(
             country="AT",
             age_knots=_URBAN,
@@ -178,7 +178,7 @@ _PROFILES: Mapping[str, Profile] = {
         format="vienna",
     ),
     "amsterdam": Profile(
-        facts=_facts("amsterdam", "Amsterdam", "NL32", "NL"),
+        facts=_facts("amsterdam", "Amsterdam", "NL002C", "NL"),
         demography=Demography(
             country="NL",
             age_knots=(
@@ -238,7 +238,7 @@ _PROFILES: Mapping[str, Profile] = {
         format="amsterdam",
     ),
     "athens": Profile(
-        facts=_facts("athens", "Athens", "EL30", "EL"),
+        facts=_facts("athens", "Athens", "EL001C", "EL"),
         demography=Demography(
             country="EL",
             age_knots=(
@@ -294,7 +294,7 @@ _PROFILES: Mapping[str, Profile] = {
         format="athens",
     ),
     "ghent": Profile(
-        facts=_facts("ghent", "Ghent", "BE23", "BE"),
+        facts=_facts("ghent", "Ghent", "BE003C", "BE"),
         demography=Demography(
             country="BE",
             age_knots=(
@@ -354,7 +354,7 @@ _PROFILES: Mapping[str, Profile] = {
         format="ghent",
     ),
     "helsinki": Profile(
-        facts=_facts("helsinki", "Helsinki", "FI1B", "FI"),
+        facts=_facts("helsinki", "Helsinki", "FI001C", "FI"),
         demography=Demography(
             country="FI",
             age_knots=_URBAN,

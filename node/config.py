@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import QueryError, Reason
 from common.tomlfile import Section, read_toml
+from indicators.concepts import GEO_LEVELS, concept_text, harmonised_code
 from indicators.derived import DERIVED
 from indicators.spec import LOCAL_PREFIX
 from indicators.variables import ISO_3166_ALPHA2, Variable
+from node.concepts import parse_concepts, without_concepts
 from node.mappings import (
     FromArrivalYear,
     FromParents,
@@ -103,6 +105,8 @@ class NodeConfig:
     # are given it takes the keys its coordinator vouches for in the signed round.
     peers: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     metrics_listen: str | None = None  # Prometheus endpoint; a bare port means loopback
+    geo_level: str = "city"  # the territorial level of geo (indicators.concepts.GEO_LEVELS)
+    concepts: dict[str, str] = field(default_factory=dict)  # variable: declared concept code
 
     @property
     def dataset_id(self) -> str:
@@ -160,27 +164,43 @@ class NodeConfig:
             if isinstance(m, LocalColumn)
         }
 
+    def _inputs(self, name: str) -> tuple[str, ...]:
+        """The configured variables behind ``name`` (itself, or a derived one's inputs)."""
+        if name in DERIVED:
+            return DERIVED[name].inputs
+        if isinstance(self.variables.get(name), FromParents):
+            return (name, "c_birth")
+        return (name,)
+
+    def concepts_of(self, name: str) -> dict[str, str]:
+        """The non-harmonised concept codes behind a variable, its inputs' included."""
+        return {
+            n: self.concepts[n]
+            for n in self._inputs(name)
+            if n in self.concepts and self.concepts[n] != harmonised_code(n)
+        }
+
     def deviation_of(self, name: str) -> str | None:
         """The deviation notes behind a variable, its inputs' included, or None.
 
         A derived outcome (``elet`` ...) deviates when an input does; ``mig_background``
-        derived from the parents also carries the note of ``c_birth``.
+        derived from the parents also carries the note of ``c_birth``. A concept other
+        than the harmonised one is a deviation: its code and meaning come first.
         """
-        inputs: tuple[str, ...] = (name,)
-        if name in DERIVED:
-            inputs = DERIVED[name].inputs
-        elif isinstance(self.variables.get(name), FromParents):
-            inputs = (name, "c_birth")
-        notes = [
-            (n, self.variables[n].deviation)
-            for n in inputs
-            if n in self.variables and self.variables[n].deviation
-        ]
+        inputs = self._inputs(name)
+        notes = [(n, self._note(n)) for n in inputs if n in self.variables and self._note(n)]
         if not notes:
             return None
         if len(notes) == 1 and notes[0][0] == name:
             return notes[0][1]
         return "; ".join(f"{n}: {note}" for n, note in notes)
+
+    def _note(self, name: str) -> str:
+        """One configured variable's concept (when not harmonised) and free-text note."""
+        code = self.concepts.get(name, harmonised_code(name))
+        concept = "" if code == harmonised_code(name) else f"{code}: {concept_text(name, code)}"
+        note = self.variables[name].deviation or ""
+        return f"{concept} ({note})" if concept and note else concept or note
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -199,6 +219,7 @@ def load_config(path: str | Path) -> NodeConfig:
     node.check_keys(
         {"id", "geo", "name", "country", "listen", "state_dir", "health_listen", "chain_head"}
         | {"metrics_listen"}
+        | {"geo_level"}
     )
     country = node.get("country", str).upper()
     if country not in ISO_3166_ALPHA2:
@@ -207,11 +228,19 @@ def load_config(path: str | Path) -> NodeConfig:
     node_id = node.get("id", str)
     if not node_id or not node_id.replace("-", "").replace("_", "").isalnum():
         raise node.error("id", "must be letters, digits, '-' or '_'", hint='e.g. id = "vienna"')
-    variables = parse_variables(top.sub("variables"))
+    variables = parse_variables(without_concepts(top.sub("variables")))
+    concepts = parse_concepts(top.sub("variables"))
     datasets = _datasets(top, base)
     for section, dataset in datasets:
         _check_reference_year(variables, section, dataset.time_period)
     geo, name = node.get("geo", str), node.get("name", str, node_id)
+    geo_level = node.get("geo_level", str, "city")
+    if geo_level not in GEO_LEVELS:
+        raise node.error(
+            "geo_level",
+            f"{geo_level!r} is not a territorial level",
+            hint=f"one of: {', '.join(GEO_LEVELS)}",
+        )
     listen = node.get("listen", str, "127.0.0.1:50051")
     health_listen = node.get("health_listen", str, None)
     state_dir = base / node.get("state_dir", str, "state")
@@ -248,6 +277,8 @@ def load_config(path: str | Path) -> NodeConfig:
         chain_head=chain_head,
         peers=_peers(top),
         metrics_listen=node.get("metrics_listen", str, None),
+        geo_level=geo_level,
+        concepts=concepts,
     )
 
 

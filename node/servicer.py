@@ -30,7 +30,7 @@ from privacy.disclosure import DisclosureRules
 from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import parse_identity, uris
-from security.signing import IDENTITY_METADATA_KEY
+from security.signing import DESCRIPTION_DOMAIN, IDENTITY_METADATA_KEY
 
 __all__ = [
     "MAX_DETAIL_CHARS",
@@ -210,6 +210,21 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.NodeDescription:
         """What the node serves."""
+        return self._description(context)
+
+    @_translated
+    def DescribeSigned(  # noqa: N802 - gRPC method name
+        self, request: pb.DescribeRequest, context: grpc.ServicerContext
+    ) -> pb.SignedDescription:
+        """What the node serves, signed with its result key (``DESCRIPTION_DOMAIN`` first)."""
+        description = self._description(context).SerializeToString()
+        return pb.SignedDescription(
+            description=description,
+            signature=self.service.sign(DESCRIPTION_DOMAIN + description),
+            key_id=self.service.key_id,
+        )
+
+    def _description(self, context: grpc.ServicerContext) -> pb.NodeDescription:
         self._allowed_reader(context)
         svc, cfg = self.service, self.service.config
         shares = svc.coverage_floor()
@@ -225,6 +240,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                     mapped_share_floor=shares[n],
                     codes=svc.variable_codes(n),
                     deviation=svc.deviations().get(n, ""),
+                    concepts=svc.concepts().get(n, ""),
                 )
                 for n in svc.provided()
             ],
@@ -233,6 +249,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             budget=budget_proto(cfg.dataset_id, svc.budget()),
             disclosure=disclosure_proto(cfg.disclosure),
             capabilities=capabilities_proto(svc.capabilities()),
+            geo_level=cfg.geo_level,
         )
 
     def RunQuery(  # noqa: N802 - gRPC method name
@@ -348,6 +365,9 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             audit_seq=answer.audit_seq,
             audit_hash=answer.audit_hash,
             country=cfg.country,
+            concepts=self.service.concepts(),
+            geo_level=cfg.geo_level,
+            name=cfg.name,
         )
 
 
@@ -391,6 +411,7 @@ def node_handlers(servicer: NodeServicer) -> grpc.GenericRpcHandler:  # type: ig
     """The NodeService methods, with requests parsed by `_lenient`."""
     methods: dict[str, tuple[type[Message], type[Message], Any]] = {
         "Describe": (pb.DescribeRequest, pb.NodeDescription, servicer.Describe),
+        "DescribeSigned": (pb.DescribeRequest, pb.SignedDescription, servicer.DescribeSigned),
         "RunQuery": (pb.SignedQuery, pb.SignedResult, servicer.RunQuery),
         "GetBudget": (pb.BudgetRequest, pb.BudgetStatus, servicer.GetBudget),
         "SecureStep": (pb.SecureStepRequest, pb.SecureStepReply, servicer.SecureStep),

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from common.errors import ConfigError
 
 __all__ = [
+    "DESCRIPTION_DOMAIN",
     "IDENTITY_METADATA_KEY",
     "PUBLIC_PREFIX",
     "find_signer",
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 PUBLIC_PREFIX = "ed25519:"
+
+DESCRIPTION_DOMAIN = b"fedstats-describe-v1\0"
+"""Prefixed to a NodeDescription's bytes before the node signs them, so that a signed
+description can never pass for a signed result (the same key signs both)."""
 
 IDENTITY_METADATA_KEY = "fedstats-identity-bin"
 """gRPC binary metadata: a caller's signed identity (a SignedQuery of a QueryRequest with

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import FedstatsError, Reason
+from coordinator.publish.citation import Citation, with_release
 from coordinator.publish.outcome import Outcome
+from coordinator.publish.refmeta import FOLDER, write_reference_metadata
 from coordinator.publish.report.page import write_report
 from coordinator.publish.tables import write_csv, write_parquet
 
@@ -48,7 +50,10 @@ def output_files(written: dict[str, Path]) -> list[Path]:
 
 
 def write_outputs(
-    outcomes: Sequence[Outcome], out_dir: Path, formats: Sequence[str]
+    outcomes: Sequence[Outcome],
+    out_dir: Path,
+    formats: Sequence[str],
+    citation: Citation | None = None,
 ) -> dict[str, Path]:
     """Write the benchmark of one or more queries in the requested formats.
 
@@ -60,10 +65,13 @@ def write_outputs(
         out_dir: Directory for ``benchmark.csv``, ``benchmark.parquet``, ``sdmx/`` and
             ``report.html``.
         formats: Names from ``FORMATS``.
+        citation: The release the outputs form: every row names its id, the report and
+            the SDMX header say how to cite it, and ``metadata/`` holds each node's
+            reference metadata (entry ``metadata``).
 
     Returns:
         The path written per format (for ``sdmx`` the directory holding the structure
-        message and the SDMX-CSV files).
+        message and the SDMX-CSV files; for ``metadata`` the reference-metadata folder).
 
     Raises:
         FedstatsError: An unknown format (``UNSUPPORTED_FORMAT``) or rows SDMX cannot
@@ -71,11 +79,13 @@ def write_outputs(
     """
     wanted = check_formats(formats)
     rows = [row for outcome in outcomes for row in outcome.rows]
+    if citation is not None:
+        rows = with_release(rows, citation.release)
     release = None
     if "sdmx" in wanted:
         from coordinator.publish.sdmx import prepare_sdmx  # sdmx1 takes a second to import
 
-        release = prepare_sdmx(rows)
+        release = prepare_sdmx(rows, citation)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in wanted:
@@ -90,5 +100,8 @@ def write_outputs(
             release.write(written[fmt])
         elif fmt == "html":
             written[fmt] = out_dir / "report.html"
-            write_report(outcomes, written[fmt])
+            write_report(outcomes, written[fmt], citation)
+    if citation is not None:
+        write_reference_metadata(outcomes, out_dir, citation)
+        written["metadata"] = out_dir / FOLDER
     return written

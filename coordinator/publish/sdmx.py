@@ -5,8 +5,11 @@ One dataflow per target-group dimension (``FEDSTATS:MIGINT_CBIRTH(1.0)`` and
 by citizenship. The dimensions, in column order, are ``freq``, ``stat``, ``unit``,
 ``indic``, ``sex``, ``age``, the group dimension (``c_birth`` or ``citizen``), ``geo``
 and ``TIME_PERIOD``; then ``OBS_VALUE`` and the attributes ``OBS_FLAG``, ``CONF_STATUS``
-``OBS_STATUS``, ``COMPARATOR`` and, on AROP observations, ``POVERTY_LINE`` (the line
-the rate used, in the node's currency).
+``OBS_STATUS``, ``COMPARATOR`` and the row attributes of ``ROW_ATTRIBUTES``: on AROP
+observations ``POVERTY_LINE`` (the line the rate used, in the node's currency), and on
+every observation of a node that answered ``SOURCE_TYPE``, ``DEVIATION`` (concept codes
+and notes), ``GEO_LEVEL`` and ``RELEASE`` (the citable release id). The structure
+message's header ``Source`` says how to cite the release.
 
 Each benchmark row becomes several observations that differ only in ``stat``: ``VALUE``
 (the indicator, unit ``PC``), ``CI_LOW`` and ``CI_HIGH`` (its 95% interval), ``DENOM``
@@ -15,7 +18,9 @@ Each benchmark row becomes several observations that differ only in ``stat``: ``
 ``COMPARATOR`` names that group). The comparator's own value is its ``VALUE``
 observation. Without a breakdown, ``sex`` is ``T`` and ``age`` the indicator's age range
 (``Y20-64``). Pooled rows have ``geo`` = ``FEDSTATS_POOL``; their ``TIME_PERIOD`` is an
-SDMX time range when the nodes' reference periods differ.
+SDMX time range when the nodes' reference periods differ. A node that did not answer a
+query naming no period has no known period: its rows (no values) stay in benchmark.csv
+and are left out of SDMX, which needs a ``TIME_PERIOD``.
 
 ``OBS_FLAG`` keeps Eurostat's letters (``c``, ``d``, ``u``, ``z``; several may combine, as
 in Eurostat's own files). ``CONF_STATUS`` is ``C`` for a confidential value (``c``), else
@@ -35,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +53,7 @@ from sdmx.model import common, v21
 
 from common.errors import FedstatsError, Reason
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
+from coordinator.publish.citation import Citation
 from coordinator.publish.numbers import published
 from indicators.catalogue import CATALOGUE
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
@@ -58,6 +64,7 @@ __all__ = [
     "DATAFLOWS",
     "OBS_STATUS",
     "POOLED_GEO",
+    "ROW_ATTRIBUTES",
     "STATS",
     "SdmxRelease",
     "prepare_sdmx",
@@ -148,8 +155,61 @@ class Obs:
     flags: str
     comparator: str | None
     status: str = "published"
-    poverty_line: str | None = None
-    poverty_line_source: str | None = None
+    texts: tuple[tuple[str, str], ...] = ()  # ROW_ATTRIBUTES given for the row
+
+
+@dataclass(frozen=True)
+class RowAttribute:
+    """An attribute every observation of a benchmark row carries, read from the row."""
+
+    id: str
+    name: str
+    value_type: common.FacetValueType
+    read: Callable[[BenchmarkRow], str]
+
+
+ROW_ATTRIBUTES = (
+    RowAttribute(
+        "POVERTY_LINE",
+        "The at-risk-of-poverty line an AROP value used (the node's national line: 60% of "
+        "the national median equivalised income), in the node's currency",
+        common.FacetValueType.double,
+        lambda r: published(r.poverty_line, 0),
+    ),
+    RowAttribute(
+        "POVERTY_LINE_SOURCE",
+        "Where the poverty line comes from: the node's stated source, or 'computed, rho=...' "
+        "for a line the node computed as a private median",
+        common.FacetValueType.string,
+        lambda r: (r.poverty_line_source or "") if published(r.poverty_line, 0) else "",
+    ),
+    RowAttribute(
+        "SOURCE_TYPE",
+        "Source type of the node's data (register, survey, census; pooled: the members')",
+        common.FacetValueType.string,
+        lambda r: r.source,
+    ),
+    RowAttribute(
+        "DEVIATION",
+        "Concepts other than the harmonised one (variable=code, fedstats vocabulary) and "
+        "the node's notes; pooled: node:variable=code of the members",
+        common.FacetValueType.string,
+        lambda r: r.deviation,
+    ),
+    RowAttribute(
+        "GEO_LEVEL",
+        "Territorial level of the geo code: city, lau, fua, nuts3, nuts2 or country",
+        common.FacetValueType.string,
+        lambda r: r.geo_level,
+    ),
+    RowAttribute(
+        "RELEASE",
+        "The citable release id: coordinator-UTC date-short hash of the query ids",
+        common.FacetValueType.string,
+        lambda r: r.release,
+    ),
+)
+"""The one list the row attributes of the structure and the observations are built from."""
 
 
 @dataclass(frozen=True)
@@ -158,11 +218,12 @@ class SdmxRelease:
 
     observations: dict[str, list[Obs]]
     geos: dict[str, str]
+    citation: Citation | None = None
 
     def write(self, directory: Path) -> list[Path]:
         """Write the structure message and one SDMX-CSV file per dataflow."""
         directory.mkdir(parents=True, exist_ok=True)
-        message = structure_message(self.geos)
+        message = structure_message(self.geos, self.citation)
         structure = directory / STRUCTURE_FILE
         structure.write_bytes(sdmx.to_xml(message, pretty_print=True))
         paths = [structure]
@@ -180,8 +241,10 @@ class SdmxRelease:
         return paths
 
 
-def prepare_sdmx(rows: Sequence[BenchmarkRow]) -> SdmxRelease:
+def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None) -> SdmxRelease:
     """Map benchmark rows to SDMX observations, checking everything before any write.
+
+    Rows without a reference period (a silent node, a query naming none) are left out.
 
     Raises:
         FedstatsError: A group dimension without a dataflow, a cohort comparator or a
@@ -215,6 +278,7 @@ def prepare_sdmx(rows: Sequence[BenchmarkRow]) -> SdmxRelease:
             field="--format",
             hint="SDMX output breaks down by sex and age only; use csv or parquet for the others",
         )
+    rows = [r for r in rows if r.time_period]
     geos = {_geo(r): _geo_name(r) for r in rows}
     comparators = {_comparator_key(r): r for r in rows if r.group == r.comparator}
     observations: dict[str, list[Obs]] = {}
@@ -232,7 +296,7 @@ def prepare_sdmx(rows: Sequence[BenchmarkRow]) -> SdmxRelease:
                 )
             seen.add(obs.key)
             observations.setdefault(row.group_dim, []).append(obs)
-    return SdmxRelease(observations, geos)
+    return SdmxRelease(observations, geos, citation)
 
 
 def _comparator_key(row: BenchmarkRow) -> tuple[object, ...]:
@@ -273,10 +337,8 @@ def _row_observations(
             ("TIME_PERIOD", period),
         )
         value = (numbers[stat.code] or None) if status == "published" else None
-        line = published(row.poverty_line, 0) or None
-        source = (row.poverty_line_source or None) if line else None
-        comparator = row.comparator if stat.gap else None
-        out.append(Obs(key, value, flags, comparator, status, line, source))
+        texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, texts))
     return out
 
 
@@ -425,15 +487,15 @@ _CONCEPTS = {
     "OBS_STATUS": "Observation status (SDMX cross-domain code list CL_OBS_STATUS)",
     "CONF_STATUS": "Confidentiality status",
     "COMPARATOR": "The group a gap is measured against",
-    "POVERTY_LINE": "The at-risk-of-poverty line an AROP value used (the node's national "
-    "line: 60% of the national median equivalised income), in the node's currency",
-    "POVERTY_LINE_SOURCE": "Where the poverty line comes from: the node's stated source, or "
-    "'computed, rho=...' for a line the node computed as a private median",
+    **{a.id: a.name for a in ROW_ATTRIBUTES},
 }
 
 
-def structure_message(geos: dict[str, str]) -> StructureMessage:
-    """Codelists, concepts, one DSD and one dataflow per group dimension."""
+def structure_message(geos: dict[str, str], citation: Citation | None = None) -> StructureMessage:
+    """Codelists, concepts, one DSD and one dataflow per group dimension.
+
+    With a citation, the header's ``Source`` says how to cite the release.
+    """
     codelists = _codelists(geos)
     concepts = _maintained(common.ConceptScheme, "CS_FEDSTATS", "fedstats concepts")
     for cid, name in _CONCEPTS.items():
@@ -444,6 +506,7 @@ def structure_message(geos: dict[str, str]) -> StructureMessage:
             prepared=datetime.now(UTC),
             sender=common.Agency(id=AGENCY),
             test=False,
+            source=common.InternationalString({"en": citation.text()}) if citation else None,
         )
     )
     for codelist in codelists.values():
@@ -511,20 +574,14 @@ def _dsd(
             related_to=v21.PrimaryMeasureRelationship(),
             usage_status=status,
         )
-    dsd.attributes.getdefault(
-        "POVERTY_LINE",
-        concept_identity=concepts["POVERTY_LINE"],
-        local_representation=_text(common.FacetValueType.double),
-        related_to=v21.PrimaryMeasureRelationship(),
-        usage_status=common.UsageStatus.conditional,
-    )
-    dsd.attributes.getdefault(
-        "POVERTY_LINE_SOURCE",
-        concept_identity=concepts["POVERTY_LINE_SOURCE"],
-        local_representation=_text(common.FacetValueType.string),
-        related_to=v21.PrimaryMeasureRelationship(),
-        usage_status=common.UsageStatus.conditional,
-    )
+    for row_attribute in ROW_ATTRIBUTES:
+        dsd.attributes.getdefault(
+            row_attribute.id,
+            concept_identity=concepts[row_attribute.id],
+            local_representation=_text(row_attribute.value_type),
+            related_to=v21.PrimaryMeasureRelationship(),
+            usage_status=common.UsageStatus.conditional,
+        )
     return dsd
 
 
@@ -560,8 +617,5 @@ def _attached(
         values["OBS_FLAG"] = obs.flags
     if obs.comparator:
         values["COMPARATOR"] = obs.comparator
-    if obs.poverty_line:
-        values["POVERTY_LINE"] = obs.poverty_line
-    if obs.poverty_line_source:
-        values["POVERTY_LINE_SOURCE"] = obs.poverty_line_source
+    values.update(obs.texts)
     return {k: common.AttributeValue(value=v, value_for=attributes[k]) for k, v in values.items()}

@@ -9,7 +9,7 @@ from coordinator.combine import POOLED, TOTAL, BenchmarkRow, poverty_lines
 from coordinator.publish.outcome import Outcome
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 
-__all__ = ["outcome_notes", "summary"]
+__all__ = ["charges", "names_of", "outcome_notes", "summary"]
 
 
 def _cell(row: BenchmarkRow | None, with_gap: bool) -> str:
@@ -26,9 +26,9 @@ def _cell(row: BenchmarkRow | None, with_gap: bool) -> str:
     return text
 
 
-def _label(node: str, breakdown: tuple[str, ...]) -> str:
-    name = "pooled" if node == POOLED else node
-    return " ".join([name[:11], *breakdown])
+def _label(node: str, breakdown: tuple[str, ...], names: Mapping[str, str]) -> str:
+    name = "pooled" if node == POOLED else names.get(node) or node
+    return " ".join([name, *breakdown])
 
 
 def summary(
@@ -37,13 +37,16 @@ def summary(
     max_groups: int = 4,
     max_lines: int = 30,
     notes: list[str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> str:
     """A readable grid per indicator and group dimension.
 
     Each cell shows the value in percent, its flags, the half-width of its 95% interval
     and, in brackets, the gap to the comparator in percentage points. Each grid line is
-    a node (and breakdown cell); long grids are cut after ``max_lines`` lines.
+    a node (by its ``[node] name`` from ``names``, else its id) and breakdown cell; long
+    grids are cut after ``max_lines`` lines.
     """
+    names = names or {}
     lines: list[str] = []
     blocks: dict[tuple[str, str], list[BenchmarkRow]] = {}
     for r in rows:
@@ -60,14 +63,16 @@ def summary(
         lines.append(
             f"\n{title}, by {group_dim}: % ± 95% CI half-width (gap to {comparator}, points)"
         )
-        width, label_width = 25, max(12, *(len(_label(*k)) + 1 for k in keys))
+        width, label_width = 25, max(12, *(len(_label(*k, names)) + 1 for k in keys))
         head = "node " + " ".join(block[0].breakdown)
         lines.append(
             "  " + head.ljust(label_width) + "".join(g[:width].ljust(width) for g in groups)
         )
         for node, cell in keys[:max_lines]:
             values = [_cell(by_key.get((node, cell, g)), g != comparator) for g in groups]
-            line = _label(node, cell).ljust(label_width) + "".join(v.ljust(width) for v in values)
+            line = _label(node, cell, names).ljust(label_width) + "".join(
+                v.ljust(width) for v in values
+            )
             lines.append("  " + line.rstrip())
         if len(keys) > max_lines:
             lines.append(f"  ... {len(keys) - max_lines} more lines in the CSV")
@@ -84,9 +89,10 @@ def summary(
 def outcome_notes(outcome: Outcome) -> list[str]:
     """What a reader must know beside the numbers.
 
-    Indicators a node could not answer, definitions that deviate, the poverty lines used.
+    Indicators a node could not answer, definitions that deviate, the poverty lines used,
+    and what each node charged (or that its answer came from its cache, free).
     """
-    notes = []
+    notes = [charges(outcome)] if outcome.answers else []
     for node, lacking in outcome.missing.items():
         by_reason: dict[str, list[str]] = {}
         for name, reason in lacking.items():
@@ -117,3 +123,18 @@ def outcome_notes(outcome: Outcome) -> list[str]:
                     "([dataset] poverty_line), and never from a line pooled across countries"
                 )
     return notes
+
+
+def charges(outcome: Outcome) -> str:
+    """Rho each answering node charged, and which answers came from the node's cache."""
+    parts = []
+    for node, answer in outcome.answers.items():
+        rho = outcome.rho_charged.get(node, 0.0)
+        cached = " (from its cache: nothing charged)" if answer.cached else ""
+        parts.append(f"{node} {rho:g}{cached}")
+    return "rho charged per node: " + ", ".join(parts)
+
+
+def names_of(outcomes: Sequence[Outcome]) -> dict[str, str]:
+    """Each answering node's ``[node] name``, by id."""
+    return {n: a.name for o in outcomes for n, a in o.answers.items() if a.name}

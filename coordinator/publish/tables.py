@@ -18,11 +18,11 @@ from coordinator.publish.numbers import published, published_float
 
 __all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "breakdown_columns", "write_csv", "write_parquet"]
 
-COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
+COLUMNS_BEFORE = ["node", "geo", "geo_level", "time_period", "indicator", "group_dim", "group"]
 COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
-    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
-    "poverty_line_source", "aggregate",
+    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "source",
+    "deviation", "poverty_line", "poverty_line_source", "aggregate", "release",
 ]  # fmt: skip
 # The numeric columns and their published decimals.
 _FLOAT_COLUMNS = {

@@ -23,13 +23,15 @@ from privacy.budget import DEFAULT_DELTA, epsilon_for
 from tests.support.cities import SyntheticCities, city_node_toml
 from tests.support.pki import COORDINATOR, pki
 
-DESIGN_COLUMNS_BEFORE = ["node", "geo", "time_period", "indicator", "group_dim", "group"]
+DESIGN_COLUMNS_BEFORE = [
+    "node", "geo", "geo_level", "time_period", "indicator", "group_dim", "group",
+]  # fmt: skip
 DESIGN_COLUMNS_AFTER = [
     "value", "ci_low", "ci_high", "comparator", "comparator_value", "gap", "gap_ci_low",
-    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "poverty_line",
-    "poverty_line_source", "aggregate",
+    "gap_ci_high", "denominator", "unknown_share", "flags", "status", "unit", "source",
+    "deviation", "poverty_line", "poverty_line_source", "aggregate", "release",
 ]  # fmt: skip
-# DESIGN section 6's columns, in its order; source, deviation and release are still to come
+# DESIGN section 6's columns, in its order
 
 
 @pytest.fixture

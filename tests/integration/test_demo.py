@@ -31,6 +31,15 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
             if r["indicator"] != "median_income_ratio":  # a ratio of medians may pass 100
                 assert float(r["value"]) <= 100.0
             assert float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"])
+    # Helsinki's and Ghent's register-based labour status: d, with the vocabulary code
+    concepts = {"helsinki": "wstatus=register_activity", "ghent": "wstatus=registered_jobseeker"}
+    labour = [r for r in rows if r["indicator"] == "employment_rate" and r["node"] in concepts]
+    assert labour and all("d" in r["flags"] for r in labour)
+    assert all(r["deviation"].startswith(concepts[r["node"]]) for r in labour)
+    assert {r["geo_level"] for r in rows if r["node"] != "*"} == {"city"}
+    assert len({r["release"] for r in rows}) == 1 and rows[0]["release"].startswith("demo-")
+    # a reference-metadata file per node accompanies the outputs
+    assert {p.stem for p in (out / "metadata").glob("*.json")} == nodes - {"*"} | {"pooled"}
     # the pathway (two periods, by arrival cohort) and the cohort comparison ran too
     with (out / "cohorts" / "benchmark.csv").open() as handle:
         cohorts = list(csv.DictReader(handle))
@@ -118,9 +127,9 @@ def test_the_secure_demo_prints_both_pooled_intervals(
     assert "athens: SECURE_ROUND_REFUSED" in printed  # the survey city is left out
     rows = [line.split() for line in printed.splitlines() if line.startswith("employment_rate")]
     assert len(rows) >= 5
-    # athens (a survey) refuses and vienna (its citizenship deviates) is left out, as plain
-    # pools leave it: with t = 3 of 3 survivors the pooled noise SD is one node's,
-    # against sqrt(K) for the plain sum: intervals about 0.577 as wide (their noisy
-    # denominators move each ratio a little)
+    # athens (a survey) refuses; both pools take the deviating nodes (flag d): with t = 3
+    # and 4 survivors the pooled noise variance is 4/3 of one node's, against 4 nodes' for
+    # the plain sum: intervals about sqrt(1/3) = 0.577 as wide (their noisy denominators
+    # move each ratio a little)
     ratios = sorted(float(r[-1]) for r in rows if r[-1][0].isdigit() and r[-1][-1] != "]")
     assert len(ratios) >= 5 and abs(ratios[len(ratios) // 2] - 0.577) < 0.05

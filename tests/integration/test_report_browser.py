@@ -82,7 +82,7 @@ def test_the_report_renders_with_charts_and_no_errors(
     published = sum(1 for r in outcome.rows if r.value is not None)
     assert shown.dom.count("<circle") >= published // 2
     # a reader can answer the key question for one city, with its uncertainty
-    finding = re.search(r"In helsinki \(FI1B\), the employment rate of residents born outside "
+    finding = re.search(r"In helsinki \(FI001C\), the employment rate of residents born outside "
                         r"the EU is .*?</p>", shown.dom, re.S)  # fmt: skip
     assert finding is not None
     assert re.search(r"difference between the two is [-+]\d+\.\d\d points \(95% CI", finding[0])

@@ -24,7 +24,9 @@ from pathlib import Path
 import jinja2
 
 from coordinator.combine import POOLED
+from coordinator.publish.citation import Citation
 from coordinator.publish.outcome import Outcome
+from coordinator.publish.refmeta import FOLDER
 from coordinator.publish.report.blocks import Block
 from coordinator.publish.report.charts import GREY, INK
 from coordinator.publish.report.findings import (
@@ -70,8 +72,12 @@ class QueryLine:
     query_id: str
 
 
-def render_report(outcomes: Sequence[Outcome], generated: datetime | None = None) -> str:
-    """The whole report as one HTML document."""
+def render_report(
+    outcomes: Sequence[Outcome],
+    generated: datetime | None = None,
+    citation: Citation | None = None,
+) -> str:
+    """The whole report as one HTML document (with a "How to cite" block for a release)."""
     blocks = [Block(o, name) for o in outcomes for name in o.plan.query.indicators]
     nodes = list(dict.fromkeys(r.node for o in outcomes for r in o.rows if r.node != POOLED))
     headlines = pick_headlines(blocks)
@@ -97,13 +103,17 @@ def render_report(outcomes: Sequence[Outcome], generated: datetime | None = None
         ],
         delta=f"{DEFAULT_DELTA:g}",
         privacy=_privacy(outcomes, nodes),
+        citation=citation.text() if citation else "",
+        release=citation.release if citation else "",
+        metadata_folder=FOLDER,
+        metadata_nodes=list(dict.fromkeys(n for o in outcomes for n in [*o.answers, *o.failures])),
     )
 
 
-def write_report(outcomes: Sequence[Outcome], path: Path) -> None:
+def write_report(outcomes: Sequence[Outcome], path: Path, citation: Citation | None = None) -> None:
     """Write ``report.html``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(outcomes), encoding="utf-8")
+    path.write_text(render_report(outcomes, citation=citation), encoding="utf-8")
 
 
 def _query_line(outcome: Outcome) -> QueryLine:
@@ -123,7 +133,7 @@ def _codes(group_dim: str) -> str:
 
 def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
     heads = [
-        "city", "geo", "data source", "reference period", "confidential below",
+        "city", "geo", "level", "data source", "concepts", "reference period", "confidential below",
         "unreliable below", "max CV", "national poverty line", "status",
     ]  # fmt: skip
     rows = []
@@ -131,7 +141,7 @@ def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
         answer = next((o.answers[node] for o in outcomes if node in o.answers), None)
         failure = next((o.failures[node] for o in outcomes if node in o.failures), None)
         status = "answered" if failure is None else f"did not answer: {failure.reason}"
-        facts = ["", "", "", "", "", "", ""]
+        facts = ["", "", "", "", "", "", "", "", ""]
         if answer is not None:
             r = answer.rules
             line = (
@@ -139,9 +149,14 @@ def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
                 if answer.poverty_line
                 else "none: no AROP rate"
             )
-            facts = [answer.geo, answer.source, answer.time_period, f"{r.min_count:g}",
+            concepts = "; ".join(
+                sorted({c for v in answer.concepts.values() for c in v.split(";")})
+            )
+            facts = [answer.geo, answer.geo_level, answer.source, concepts or "harmonised",
+                     answer.time_period, f"{r.min_count:g}",
                      f"{r.unreliable_below:g}", f"{r.max_cv:g}", line]  # fmt: skip
-        rows.append(TableRow([(t, False) for t in [node, *facts, status]]))
+        name = answer.name if answer is not None and answer.name else node
+        rows.append(TableRow([(t, False) for t in [name, *facts, status]]))
     return Table(heads, rows)
 
 
