@@ -92,21 +92,24 @@ def _measure(
         int(np.ravel_multi_index((g, *c), shape)) for g in groups for c in layout.expand(cell)
     ]
     value = variance = 0.0
+    sums: list[tuple[float, float]] = []
+    if positions:  # every stacked table's sum at once
+        single = Layout(layout.spec, 1).mask(groups, cell, positions)
+        counts, noise = (
+            (cells.samples, cells.sample_noise_variance)
+            if observations
+            else (cells.values, cells.noise_variance)
+        )
+        by_copy = (layout.tile, layout.spec.n_cells)
+        sums = list(
+            zip(
+                counts.reshape(by_copy)[:, single].sum(axis=1).tolist(),
+                noise.reshape(by_copy)[:, single].sum(axis=1).tolist(),
+                strict=True,
+            )
+        )
     for k in range(layout.tile):
-        parts = []
-        if positions:
-            mask = layout.mask(groups, cell, positions) & layout.copy(k)
-            if observations:
-                parts.append(
-                    (
-                        float(cells.samples[mask].sum()),
-                        float(cells.sample_noise_variance[mask].sum()),
-                    )
-                )
-            else:
-                parts.append(
-                    (float(cells.values[mask].sum()), float(cells.noise_variance[mask].sum()))
-                )
+        parts = [sums[k]] if sums else []
         for m in margins[k] if k < len(margins) else ():
             if m.codes == codes and m.observations == observations:
                 parts.append((float(m.values[population].sum()), len(population) * m.sigma**2))

@@ -43,6 +43,10 @@ POVERTY_SHARE = 0.6  # the at-risk-of-poverty line: 60% of the median
 DENSITY_WINDOW = 1  # a median's standard error reads the density over 3 bins
 
 
+_MASKS: dict[tuple[object, ...], Mask] = {}
+_MAX_MASKS = 50_000
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where each table cell sits in a vector of ``tile`` stacked tables."""
@@ -54,10 +58,20 @@ class Layout:
         """Cells of the given groups, breakdown cell and outcome codes, in every copy.
 
         A breakdown position of None takes every code of that dimension (a margin).
+        Masks are made once per table and selection and shared (read-only): every node
+        and every row of a query asks for the same few.
         """
-        mask = np.zeros(self.spec.shape, dtype=bool)
-        mask[np.ix_(groups, *self._positions(cell), outcomes)] = True
-        return np.tile(mask.ravel(), self.tile)
+        key = (self.spec.key, self.tile, tuple(groups), cell, tuple(outcomes))
+        mask = _MASKS.get(key)
+        if mask is None:
+            one = np.zeros(self.spec.shape, dtype=bool)
+            one[np.ix_(groups, *self._positions(cell), outcomes)] = True
+            mask = np.tile(one.ravel(), self.tile)
+            mask.setflags(write=False)
+            if len(_MASKS) >= _MAX_MASKS:
+                _MASKS.clear()
+            _MASKS[key] = mask
+        return mask
 
     def _positions(self, cell: Cell) -> list[list[int]]:
         dims = self.spec.dims[1:]

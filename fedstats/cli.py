@@ -21,40 +21,26 @@ __all__ = ["main"]
 
 
 def _node_serve(args: argparse.Namespace) -> int:
-    from node.config import load_config
-    from node.server import build_server
-    from node.service import NodeService
+    from node.hosting import config_paths, host_all, load_all, stop_all
 
-    config = load_config(args.config)
-    if config.tls is None and not args.insecure:
-        raise ConfigError(
-            f"{config.file}: no [tls] section: a node serves mutual TLS",
-            field="tls",
-            hint="add [tls] ca/cert/key (`fedstats certs issue --node ID`), or pass --insecure "
-            "to serve plaintext on a loopback address",
-        )
-    service = NodeService(config)
-    server = build_server(
-        service,
-        config.listen,
-        tls=None if args.insecure else config.tls,
-        health_address=config.health_listen,
-    )
-    host = config.listen.rsplit(":", 1)[0]
+    hosted = host_all(load_all(config_paths(args.config)), insecure=args.insecure)
     mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
     log = logging.getLogger("fedstats")
-    log.info(
-        "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
-        config.dataset.table or config.dataset.path, config.dataset.engine,
-        service.engine.rows, mode, host, server.port,
-    )  # fmt: skip
-    if server.health_server is not None:
-        log.info("plaintext health service on port %d", server.health_port)
+    for node in hosted:
+        config, server = node.config, node.server
+        log.info(
+            "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
+            config.dataset.table or config.dataset.path, config.dataset.engine,
+            node.service.engine.rows, mode, config.listen.rsplit(":", 1)[0], server.port,
+        )  # fmt: skip
+        if server.health_server is not None:
+            log.info("node %s: plaintext health service on port %d", config.id,
+                     server.health_port)  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    server.stop(grace=5)
+    stop_all(hosted, grace=5)
     return 0
 
 
@@ -326,7 +312,11 @@ def _parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run or inspect a data holder's node")
     node_sub = node.add_subparsers(dest="node_command", required=True)
     serve = node_sub.add_parser("serve", help="serve the node's gRPC API over mutual TLS")
-    serve.add_argument("--config", required=True)
+    serve.add_argument(
+        "--config", required=True, action="append",
+        help="node.toml; repeat it, or name a directory of *.toml, to host several nodes "
+        "in this process (each with its own port, keys, ledger, audit log and budget)",
+    )  # fmt: skip
     serve.add_argument(
         "--insecure", action="store_true", help="plaintext, allowed on a loopback address only"
     )

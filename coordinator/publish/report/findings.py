@@ -120,14 +120,12 @@ class CitySection:
 
 def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
     """Every city's row of the row's group and breakdown cell."""
-    cell = tuple(row.breakdown.values())
-    found = (block.row(n, c, row.group) for n, c in block.lines if c == cell and n != POOLED)
-    return [r for r in found if r is not None]
+    return block.city_gaps(row).cities
 
 
 def compare(block: Block, row: BenchmarkRow) -> Comparison:
     """The row's gap next to the unweighted mean of the city gaps of the same group and cell."""
-    return compare_to_mean(row, _cities(block, row), block.pooled(row))
+    return compare_to_mean(row, block.city_gaps(row), block.pooled(row))
 
 
 def absent(row: BenchmarkRow, gap: bool = False) -> str:
