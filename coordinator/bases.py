@@ -87,10 +87,7 @@ def _measure(
     """One count summed over the stacked tables: value and noise variance."""
     where = positions_of(layout.spec.outcome.codes)
     positions = [where[c] for c in codes if c in where]
-    shape = layout.spec.shape[:-1]
-    population = [
-        int(np.ravel_multi_index((g, *c), shape)) for g in groups for c in layout.expand(cell)
-    ]
+    population = layout.flat_cells(groups, cell)
     value = variance = 0.0
     sums: list[tuple[float, float]] = []
     if positions:  # every stacked table's sum at once
@@ -112,7 +109,7 @@ def _measure(
         parts = [sums[k]] if sums else []
         for m in margins[k] if k < len(margins) else ():
             if m.codes == codes and m.observations == observations:
-                parts.append((float(m.values[population].sum()), len(population) * m.sigma**2))
+                parts.append((float(m.values[population].sum()), population.size * m.sigma**2))
         if not parts:
             return None
         v, var = _combined(parts)

@@ -44,6 +44,7 @@ DENSITY_WINDOW = 1  # a median's standard error reads the density over 3 bins
 
 
 _MASKS: dict[tuple[object, ...], Mask] = {}
+_FLAT: dict[tuple[object, ...], npt.NDArray[np.intp]] = {}
 _MAX_MASKS = 50_000
 
 
@@ -82,6 +83,23 @@ class Layout:
     def expand(self, cell: Cell) -> list[tuple[int, ...]]:
         """The concrete breakdown cells a cell with None positions (a margin) covers."""
         return list(itertools.product(*self._positions(cell)))
+
+    def flat_cells(self, groups: list[int], cell: Cell) -> npt.NDArray[np.intp]:
+        """Flat positions of the (group, breakdown cell) pairs, in one table without its
+        outcome dimension: where margins released per denominator cell are read."""
+        key = (self.spec.key, tuple(groups), cell)
+        found = _FLAT.get(key)
+        if found is None:
+            shape = self.spec.shape[:-1]
+            found = np.array(
+                [np.ravel_multi_index((g, *c), shape) for g in groups for c in self.expand(cell)],
+                dtype=np.intp,
+            )
+            found.setflags(write=False)
+            if len(_FLAT) >= _MAX_MASKS:
+                _FLAT.clear()
+            _FLAT[key] = found
+        return found
 
     def population(self, groups: list[int], cell: Cell) -> Mask:
         """Every outcome of the groups in the breakdown cell: the population cell."""
