@@ -85,8 +85,10 @@ class Layout:
         return list(itertools.product(*self._positions(cell)))
 
     def flat_cells(self, groups: list[int], cell: Cell) -> npt.NDArray[np.intp]:
-        """Flat positions of the (group, breakdown cell) pairs, in one table without its
-        outcome dimension: where margins released per denominator cell are read."""
+        """Flat positions of the (group, breakdown cell) pairs in a table without its outcome.
+
+        Margins released per denominator cell are read there.
+        """
         key = (self.spec.key, tuple(groups), cell)
         found = _FLAT.get(key)
         if found is None:

@@ -132,6 +132,25 @@ class Block:
                     cities[(cell, group)].append(row)
         return {key: CityGaps.of(rows) for key, rows in cities.items()}
 
+    @cached_property
+    def _cells_of(self) -> dict[str, list[tuple[str, ...]]]:
+        cells: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for node, cell in self.lines:
+            cells[node].append(cell)
+        return cells
+
+    def cells_of(self, node: str) -> list[tuple[str, ...]]:
+        """The breakdown cells of a node's rows, in the rows' order."""
+        return self._cells_of.get(node, [])
+
+    @cached_property
+    def geos(self) -> dict[str, str]:
+        """Each node's geo code (of its first row)."""
+        geos: dict[str, str] = {}
+        for row in self.rows:
+            geos.setdefault(row.node, row.geo)
+        return geos
+
     def city_gaps(self, row: BenchmarkRow) -> CityGaps:
         """The city rows of the row's group and breakdown cell, with their summed gaps."""
         return self._city_gaps.get((tuple(row.breakdown.values()), row.group), CityGaps.of([]))

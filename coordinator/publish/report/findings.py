@@ -7,6 +7,7 @@ by a result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -331,43 +332,64 @@ def _numbers_table(block: Block) -> Table:
 
 def city_section(node: str, blocks: list[Block], headlines: list[tuple[Block, str]]) -> CitySection:
     """A city's section: its headline gaps in words and charts, then every gap."""
-    geo = next((r.geo for b in blocks for r in b.rows if r.node == node), "")
+    geo = next((b.geos[node] for b in blocks if node in b.geos), "")
     findings = []
     for block, group in headlines:
-        for n, cell in block.lines:
-            row = block.row(n, cell, group) if n == node else None
+        for cell in block.cells_of(node):
+            row = block.row(node, cell, group)
             if row is not None:
                 words = _in_words(block, compare(block, row))
                 findings.append(Finding(row_key(row), words, _gap_chart(block, row)))
     return CitySection(node, geo, findings, _city_table(node, blocks))
 
 
+CHART_CITIES = 30
+"""Above this many cities, a city's own gap chart shows it beside the pooled gap and the
+cities with the smallest and the largest gap, not every city (which would make the report
+grow with the square of the cities); the indicator's section charts every city."""
+
+
 def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
-    cell = tuple(focus.breakdown.values())
+    rows = block.city_gaps(focus).cities
+    pooled = block.pooled(focus)
+    everyone = len(rows) <= CHART_CITIES
+    if not everyone:
+        published = [r for r in rows if r.gap is not None]
+        ends = [min(published, key=_gap), max(published, key=_gap)] if published else []
+        rows = [r for r in rows if r is focus or any(r is e for e in ends)]
+    shown_rows = [*rows, *([pooled] if pooled is not None else [])]
+    order = {node: i for i, (node, _) in enumerate(block.lines)}
     dots = []
-    for node, c in block.lines:
-        row = block.row(node, c, focus.group) if c == cell else None
-        if row is not None:
-            dots.append(
-                Dot(
-                    row_key(row),
-                    line_label(node, ()),
-                    row.gap,
-                    row.gap_ci_low,
-                    row.gap_ci_high,
-                    str(row.flags),
-                    note=shown(row.gap, row.flags, True)
-                    if row.gap is not None
-                    else absent(row, True),
-                    strong=node in (focus.node, POOLED),
-                    accent=node == focus.node,
-                )
+    for row in sorted(shown_rows, key=lambda r: order.get(r.node, 0)):
+        node = row.node
+        dots.append(
+            Dot(
+                row_key(row),
+                line_label(node, ()),
+                row.gap,
+                row.gap_ci_low,
+                row.gap_ci_high,
+                str(row.flags),
+                note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
+                strong=node in (focus.node, POOLED),
+                accent=node == focus.node,
             )
+        )
+    where = (
+        "in every city"
+        if everyone
+        else f"in {focus.node}, the pooled cities and the cities with the smallest and the "
+        f"largest gap (of {len(block.city_gaps(focus).cities)})"
+    )
     label = (
         f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
-        f"({block.title}), percentage points, in every city; {focus.node} highlighted"
+        f"({block.title}), percentage points, {where}; {focus.node} highlighted"
     )
     return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
+
+
+def _gap(row: BenchmarkRow) -> float:
+    return row.gap if row.gap is not None else math.nan
 
 
 def _city_table(node: str, blocks: list[Block]) -> Table:
@@ -377,8 +399,8 @@ def _city_table(node: str, blocks: list[Block]) -> Table:
     ]  # fmt: skip
     rows = []
     for block in blocks:
-        for n, cell in block.lines:
-            for group in block.groups if n == node else []:
+        for cell in block.cells_of(node):
+            for group in block.groups:
                 row = block.row(node, cell, group)
                 if row is None:
                     continue
