@@ -8,7 +8,8 @@ demo's synthetic cities copied to N distinct nodes), serves every node from ONE
         --format csv,parquet,sdmx,html
 
 for N = 1, 10, 100, 300 nodes (one 120-cell table per node). For each N it prints the
-federated query, each output format, the provenance files and the whole command (wall
+federated query (and its fan-out: the time on the wire, the nodes' work included), each
+output format, the provenance files and the whole command (wall
 clock of the process, interpreter start included), the coordinator's peak memory, the
 cost per node, and the growth exponent between the last two sizes (1 = linear).
 The baseline is the same command at N = 1 in the same run: ratios are against it.
@@ -43,7 +44,9 @@ from fedstats.synth import CITIES, city_facts, generate, write  # noqa: E402
 COORDINATOR = "bench-coordinator"
 INDICATOR = "employment_rate"
 RHO = 0.01
-PHASES = ("query", "csv", "parquet", "sdmx", "html", "provenance", "whole")
+PHASES = ("fan-out", "query", "csv", "parquet", "sdmx", "html", "provenance", "whole")
+"""``fan-out`` is the part of ``query`` spent on the wire (describe and ask every node, the
+nodes' own work included); the rest of ``query`` is planning and combining."""
 
 
 def _free_ports(count: int) -> list[int]:
@@ -127,6 +130,7 @@ def rss_mib(pid: int) -> float:
 
 def child(argv: list[str], timings: Path) -> None:
     """Run `fedstats query` in this process with its phases timed (wrapped, not changed)."""
+    import coordinator.client as client
     import coordinator.provenance as provenance
     import coordinator.publish.outputs as outputs
     import coordinator.publish.sdmx as sdmx
@@ -148,6 +152,8 @@ def child(argv: list[str], timings: Path) -> None:
         setattr(module, name, wrapper)
 
     timed(run, "run_query", "query")
+    timed(client.Session, "describe_all", "fan-out")
+    timed(client.Session, "fan_out", "fan-out")
     timed(outputs, "write_csv", "csv")
     timed(outputs, "write_parquet", "parquet")
     timed(sdmx, "prepare_sdmx", "sdmx")

@@ -90,21 +90,21 @@ def _measure(
     population = layout.flat_cells(groups, cell)
     value = variance = 0.0
     sums: list[tuple[float, float]] = []
-    if positions:  # every stacked table's sum at once
+    if positions:  # each stacked table's own slice: linear in the stacked cells
         single = Layout(layout.spec, 1).mask(groups, cell, positions)
         counts, noise = (
             (cells.samples, cells.sample_noise_variance)
             if observations
             else (cells.values, cells.noise_variance)
         )
-        by_copy = (layout.tile, layout.spec.n_cells)
-        sums = list(
-            zip(
-                counts.reshape(by_copy)[:, single].sum(axis=1).tolist(),
-                noise.reshape(by_copy)[:, single].sum(axis=1).tolist(),
-                strict=True,
+        n = layout.spec.n_cells
+        sums = [
+            (
+                float(counts[k * n : (k + 1) * n][single].sum()),
+                float(noise[k * n : (k + 1) * n][single].sum()),
             )
-        )
+            for k in range(layout.tile)
+        ]
     for k in range(layout.tile):
         parts = [sums[k]] if sums else []
         for m in margins[k] if k < len(margins) else ():
