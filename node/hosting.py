@@ -22,9 +22,6 @@ from node.service import NodeService
 
 __all__ = ["HostedNode", "check_isolated", "config_paths", "host_all", "load_all", "stop_all"]
 
-HOSTED_WORKERS = 4
-"""Threads answering calls per hosted node (they start on demand; idle nodes hold none)."""
-
 
 @dataclass
 class HostedNode:
@@ -103,15 +100,15 @@ def check_isolated(configs: list[NodeConfig]) -> None:
             )
 
 
-def host_all(
-    configs: list[NodeConfig], *, insecure: bool = False, workers: int = HOSTED_WORKERS
-) -> list[HostedNode]:
+def host_all(configs: list[NodeConfig], *, insecure: bool = False) -> list[HostedNode]:
     """Start one server per config; if any fails to start, those started are stopped.
 
     Args:
         configs: Node configs, already checked by `check_isolated`.
         insecure: Serve plaintext (loopback only) instead of each node's mutual TLS.
-        workers: Threads answering calls per node.
+
+    Each node gets the factory's own server: its thread pool starts threads on demand, so
+    an idle node holds none.
 
     Raises:
         ConfigError: A config without [tls] (unless insecure), or one that cannot start.
@@ -132,7 +129,6 @@ def host_all(
                 config.listen,
                 tls=None if insecure else config.tls,
                 health_address=config.health_listen,
-                max_workers=workers,
             )
             hosted.append(HostedNode(service, server))
     except BaseException:
