@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigError, Reason
+from coordinator.publish.report.page import render_report
 from coordinator.run import run_query
 from fedstats.synth import CITIES
 from indicators.spec import Query
@@ -70,6 +71,9 @@ def test_one_process_serves_fifty_isolated_nodes(tmp_path: Path, cities: Synthet
         other = keys["town00" if node_id != "town00" else "town01"].public_key()
         assert not verify_log(ledger, other).ok  # signed by this node's key alone
     assert len({h.config.state_dir.resolve() for h in hosted}) == NODES
+    # fifty cities: each city's own gap chart shows it beside the pooled and extreme cities
+    page = render_report([first])
+    assert page.count("the cities with the smallest and the largest gap (of 50)") >= NODES
 
 
 def test_configs_that_share_state_or_identity_are_refused(

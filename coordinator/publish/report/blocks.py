@@ -100,6 +100,18 @@ class CityGaps:
         mean = sum(gaps) / len(shown) if shown else None
         return cls(cities, len(shown), mean, math.fsum(gap_se(r) ** 2 for r in shown))
 
+    @cached_property
+    def extremes(self) -> list[BenchmarkRow]:
+        """The cities with the smallest and the largest published gap (none if no gap is)."""
+        published = [r for r in self.cities if r.gap is not None]
+        if not published:
+            return []
+        return [min(published, key=_gap_of), max(published, key=_gap_of)]
+
+
+def _gap_of(row: BenchmarkRow) -> float:
+    return row.gap if row.gap is not None else math.nan
+
 
 class Block:
     """The rows of one indicator of one query, indexed by node, breakdown cell and group."""
@@ -142,6 +154,14 @@ class Block:
     def cells_of(self, node: str) -> list[tuple[str, ...]]:
         """The breakdown cells of a node's rows, in the rows' order."""
         return self._cells_of.get(node, [])
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Each node's position in the rows' order (its first line)."""
+        rank: dict[str, int] = {}
+        for node, _ in self.lines:
+            rank.setdefault(node, len(rank))
+        return rank
 
     @cached_property
     def geos(self) -> dict[str, str]:

@@ -7,7 +7,6 @@ by a result.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -350,17 +349,13 @@ grow with the square of the cities); the indicator's section charts every city."
 
 
 def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
-    rows = block.city_gaps(focus).cities
+    gaps = block.city_gaps(focus)
     pooled = block.pooled(focus)
-    everyone = len(rows) <= CHART_CITIES
-    if not everyone:
-        published = [r for r in rows if r.gap is not None]
-        ends = [min(published, key=_gap), max(published, key=_gap)] if published else []
-        rows = [r for r in rows if r is focus or any(r is e for e in ends)]
+    everyone = len(gaps.cities) <= CHART_CITIES
+    rows = gaps.cities if everyone else list({id(r): r for r in [focus, *gaps.extremes]}.values())
     shown_rows = [*rows, *([pooled] if pooled is not None else [])]
-    order = {node: i for i, (node, _) in enumerate(block.lines)}
     dots = []
-    for row in sorted(shown_rows, key=lambda r: order.get(r.node, 0)):
+    for row in sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0)):
         node = row.node
         dots.append(
             Dot(
@@ -379,17 +374,13 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
         "in every city"
         if everyone
         else f"in {focus.node}, the pooled cities and the cities with the smallest and the "
-        f"largest gap (of {len(block.city_gaps(focus).cities)})"
+        f"largest gap (of {len(gaps.cities)})"
     )
     label = (
         f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
         f"({block.title}), percentage points, {where}; {focus.node} highlighted"
     )
     return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
-
-
-def _gap(row: BenchmarkRow) -> float:
-    return row.gap if row.gap is not None else math.nan
 
 
 def _city_table(node: str, blocks: list[Block]) -> Table:
