@@ -193,7 +193,8 @@ def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: 
     dimensions = [d.id for d in dsd.dimensions.components]
     attributes = [a.id for a in dsd.attributes.components]
     measure = [m.id for m in dsd.measures.components]
-    reference = f"{flow.maintainer.id}:{flow.id}({flow.version})"
+    agency = flow.maintainer.id if flow.maintainer is not None else AGENCY
+    reference = f"{agency}:{flow.id}({flow.version})"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["DATAFLOW", *dimensions, *measure, *attributes])
