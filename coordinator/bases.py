@@ -87,29 +87,29 @@ def _measure(
     """One count summed over the stacked tables: value and noise variance."""
     where = positions_of(layout.spec.outcome.codes)
     positions = [where[c] for c in codes if c in where]
-    shape = layout.spec.shape[:-1]
-    population = [
-        int(np.ravel_multi_index((g, *c), shape)) for g in groups for c in layout.expand(cell)
-    ]
+    population = layout.flat_cells(groups, cell)
     value = variance = 0.0
+    sums: list[tuple[float, float]] = []
+    if positions:  # each stacked table's own slice: linear in the stacked cells
+        single = Layout(layout.spec, 1).mask(groups, cell, positions)
+        counts, noise = (
+            (cells.samples, cells.sample_noise_variance)
+            if observations
+            else (cells.values, cells.noise_variance)
+        )
+        n = layout.spec.n_cells
+        sums = [
+            (
+                float(counts[k * n : (k + 1) * n][single].sum()),
+                float(noise[k * n : (k + 1) * n][single].sum()),
+            )
+            for k in range(layout.tile)
+        ]
     for k in range(layout.tile):
-        parts = []
-        if positions:
-            mask = layout.mask(groups, cell, positions) & layout.copy(k)
-            if observations:
-                parts.append(
-                    (
-                        float(cells.samples[mask].sum()),
-                        float(cells.sample_noise_variance[mask].sum()),
-                    )
-                )
-            else:
-                parts.append(
-                    (float(cells.values[mask].sum()), float(cells.noise_variance[mask].sum()))
-                )
+        parts = [sums[k]] if sums else []
         for m in margins[k] if k < len(margins) else ():
             if m.codes == codes and m.observations == observations:
-                parts.append((float(m.values[population].sum()), len(population) * m.sigma**2))
+                parts.append((float(m.values[population].sum()), population.size * m.sigma**2))
         if not parts:
             return None
         v, var = _combined(parts)

@@ -6,14 +6,23 @@ answered returns its stored answer and charges nothing again. Every result must 
 a valid signature of the node's key from the coordinator's config. A node that is down,
 refuses, or answers with a bad signature becomes a NodeFailure, never an exception that
 stops the other nodes.
+
+A query's fan-out runs in one `Session`: an asyncio loop (grpc.aio, so no thread per
+node and no cap on how many nodes are in flight) with one channel, hence one TLS
+handshake, per node, used by both the Describe and the RunQuery of that query. The TLS
+files are read once per `Dialer`. Every call has its own deadline, and the whole fan-out
+has one too (``total``), after which the nodes still out become DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
+from typing import TypeVar
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,6 +44,7 @@ __all__ = [
     "NodeReply",
     "ProgressFn",
     "QuerySigner",
+    "Session",
     "ask_node",
     "describe_all",
     "describe_node",
@@ -131,8 +141,9 @@ class QuerySigner:
 class Dialer:
     """Opens channels to nodes: mutual TLS with the federation CA, or plaintext.
 
-    With ``revocations`` (``[tls] crl``), `describe_node` first reads each node's
-    certificate in a handshake of its own and refuses a revoked one before any call.
+    The TLS files are read once, on the first channel, and the credentials reused. With
+    ``revocations`` (``[tls] crl``), `describe_node` first reads each node's certificate in
+    a handshake of its own and refuses a revoked one before any call.
     """
 
     tls: TlsFiles | None
@@ -159,14 +170,27 @@ class Dialer:
             "the node must request a new certificate and have the CA sign it",
         )
 
+    @cached_property
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """Channel credentials from the CA, certificate and key (None for plaintext)."""
+        if self.tls is None:
+            return None
+        ca, cert, key = self.tls.read()
+        return grpc.ssl_channel_credentials(ca, private_key=key, certificate_chain=cert)
+
     def channel(self, node: NodeAddress) -> grpc.Channel:
         """A channel whose TLS server name is the node's id (its certificate's DNS SAN)."""
-        if self.tls is None:
+        if self.credentials is None:
             return grpc.insecure_channel(node.address)
-        ca, cert, key = self.tls.read()
-        credentials = grpc.ssl_channel_credentials(ca, private_key=key, certificate_chain=cert)
         options = [("grpc.ssl_target_name_override", node.id)]
-        return grpc.secure_channel(node.address, credentials, options=options)
+        return grpc.secure_channel(node.address, self.credentials, options=options)
+
+    def aio_channel(self, node: NodeAddress) -> grpc.aio.Channel:
+        """The same channel for grpc.aio (opened inside a running event loop)."""
+        if self.credentials is None:
+            return grpc.aio.insecure_channel(node.address)
+        options = [("grpc.ssl_target_name_override", node.id)]
+        return grpc.aio.secure_channel(node.address, self.credentials, options=options)
 
 
 def reason_of(detail: pb.ErrorDetail) -> Reason:
@@ -185,16 +209,21 @@ def reason_of(detail: pb.ErrorDetail) -> Reason:
 
 
 def failure_of(error: grpc.RpcError, node: NodeAddress, tls: bool) -> NodeFailure:
-    """A failed call as a NodeFailure: the node's ErrorDetail, or the transport status."""
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    """A failed call as a NodeFailure: the node's ErrorDetail, or the transport status.
+
+    Takes the errors of both the synchronous and the asyncio (grpc.aio) stubs.
+    """
+    call = error if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else None
+    code = call.code() if call is not None else grpc.StatusCode.UNKNOWN
     metadata: dict[str, str | bytes] = {}
-    if isinstance(error, grpc.Call):
-        metadata = dict(error.trailing_metadata() or ())
+    if call is not None:
+        pairs: Iterable[tuple[str, str | bytes]] = call.trailing_metadata() or ()  # type: ignore[assignment]
+        metadata = dict(pairs)
     raw = metadata.get(ERROR_METADATA_KEY)
     if isinstance(raw, bytes):
         detail = pb.ErrorDetail.FromString(raw)
         return NodeFailure(code.name, reason_of(detail), detail.message, detail.hint)
-    details = (error.details() if isinstance(error, grpc.Call) else None) or code.name
+    details = (call.details() if call is not None else None) or code.name
     hint = ""
     if code == grpc.StatusCode.UNAVAILABLE and tls:
         hint = (
@@ -226,6 +255,13 @@ def _verified(node: NodeAddress, signed: pb.SignedResult) -> pb.QueryResult | No
         return NodeFailure.of(Reason.MALFORMED_RESULT, message)
 
 
+def _reply(node: NodeAddress, request: pb.SignedQuery, signed: pb.SignedResult) -> NodeReply:
+    checked = _verified(node, signed)
+    if isinstance(checked, NodeFailure):
+        return NodeReply(node.id, signed=signed, request=request, failure=checked)
+    return NodeReply(node.id, result=checked, signed=signed, request=request)
+
+
 def ask_node(
     node: NodeAddress,
     request: pb.SignedQuery,
@@ -234,23 +270,8 @@ def ask_node(
     retries: int = 2,
 ) -> NodeReply:
     """Send one signed query to one node, retrying transient failures with the same bytes."""
-    with dialer.channel(node) as channel:
-        stub = pb_grpc.NodeServiceStub(channel)
-        for attempt in range(retries + 1):
-            try:
-                signed = stub.RunQuery(request, timeout=timeout)
-            except grpc.RpcError as error:
-                code = error.code() if isinstance(error, grpc.Call) else None
-                if code not in _RETRYABLE or attempt == retries:
-                    failure = failure_of(error, node, dialer.tls is not None)
-                    return NodeReply(node.id, request=request, failure=failure)
-                time.sleep(0.2 * 2**attempt)
-                continue
-            checked = _verified(node, signed)
-            if isinstance(checked, NodeFailure):
-                return NodeReply(node.id, signed=signed, request=request, failure=checked)
-            return NodeReply(node.id, result=checked, signed=signed, request=request)
-    raise AssertionError("unreachable")
+    with Session(dialer) as session:
+        return session.ask(node, request, timeout, retries)
 
 
 def describe_node(
@@ -264,27 +285,8 @@ def describe_node(
     by the node and checked against its configured key (`coordinator.identity`); a node
     of an earlier release, without ``DescribeSigned``, answers its unsigned ``Describe``.
     """
-    revoked = dialer.revoked(node, timeout)
-    if revoked is not None:
-        return revoked
-    metadata = [signer.identity_for(node.id)] if signer is not None else None
-    with dialer.channel(node) as channel:
-        stub = pb_grpc.NodeServiceStub(channel)
-        try:
-            signed = stub.DescribeSigned(pb.DescribeRequest(), timeout=timeout, metadata=metadata)
-            return checked_description(node, signed)
-        except FedstatsError as exc:
-            return NodeFailure.of(exc.reason, exc.message, exc.hint)
-        except grpc.RpcError as error:
-            if not isinstance(error, grpc.Call) or error.code() != grpc.StatusCode.UNIMPLEMENTED:
-                return failure_of(error, node, dialer.tls is not None)
-        try:
-            description: pb.NodeDescription = stub.Describe(
-                pb.DescribeRequest(), timeout=timeout, metadata=metadata
-            )
-            return description
-        except grpc.RpcError as error:
-            return failure_of(error, node, dialer.tls is not None)
+    with Session(dialer) as session:
+        return session.describe_all((node,), timeout, signer)[node.id]
 
 
 def describe_all(
@@ -294,9 +296,8 @@ def describe_all(
     signer: QuerySigner | None = None,
 ) -> dict[str, pb.NodeDescription | NodeFailure]:
     """Describe every node concurrently (with the signer's identity, when given)."""
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(nodes)))) as pool:
-        futures = {n.id: pool.submit(describe_node, n, dialer, timeout, signer) for n in nodes}
-        return {node_id: future.result() for node_id, future in futures.items()}
+    with Session(dialer) as session:
+        return session.describe_all(nodes, timeout, signer)
 
 
 def fan_out(
@@ -309,32 +310,188 @@ def fan_out(
     progress: ProgressFn | None = None,
     not_asked: tuple[str, ...] = (),
 ) -> dict[str, NodeReply]:
-    """Ask every node its own query concurrently; every node asked gets an entry.
+    """Ask every node its own query concurrently (`Session.fan_out` in a session of its own)."""
+    with Session(dialer) as session:
+        return session.fan_out(nodes, query_id, queries, signer, timeout, progress, not_asked)
+
+
+class Session:
+    """One query's conversations with the nodes: an event loop and a channel per node.
+
+    Use it as a context manager; the channels are closed on exit. Each public method
+    runs to completion on the session's loop (callers stay synchronous).
 
     Args:
-        nodes: The nodes to ask (those without an entry in ``queries`` are skipped).
-        query_id: The query's id, the same on every node.
-        queries: Each node's query (the indicators it can answer).
-        signer: Signs each node's request.
         dialer: Opens the channels.
-        timeout: Deadline of each call.
-        progress: Told each node's state.
-        not_asked: Nodes already known to have failed (reported as failed at once).
+        total: Deadline of each fan-out as a whole, in seconds (None: only the calls'
+            own deadlines).
     """
-    asked = [n for n in nodes if n.id in queries]
 
-    def ask(node: NodeAddress) -> NodeReply:
-        request = signer.sign_for(node.id, query_id, queries[node.id])
-        reply = ask_node(node, request, dialer, timeout)
+    def __init__(self, dialer: Dialer, total: float | None = None) -> None:
+        self.dialer = dialer
+        self.total = total
+        self._runner = asyncio.Runner()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every channel and the loop."""
+        channels, self._channels = list(self._channels.values()), {}
+        if channels:
+            self._runner.run(_gather(*(c.close(None) for c in channels)))
+        self._runner.close()
+
+    def _stub(self, node: NodeAddress) -> pb_grpc.NodeServiceStub:
+        if node.id not in self._channels:
+            self._channels[node.id] = self.dialer.aio_channel(node)
+        return pb_grpc.NodeServiceStub(self._channels[node.id])
+
+    def _run(self, calls: Mapping[str, Awaitable[_T]], late: Callable[[str], _T]) -> dict[str, _T]:
+        """Run the calls together, within the session's total deadline.
+
+        ``late(node_id)`` stands for a call still out when the deadline passes.
+        """
+        return self._runner.run(_within(calls, self.total, late))
+
+    def describe_all(
+        self,
+        nodes: tuple[NodeAddress, ...],
+        timeout: float,
+        signer: QuerySigner | None = None,
+    ) -> dict[str, pb.NodeDescription | NodeFailure]:
+        """Describe every node concurrently (with the signer's identity, when given)."""
+        calls = {n.id: self._describe(n, timeout, signer) for n in nodes}
+        return self._run(calls, lambda node_id: _late(node_id, "Describe"))
+
+    async def _describe(
+        self, node: NodeAddress, timeout: float, signer: QuerySigner | None
+    ) -> pb.NodeDescription | NodeFailure:
+        revoked = await asyncio.to_thread(self.dialer.revoked, node, timeout)
+        if revoked is not None:
+            return revoked
+        metadata = [signer.identity_for(node.id)] if signer is not None else None
+        stub = self._stub(node)
+        try:
+            signed = await stub.DescribeSigned(
+                pb.DescribeRequest(), timeout=timeout, metadata=metadata
+            )
+            return checked_description(node, signed)
+        except FedstatsError as exc:
+            return NodeFailure.of(exc.reason, exc.message, exc.hint)
+        except grpc.RpcError as error:
+            if not isinstance(error, grpc.aio.AioRpcError) or (
+                error.code() != grpc.StatusCode.UNIMPLEMENTED
+            ):
+                return failure_of(error, node, self.dialer.tls is not None)
+        try:  # a node of an earlier release: its unsigned description
+            description: pb.NodeDescription = await stub.Describe(
+                pb.DescribeRequest(), timeout=timeout, metadata=metadata
+            )
+            return description
+        except grpc.RpcError as error:
+            return failure_of(error, node, self.dialer.tls is not None)
+
+    def ask(
+        self, node: NodeAddress, request: pb.SignedQuery, timeout: float, retries: int = 2
+    ) -> NodeReply:
+        """Send one signed query to one node (see `ask_node`)."""
+        return self._runner.run(self._ask(node, request, timeout, retries))
+
+    async def _ask(
+        self, node: NodeAddress, request: pb.SignedQuery, timeout: float, retries: int = 2
+    ) -> NodeReply:
+        stub = self._stub(node)
+        for attempt in range(retries + 1):
+            try:
+                signed: pb.SignedResult = await stub.RunQuery(request, timeout=timeout)
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
+                if code not in _RETRYABLE or attempt == retries:
+                    failure = failure_of(error, node, self.dialer.tls is not None)
+                    return NodeReply(node.id, request=request, failure=failure)
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            return _reply(node, request, signed)
+        raise AssertionError("unreachable")
+
+    def fan_out(
+        self,
+        nodes: tuple[NodeAddress, ...],
+        query_id: str,
+        queries: dict[str, Query],
+        signer: QuerySigner,
+        timeout: float,
+        progress: ProgressFn | None = None,
+        not_asked: tuple[str, ...] = (),
+    ) -> dict[str, NodeReply]:
+        """Ask every node its own query concurrently; every node asked gets an entry.
+
+        Args:
+            nodes: The nodes to ask (those without an entry in ``queries`` are skipped).
+            query_id: The query's id, the same on every node.
+            queries: Each node's query (the indicators it can answer).
+            signer: Signs each node's request.
+            timeout: Deadline of each call.
+            progress: Told each node's state.
+            not_asked: Nodes already known to have failed (reported as failed at once).
+        """
+        asked = [n for n in nodes if n.id in queries]
+        requests = {n.id: signer.sign_for(n.id, query_id, queries[n.id]) for n in asked}
+
+        async def ask(node: NodeAddress) -> NodeReply:
+            reply = await self._ask(node, requests[node.id], timeout)
+            if progress is not None:
+                progress(node.id, "answered" if reply.result is not None else "failed")
+            return reply
+
+        def late(node_id: str) -> NodeReply:
+            return NodeReply(node_id, request=requests[node_id], failure=_late(node_id, "RunQuery"))
+
         if progress is not None:
-            progress(node.id, "answered" if reply.result is not None else "failed")
-        return reply
+            for node_id in [n.id for n in asked] + list(not_asked):
+                progress(node_id, "waiting")
+            for node_id in not_asked:
+                progress(node_id, "failed")
+        return self._run({n.id: ask(n) for n in asked}, late)
 
-    if progress is not None:
-        for node_id in [n.id for n in asked] + list(not_asked):
-            progress(node_id, "waiting")
-        for node_id in not_asked:
-            progress(node_id, "failed")
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(asked) or 1))) as pool:
-        futures = {n.id: pool.submit(ask, n) for n in asked}
-        return {node_id: future.result() for node_id, future in futures.items()}
+
+_T = TypeVar("_T")
+
+
+async def _gather(*calls: Awaitable[object]) -> None:
+    await asyncio.gather(*calls)
+
+
+async def _within(
+    calls: Mapping[str, Awaitable[_T]], total: float | None, late: Callable[[str], _T]
+) -> dict[str, _T]:
+    """Each call's result by node; those not done within ``total`` seconds are cancelled."""
+    tasks = {node_id: asyncio.ensure_future(call) for node_id, call in calls.items()}
+    if tasks:
+        await asyncio.wait(tasks.values(), timeout=total)
+    results: dict[str, _T] = {}
+    for node_id, task in tasks.items():
+        if task.done():
+            results[node_id] = task.result()
+        else:
+            task.cancel()
+            results[node_id] = late(node_id)
+    return results
+
+
+def _late(node_id: str, call: str) -> NodeFailure:
+    return NodeFailure.of(
+        Reason.for_transport("DEADLINE_EXCEEDED"),
+        f"node {node_id!r} did not answer {call} within the query's total deadline",
+        "raise [coordinator] query_timeout_seconds, or look at the node's load",
+    )

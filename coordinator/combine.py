@@ -358,9 +358,9 @@ def _estimate(
         status = Status.SUPPRESSED
         interval = (math.nan, math.nan)
     elif indicator.kind == RATIO and source.aggregate in ("", POPULATION):
-        copies = [layout.copy(k) for k in range(layout.tile)]
         numerator = [i for i, c in enumerate(outcome) if c in indicator.numerator]
-        interval = rate_interval(cells, layout.mask(groups, cell, numerator), counted, copies)
+        num = layout.mask(groups, cell, numerator)
+        interval = rate_interval(cells, num, counted, layout.tile)
         if not all(map(math.isfinite, interval)):  # noise swamps the rate
             flag = flag or UNRELIABLE
             status = Status.SUPPRESSED

@@ -32,6 +32,9 @@ class CoordinatorConfig:
         id: The coordinator's id (its certificate says ``fedstats://coordinator/<id>``).
         state_dir: Where the log of queries asked is kept.
         timeout_seconds: Deadline of one node's answer.
+        query_timeout_seconds: Deadline of each fan-out as a whole (every node's
+            describe, then every node's answer, retries included); default four times
+            ``timeout_seconds``.
         nodes: The nodes to ask.
         tls: CA, certificate and key for mutual TLS; None dials plaintext (loopback only).
         signing_key: The Ed25519 key that signs queries.
@@ -49,6 +52,12 @@ class CoordinatorConfig:
     signing_key: Path | None = None
     issuer: str = ""
     release_version: str = "1"
+    query_timeout_seconds: float | None = None
+
+    @property
+    def total_timeout(self) -> float:
+        """The deadline of a whole fan-out, in seconds."""
+        return self.query_timeout_seconds or 4 * self.timeout_seconds
 
 
 def load_coordinator_config(path: str | Path) -> CoordinatorConfig:
@@ -60,7 +69,9 @@ def load_coordinator_config(path: str | Path) -> CoordinatorConfig:
     top = read_toml(path)
     top.check_keys({"coordinator", "nodes", "tls", "signing"})
     coord = top.sub("coordinator")
-    coord.check_keys({"id", "state_dir", "timeout_seconds", "issuer", "release_version"})
+    coord.check_keys(
+        {"id", "state_dir", "timeout_seconds", "query_timeout_seconds", "issuer", "release_version"}
+    )
     keys = parse_key_files(top)
     coordinator_id = coord.text("id", hint='e.g. id = "eurostat"')
     return CoordinatorConfig(
@@ -73,6 +84,11 @@ def load_coordinator_config(path: str | Path) -> CoordinatorConfig:
         nodes=_nodes(top),
         tls=keys.tls,
         signing_key=keys.signing_key,
+        query_timeout_seconds=(
+            coord.positive("query_timeout_seconds", 1.0)
+            if "query_timeout_seconds" in coord.table
+            else None
+        ),
     )
 
 

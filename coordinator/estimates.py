@@ -17,7 +17,6 @@ the cells they share.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass
 
@@ -44,6 +43,11 @@ POVERTY_SHARE = 0.6  # the at-risk-of-poverty line: 60% of the median
 DENSITY_WINDOW = 1  # a median's standard error reads the density over 3 bins
 
 
+_MASKS: dict[tuple[object, ...], Mask] = {}
+_FLAT: dict[tuple[object, ...], npt.NDArray[np.intp]] = {}
+_MAX_MASKS = 50_000
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where each table cell sits in a vector of ``tile`` stacked tables."""
@@ -54,10 +58,21 @@ class Layout:
     def mask(self, groups: list[int], cell: Cell, outcomes: list[int]) -> Mask:
         """Cells of the given groups, breakdown cell and outcome codes, in every copy.
 
-        A breakdown position of None takes every code of that dimension (a margin). The
-        mask is read-only (cached: one benchmark table asks for the same masks often).
+        A breakdown position of None takes every code of that dimension (a margin).
+        Masks are made once per table and selection and shared (read-only): every node
+        and every row of a query asks for the same few.
         """
-        return _mask(self, tuple(groups), cell, tuple(outcomes))
+        key = (self.spec.key, self.tile, tuple(groups), cell, tuple(outcomes))
+        mask = _MASKS.get(key)
+        if mask is None:
+            one = np.zeros(self.spec.shape, dtype=bool)
+            one[np.ix_(groups, *self._positions(cell), outcomes)] = True
+            mask = np.tile(one.ravel(), self.tile)
+            mask.setflags(write=False)
+            if len(_MASKS) >= _MAX_MASKS:
+                _MASKS.clear()
+            _MASKS[key] = mask
+        return mask
 
     def _positions(self, cell: Cell) -> list[list[int]]:
         dims = self.spec.dims[1:]
@@ -68,6 +83,25 @@ class Layout:
     def expand(self, cell: Cell) -> list[tuple[int, ...]]:
         """The concrete breakdown cells a cell with None positions (a margin) covers."""
         return list(itertools.product(*self._positions(cell)))
+
+    def flat_cells(self, groups: list[int], cell: Cell) -> npt.NDArray[np.intp]:
+        """Flat positions of the (group, breakdown cell) pairs in a table without its outcome.
+
+        Margins released per denominator cell are read there.
+        """
+        key = (self.spec.key, tuple(groups), cell)
+        found = _FLAT.get(key)
+        if found is None:
+            shape = self.spec.shape[:-1]
+            found = np.array(
+                [np.ravel_multi_index((g, *c), shape) for g in groups for c in self.expand(cell)],
+                dtype=np.intp,
+            )
+            found.setflags(write=False)
+            if len(_FLAT) >= _MAX_MASKS:
+                _FLAT.clear()
+            _FLAT[key] = found
+        return found
 
     def population(self, groups: list[int], cell: Cell) -> Mask:
         """Every outcome of the groups in the breakdown cell: the population cell."""
@@ -87,15 +121,6 @@ class Layout:
         """The outcome position of every cell (the outcome is the last dimension)."""
         n_outcomes = len(self.spec.outcome.codes)
         return np.tile(np.arange(self.spec.n_cells) % n_outcomes, self.tile).astype(np.intp)
-
-
-@functools.lru_cache(maxsize=4096)
-def _mask(layout: Layout, groups: tuple[int, ...], cell: Cell, outcomes: tuple[int, ...]) -> Mask:
-    mask = np.zeros(layout.spec.shape, dtype=bool)
-    mask[np.ix_(groups, *layout._positions(cell), outcomes)] = True
-    tiled = np.tile(mask.ravel(), layout.tile)
-    tiled.flags.writeable = False
-    return tiled
 
 
 def _edges(spec: TableSpec) -> tuple[float, ...]:

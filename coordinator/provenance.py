@@ -58,6 +58,7 @@ __all__ = [
     "citation_for",
     "publish",
     "publish_secure",
+    "signed_rows",
     "verify_outputs",
     "verify_provenance",
     "write_provenance",
@@ -203,6 +204,29 @@ def verify_provenance(
             given, the keys recorded in the provenance must equal them.
     """
     return verify_outputs([directory], trusted)
+
+
+def signed_rows(directory: Path) -> list[BenchmarkRow]:
+    """The benchmark rows of an output directory, recomputed from its signed results alone.
+
+    The same recomputation as `fedstats verify` (which then compares them with
+    ``benchmark.csv``).
+
+    Raises:
+        FedstatsError: When a signature or a result does not verify.
+    """
+    document = json.loads((directory / FILE).read_text(encoding="utf-8"))
+    coordinator_key = parse_public_key(document["coordinator_public_key"], "coordinator key")
+    report = VerifyReport()
+    received = _answered_by(document)
+    rows = [
+        row
+        for query in document["queries"]
+        for row in _verify_query(query, coordinator_key, None, report, received)
+    ]
+    if report.problems:
+        raise FedstatsError(f"{directory / FILE}: {'; '.join(report.problems)}")
+    return rows
 
 
 def _check_positions(report: VerifyReport) -> None:

@@ -16,8 +16,7 @@ from coordinator.client import (
     NodeReply,
     ProgressFn,
     QuerySigner,
-    describe_all,
-    fan_out,
+    Session,
 )
 from coordinator.combine import BenchmarkRow, NodeTables, read_result
 from coordinator.config import CoordinatorConfig
@@ -134,14 +133,15 @@ def run_query(
     kind = kind_of(query, pooling)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
-    descriptions = describe_all(config.nodes, dialer, config.timeout_seconds, signer)
-    planned = plan_nodes(kind, descriptions)
-    failures = dict(planned.failures)
-    queries = {node_id: plan.query for node_id, plan in planned.asked.items()}
-    replies = fan_out(
-        config.nodes, query_id, queries, signer, dialer, config.timeout_seconds, progress,
-        not_asked=tuple(failures),
-    )  # fmt: skip
+    with Session(dialer, config.total_timeout) as session:  # one channel per node
+        descriptions = session.describe_all(config.nodes, config.timeout_seconds, signer)
+        planned = plan_nodes(kind, descriptions)
+        failures = dict(planned.failures)
+        queries = {node_id: plan.query for node_id, plan in planned.asked.items()}
+        replies = session.fan_out(
+            config.nodes, query_id, queries, signer, config.timeout_seconds, progress,
+            not_asked=tuple(failures),
+        )  # fmt: skip
     answers: dict[str, NodeTables] = {}
     charged: dict[str, float] = {}
     for node_id, reply in replies.items():

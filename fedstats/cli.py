@@ -28,49 +28,30 @@ EXIT_SOME_FAILED = 3  # --strict: some node failed
 
 
 def _node_serve(args: argparse.Namespace) -> int:
-    from node.config import load_config
-    from node.metrics import NodeMetrics, metrics_address, serve_metrics
-    from node.server import build_server
-    from node.service import NodeService
+    from node.hosting import config_paths, host_all, load_all, stop_all
     from security.revocation import renewal_warnings
 
-    config = load_config(args.config)
-    if config.tls is None and not args.insecure:
-        raise ConfigError(
-            f"{config.file}: no [tls] section: a node serves mutual TLS",
-            field="tls",
-            hint="add [tls] ca/cert/key (`fedstats certs issue --node ID`), or pass --insecure "
-            "to serve plaintext on a loopback address",
-        )
-    service = NodeService(config)
-    metrics = NodeMetrics(service) if config.metrics_listen else None
-    server = build_server(
-        service,
-        config.listen,
-        tls=None if args.insecure else config.tls,
-        health_address=config.health_listen,
-        interceptors=(metrics,) if metrics else (),
-    )
-    host = config.listen.rsplit(":", 1)[0]
+    hosted = host_all(load_all(config_paths(args.config)), insecure=args.insecure)
     mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
     log = logging.getLogger("fedstats")
-    log.info(
-        "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
-        config.dataset.table or config.dataset.path, config.dataset.engine,
-        service.engine.rows, mode, host, server.port,
-        extra={"event": {"event": "start", "node": config.id, "port": server.port,
-                         "health_port": server.health_port, "tls": not args.insecure}},
-    )  # fmt: skip
-    if server.health_server is not None:
-        log.info("plaintext health service on port %d", server.health_port)
-    http = None
-    if metrics is not None and config.metrics_listen:
-        http = serve_metrics(metrics, config.metrics_listen)
-        where = metrics_address(config.metrics_listen).rsplit(":", 1)[0]
-        log.info("Prometheus metrics on http://%s:%d/metrics", where, http.port)
-    if config.tls is not None:
-        for warning in renewal_warnings(config.tls):
-            log.warning("%s", warning)
+    for node in hosted:
+        config, server = node.config, node.server
+        log.info(
+            "node %s serving %s on %s (%d rows) over %s on %s:%d", config.id,
+            config.dataset.table or config.dataset.path, config.dataset.engine,
+            node.service.engine.rows, mode, config.listen.rsplit(":", 1)[0], server.port,
+            extra={"event": {"event": "start", "node": config.id, "port": server.port,
+                             "health_port": server.health_port, "tls": not args.insecure}},
+        )  # fmt: skip
+        if server.health_server is not None:
+            log.info("node %s: plaintext health service on port %d", config.id,
+                     server.health_port)  # fmt: skip
+        if node.metrics_port is not None:
+            log.info("node %s: Prometheus metrics on http://%s:%d/metrics", config.id,
+                     node.metrics_host, node.metrics_port)  # fmt: skip
+        if config.tls is not None:
+            for warning in renewal_warnings(config.tls):
+                log.warning("node %s: %s", config.id, warning)
     stop = threading.Event()
     received: list[str] = []
 
@@ -81,21 +62,19 @@ def _node_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     stop.wait()
+    ids = ", ".join(node.config.id for node in hosted)
     log.info(
         "node %s stopping on %s: no new calls; calls in flight have %g s to finish",
-        config.id, received[0], args.grace,
-        extra={"event": {"event": "stopping", "node": config.id, "signal": received[0]}},
+        ids, received[0], args.grace,
+        extra={"event": {"event": "stopping", "node": ids, "signal": received[0]}},
     )  # fmt: skip
-    server.stop(grace=args.grace)
-    if http is not None:
-        http.stop()
-    abandoned = server.calls_running
+    abandoned = stop_all(hosted, grace=args.grace)
     log.info(
-        "node %s stopped%s", config.id,
+        "node %s stopped%s", ids,
         f": {abandoned} calls still running after the grace period are abandoned (their "
         "answers were not sent; a retry with the same query id is answered from the ledger)"
         if abandoned else "",
-        extra={"event": {"event": "stop", "node": config.id, "abandoned": abandoned}},
+        extra={"event": {"event": "stop", "node": ids, "abandoned": abandoned}},
     )  # fmt: skip
     if abandoned:
         # Their threads would hold the process open: end it. The ledger is SQLite (WAL,
@@ -462,7 +441,11 @@ def _parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run or inspect a data holder's node")
     node_sub = node.add_subparsers(dest="node_command", required=True)
     serve = node_sub.add_parser("serve", help="serve the node's gRPC API over mutual TLS")
-    serve.add_argument("--config", required=True)
+    serve.add_argument(
+        "--config", required=True, action="append",
+        help="node.toml; repeat it, or name a directory of *.toml, to host several nodes "
+        "in this process (each with its own port, keys, ledger, audit log and budget)",
+    )  # fmt: skip
     serve.add_argument(
         "--insecure", action="store_true", help="plaintext, allowed on a loopback address only"
     )

@@ -54,6 +54,8 @@ def node_toml(
     coordinator: tuple[str, str],
     indicators: Sequence[str],
     rho_budget: float,
+    *,
+    node: tuple[str, str, str] | None = None,
 ) -> str:
     """The node config of one synthetic city, for a federation on this machine.
 
@@ -66,8 +68,11 @@ def node_toml(
             allowed to ask.
         indicators: The indicators it may ask for.
         rho_budget: The privacy budget per person, shared by the periods.
+        node: ``(id, geo, listen address)`` of a node other than the city's own (many
+            nodes serving copies of one city, as the federation benchmark does).
     """
     facts = city_facts(city)
+    node_id, geo, listen = node or (facts.id, facts.geo, "127.0.0.1:0")
     coordinator_id, coordinator_key = coordinator
     survey = sampling(city).source == "survey"
     privacy: dict[str, Any] = {"rho_budget": rho_budget, "max_rho_per_query": MAX_RHO_PER_QUERY}
@@ -75,13 +80,13 @@ def node_toml(
         privacy["max_weight"] = sampling(city).max_weight
     table = {
         "node": {
-            "id": facts.id,
-            "geo": facts.geo,
+            "id": node_id,
+            "geo": geo,
             "geo_level": "city",
             "name": facts.name,
             "country": facts.country,
-            "listen": "127.0.0.1:0",
-            "state_dir": f"../state/{facts.id}",
+            "listen": listen,
+            "state_dir": f"../state/{node_id}",
         },
         "datasets": [
             {"path": path, "time_period": period, **dataset_table(city)}
@@ -89,7 +94,7 @@ def node_toml(
         ],
         "privacy": privacy,
         "disclosure": {"rules": "eu-silc" if survey else "register"},
-        **key_files("../pki", "node", facts.id),
+        **key_files("../pki", "node", node_id),
         "coordinators": [
             {
                 "id": coordinator_id,

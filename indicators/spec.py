@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from common.errors import QueryError, Reason
@@ -330,22 +331,24 @@ class TableSpec:
     dims: tuple[Dim, ...]
     outcome: Dim
 
-    @property
+    # The derived forms below are cached on first use (the spec is immutable): the key
+    # is looked up for every cell of every node when outputs are written.
+    @cached_property
     def all_dims(self) -> tuple[Dim, ...]:
         """Cell dimensions followed by the outcome."""
         return (*self.dims, self.outcome)
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, ...]:
         """Number of codes per dimension, in cell order."""
         return tuple(len(d.codes) for d in self.all_dims)
 
-    @property
+    @cached_property
     def n_cells(self) -> int:
         """Number of released cells."""
         return math.prod(self.shape)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Canonical JSON identifying the table."""
         return json.dumps(

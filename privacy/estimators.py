@@ -366,11 +366,39 @@ def below_linear(
     return Linear(float(weights @ counts), _spread(weights, mask, bin_of_cell))
 
 
+def _per_table(
+    cells: Cells, den: BoolArray, copies: int | list[BoolArray] | None
+) -> list[tuple[float, float, float]]:
+    """Per stacked table: the ``den`` cells' largest design effect, count and sample count.
+
+    Stacked equal tables (``copies`` a number) are summed all at once, by reshaping: the
+    cost stays linear in the cells however many tables are stacked.
+    """
+    if isinstance(copies, int):
+        shape = (copies, den.size // copies)
+        where = den.reshape(shape)
+        deff = np.where(where, cells.deff.reshape(shape), 0.0).max(axis=1, initial=0.0)
+        values = np.where(where, cells.values.reshape(shape), 0.0).sum(axis=1)
+        samples = np.where(where, cells.samples.reshape(shape), 0.0).sum(axis=1)
+        return list(zip(deff.tolist(), values.tolist(), samples.tolist(), strict=True))
+    out = []
+    for copy in copies or [np.ones(cells.values.shape, dtype=bool)]:
+        part = den & copy
+        out.append(
+            (
+                float(cells.deff[part].max(initial=0.0)),
+                float(cells.values[part].sum()),
+                float(cells.samples[part].sum()),
+            )
+        )
+    return out
+
+
 def rate_interval(
     cells: Cells,
     num: BoolArray,
     den: BoolArray,
-    copies: list[BoolArray] | None = None,
+    copies: int | list[BoolArray] | None = None,
     z: float = Z95,
 ) -> tuple[float, float]:
     """A score-type interval for the rate ``num / den``, always inside [0, 1].
@@ -386,7 +414,8 @@ def rate_interval(
         cells: The cells.
         num: Numerator cells (within ``den``).
         den: Denominator cells.
-        copies: The cells of each stacked table (None: one table).
+        copies: The cells of each stacked table, or how many equal tables are stacked
+            side by side (None: one table).
         z: The normal quantile.
 
     Returns:
@@ -400,13 +429,9 @@ def rate_interval(
     s_num = float(cells.noise_variance[num].sum()) / d**2
     s_den = float(cells.noise_variance[den].sum()) / d**2
     k = 0.0
-    for copy in copies or [np.ones(cells.values.shape, dtype=bool)]:
-        part = den & copy
-        deff = float(cells.deff[part].max(initial=0.0))
+    for deff, d_j, n_j in _per_table(cells, den, copies):
         if deff > 0:
-            d_j = max(float(cells.values[part].sum()), 0.0)
-            n_j = max(float(cells.samples[part].sum()), 1.0)
-            k += (d_j / d) ** 2 * deff / n_j
+            k += (max(d_j, 0.0) / d) ** 2 * deff / max(n_j, 1.0)
     z2 = z * z
     # (r - p)^2 - z^2 (s_num (1 - 2p) + s_den p^2 + k p (1 - p)) <= 0, as a p^2 + b p + c
     a = 1.0 - z2 * (s_den - k)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -55,10 +56,23 @@ def make_measurement(sigma: float) -> dp.Measurement:
 
 def sigma_for(sensitivity: int, rho: float) -> float:
     """The closed-form scale, nudged up until OpenDP's privacy map is within rho."""
+    return _calibrated(sensitivity, rho)[1]
+
+
+@lru_cache(maxsize=4096)
+def _calibrated(sensitivity: int, rho: float) -> tuple[dp.Measurement, float, float]:
+    """OpenDP's measurement for a (sensitivity, rho) pair, its scale and its privacy map.
+
+    Built once per pair and kept: a node answers many tables at the same few pairs, and
+    rebuilding the measurement (and its map) on every table costs more than the noise.
+    The measurement is immutable, so sharing it across calls and threads is safe.
+    """
     sigma = closed_form_sigma(sensitivity, rho)
     for _ in range(_MAX_NUDGES):
-        if make_measurement(sigma).map(sensitivity) <= rho:
-            return sigma
+        meas = make_measurement(sigma)
+        spent = float(meas.map(sensitivity))
+        if spent <= rho:
+            return meas, sigma, spent
         sigma = math.nextafter(sigma, math.inf) * (1 + 1e-12)
     raise ArithmeticError(f"no scale fits rho={rho} at sensitivity {sensitivity}")
 
@@ -71,9 +85,6 @@ def release(counts: npt.NDArray[np.int64], sensitivity: int, rho: float) -> Gaus
         sensitivity: L2 sensitivity: the most one person can change the vector.
         rho: zCDP budget for this release.
     """
-    sigma = sigma_for(sensitivity, rho)
-    meas = make_measurement(sigma)
+    meas, sigma, spent = _calibrated(sensitivity, rho)
     noisy = np.asarray(meas([int(c) for c in counts]), dtype=np.int64)
-    return GaussianRelease(
-        values=noisy, sigma=sigma, rho=float(meas.map(sensitivity)), sensitivity=sensitivity
-    )
+    return GaussianRelease(values=noisy, sigma=sigma, rho=spent, sensitivity=sensitivity)

@@ -89,7 +89,9 @@ def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
     from pysdmx.io import get_datasets
 
     from coordinator.combine import POOLED
-    from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO
+    from coordinator.provenance import signed_rows
+    from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO, prepare_sdmx
+    from tests.support.sdmx_library import write_with_library
 
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--cities", "3", "--persons", "3000"]) == 0
@@ -115,6 +117,14 @@ def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
             assert obs["CONF_STATUS"] == ("C" if "c" in row["flags"] else "F")
             checked += 1
     assert checked == len(rows)
+
+    # The direct SDMX-CSV writer and the sdmx1 library's data model, on the rows recomputed
+    # from the demo's signed results, write the same observations, values and attributes.
+    release = prepare_sdmx(signed_rows(out))
+    for path in write_with_library(release, tmp_path / "library"):
+        with path.open(encoding="utf-8") as lib, (out / "sdmx" / path.name).open() as direct:
+            library_rows, direct_rows = list(csv.reader(lib)), list(csv.reader(direct))
+        assert direct_rows == library_rows and len(direct_rows) > 100, path.name
 
 
 def test_the_secure_demo_prints_both_pooled_intervals(

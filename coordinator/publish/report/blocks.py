@@ -9,6 +9,8 @@ released cells use those positions, never positions looked up from a row's label
 from __future__ import annotations
 
 import itertools
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,8 +26,9 @@ from coordinator.publish.outcome import Outcome
 from coordinator.publish.report.labels import group_label
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
+from privacy.estimators import Z95
 
-__all__ = ["Block", "Place", "table_places"]
+__all__ = ["Block", "CityGaps", "Place", "gap_se", "table_places"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,49 @@ def table_places(spec: TableSpec, comparator: str) -> dict[tuple[str, tuple[str,
     return places
 
 
+def gap_se(row: BenchmarkRow) -> float:
+    """A row's gap standard error, read from its 95% gap interval."""
+    assert row.gap_ci_low is not None and row.gap_ci_high is not None
+    return (row.gap_ci_high - row.gap_ci_low) / (2 * Z95)
+
+
+@dataclass(frozen=True)
+class CityGaps:
+    """The published city gaps of one group and breakdown cell, summed once for all cities.
+
+    Attributes:
+        cities: Every city's row of the group and cell.
+        k: How many of them have a published gap (and interval).
+        mean: The unweighted mean of those gaps, in points (None when there are none).
+        variance: The sum of their squared standard errors.
+    """
+
+    cities: list[BenchmarkRow]
+    k: int
+    mean: float | None
+    variance: float
+
+    @classmethod
+    def of(cls, cities: list[BenchmarkRow]) -> CityGaps:
+        """Sum the published gaps of the cities' rows."""
+        shown = [r for r in cities if r.gap is not None and r.gap_ci_low is not None]
+        gaps = [r.gap for r in shown if r.gap is not None]
+        mean = sum(gaps) / len(shown) if shown else None
+        return cls(cities, len(shown), mean, math.fsum(gap_se(r) ** 2 for r in shown))
+
+    @cached_property
+    def extremes(self) -> list[BenchmarkRow]:
+        """The cities with the smallest and the largest published gap (none if no gap is)."""
+        published = [r for r in self.cities if r.gap is not None]
+        if not published:
+            return []
+        return [min(published, key=_gap_of), max(published, key=_gap_of)]
+
+
+def _gap_of(row: BenchmarkRow) -> float:
+    return row.gap if row.gap is not None else math.nan
+
+
 class Block:
     """The rows of one indicator of one query, indexed by node, breakdown cell and group."""
 
@@ -84,6 +130,50 @@ class Block:
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
         """The row of a node, breakdown cell and group, or None."""
         return self._index.get((node, cell, group))
+
+    @cached_property
+    def _city_gaps(self) -> dict[tuple[tuple[str, ...], str], CityGaps]:
+        """Per breakdown cell and group: every city's row and their gaps, summed once."""
+        groups = list(dict.fromkeys(r.group for r in self.rows))
+        cities: dict[tuple[tuple[str, ...], str], list[BenchmarkRow]] = defaultdict(list)
+        for node, cell in self.lines:
+            if node == POOLED:
+                continue
+            for group in groups:
+                if (row := self._index.get((node, cell, group))) is not None:
+                    cities[(cell, group)].append(row)
+        return {key: CityGaps.of(rows) for key, rows in cities.items()}
+
+    @cached_property
+    def _cells_of(self) -> dict[str, list[tuple[str, ...]]]:
+        cells: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for node, cell in self.lines:
+            cells[node].append(cell)
+        return cells
+
+    def cells_of(self, node: str) -> list[tuple[str, ...]]:
+        """The breakdown cells of a node's rows, in the rows' order."""
+        return self._cells_of.get(node, [])
+
+    @cached_property
+    def rank(self) -> dict[str, int]:
+        """Each node's position in the rows' order (its first line)."""
+        rank: dict[str, int] = {}
+        for node, _ in self.lines:
+            rank.setdefault(node, len(rank))
+        return rank
+
+    @cached_property
+    def geos(self) -> dict[str, str]:
+        """Each node's geo code (of its first row)."""
+        geos: dict[str, str] = {}
+        for row in self.rows:
+            geos.setdefault(row.node, row.geo)
+        return geos
+
+    def city_gaps(self, row: BenchmarkRow) -> CityGaps:
+        """The city rows of the row's group and breakdown cell, with their summed gaps."""
+        return self._city_gaps.get((tuple(row.breakdown.values()), row.group), CityGaps.of([]))
 
     def pooled(self, row: BenchmarkRow) -> BenchmarkRow | None:
         """The pooled row of the same group and breakdown cell, or None."""

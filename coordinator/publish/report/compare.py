@@ -18,10 +18,10 @@ import numpy.typing as npt
 from coordinator.combine import BenchmarkRow, pool_members, poverty_lines
 from coordinator.estimates import Layout, group_estimate
 from coordinator.publish.outcome import Outcome
-from coordinator.publish.report.blocks import Place
+from coordinator.publish.report.blocks import CityGaps, Place, gap_se
 from indicators.catalogue import BELOW_LINE, Indicator
 from indicators.spec import TableSpec
-from privacy.estimators import Z95, Cells, Estimate
+from privacy.estimators import Cells, Estimate
 
 __all__ = [
     "Comparison",
@@ -127,35 +127,28 @@ def verdict(
     return "larger" if direction * (low + high) > 0 else "smaller"
 
 
-def _gap_se(row: BenchmarkRow) -> float:
-    assert row.gap_ci_low is not None and row.gap_ci_high is not None
-    return (row.gap_ci_high - row.gap_ci_low) / (2 * Z95)
-
-
-def compare_to_mean(
-    row: BenchmarkRow, cities: list[BenchmarkRow], pooled: BenchmarkRow | None
-) -> Comparison:
+def compare_to_mean(row: BenchmarkRow, gaps: CityGaps, pooled: BenchmarkRow | None) -> Comparison:
     """A city's gap against the unweighted mean of the published city gaps.
 
     The difference ``g_i - mean(g)`` is ``(1 - 1/K) g_i - (1/K) sum_{j != i} g_j``; the
     cities' noise and samples are independent, so its variance is
     ``(1 - 1/K)^2 se_i^2 + sum_{j != i} se_j^2 / K^2``, each ``se`` read from the row's 95%
-    gap interval.
+    gap interval. The sums are the cell's (`CityGaps`), made once for every city of it.
 
     Args:
         row: The city's row.
-        cities: Every city's row of the same group and breakdown cell (this one included).
+        gaps: Every city's gap of the same group and breakdown cell (this one included).
         pooled: The pooled row of the same group and cell, shown beside the comparison.
     """
     if row.gap is None or row.gap_ci_low is None or row.gap_ci_high is None:
         return Comparison(row, pooled, None, "not published")
-    shown = [r for r in cities if r.gap is not None and r.gap_ci_low is not None]
-    k = len(shown)
-    mean = sum(r.gap for r in shown if r.gap is not None) / k
+    k, mean = gaps.k, gaps.mean
+    assert mean is not None  # the row's own gap is published
     if k < 2:
         return Comparison(row, pooled, None, "no other city", mean, k)
-    others = sum(_gap_se(r) ** 2 for r in shown if r.node != row.node)
-    se = math.sqrt((1 - 1 / k) ** 2 * _gap_se(row) ** 2 + others / k**2)
+    own = gap_se(row) ** 2
+    others = max(gaps.variance - own, 0.0)
+    se = math.sqrt((1 - 1 / k) ** 2 * own + others / k**2)
     diff = Estimate(row.gap - mean, se)
     gap_interval = (row.gap_ci_low, row.gap_ci_high)
     return Comparison(

@@ -120,14 +120,12 @@ class CitySection:
 
 def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
     """Every city's row of the row's group and breakdown cell."""
-    cell = tuple(row.breakdown.values())
-    found = (block.row(n, c, row.group) for n, c in block.lines if c == cell and n != POOLED)
-    return [r for r in found if r is not None]
+    return block.city_gaps(row).cities
 
 
 def compare(block: Block, row: BenchmarkRow) -> Comparison:
     """The row's gap next to the unweighted mean of the city gaps of the same group and cell."""
-    return compare_to_mean(row, _cities(block, row), block.pooled(row))
+    return compare_to_mean(row, block.city_gaps(row), block.pooled(row))
 
 
 def absent(row: BenchmarkRow, gap: bool = False) -> str:
@@ -336,41 +334,54 @@ def _numbers_table(block: Block) -> Table:
 
 def city_section(node: str, blocks: list[Block], headlines: list[tuple[Block, str]]) -> CitySection:
     """A city's section: its headline gaps in words and charts, then every gap."""
-    geo = next((r.geo for b in blocks for r in b.rows if r.node == node), "")
+    geo = next((b.geos[node] for b in blocks if node in b.geos), "")
     findings = []
     for block, group in headlines:
-        for n, cell in block.lines:
-            row = block.row(n, cell, group) if n == node else None
+        for cell in block.cells_of(node):
+            row = block.row(node, cell, group)
             if row is not None:
                 words = _in_words(block, compare(block, row))
                 findings.append(Finding(row_key(row), words, _gap_chart(block, row)))
     return CitySection(node, geo, findings, _city_table(node, blocks))
 
 
+CHART_CITIES = 30
+"""Above this many cities, a city's own gap chart shows it beside the pooled gap and the
+cities with the smallest and the largest gap, not every city (which would make the report
+grow with the square of the cities); the indicator's section charts every city."""
+
+
 def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
-    cell = tuple(focus.breakdown.values())
+    gaps = block.city_gaps(focus)
+    pooled = block.pooled(focus)
+    everyone = len(gaps.cities) <= CHART_CITIES
+    rows = gaps.cities if everyone else list({id(r): r for r in [focus, *gaps.extremes]}.values())
+    shown_rows = [*rows, *([pooled] if pooled is not None else [])]
     dots = []
-    for node, c in block.lines:
-        row = block.row(node, c, focus.group) if c == cell else None
-        if row is not None:
-            dots.append(
-                Dot(
-                    row_key(row),
-                    line_label(node, ()),
-                    row.gap,
-                    row.gap_ci_low,
-                    row.gap_ci_high,
-                    str(row.flags),
-                    note=shown(row.gap, row.flags, True)
-                    if row.gap is not None
-                    else absent(row, True),
-                    strong=node in (focus.node, POOLED),
-                    accent=node == focus.node,
-                )
+    for row in sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0)):
+        node = row.node
+        dots.append(
+            Dot(
+                row_key(row),
+                line_label(node, ()),
+                row.gap,
+                row.gap_ci_low,
+                row.gap_ci_high,
+                str(row.flags),
+                note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
+                strong=node in (focus.node, POOLED),
+                accent=node == focus.node,
             )
+        )
+    where = (
+        "in every city"
+        if everyone
+        else f"in {focus.node}, the pooled cities and the cities with the smallest and the "
+        f"largest gap (of {len(gaps.cities)})"
+    )
     label = (
         f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
-        f"({block.title}), percentage points, in every city; {focus.node} highlighted"
+        f"({block.title}), percentage points, {where}; {focus.node} highlighted"
     )
     return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
 
@@ -382,8 +393,8 @@ def _city_table(node: str, blocks: list[Block]) -> Table:
     ]  # fmt: skip
     rows = []
     for block in blocks:
-        for n, cell in block.lines:
-            for group in block.groups if n == node else []:
+        for cell in block.cells_of(node):
+            for group in block.groups:
                 row = block.row(node, cell, group)
                 if row is None:
                     continue

@@ -1,0 +1,175 @@
+"""Several nodes in one process: an office hosting its municipalities.
+
+Each node config keeps everything of its own: identity, listening port, certificate,
+signing key, state directory (ledger, audit log, answer cache), chain-head mirror,
+policy and budget. Each is served by its own `NodeService` behind its own gRPC server
+(from the production factory), so one node's refusal, budget or audit chain never
+touches another's. Configs that would share a file, a port or an identity are refused
+before anything starts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import ConfigError
+from node.config import NodeConfig, load_config
+from node.metrics import MetricsServer, NodeMetrics, metrics_address, serve_metrics
+from node.server import NodeServer, build_server
+from node.service import NodeService
+
+__all__ = ["HostedNode", "check_isolated", "config_paths", "host_all", "load_all", "stop_all"]
+
+
+@dataclass
+class HostedNode:
+    """One node of the process: its service, its running server and metrics endpoint."""
+
+    service: NodeService
+    server: NodeServer
+    metrics: MetricsServer | None = None
+
+    @property
+    def metrics_host(self) -> str:
+        """The address the metrics endpoint listens on (without its port)."""
+        listen = self.config.metrics_listen
+        return metrics_address(listen).rsplit(":", 1)[0] if listen else ""
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The metrics endpoint's port (None when it is off)."""
+        return self.metrics.port if self.metrics is not None else None
+
+    @property
+    def config(self) -> NodeConfig:
+        """The node's own config."""
+        return self.service.config
+
+
+def config_paths(given: Iterable[str | Path]) -> list[Path]:
+    """The config files named: files as given, directories as their ``*.toml`` (sorted).
+
+    Raises:
+        ConfigError: A path that does not exist, a directory with no ``*.toml``, or
+            the same file named twice.
+    """
+    paths: list[Path] = []
+    for item in given:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise ConfigError(
+                    f"{path}: no *.toml node configs in this directory", field="--config"
+                )
+            paths.extend(found)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ConfigError(f"{path}: no such config file or directory", field="--config")
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise ConfigError(f"{path}: named twice", field="--config",
+                              hint="name each node config once")  # fmt: skip
+        seen.add(path.resolve())
+    return paths
+
+
+def load_all(paths: list[Path]) -> list[NodeConfig]:
+    """Load every config (each strictly, as `fedstats node serve` does) and check isolation."""
+    configs = [load_config(path) for path in paths]
+    check_isolated(configs)
+    return configs
+
+
+def check_isolated(configs: list[NodeConfig]) -> None:
+    """Refuse configs that would share an identity, a port or any file they write.
+
+    Raises:
+        ConfigError: Naming both configs and the shared item.
+    """
+    owners: dict[tuple[str, str], list[Path]] = defaultdict(list)
+    for config in configs:
+        owners[("[node] id", config.id)].append(config.file)
+        owners[("[node] state_dir", str(config.state_dir.resolve()))].append(config.file)
+        if config.chain_head is not None:
+            owners[("[node] chain_head", str(config.chain_head.resolve()))].append(config.file)
+        metrics = metrics_address(config.metrics_listen) if config.metrics_listen else None
+        for listen in (config.listen, config.health_listen, metrics):
+            if listen and not listen.endswith(":0"):
+                owners[("[node] listen", listen)].append(config.file)
+        if config.signing_key is not None:
+            owners[("[signing] key", str(config.signing_key.resolve()))].append(config.file)
+    for (key, value), files in owners.items():
+        if len(files) > 1:
+            raise ConfigError(
+                f"{', '.join(map(str, files))}: {key} {value!r} is shared: nodes served by one "
+                "process keep their identity, ports, keys and state apart",
+                field=key.split()[-1],
+                hint="give each node config its own value",
+            )
+
+
+def host_all(configs: list[NodeConfig], *, insecure: bool = False) -> list[HostedNode]:
+    """Start one server per config; if any fails to start, those started are stopped.
+
+    Args:
+        configs: Node configs, already checked by `check_isolated`.
+        insecure: Serve plaintext (loopback only) instead of each node's mutual TLS.
+
+    Each node gets the factory's own server: its thread pool starts threads on demand, so
+    an idle node holds none.
+
+    Raises:
+        ConfigError: A config without [tls] (unless insecure), or one that cannot start.
+    """
+    hosted: list[HostedNode] = []
+    try:
+        for config in configs:
+            if config.tls is None and not insecure:
+                raise ConfigError(
+                    f"{config.file}: no [tls] section: a node serves mutual TLS",
+                    field="tls",
+                    hint="add [tls] ca/cert/key (`fedstats certs issue --node ID`), or pass "
+                    "--insecure to serve plaintext on a loopback address",
+                )
+            service = NodeService(config)
+            metrics = NodeMetrics(service) if config.metrics_listen else None
+            server = build_server(
+                service,
+                config.listen,
+                tls=None if insecure else config.tls,
+                health_address=config.health_listen,
+                interceptors=(metrics,) if metrics else (),
+            )
+            hosted.append(HostedNode(service, server))
+            if metrics is not None and config.metrics_listen:
+                hosted[-1].metrics = serve_metrics(metrics, config.metrics_listen)
+    except BaseException:
+        stop_all(hosted, grace=None)
+        raise
+    return hosted
+
+
+def stop_all(hosted: list[HostedNode], grace: float | None = 5) -> int:
+    """Stop every hosted node's server together; the number of calls still running after.
+
+    Every health service reports NOT_SERVING and every server refuses new calls at once;
+    calls in flight then have ``grace`` seconds (None: none) to finish.
+    """
+    for node in hosted:
+        for servicer in node.server.health_states:
+            servicer.enter_graceful_shutdown()
+    events = [node.server.server.stop(grace) for node in hosted]
+    events += [node.server.health_server.stop(grace) for node in hosted
+               if node.server.health_server is not None]  # fmt: skip
+    for event in events:
+        event.wait()
+    for node in hosted:
+        if node.metrics is not None:
+            node.metrics.stop()
+    return sum(node.server.calls_running for node in hosted)
