@@ -226,7 +226,7 @@ def signed_rows(directory: Path) -> list[BenchmarkRow]:
     ]
     if report.problems:
         raise FedstatsError(f"{directory / FILE}: {'; '.join(report.problems)}")
-    return rows
+    return with_release(rows, document.get("release", {}).get("release", ""))
 
 
 def _check_positions(report: VerifyReport) -> None:
