@@ -72,6 +72,12 @@ class Reason(StrEnum):
     # The ledger.
     QUERY_ID_REUSED = "QUERY_ID_REUSED", "ALREADY_EXISTS", "the query id was used for another query"
     QUERY_IN_PROGRESS = "QUERY_IN_PROGRESS", "ABORTED", "the same query id is being answered; retry"
+    DATA_CHANGED = (
+        "DATA_CHANGED",
+        "FAILED_PRECONDITION",
+        "the query id was answered over data or mappings the node has changed since; "
+        "a new id gets a new release",
+    )
     BUDGET_EXCEEDED = (
         "BUDGET_EXCEEDED",
         "RESOURCE_EXHAUSTED",

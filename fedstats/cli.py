@@ -124,6 +124,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok   {line}")
     for line in report.unchecked:
         print(f"not checked: {line}")
+    for line in report.notices:
+        print(f"note {line}")
     for line in report.problems:
         print(f"FAIL {line}")
     print("verified" if report.ok else f"verification FAILED ({len(report.problems)} problems)")

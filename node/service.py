@@ -25,6 +25,7 @@ from node.config import NodeConfig
 from node.engine import TableCounts, sensitivity
 from node.engines import ENGINES, TableEngine, open_engine
 from node.engines.memory import MemoryEngine
+from node.fingerprint import file_digest, fingerprint
 from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
@@ -101,6 +102,7 @@ class QueryAnswer:
     time_period: str = ""  # the reference period answered (set per call, not stored)
     audit_seq: int = 0  # this call's entry in the audit chain (set per call, not stored)
     audit_hash: str = ""
+    fingerprint: str = ""  # the data and config the tables came from (kept by the ledger)
 
     def to_bytes(self) -> bytes:
         """Stored form in the ledger (query id and charge are per call, not stored)."""
@@ -119,12 +121,23 @@ class QueryAnswer:
 
 @dataclass
 class _Period:
-    """One reference period's dataset: its config view, engine, budget ledger, sensitivity."""
+    """One reference period's dataset: its config view, engine, budget ledger, sensitivity.
+
+    ``fingerprint`` is what its answers are keyed on (`node.fingerprint`).
+    """
 
     config: NodeConfig
     engine: TableEngine
     ledger: Ledger
     sensitivity: int
+    fingerprint: str = ""
+
+
+def _data_digest(config: NodeConfig, engine: TableEngine, data: Harmonised | None) -> str:
+    """The dataset's part of a period's fingerprint (`node.fingerprint` says what per engine)."""
+    if data is None and config.dataset.path is not None:
+        return file_digest(config.dataset.path)
+    return engine.content_digest()  # a database's scan, or data handed to the node
 
 
 def _known(counts: npt.NDArray[np.int64], n_outcomes: int) -> npt.NDArray[np.int64]:
@@ -170,7 +183,9 @@ class NodeService:
             pool_rho=self.config.privacy.rho_budget,
         )
         delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
-        return _Period(config, engine, ledger, delta)
+        return _Period(
+            config, engine, ledger, delta, fingerprint(config, _data_digest(config, engine, data))
+        )
 
     def period(self, time_period: str | None = None) -> _Period:
         """A reference period's dataset (the latest when None).
@@ -284,6 +299,7 @@ class NodeService:
             coordinator=grant.id if grant else "",
             request_sha256=request_sha256,
             coordinator_cap=grant.rho_cap if grant else None,
+            fingerprint=served.fingerprint,
         )
         outcome = served.ledger.reserve(request)
         if isinstance(outcome, StoredAnswer):
@@ -292,8 +308,10 @@ class NodeService:
             if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
                 answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
             position = outcome.position
+            answer = replace(answer, fingerprint=outcome.fingerprint)
         else:
             answer, position = self._compute_and_commit(outcome, plan, served)
+            answer = replace(answer, fingerprint=served.fingerprint)
         return replace(
             answer,
             time_period=served.config.dataset.time_period,
@@ -399,11 +417,17 @@ class NodeService:
             for i, c in enumerate(counts.counts)
         ]
 
+    def fingerprint(self, time_period: str | None = None) -> str:
+        """The fingerprint a period's answers are keyed on (the latest period's by default)."""
+        return self.period(time_period).fingerprint
+
     def record_refusal(
         self, query_id: str, coordinator: str, request_sha256: str, error: FedstatsError
     ) -> None:
         """Append a refusal to the audit log (nothing was charged)."""
-        request = Request(query_id, "", 0.0, coordinator, request_sha256)
+        request = Request(
+            query_id, "", 0.0, coordinator, request_sha256, fingerprint=self.fingerprint()
+        )
         self.ledger.record_refusal(request, error)
 
     def sign(self, data: bytes) -> bytes:

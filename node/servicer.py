@@ -342,6 +342,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             audit_seq=answer.audit_seq,
             audit_hash=answer.audit_hash,
             country=cfg.country,
+            fingerprint=answer.fingerprint,
         )
 
 

@@ -52,6 +52,13 @@ class TableEngine(Protocol):
         """The table's true counts (never leaves the node)."""
         ...
 
+    def content_digest(self) -> str:
+        """Digest of the data the engine read: the node's fingerprint when no file is hashed.
+
+        Database engines: their start-up scan; the memory engine: its harmonised arrays.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and sessions."""
         ...

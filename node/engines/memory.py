@@ -8,6 +8,7 @@ from indicators.spec import TableSpec
 from indicators.variables import Variable
 from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
+from node.fingerprint import harmonised_digest
 from node.harmonise import Coverage, Harmonised, harmonise
 from node.source import load_frame
 
@@ -50,6 +51,10 @@ class MemoryEngine:
     def count(self, spec: TableSpec) -> TableCounts:
         """The table's true counts."""
         return compute_table(self.data, spec)
+
+    def content_digest(self) -> str:
+        """Digest of the harmonised arrays (`node.fingerprint`; when no file is hashed)."""
+        return harmonised_digest(self.data)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -40,6 +40,7 @@ from indicators.variables import AGE, CATEGORICAL, Variable
 from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
 from node.engines.memory import known_shares
+from node.fingerprint import harmonised_digest
 from node.harmonise import Coverage, Harmonised, harmonise, value_classes
 from node.mappings import FromParents, NumericColumn, VariableMapping
 
@@ -194,10 +195,13 @@ class SqlEngine:
         self.provided: tuple[str, ...] = (*summary.codes, *binned)
         self.coverage: dict[str, Coverage] = dict(summary.coverage)
         self._shares = known_shares(summary)
+        scanned = [summary]
         for name in binned:
             per_bin = self._harmonised({name: config.variables[name]})
+            scanned.append(per_bin)
             self.coverage[name] = per_bin.coverage[name]
             self._shares[name] = per_bin.coverage[name].mapped_share
+        self._scan_digest = harmonised_digest(*scanned)
         self.coverage = {n: self.coverage[n] for n in (*config.variables, *self.coverage)}
 
     def variable(self, name: str) -> Variable:
@@ -220,6 +224,14 @@ class SqlEngine:
         names = [n for n in spec.variables() if n != AGE]
         data = self._harmonised(_closure(self.config, names))
         return compute_table(data, spec)
+
+    def content_digest(self) -> str:
+        """Digest of the start-up scan (`node.fingerprint`).
+
+        The scan holds every categorical variable's joint counts with age, and each
+        numeric variable's bin counts.
+        """
+        return self._scan_digest
 
     def close(self) -> None:
         """Release the backend."""

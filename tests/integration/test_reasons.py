@@ -360,6 +360,27 @@ def _query_id_reused(fed: Federation) -> list[Seen]:
     return [node_refusal(fed, fed.signed("reused"))]  # signed again: other bytes, same id
 
 
+@case(Reason.DATA_CHANGED)
+def _data_changed(fed: Federation) -> list[Seen]:
+    """A node answers, a mapping line is fixed, the node restarts; the old id is retried."""
+    service, server = serve(fed, "bregenz", dataset())
+    request = fed.signer().sign_for("bregenz", "before-the-fix", QUERY)
+    channel = Dialer(fed.tls("coordinator", COORDINATOR)).channel
+    address = NodeAddress("bregenz", f"127.0.0.1:{server.port}")
+    with channel(address) as open_channel:
+        pb_grpc.NodeServiceStub(open_channel).RunQuery(request, timeout=30)
+    server.stop(None)
+    config = service.config.file
+    config.write_text(config.read_text().replace('2 = "EMP"\n', '2 = "UNE"\n', 1))
+    restarted = NodeService(load_config(config))
+    server = build_server(restarted, "127.0.0.1:0", tls=restarted.config.tls)
+    try:
+        address = NodeAddress("bregenz", f"127.0.0.1:{server.port}")
+        return [refused("node, RunQuery (a retry after a fix)", channel(address), request)]
+    finally:
+        server.stop(None)
+
+
 @case(Reason.QUERY_IN_PROGRESS)
 def _query_in_progress(fed: Federation) -> list[Seen]:
     """The node is answering the same request right now: its ledger holds the reservation."""
