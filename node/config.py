@@ -53,7 +53,7 @@ class DatasetConfig:
     time_period: str
     source: str
     weight: str | None
-    where: dict[str, str]
+    where: dict[str, tuple[str, ...]]  # rows kept: column value (as text) is one of these
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
     poverty_line_currency: str = ""
@@ -64,6 +64,7 @@ class DatasetConfig:
     url: str | None = None
     table: str | None = None
     spark_master: str = "local[1]"
+    where_not: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rows left out
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    keys |= {"where_not"}
     keys |= {"population"}
     keys |= {"poverty_line_currency", "poverty_line_source"}
     keys |= {"engine", "url", "table", "spark_master"}
@@ -293,13 +295,13 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     source = sec.get("source", str, "register")
     if source not in SOURCES:
         raise sec.error("source", f"unknown source {source!r}", hint=f"use one of {SOURCES}")
-    where = sec.sub("where", required=False).table
     return DatasetConfig(
         path=path,
         time_period=str(sec.get("time_period", str)),
         source=source,
         weight=sec.get("weight", str, None),
-        where={str(k): str(v) for k, v in where.items()},
+        where=_row_filter(sec, "where"),
+        where_not=_row_filter(sec, "where_not"),
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
         poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
@@ -311,6 +313,26 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         table=table,
         spark_master=sec.get("spark_master", str, "local[1]"),
     )
+
+
+def _row_filter(sec: Section, key: str) -> dict[str, tuple[str, ...]]:
+    """``where`` / ``where_not``: per column, one value or a list of values, compared as text.
+
+    A value is matched against the column's text as the file holds it (``1`` matches the
+    integer 1 and the string "1"), like the mappings' keys.
+    """
+    table = sec.sub(key, required=False).table
+    out: dict[str, tuple[str, ...]] = {}
+    for column, value in table.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or any(isinstance(v, (list, dict)) for v in values):
+            raise sec.error(
+                f"{key}.{column}",
+                "needs one value or a non-empty list of values",
+                hint=f'{key} = {{ {column} = "X" }} or {{ {column} = ["X", "Y"] }}',
+            )
+        out[str(column)] = tuple(dict.fromkeys(str(v) for v in values))
+    return out
 
 
 def _location(sec: Section, base: Path, engine: str) -> tuple[Path | None, str | None, str | None]:

@@ -43,6 +43,7 @@ from node.engines.memory import known_shares
 from node.fingerprint import harmonised_digest
 from node.harmonise import Coverage, Harmonised, harmonise, value_classes
 from node.mappings import FromParents, NumericColumn, VariableMapping
+from node.source import missing_columns
 
 __all__ = ["Backend", "SqlEngine", "compile_counts"]
 
@@ -244,17 +245,13 @@ class SqlEngine:
         wanted = _needed(self.config)
         missing = [c for c in wanted if c not in available]
         if missing:
-            raise DataError(
-                f"{self.config.file}: column(s) {', '.join(missing)} not found in the "
-                f"{self.name} source",
-                reason=Reason.MISSING_COLUMN,
-                field=", ".join(missing),
-                hint=f"the source has: {', '.join(available[:30])}",
-            )
+            source = f"in the {self.name} source "
+            raise missing_columns(f"{self.config.file}: ", source, missing, list(available))
 
     def _distinct(self, name: str) -> list[object]:
         query = exp.select(column(name)).from_(self.backend.source()).distinct()
-        if self._where is not None and name not in self.config.dataset.where:
+        filtered = (*self.config.dataset.where, *self.config.dataset.where_not)
+        if self._where is not None and name not in filtered:
             query = query.where(self._where.copy())
         values = [row[0] for row in self.backend.rows(query)]
         if len(values) > MAX_CLASS_VALUES:
@@ -267,18 +264,29 @@ class SqlEngine:
         return values
 
     def _compile_where(self) -> exp.Expr | None:
+        """``where`` (membership) and ``where_not`` as one condition over the source's values.
+
+        Each value is matched as the memory engine matches it (the cell's text); the
+        values the source holds are quoted by sqlglot, never pasted into SQL.
+        """
+        dataset = self.config.dataset
         tests = []
-        for name, wanted in self.config.dataset.where.items():
-            values = [v for v in self._distinct(name) if _where_text(v) == wanted]
+        for name, wanted in dataset.where.items():
+            values = [v for v in self._distinct(name) if _where_text(v) in wanted]
             if not values:
+                shown = list(wanted) if len(wanted) > 1 else wanted[0]
                 raise DataError(
-                    f"{self.config.file}: no rows with {name} = {wanted!r} in the "
+                    f"{self.config.file}: no rows with {name} = {shown!r} in the "
                     f"{self.name} source",
                     reason=Reason.EMPTY_DATASET,
                     field="dataset.where",
                     hint="check the values in dataset.where against the data's values",
                 )
             tests.append(_is_any(column(name), values))
+        for name, unwanted in dataset.where_not.items():
+            values = [v for v in self._distinct(name) if _where_text(v) in unwanted]
+            if values:
+                tests.append(_is_none_of(column(name), values))
         return exp.and_(*tests) if tests else None
 
     def _classes_of(self, mapping: VariableMapping, name: str, refresh: bool) -> _Classes:
@@ -352,7 +360,7 @@ class SqlEngine:
         config = replace(
             self.config,
             variables=mappings,
-            dataset=replace(self.config.dataset, weight=None, where={}),
+            dataset=replace(self.config.dataset, weight=None, where={}, where_not={}),
         )
         data = harmonise(pd.DataFrame(frame, dtype=object), config, persons)
         if self.config.dataset.weight is None:
@@ -391,11 +399,26 @@ def _is_any(expression: exp.Expr, values: list[object]) -> exp.Expr:
     return exp.or_(*tests)
 
 
+def _is_none_of(expression: exp.Expr, values: list[object]) -> exp.Expr:
+    """Rows whose value is none of ``values``; a NULL is kept unless it is one of them."""
+    present = [v for v in values if v is not None]
+    tests: list[exp.Expr] = []
+    if present:
+        inside = expression.copy().isin(*[exp.convert(v) for v in present])
+        tests.append(exp.Not(this=exp.Paren(this=inside)))
+    if len(present) == len(values):  # NULL is not excluded: NOT IN alone would drop it
+        tests.append(exp.Is(this=expression.copy(), expression=exp.Null()))
+        return exp.or_(*tests)
+    null = exp.Is(this=expression.copy(), expression=exp.Null())
+    return exp.and_(*tests, exp.Not(this=null)) if tests else exp.Not(this=null)
+
+
 def _needed(config: NodeConfig) -> list[str]:
     cols = [c for m in config.variables.values() for c in m.columns]
     if config.dataset.weight:
         cols.append(config.dataset.weight)
     cols.extend(config.dataset.where)
+    cols.extend(config.dataset.where_not)
     return list(dict.fromkeys(cols))
 
 
