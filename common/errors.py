@@ -163,6 +163,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the dataset has no rows after its filters",
     )
+    COVERAGE_BELOW_THRESHOLD = (
+        "COVERAGE_BELOW_THRESHOLD",
+        "FAILED_PRECONDITION",
+        "the data map or weigh worse than the node's [dataset] thresholds allow",
+    )
     LEDGER_INCONSISTENT = (
         "LEDGER_INCONSISTENT",
         "FAILED_PRECONDITION",

@@ -135,6 +135,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _node_check(args: argparse.Namespace) -> int:
     from fedstats.report import coverage_report
     from node.config import load_config
+    from node.coverage import check_thresholds
     from node.engines import open_engine
 
     config = load_config(args.config)
@@ -143,6 +144,7 @@ def _node_check(args: argparse.Namespace) -> int:
         engine = open_engine(served)  # SQL engines count the coverage in their database
         try:
             print(coverage_report(served, engine))
+            check_thresholds(served, engine)  # what `node serve` would refuse, after the report
         finally:
             engine.close()
     return 0

@@ -65,6 +65,10 @@ class DatasetConfig:
     table: str | None = None
     spark_master: str = "local[1]"
     where_not: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rows left out
+    # Refuse to serve when a variable has more unmapped rows, or clipping removes more of
+    # the weight, than these shares (`node.coverage`); 1.0 = never refuse.
+    max_unmapped_share: float = 1.0
+    max_clipped_weight_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
-    keys |= {"where_not"}
+    keys |= {"where_not", "max_unmapped_share", "max_clipped_weight_share"}
     keys |= {"population"}
     keys |= {"poverty_line_currency", "poverty_line_source"}
     keys |= {"engine", "url", "table", "spark_master"}
@@ -302,6 +306,8 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         weight=sec.get("weight", str, None),
         where=_row_filter(sec, "where"),
         where_not=_row_filter(sec, "where_not"),
+        max_unmapped_share=_share(sec, "max_unmapped_share"),
+        max_clipped_weight_share=_share(sec, "max_clipped_weight_share"),
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=sec.positive("poverty_line", None) if "poverty_line" in sec.table else None,
         poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
@@ -313,6 +319,14 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
         table=table,
         spark_master=sec.get("spark_master", str, "local[1]"),
     )
+
+
+def _share(sec: Section, key: str) -> float:
+    """A threshold share in [0, 1] (1 when not given: never refuse)."""
+    value = float(sec.get(key, float, 1.0))
+    if not 0.0 <= value <= 1.0:
+        raise sec.error(key, f"must be a share between 0 and 1, not {value:g}")
+    return value
 
 
 def _row_filter(sec: Section, key: str) -> dict[str, tuple[str, ...]]:

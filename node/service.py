@@ -22,6 +22,7 @@ from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE, UNK
 from node.chainhead import ChainHead
 from node.config import NodeConfig
+from node.coverage import CoverageFacts, check_thresholds, coverage_facts, log_coverage
 from node.engine import TableCounts, sensitivity
 from node.engines import ENGINES, TableEngine, open_engine
 from node.engines.memory import MemoryEngine
@@ -172,6 +173,12 @@ class NodeService:
 
     def _load(self, config: NodeConfig, data: Harmonised | None) -> _Period:
         engine = MemoryEngine(data) if data is not None else open_engine(config)
+        log_coverage(config, engine)
+        try:
+            check_thresholds(config, engine)  # before the ledger: nothing is written
+        except BaseException:
+            engine.close()
+            raise
         ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
@@ -446,6 +453,10 @@ class NodeService:
         """
         shares = self.engine.known_shares()
         return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
+
+    def coverage_problems(self) -> dict[str, CoverageFacts]:
+        """Per mapped variable of the latest period, its problems rounded for Describe."""
+        return {name: coverage_facts(cov) for name, cov in self.engine.coverage.items()}
 
     def deviations(self) -> dict[str, str]:
         """Variables whose local definition deviates from the harmonised one, with notes."""

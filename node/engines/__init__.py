@@ -19,7 +19,7 @@ from indicators.spec import TableSpec
 from indicators.variables import Variable
 from node.config import NodeConfig
 from node.engine import TableCounts
-from node.harmonise import Coverage
+from node.harmonise import Coverage, WeightClipping
 
 __all__ = ["ENGINES", "TableEngine", "open_engine"]
 
@@ -35,6 +35,7 @@ class TableEngine(Protocol):
     weighted: bool
     provided: tuple[str, ...]
     coverage: dict[str, Coverage]
+    clipping: WeightClipping | None  # what clipping the weights took away (surveys)
 
     def variable(self, name: str) -> Variable:
         """A provided variable (or the node's own local one) by name."""

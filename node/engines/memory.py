@@ -9,7 +9,7 @@ from indicators.variables import Variable
 from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
 from node.fingerprint import harmonised_digest
-from node.harmonise import Coverage, Harmonised, harmonise
+from node.harmonise import Coverage, Harmonised, WeightClipping, harmonise
 from node.source import load_frame
 
 __all__ = ["MemoryEngine", "known_shares"]
@@ -30,6 +30,7 @@ class MemoryEngine:
         self.weighted = data.weights is not None
         self.provided: tuple[str, ...] = tuple(data.codes)
         self.coverage: dict[str, Coverage] = data.coverage
+        self.clipping: WeightClipping | None = data.clipping
 
     @classmethod
     def load(cls, config: NodeConfig) -> MemoryEngine:

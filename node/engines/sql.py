@@ -41,7 +41,14 @@ from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
 from node.engines.memory import known_shares
 from node.fingerprint import harmonised_digest
-from node.harmonise import Coverage, Harmonised, harmonise, value_classes
+from node.harmonise import (
+    Coverage,
+    Harmonised,
+    WeightClipping,
+    harmonise,
+    named_alone,
+    value_classes,
+)
 from node.mappings import FromParents, NumericColumn, VariableMapping
 from node.source import missing_columns
 
@@ -146,7 +153,11 @@ def compile_counts(
     weight: str | None,
     max_weight: float,
 ) -> exp.Select:
-    """``SELECT keys, COUNT(*), [SUM(clipped weight), bad weights] ... GROUP BY keys``."""
+    """``SELECT keys, COUNT(*), [weights] ... GROUP BY keys``.
+
+    The weights' aggregates: the clipped sum, bad weights, the raw sum, the largest and
+    the rows clipped.
+    """
     outputs: list[exp.Expr] = [k.as_(f"k{i}") for i, k in enumerate(keys)]
     outputs.append(exp.Count(this=exp.Star()).as_("n"))
     if weight is not None:
@@ -155,6 +166,13 @@ def compile_counts(
         bad = exp.or_(exp.Is(this=w.copy(), expression=exp.Null()), w.copy() < exp.convert(0))
         flag = exp.Case().when(bad, exp.Literal.number(1)).else_(exp.Literal.number(0))
         outputs += [exp.Sum(this=clipped).as_("w"), exp.Sum(this=flag).as_("bad")]
+        over = w.copy() > exp.convert(float(max_weight))
+        is_over = exp.Case().when(over, exp.Literal.number(1)).else_(exp.Literal.number(0))
+        outputs += [
+            exp.Sum(this=w.copy()).as_("raw"),
+            exp.Max(this=w.copy()).as_("top"),
+            exp.Sum(this=is_over).as_("over"),
+        ]
     query = exp.select(*outputs).from_(source)
     if where is not None:
         query = query.where(where)
@@ -192,6 +210,7 @@ class SqlEngine:
         summary = self._summary()
         self.rows = summary.rows
         self.weighted = config.dataset.weight is not None
+        self.clipping: WeightClipping | None = summary.clipping
         binned = [n for n, m in config.variables.items() if _binned(m)]
         self.provided: tuple[str, ...] = (*summary.codes, *binned)
         self.coverage: dict[str, Coverage] = dict(summary.coverage)
@@ -297,7 +316,9 @@ class SqlEngine:
             by_class: dict[int, list[object]] = {}
             for i, (value, code) in enumerate(zip(values, codes, strict=True)):
                 # An unmapped value is its own class: `node check` names each one.
-                by_class.setdefault(int(code) if code % 3 != 2 else -2 - i, []).append(value)
+                # So is a value `default` caught: it lists what the default took.
+                own = named_alone(int(code))
+                by_class.setdefault(-2 - i if own else int(code), []).append(value)
             self._classes[key] = _Classes(by_class, {c: v[0] for c, v in by_class.items()})
         return self._classes[key]
 
@@ -374,7 +395,18 @@ class SqlEngine:
                 hint="every row needs a non-negative weight; fix the data or filter with where",
             )
         weights = np.array([float(row[len(keys) + 1]) for row in result], dtype=np.float64)
-        return replace(data, weights=weights)
+        at = len(keys) + 3  # the raw weight's sum, its largest value, the rows clipped
+        clipping = WeightClipping(
+            max_weight=self.config.privacy.max_weight,
+            rows=int(persons.sum()),
+            clipped=sum(int(row[at + 2] or 0) for row in result),
+            largest=max(
+                (float(row[at + 1]) for row in result if row[at + 1] is not None), default=0.0
+            ),
+            weight=sum(float(row[at] or 0.0) for row in result),
+            kept=float(weights.sum()),
+        )
+        return replace(data, weights=weights, clipping=clipping)
 
 
 _EMPTY = Harmonised(0, {}, np.zeros(0, np.uint8), None, {})

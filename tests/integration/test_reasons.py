@@ -66,6 +66,7 @@ OFF_THE_WIRE = {
     Reason.UNSUPPORTED_TIME_PERIOD,
     Reason.DUPLICATE_OBSERVATION,
     Reason.LEDGER_INCONSISTENT,
+    Reason.COVERAGE_BELOW_THRESHOLD,
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
@@ -556,6 +557,18 @@ REFUSED_STARTS = {
 }
 for _reason, (_name, _table) in REFUSED_STARTS.items():
     case(_reason)(partial(refused_start, name=_name, dataset_table=_table))
+
+
+@case(Reason.COVERAGE_BELOW_THRESHOLD)
+def _coverage_below_threshold(fed: Federation) -> list[Seen]:
+    """Part-time workers left unmapped, under a threshold that allows no unmapped value."""
+    text = node_toml(fed, NODE, dataset(extra="max_unmapped_share = 0.0"))
+    assert text.count('2 = "EMP"\n') == 1
+    config = write_config(fed, "unmapped", text.replace('2 = "EMP"\n', ""))
+    with pytest.raises(FedstatsError) as info:
+        NodeService(load_config(config))
+    code = main(["node", "check", "--config", str(config)])
+    return [Seen("starting a node; fedstats node check", info.value.reason, exit_code=code)]
 
 
 @case(Reason.LEDGER_INCONSISTENT)
