@@ -9,8 +9,13 @@ The fingerprint is SHA-256 over two parts:
 
 - the dataset, per engine:
 
-  - files (``memory``; ``duckdb`` and ``spark`` reading ``path``): the bytes of every
-    file the path names (a glob, or every file under a directory), in name order;
+  - ``memory``: the harmonised arrays the node counts from (every mapped variable's
+    codes, ages, clipped weights), in the file's row order: what the file's bytes
+    became, the same whether the node read the file or was handed the data (tests,
+    benchmarks); a column the node does not read does not change it;
+  - files read by a database engine (``duckdb`` and ``spark`` reading ``path``): the
+    bytes of every file the path names (a glob, or every file under a directory), in
+    name order;
   - a database table (``postgresql``; ``spark`` reading ``table``): the start-up scan
     the engine already runs for its coverage report, in the same ``GROUP BY``: the joint
     counts (and clipped weight sums) of every categorical variable with age, and each
@@ -18,8 +23,6 @@ The fingerprint is SHA-256 over two parts:
     between two persons within the same bins) is not seen, and neither is a table that
     changes under a running node until it restarts: serve a snapshot or a view that does
     not change, as the engines already require;
-  - harmonised data handed to the node directly (tests, benchmarks): the same digest
-    over the data's code arrays;
 
 - the effective config: everything that changes the released numbers (the mappings, the
   population filter ``where``/``where_not``, the weight column, ``max_weight``, the
@@ -70,11 +73,13 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def harmonised_digest(*parts: Harmonised) -> str:
-    """SHA-256 over harmonised records in a canonical order (the database engines' scan).
+def harmonised_digest(*parts: Harmonised, sort: bool = True) -> str:
+    """SHA-256 over harmonised records: the arrays every count is made from.
 
-    The records' order (a database returns groups in any order) does not matter; weight
-    sums are rounded to micro-units, since a database may add them in any order.
+    With ``sort`` (a database's scan, whose groups come in any order) the records are put
+    in a canonical order first; without it (the memory engine's rows, in the file's
+    order) they are hashed as they are. Weight sums are rounded to micro-units, since a
+    database may add them in any order.
     """
     digest = hashlib.sha256()
     for data in parts:
@@ -86,9 +91,10 @@ def harmonised_digest(*parts: Harmonised) -> str:
         if data.weights is not None:
             columns.append(np.rint(np.asarray(data.weights) * 1e6).astype(np.int64))
         table = np.stack(columns) if columns else np.zeros((0, 0), np.int64)
-        order = np.lexsort(table[::-1]) if data.rows else np.zeros(0, np.int64)
         digest.update(json.dumps(names).encode())
-        digest.update(np.ascontiguousarray(table[:, order]).tobytes())
+        if sort and data.rows:
+            table = table[:, np.lexsort(table[::-1])]
+        digest.update(np.ascontiguousarray(table).tobytes())
     return digest.hexdigest()
 
 

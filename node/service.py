@@ -134,11 +134,11 @@ class _Period:
     fingerprint: str = ""
 
 
-def _data_digest(config: NodeConfig, engine: TableEngine, data: Harmonised | None) -> str:
+def _data_digest(config: NodeConfig, engine: TableEngine) -> str:
     """The dataset's part of a period's fingerprint (`node.fingerprint` says what per engine)."""
-    if data is None and config.dataset.path is not None:
-        return file_digest(config.dataset.path)
-    return engine.content_digest()  # a database's scan, or data handed to the node
+    if isinstance(engine, MemoryEngine) or config.dataset.path is None:
+        return engine.content_digest()  # the memory engine's arrays, or a database's scan
+    return file_digest(config.dataset.path)  # files a database engine reads
 
 
 def _known(counts: npt.NDArray[np.int64], n_outcomes: int) -> npt.NDArray[np.int64]:
@@ -191,7 +191,7 @@ class NodeService:
         )
         delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
         return _Period(
-            config, engine, ledger, delta, fingerprint(config, _data_digest(config, engine, data))
+            config, engine, ledger, delta, fingerprint(config, _data_digest(config, engine))
         )
 
     def period(self, time_period: str | None = None) -> _Period:

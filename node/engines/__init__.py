@@ -54,7 +54,7 @@ class TableEngine(Protocol):
         ...
 
     def content_digest(self) -> str:
-        """Digest of the data the engine read: the node's fingerprint when no file is hashed.
+        """Digest of the data the engine read (`node.fingerprint`).
 
         Database engines: their start-up scan; the memory engine: its harmonised arrays.
         """

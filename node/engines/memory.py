@@ -54,8 +54,8 @@ class MemoryEngine:
         return compute_table(self.data, spec)
 
     def content_digest(self) -> str:
-        """Digest of the harmonised arrays (`node.fingerprint`; when no file is hashed)."""
-        return harmonised_digest(self.data)
+        """Digest of the harmonised arrays in row order (`node.fingerprint`)."""
+        return harmonised_digest(self.data, sort=False)
 
     def close(self) -> None:
         """Nothing to release."""
