@@ -72,6 +72,12 @@ class Reason(StrEnum):
     # The ledger.
     QUERY_ID_REUSED = "QUERY_ID_REUSED", "ALREADY_EXISTS", "the query id was used for another query"
     QUERY_IN_PROGRESS = "QUERY_IN_PROGRESS", "ABORTED", "the same query id is being answered; retry"
+    DATA_CHANGED = (
+        "DATA_CHANGED",
+        "FAILED_PRECONDITION",
+        "the query id was answered over data or mappings the node has changed since; "
+        "a new id gets a new release",
+    )
     BUDGET_EXCEEDED = (
         "BUDGET_EXCEEDED",
         "RESOURCE_EXHAUSTED",
@@ -161,6 +167,11 @@ class Reason(StrEnum):
         "EMPTY_DATASET",
         "FAILED_PRECONDITION",
         "the dataset has no rows after its filters",
+    )
+    COVERAGE_BELOW_THRESHOLD = (
+        "COVERAGE_BELOW_THRESHOLD",
+        "FAILED_PRECONDITION",
+        "the data map or weigh worse than the node's [dataset] thresholds allow",
     )
     LEDGER_INCONSISTENT = (
         "LEDGER_INCONSISTENT",

@@ -11,6 +11,11 @@ across the results of one node:
   first answer, i.e. the ledger was rolled back (and spent budget given back) in between.
 
 Results of nodes that do not send a position (release 0.2 and older) are left out.
+
+Each result also carries the node's data fingerprint (what its dataset and effective
+config were). Two results of one node with different fingerprints are not an error (the
+node's data or mappings changed between them: a fix, a new extract) but their numbers
+are not from the same data, and `fingerprint_changes` says so.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-__all__ = ["ChainPosition", "rollbacks"]
+__all__ = ["ChainPosition", "fingerprint_changes", "rollbacks"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class ChainPosition:
         asked_ms: When the coordinator signed the request (Unix ms).
         received_ms: A time (Unix ms) by which the result had been received.
         where: Where the result is, for people (directory, query, node).
+        fingerprint: The node's data and config fingerprint of the result ("" when the
+            node sent none).
+        period: The reference period the result answers.
     """
 
     node: str
@@ -41,6 +49,28 @@ class ChainPosition:
     asked_ms: int
     received_ms: int
     where: str
+    fingerprint: str = ""
+    period: str = ""
+
+
+def fingerprint_changes(positions: list[ChainPosition]) -> list[str]:
+    """One line per node and period whose results came from different fingerprints."""
+    by_node: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(dict)
+    for position in positions:
+        if position.fingerprint:
+            seen = by_node[(position.node, position.period)]
+            seen.setdefault(position.fingerprint, []).append(position.where)
+    found = []
+    for (node, period), seen in sorted(by_node.items()):
+        if len(seen) > 1:
+            parts = "; ".join(f"{f[:12]}: {', '.join(w)}" for f, w in seen.items())
+            label = f"node {node}" + (f" ({period})" if period else "")
+            found.append(
+                f"{label}: results from {len(seen)} different data fingerprints (its data "
+                f"or mappings changed between them; their numbers are not from the same "
+                f"data): {parts}"
+            )
+    return found
 
 
 def rollbacks(positions: list[ChainPosition]) -> list[str]:

@@ -13,6 +13,10 @@ A secure pooled round (``coordinator.secure_provenance``) has no node result to 
 from: its record holds the coordinator's signed requests, the round and its charges;
 ``verify`` checks those and the files' hashes, and says that the rows cannot be recomputed.
 
+Every node entry also states the data fingerprint its signed result carries (what the
+node's dataset and effective config were); ``verify`` reports, as a notice, results of
+one node and period from different fingerprints.
+
 Every signed result carries the node's audit-chain position (``audit_seq``,
 ``audit_hash``). Across the results of one node, in one directory or several given
 together, positions must only move forward: two different entries at one position, or a
@@ -35,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from common.errors import FedstatsError, Reason
-from coordinator.chain import ChainPosition, rollbacks
+from coordinator.chain import ChainPosition, fingerprint_changes, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
@@ -99,6 +103,7 @@ def _node_entry(outcome: QueryOutcome, node_id: str, node_keys: dict[str, str]) 
             key_id=reply.signed.key_id,
             public_key=node_keys[node_id],
             rho_charged=outcome.rho_charged.get(node_id, 0.0),
+            fingerprint=reply.result.fingerprint if reply.result is not None else "",
         )
     else:
         failure = outcome.failures[node_id]
@@ -233,6 +238,7 @@ def _check_positions(report: VerifyReport) -> None:
     """Record every rollback the results' audit positions show, or that they move forward."""
     found = rollbacks(report.positions)
     report.problems += found
+    report.notices += fingerprint_changes(report.positions)
     if report.positions and not found:
         nodes = len({p.node for p in report.positions})
         report.checked.append(
@@ -354,6 +360,8 @@ def _position(
         asked_ms=asked,
         received_ms=received,
         where=where,
+        fingerprint=result.fingerprint,
+        period=result.time_period,
     )
 
 

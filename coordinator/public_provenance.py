@@ -82,6 +82,7 @@ def _public_node(entry: dict[str, Any]) -> dict[str, Any]:
         result_signature=entry["signature"],
         audit_seq=result.audit_seq,
         audit_hash=result.audit_hash,
+        time_period=result.time_period,
     )
     return public
 
@@ -194,7 +195,14 @@ def _check_withheld(
         asked = pb.QueryRequest.FromString(base64.b64decode(entry["request"])).issued_at_ms
     report.positions.append(
         ChainPosition(
-            entry["node"], entry["audit_seq"], entry["audit_hash"], asked, received, where
+            entry["node"],
+            entry["audit_seq"],
+            entry["audit_hash"],
+            asked,
+            received,
+            where,
+            fingerprint=entry.get("fingerprint", ""),
+            period=entry.get("time_period", ""),
         )
     )
     report.checked.append(

@@ -22,6 +22,8 @@ class VerifyReport:
         checked: What verified, one line each, for people.
         problems: What did not, one line each, for people.
         unchecked: What could not be checked from what was given, one line each.
+        notices: What verified but a reader must know, one line each (results of one
+            node from different data fingerprints).
         requests: Coordinator signatures of requests that verified.
         results: Node results whose signature verified and whose tables were read.
         positions: The audit-chain position of every result whose signature verified.
@@ -30,6 +32,7 @@ class VerifyReport:
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     requests: int = 0
     results: int = 0
     positions: list[ChainPosition] = field(default_factory=list)

@@ -210,6 +210,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok   {line}")
     for line in report.unchecked:
         print(f"not checked: {line}")
+    for line in report.notices:
+        print(f"note {line}")
     for line in report.problems:
         print(f"FAIL {line}")
     if report.ok and trusted is None:
@@ -221,9 +223,30 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _node_init(args: argparse.Namespace) -> int:
+    from fedstats.node_init import init_config
+
+    data = Path(args.data)
+    out = Path(args.out) if args.out else data.with_suffix(".toml")
+    if out.exists():
+        raise ConfigError(
+            f"{out} exists: node init never overwrites a config",
+            field="out",
+            hint="give another --out, or move the file away",
+        )
+    node_id = args.id or data.stem.lower()
+    same_place = out.resolve().parent == data.resolve().parent
+    where = data.name if same_place else str(data.resolve())  # paths: from the config
+    text = init_config(data, args.kind, node_id, args.country.upper(), where, args.weight)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: fill in the TODOs, then `fedstats node check --config {out}`")
+    return 0
+
+
 def _node_check(args: argparse.Namespace) -> int:
     from fedstats.report import coverage_report
     from node.config import load_config
+    from node.coverage import check_thresholds
     from node.engines import open_engine
     from security.revocation import renewal_warnings
 
@@ -235,6 +258,7 @@ def _node_check(args: argparse.Namespace) -> int:
         engine = open_engine(served)  # SQL engines count the coverage in their database
         try:
             print(coverage_report(served, engine))
+            check_thresholds(served, engine)  # what `node serve` would refuse, after the report
         finally:
             engine.close()
     return 0
@@ -462,6 +486,18 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--config", required=True)
     audit.add_argument("--verify", action="store_true", help="check the chain and signatures")
     audit.set_defaults(run=_node_audit)
+    node_init = node_sub.add_parser(
+        "init", help="write a commented node config from a data file's columns"
+    )
+    node_init.add_argument("--data", required=True, help="the CSV or Parquet file to serve")
+    node_init.add_argument("--kind", required=True, choices=["register", "survey"])
+    node_init.add_argument("--id", help="the node's id (default: the file's name)")
+    node_init.add_argument(
+        "--country", required=True, help="ISO 3166 alpha-2 of the node's country"
+    )
+    node_init.add_argument("--out", help="the config to write (default: beside the data)")
+    node_init.add_argument("--weight", help="survey: the weight column (default: recognised)")
+    node_init.set_defaults(run=_node_init)
     check = node_sub.add_parser("check", help="mapping coverage report; spends no budget")
     check.add_argument("--config", required=True)
     check.set_defaults(run=_node_check)

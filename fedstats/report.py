@@ -8,17 +8,19 @@ from pathlib import Path
 from node.audit import read_entries
 from node.config import NodeConfig
 from node.engines import TableEngine
-from node.harmonise import Harmonised
+from node.harmonise import Harmonised, WeightClipping
 from node.ledger import Ledger
 from privacy.budget import DEFAULT_DELTA, epsilon_for, from_micro
 
-__all__ = ["budget_report", "coverage_report"]
+__all__ = ["budget_report", "coverage_report", "weights_lines"]
 
 MAX_UNMAPPED_SHOWN = 15
 
 
 def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
-    """Per variable: column, mapped share, missing and unmapped values with row counts.
+    """Per variable: column, mapped and missing shares, unmapped and defaulted values.
+
+    Each value with its row count; then the weights against ``max_weight``.
 
     ``data`` is the memory engine's harmonised data, or an SQL engine, whose coverage
     was counted by its database (`node.engines.sql`).
@@ -29,13 +31,15 @@ def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
         f"{data.rows} rows after where",
         "no budget was spent: this report stays on the node",
         "",
-        f"{'variable':<16} {'column':<24} {'mapped':>8} {'missing':>8} {'unmapped':>9}",
+        f"{'variable':<16} {'column':<24} {'mapped':>8} {'missing':>8} {'unmapped':>9}"
+        f" {'default':>8}",
     ]
     problems = 0
     for name, cov in data.coverage.items():
         n_unmapped = sum(cov.unmapped.values())
         lines.append(
-            f"{name:<16} {cov.column:<24} {cov.mapped_share:>8.1%} {cov.missing:>8} {n_unmapped:>9}"
+            f"{name:<16} {cov.column:<24} {cov.mapped_share:>8.1%} {cov.missing_share:>8.1%}"
+            f" {n_unmapped:>9} {sum(cov.defaulted.values()):>8}"
         )
         if cov.codes:
             lines.append("    codes: " + ", ".join(f"{c}={n}" for c, n in cov.codes.items()))
@@ -45,6 +49,12 @@ def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
             lines.append(f"    unmapped value {value!r}: {count} rows ({fate})")
         if len(cov.unmapped) > MAX_UNMAPPED_SHOWN:
             lines.append(f"    ... and {len(cov.unmapped) - MAX_UNMAPPED_SHOWN} more values")
+        if cov.defaulted:
+            shown = ", ".join(f"{v!r} ({n})" for v, n in cov.defaulted.items())
+            lines.append(
+                f"    default caught {len(cov.defaulted)} value(s), "
+                f"{sum(cov.defaulted.values())} rows ({cov.defaulted_share:.1%}): {shown}"
+            )
     lines.append("")
     if problems:
         lines.append(
@@ -52,7 +62,28 @@ def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
         )
     else:
         lines.append("every non-missing value maps")
+    lines += weights_lines(data.clipping)
     return "\n".join(lines)
+
+
+def weights_lines(clipping: WeightClipping | None) -> list[str]:
+    """The weights against ``max_weight``: the largest, how many and how much were clipped."""
+    if clipping is None:
+        return []
+    line = (
+        f"weights: largest {clipping.largest:,.6g} against max_weight "
+        f"{clipping.max_weight:,.6g}; {clipping.clipped} of {clipping.rows} persons clipped "
+        f"({clipping.clipped_share:.1%}), {clipping.weight_share_removed:.1%} of the total "
+        f"weight removed ({clipping.weight:,.0f} -> {clipping.kept:,.0f})"
+    )
+    if not clipping.clipped:
+        return ["", line]
+    return [
+        "",
+        line,
+        "    clipped weights shrink every weighted count: raise [privacy] max_weight to the "
+        "largest weight (the noise grows with it) or accept the bias knowingly",
+    ]
 
 
 def budget_report(dataset: str, ledger: Ledger) -> str:

@@ -78,10 +78,18 @@ class AuditEntry:
     prev: str
     hash: str = ""
     signature: bytes = b""
+    fingerprint: str = ""  # the node's data and config fingerprint (schema 4; "" before)
 
     def digest(self) -> str:
-        """SHA-256 over the canonical JSON of every field but the hash and signature."""
-        body = json.dumps([getattr(self, f) for f in _FIELDS], separators=(",", ":"))
+        """SHA-256 over the canonical JSON of every field but the hash and signature.
+
+        The fingerprint joins the hashed fields only when set, so every entry written
+        before it existed keeps its hash and signature.
+        """
+        fields = [getattr(self, f) for f in _FIELDS]
+        if self.fingerprint:
+            fields.append(self.fingerprint)
+        body = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -97,20 +105,21 @@ def append(
     answer_sha256: str = "",
     micro_rho: int = 0,
     reason: str = "",
+    fingerprint: str = "",
 ) -> AuditEntry:
     """Append one signed entry; the caller holds the write transaction."""
     last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
     entry = AuditEntry(
         seq, int(time.time() * 1000), event, dataset, query_id, coordinator, request_sha256,
-        answer_sha256, micro_rho, reason, prev,
+        answer_sha256, micro_rho, reason, prev, fingerprint=fingerprint,
     )  # fmt: skip
     digest = entry.digest()
     signature = sign(key, bytes.fromhex(digest))
     db.execute(
-        f"INSERT INTO audit ({', '.join(_FIELDS)}, hash, signature)"
-        f" VALUES ({', '.join('?' * (len(_FIELDS) + 2))})",
-        (*[getattr(entry, f) for f in _FIELDS], digest, signature),
+        f"INSERT INTO audit ({', '.join(_FIELDS)}, hash, signature, fingerprint)"
+        f" VALUES ({', '.join('?' * (len(_FIELDS) + 3))})",
+        (*[getattr(entry, f) for f in _FIELDS], digest, signature, fingerprint),
     )
     return AuditEntry(**{**entry.__dict__, "hash": digest, "signature": signature})
 
@@ -119,8 +128,10 @@ def read_entries(path: Path) -> list[AuditEntry]:
     """Every entry of the log, in order."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        columns = {str(c) for (c,) in db.execute("SELECT name FROM pragma_table_info('audit')")}
+        extra = ", fingerprint" if "fingerprint" in columns else ""  # schema 4 on
         rows = db.execute(
-            f"SELECT {', '.join(_FIELDS)}, hash, signature FROM audit ORDER BY seq"
+            f"SELECT {', '.join(_FIELDS)}, hash, signature{extra} FROM audit ORDER BY seq"
         ).fetchall()
     finally:
         db.close()

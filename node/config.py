@@ -55,7 +55,7 @@ class DatasetConfig:
     time_period: str
     source: str
     weight: str | None
-    where: dict[str, str]
+    where: dict[str, tuple[str, ...]]  # rows kept: column value (as text) is one of these
     design_effect: float
     poverty_line: float | None = None  # the national at-risk-of-poverty line, if known
     poverty_line_currency: str = ""
@@ -67,6 +67,11 @@ class DatasetConfig:
     url: str | None = None
     table: str | None = None
     spark_master: str = "local[1]"
+    where_not: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rows left out
+    # Refuse to serve when a variable has more unmapped rows, or clipping removes more of
+    # the weight, than these shares (`node.coverage`); 1.0 = never refuse.
+    max_unmapped_share: float = 1.0
+    max_clipped_weight_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -317,6 +322,7 @@ def _datasets(top: Section, base: Path) -> list[tuple[Section, DatasetConfig]]:
 
 def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     keys = {"path", "time_period", "source", "weight", "where", "design_effect", "poverty_line"}
+    keys |= {"where_not", "max_unmapped_share", "max_clipped_weight_share"}
     keys |= {"population"}
     keys |= {"poverty_line_currency", "poverty_line_source", "poverty_line_rho"}
     keys |= {"engine", "url", "table", "spark_master"}
@@ -328,14 +334,16 @@ def _dataset(sec: Section, base: Path, multi: bool) -> DatasetConfig:
     source = sec.get("source", str, "register")
     if source not in SOURCES:
         raise sec.error("source", f"unknown source {source!r}", hint=f"use one of {SOURCES}")
-    where = sec.sub("where", required=False).table
-    line, line_rho = _poverty_line(sec, bool(where))
+    line, line_rho = _poverty_line(sec, bool(sec.table.get("where") or sec.table.get("where_not")))
     return DatasetConfig(
         path=path,
         time_period=str(sec.get("time_period", str)),
         source=source,
         weight=sec.get("weight", str, None),
-        where={str(k): str(v) for k, v in where.items()},
+        where=_row_filter(sec, "where"),
+        where_not=_row_filter(sec, "where_not"),
+        max_unmapped_share=_share(sec, "max_unmapped_share"),
+        max_clipped_weight_share=_share(sec, "max_clipped_weight_share"),
         design_effect=sec.positive("design_effect", 1.0),
         poverty_line=line,
         poverty_line_currency=str(sec.get("poverty_line_currency", str, "EUR")),
@@ -378,6 +386,34 @@ def _poverty_line(sec: Section, filtered: bool) -> tuple[float | None, float | N
             hint="e.g. poverty_line_rho = 0.01 (charged once per reference period)",
         )
     return None, sec.positive("poverty_line_rho")
+
+
+def _share(sec: Section, key: str) -> float:
+    """A threshold share in [0, 1] (1 when not given: never refuse)."""
+    value = float(sec.get(key, float, 1.0))
+    if not 0.0 <= value <= 1.0:
+        raise sec.error(key, f"must be a share between 0 and 1, not {value:g}")
+    return value
+
+
+def _row_filter(sec: Section, key: str) -> dict[str, tuple[str, ...]]:
+    """``where`` / ``where_not``: per column, one value or a list of values, compared as text.
+
+    A value is matched against the column's text as the file holds it (``1`` matches the
+    integer 1 and the string "1"), like the mappings' keys.
+    """
+    table = sec.sub(key, required=False).table
+    out: dict[str, tuple[str, ...]] = {}
+    for column, value in table.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or any(isinstance(v, (list, dict)) for v in values):
+            raise sec.error(
+                f"{key}.{column}",
+                "needs one value or a non-empty list of values",
+                hint=f'{key} = {{ {column} = "X" }} or {{ {column} = ["X", "Y"] }}',
+            )
+        out[str(column)] = tuple(dict.fromkeys(str(v) for v in values))
+    return out
 
 
 def _location(sec: Section, base: Path, engine: str) -> tuple[Path | None, str | None, str | None]:

@@ -23,7 +23,7 @@ import contextvars
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import assert_never
 
 import numpy as np
@@ -46,7 +46,15 @@ from node.mappings import (
     VariableMapping,
 )
 
-__all__ = ["Coverage", "Harmonised", "harmonise", "value_classes"]
+__all__ = [
+    "KINDS",
+    "Coverage",
+    "Harmonised",
+    "WeightClipping",
+    "harmonise",
+    "named_alone",
+    "value_classes",
+]
 
 _PERSONS: contextvars.ContextVar[npt.NDArray[np.int64] | None] = contextvars.ContextVar(
     "persons", default=None
@@ -54,7 +62,9 @@ _PERSONS: contextvars.ContextVar[npt.NDArray[np.int64] | None] = contextvars.Con
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0*$")
 MAX_AGE = 120
 MAX_BAD_VALUES_SHOWN = 20
-_OK, _MISSING, _UNMAPPED = 0, 1, 2  # what a distinct local value is
+_OK, _MISSING, _UNMAPPED, _DEFAULTED = 0, 1, 2, 3  # what a distinct local value is
+KINDS = 4
+"""Kinds of a distinct value; `value_classes` encodes a class as code x KINDS + kind."""
 Codes = npt.NDArray[np.int8]
 Refine = Callable[[Codes], Codes]
 
@@ -71,6 +81,8 @@ class Coverage:
         missing: Rows with an empty value.
         unmapped: Distinct local values that could not be mapped, with row counts.
         codes: Rows per harmonised code.
+        defaulted: Distinct local values not in the map that ``default`` caught, with
+            row counts (counted in ``mapped``).
     """
 
     variable: str
@@ -80,11 +92,53 @@ class Coverage:
     missing: int
     unmapped: dict[str, int] = field(default_factory=dict)
     codes: dict[str, int] = field(default_factory=dict)
+    defaulted: dict[str, int] = field(default_factory=dict)
 
     @property
     def mapped_share(self) -> float:
         """Share of rows with a mapped value."""
         return self.mapped / self.rows if self.rows else 0.0
+
+    @property
+    def missing_share(self) -> float:
+        """Share of rows with an empty value."""
+        return self.missing / self.rows if self.rows else 0.0
+
+    @property
+    def defaulted_share(self) -> float:
+        """Share of rows whose value ``default`` caught."""
+        return sum(self.defaulted.values()) / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class WeightClipping:
+    """How much clipping the survey weights to ``max_weight`` took away.
+
+    Attributes:
+        max_weight: The clipping bound (``[privacy] max_weight``).
+        rows: Persons with a weight.
+        clipped: Persons whose weight was over ``max_weight``.
+        largest: The largest weight before clipping.
+        weight: The sum of the weights before clipping.
+        kept: The sum after clipping.
+    """
+
+    max_weight: float
+    rows: int
+    clipped: int
+    largest: float
+    weight: float
+    kept: float
+
+    @property
+    def clipped_share(self) -> float:
+        """Share of persons whose weight was clipped."""
+        return self.clipped / self.rows if self.rows else 0.0
+
+    @property
+    def weight_share_removed(self) -> float:
+        """Share of the total weight that clipping removed."""
+        return 1.0 - self.kept / self.weight if self.weight > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +154,7 @@ class Harmonised:
         coverage: Per-variable coverage reports.
         local: The node's own ``local:NAME`` variables (their codes are in ``codes``).
         persons: Persons each record stands for, or None when a record is one person.
+        clipping: What clipping the weights took away (None for unit weights).
     """
 
     rows: int
@@ -109,6 +164,7 @@ class Harmonised:
     coverage: dict[str, Coverage]
     local: Mapping[str, Variable] = field(default_factory=dict)
     persons: npt.NDArray[np.int64] | None = None
+    clipping: WeightClipping | None = None
 
     def variable(self, name: str) -> Variable:
         """A harmonised variable, or one of the node's own local ones, by name."""
@@ -177,11 +233,20 @@ def _harmonise(
             )
             coverage[name] = _derived_coverage(name, small[name], derivation.inputs)
     order = [*config.variables, *(n for n in DERIVED if n in codes)]
-    weights = _weights(frame, config) if config.dataset.weight else None
+    weights, clipping = _weights(frame, config) if config.dataset.weight else (None, None)
     rows = len(frame) if persons is None else int(persons.sum())
     return Harmonised(
-        rows, codes, age, weights, {n: coverage[n] for n in order}, config.local, persons
-    )
+        rows, codes, age, weights, {n: coverage[n] for n in order}, config.local, persons,
+        clipping,
+    )  # fmt: skip
+
+
+def named_alone(value_class: int) -> bool:
+    """Whether values of a `value_classes` class are reported one by one.
+
+    Unmapped values and those ``default`` caught are: each must be its own class.
+    """
+    return value_class % KINDS in (_UNMAPPED, _DEFAULTED)
 
 
 def value_classes(
@@ -218,7 +283,7 @@ def value_classes(
             code, kind = mapped.coded, mapped.kind[mapped.slot]
         case _:
             assert_never(mapping)
-    return code.astype(np.int64) * 3 + kind.astype(np.int64)
+    return code.astype(np.int64) * KINDS + kind.astype(np.int64)
 
 
 def _derive(
@@ -335,7 +400,7 @@ def _map_column(column: pd.Series, coding: CodeMap, country: str, variable: Vari
         code = _map_value(text, coding, country, variable.name)
         if code is None:
             code = coding.default or UNK
-            kind[i] = _UNMAPPED if coding.default is None else _OK
+            kind[i] = _UNMAPPED if coding.default is None else _DEFAULTED
         lut[i] = variable.index(code)
     slot = np.where(positions < 0, n, positions).astype(np.intp)
     return _Mapped(lut[slot], slot, [*texts, ""], kind)
@@ -357,7 +422,9 @@ def _categorical(
         kept = coded == mapped.coded  # rows the refinement left alone
     missing = sum(mapped.counts(kept, _MISSING).values())
     unmapped = mapped.counts(kept, _UNMAPPED)
-    return coded, _coverage(mapping.name, mapping.column, coded, missing, unmapped, -1, variable)
+    cov = _coverage(mapping.name, mapping.column, coded, missing, unmapped, -1, variable)
+    defaulted = mapped.counts(kept, _DEFAULTED)
+    return coded, replace(cov, defaulted=dict(sorted(defaulted.items(), key=lambda kv: -kv[1])))
 
 
 def _coverage(
@@ -490,7 +557,9 @@ def _binned(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.u
     return coded, cov
 
 
-def _weights(frame: pd.DataFrame, config: NodeConfig) -> npt.NDArray[np.float64]:
+def _weights(
+    frame: pd.DataFrame, config: NodeConfig
+) -> tuple[npt.NDArray[np.float64], WeightClipping]:
     column = config.dataset.weight
     assert column is not None
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -502,5 +571,16 @@ def _weights(frame: pd.DataFrame, config: NodeConfig) -> npt.NDArray[np.float64]
             field=f"dataset.weight ({column})",
             hint="every row needs a non-negative weight; fix the data or filter with where",
         )
-    clipped: npt.NDArray[np.float64] = np.minimum(values, config.privacy.max_weight)
-    return clipped
+    bound = config.privacy.max_weight
+    clipped: npt.NDArray[np.float64] = np.minimum(values, bound)
+    persons = _PERSONS.get()
+    over = values > bound
+    clipping = WeightClipping(
+        max_weight=bound,
+        rows=len(values) if persons is None else int(persons.sum()),
+        clipped=_total(over),
+        largest=float(values.max()) if len(values) else 0.0,
+        weight=float(values.sum()),
+        kept=float(clipped.sum()),
+    )
+    return clipped, clipping

@@ -54,6 +54,9 @@ class Request:
         coordinator_cap: The most rho this coordinator may spend on the dataset.
         legacy_spec_hash: The spec's hash as earlier releases stored it (a retry of a
             query id they stored matches it too); empty when the same as ``spec_hash``.
+        fingerprint: The node's data and effective-config fingerprint the answer is
+            computed over (`node.fingerprint`): the cache serves only answers of the same
+            fingerprint, and a retried id whose answer came from another one is refused.
     """
 
     query_id: str
@@ -63,6 +66,7 @@ class Request:
     request_sha256: str = ""
     coordinator_cap: float | None = None
     legacy_spec_hash: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class StoredAnswer:
 
     answer: bytes
     answered_by: str
+    fingerprint: str = ""
+    """What the answer was computed over ("" for answers released before fingerprints)."""
     position: ChainHead = field(default_factory=lambda: ChainHead(0, ""))
     cap_micro: int = 0
     """Charged to the asking coordinator's cap (not to the node's budget) by this call:
@@ -194,6 +200,7 @@ class Ledger:
         answer_sha256: str = "",
         micro_rho: int = 0,
         reason: str = "",
+        fingerprint: str = "",
     ) -> ChainHead:
         if self.signer is None:
             raise RuntimeError("this ledger has no signing key: it is read-only")
@@ -208,6 +215,7 @@ class Ledger:
             answer_sha256=answer_sha256,
             micro_rho=micro_rho,
             reason=reason,
+            fingerprint=fingerprint,
         )
         return ChainHead(entry.seq, entry.hash)
 
@@ -224,8 +232,8 @@ class Ledger:
         micro = to_micro(request.rho)
         with self._transaction() as db:
             row = db.execute(
-                "SELECT spec_hash, request_sha256, state, owner, answer, answered_by, micro_rho"
-                " FROM releases WHERE dataset = ? AND query_id = ?",
+                "SELECT spec_hash, request_sha256, state, owner, answer, answered_by, micro_rho,"
+                " fingerprint FROM releases WHERE dataset = ? AND query_id = ?",
                 (self.dataset, request.query_id),
             ).fetchone()
             if row is not None:
@@ -235,7 +243,12 @@ class Ledger:
             if isinstance(outcome, StoredAnswer):
                 answer_hash = hashlib.sha256(outcome.answer).hexdigest()
                 position = self._audit(
-                    db, request, "replay", answer_sha256=answer_hash, micro_rho=outcome.cap_micro
+                    db,
+                    request,
+                    "replay",
+                    answer_sha256=answer_hash,
+                    micro_rho=outcome.cap_micro,
+                    fingerprint=outcome.fingerprint,
                 )
                 outcome = replace(outcome, position=position)
         return outcome
@@ -245,15 +258,21 @@ class Ledger:
     ) -> Reservation | StoredAnswer:
         cached = db.execute(
             "SELECT query_id, answer FROM releases WHERE dataset = ? AND spec_hash = ?"
-            " AND state = 'committed' AND answer IS NOT NULL ORDER BY created_at LIMIT 1",
-            (self.dataset, request.spec_hash),
+            " AND fingerprint = ? AND state = 'committed' AND answer IS NOT NULL"
+            " ORDER BY created_at LIMIT 1",
+            (self.dataset, request.spec_hash, request.fingerprint),
         ).fetchone()
         if cached is not None:
             cap_micro = 0 if self._has_paid(db, request) else micro
             if cap_micro:
                 self._check_coordinator_cap(db, request, cap_micro)
             self._insert(db, request, 0, "committed", answered_by=cached[0], cap_micro=cap_micro)
-            return StoredAnswer(answer=cached[1], answered_by=cached[0], cap_micro=cap_micro)
+            return StoredAnswer(
+                answer=cached[1],
+                answered_by=cached[0],
+                fingerprint=request.fingerprint,
+                cap_micro=cap_micro,
+            )
         self._check_budget(db, request, micro)
         self._insert(db, request, micro, "reserved", answered_by=request.query_id)
         return Reservation(request=request, micro_rho=micro)
@@ -261,7 +280,7 @@ class Ledger:
     def _known_id(
         self, db: sqlite3.Connection, request: Request, row: tuple[object, ...]
     ) -> Reservation | StoredAnswer:
-        old_spec, old_request, state, owner, answer, answered_by, micro = row
+        old_spec, old_request, state, owner, answer, answered_by, micro, fingerprint = row
         same_spec = old_spec in {request.spec_hash, request.legacy_spec_hash or request.spec_hash}
         if not same_spec or old_request != request.request_sha256:
             raise QueryError(
@@ -271,13 +290,16 @@ class Ledger:
                 hint="a retry must resend the same signed bytes; a new query needs a new id",
             )
         if state == "committed":
+            _check_same_data(request, str(fingerprint))
             if answer is None:  # an identical query: the answer lives with the first id
                 answer = db.execute(
                     "SELECT answer FROM releases WHERE dataset = ? AND query_id = ?",
                     (self.dataset, answered_by),
                 ).fetchone()[0]
             assert isinstance(answer, bytes)
-            return StoredAnswer(answer=answer, answered_by=str(answered_by))
+            return StoredAnswer(
+                answer=answer, answered_by=str(answered_by), fingerprint=str(fingerprint)
+            )
         if owner == self.owner or _alive(str(owner)):
             raise QueryError(
                 f"query {request.query_id!r} is being computed now",
@@ -285,9 +307,9 @@ class Ledger:
                 field="query_id",
                 hint="retry in a few seconds",
             )
-        db.execute(
-            "UPDATE releases SET owner = ? WHERE dataset = ? AND query_id = ?",
-            (self.owner, self.dataset, request.query_id),
+        db.execute(  # nothing was released: it is computed over the data served now
+            "UPDATE releases SET owner = ?, fingerprint = ? WHERE dataset = ? AND query_id = ?",
+            (self.owner, request.fingerprint, self.dataset, request.query_id),
         )
         return Reservation(request=request, micro_rho=int(str(micro)))
 
@@ -332,8 +354,8 @@ class Ledger:
         """Whether the coordinator was already served this spec on this dataset."""
         row = db.execute(
             "SELECT 1 FROM releases WHERE dataset = ? AND spec_hash = ? AND coordinator = ?"
-            " AND state = 'committed' LIMIT 1",
-            (self.dataset, request.spec_hash, request.coordinator),
+            " AND fingerprint = ? AND state = 'committed' LIMIT 1",
+            (self.dataset, request.spec_hash, request.coordinator, request.fingerprint),
         ).fetchone()
         return row is not None
 
@@ -362,12 +384,13 @@ class Ledger:
         now = time.time()
         db.execute(
             "INSERT INTO releases (query_id, dataset, spec_hash, request_sha256, coordinator,"
-            " micro_rho, state, owner, created_at, committed_at, answered_by, cap_micro)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " micro_rho, state, owner, created_at, committed_at, answered_by, cap_micro,"
+            " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.query_id, self.dataset, request.spec_hash, request.request_sha256,
                 request.coordinator, micro, state, self.owner, now,
                 now if state == "committed" else None, answered_by, cap_micro,
+                request.fingerprint,
             ),
         )  # fmt: skip
 
@@ -391,6 +414,7 @@ class Ledger:
                 "release",
                 answer_sha256=hashlib.sha256(answer).hexdigest(),
                 micro_rho=reservation.micro_rho,
+                fingerprint=reservation.request.fingerprint,
             )
         return position
 
@@ -406,7 +430,9 @@ class Ledger:
     def record_refusal(self, request: Request, error: FedstatsError) -> None:
         """Log a refused query (nothing is charged)."""
         with self._transaction() as db:
-            self._audit(db, request, "refusal", reason=error.reason)
+            self._audit(
+                db, request, "refusal", reason=error.reason, fingerprint=request.fingerprint
+            )
 
     def _spent(self, db: sqlite3.Connection, pool: tuple[str, ...] = ()) -> int:
         """Micro-rho charged to the budget of this dataset (or of every dataset in ``pool``)."""
@@ -455,6 +481,26 @@ class Ledger:
             LedgerEntry(str(q), str(c), from_micro(int(m)), str(s), float(t), str(a))
             for q, c, m, s, t, a in rows
         ]
+
+
+def _check_same_data(request: Request, fingerprint: str) -> None:
+    """Refuse a retry whose stored answer was computed over other data or mappings.
+
+    Serving it would hand out a table that predates a fix as if it were current;
+    charging anew under the same id would give one id two different answers. A new id
+    asks for a new (charged) release. Answers stored before fingerprints ("") are
+    served as before: their retry is the same signed request, answered once.
+    """
+    if fingerprint and fingerprint != request.fingerprint:
+        raise QueryError(
+            f"query id {request.query_id!r} was answered over the node's data fingerprint "
+            f"{fingerprint[:12]}, but its data or mappings have changed since (now "
+            f"{request.fingerprint[:12]}): the stored answer is stale",
+            reason=Reason.DATA_CHANGED,
+            field="query_id",
+            hint="send the query again with a new id: it is a new release over the current "
+            "data, charged as such",
+        )
 
 
 def _check_consistent(db: sqlite3.Connection, path: Path) -> None:

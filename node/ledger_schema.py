@@ -11,6 +11,10 @@ The version is SQLite's ``PRAGMA user_version``. History:
 3. ``releases.cap_micro``: rho charged to the asking coordinator's cap, not to the
    node's budget, when it is served an answer another coordinator paid for (0 on every
    row written before).
+4. ``releases.fingerprint`` and ``audit.fingerprint``: the node's data and
+   effective-config fingerprint each answer was computed over (`node.fingerprint`); the
+   answer cache is keyed on it. Empty on every row written before (an audit entry's hash
+   covers the fingerprint only when it is set, so old entries verify unchanged).
 
 A node opens its ledger through `upgrade`: a new file gets the current schema, an
 older one is upgraded in place in one transaction (every step or none) and each step is
@@ -34,7 +38,7 @@ __all__ = ["SCHEMA_VERSION", "upgrade"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this release writes; bump it with a new entry in ``_STEPS``."""
 
 _RELEASES = """
@@ -66,6 +70,10 @@ CREATE TABLE schema_history (
 _CAP_MICRO = (
     "ALTER TABLE releases ADD COLUMN cap_micro INTEGER NOT NULL DEFAULT 0 CHECK (cap_micro >= 0)"
 )
+_FINGERPRINTS = (
+    "ALTER TABLE releases ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE audit ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''",
+)
 # Version 1's tables and the columns a release-0.1 file must have to be adopted.
 _V1_COLUMNS = {
     "releases": {
@@ -83,6 +91,10 @@ _STEPS: dict[int, tuple[str, tuple[str, ...]]] = {
     3: (
         "charge a coordinator's cap for answers another coordinator paid for (cap_micro)",
         (_CAP_MICRO,),
+    ),
+    4: (
+        "key answers on the data and config fingerprint they were computed over",
+        _FINGERPRINTS,
     ),
 }
 

@@ -22,9 +22,11 @@ from indicators.spec import Plan, Query, TableSpec, compile_query
 from indicators.variables import AGE, UNK
 from node.chainhead import ChainHead
 from node.config import NodeConfig
+from node.coverage import CoverageFacts, check_thresholds, coverage_facts, log_coverage
 from node.engine import TableCounts, sensitivity
 from node.engines import ENGINES, TableEngine, open_engine
 from node.engines.memory import MemoryEngine
+from node.fingerprint import file_digest, fingerprint
 from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
@@ -102,6 +104,7 @@ class QueryAnswer:
     time_period: str = ""  # the reference period answered (set per call, not stored)
     audit_seq: int = 0  # this call's entry in the audit chain (set per call, not stored)
     audit_hash: str = ""
+    fingerprint: str = ""  # the data and config the tables came from (kept by the ledger)
 
     def to_bytes(self) -> bytes:
         """Stored form in the ledger (query id and charge are per call, not stored)."""
@@ -120,13 +123,24 @@ class QueryAnswer:
 
 @dataclass
 class _Period:
-    """One reference period's dataset: its config view, engine, budget ledger, sensitivity."""
+    """One reference period's dataset: its config view, engine, budget ledger, sensitivity.
+
+    ``fingerprint`` is what its answers are keyed on (`node.fingerprint`).
+    """
 
     config: NodeConfig
     engine: TableEngine
     ledger: Ledger
     sensitivity: int
     line: NationalLine | None = None  # configured, or computed (then on first use)
+    fingerprint: str = ""
+
+
+def _data_digest(config: NodeConfig, engine: TableEngine) -> str:
+    """The dataset's part of a period's fingerprint (`node.fingerprint` says what per engine)."""
+    if isinstance(engine, MemoryEngine) or config.dataset.path is None:
+        return engine.content_digest()  # the memory engine's arrays, or a database's scan
+    return file_digest(config.dataset.path)  # files a database engine reads
 
 
 def _known(counts: npt.NDArray[np.int64], n_outcomes: int) -> npt.NDArray[np.int64]:
@@ -166,6 +180,12 @@ class NodeService:
 
     def _load(self, config: NodeConfig, data: Harmonised | None) -> _Period:
         engine = MemoryEngine(data) if data is not None else open_engine(config)
+        log_coverage(config, engine)
+        try:
+            check_thresholds(config, engine)  # before the ledger: nothing is written
+        except BaseException:
+            engine.close()
+            raise
         ledger = Ledger(
             Path(config.state_dir) / "ledger.sqlite",
             dataset=config.dataset_id,
@@ -177,7 +197,14 @@ class NodeService:
             pool_rho=self.config.privacy.rho_budget,
         )
         delta = sensitivity(config.privacy.max_weight if engine.weighted else None)
-        return _Period(config, engine, ledger, delta, configured(config.dataset))
+        return _Period(
+            config,
+            engine,
+            ledger,
+            delta,
+            line=configured(config.dataset),
+            fingerprint=fingerprint(config, _data_digest(config, engine)),
+        )
 
     def poverty_line(self, served: _Period, *, compute: bool = False) -> NationalLine | None:
         """A period's national line: configured, or computed by this node.
@@ -307,6 +334,7 @@ class NodeService:
             coordinator=grant.id if grant else "",
             request_sha256=request_sha256,
             coordinator_cap=grant.rho_cap if grant else None,
+            fingerprint=served.fingerprint,
         )
         outcome = served.ledger.reserve(request)
         if isinstance(outcome, StoredAnswer):
@@ -315,8 +343,10 @@ class NodeService:
             if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
                 answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
             position = outcome.position
+            answer = replace(answer, fingerprint=outcome.fingerprint)
         else:
             answer, position = self._compute_and_commit(outcome, plan, served)
+            answer = replace(answer, fingerprint=served.fingerprint)
         return replace(
             answer,
             time_period=served.config.dataset.time_period,
@@ -424,6 +454,10 @@ class NodeService:
             for i, c in enumerate(counts.counts)
         ]
 
+    def fingerprint(self, time_period: str | None = None) -> str:
+        """The fingerprint a period's answers are keyed on (the latest period's by default)."""
+        return self.period(time_period).fingerprint
+
     def record_refusal(
         self, query_id: str, coordinator: str, request_sha256: str, error: FedstatsError
     ) -> None:
@@ -434,7 +468,9 @@ class NodeService:
             extra={"event": {"event": "refusal", "query_id": query_id,
                              "coordinator": coordinator, "reason": str(error.reason)}},
         )  # fmt: skip
-        request = Request(query_id, "", 0.0, coordinator, request_sha256)
+        request = Request(
+            query_id, "", 0.0, coordinator, request_sha256, fingerprint=self.fingerprint()
+        )
         self.ledger.record_refusal(request, error)
 
     def sign(self, data: bytes) -> bytes:
@@ -453,6 +489,10 @@ class NodeService:
         """
         shares = self.engine.known_shares()
         return {name: math.floor(share * 10) / 10 for name, share in shares.items()}
+
+    def coverage_problems(self) -> dict[str, CoverageFacts]:
+        """Per mapped variable of the latest period, its problems rounded for Describe."""
+        return {name: coverage_facts(cov) for name, cov in self.engine.coverage.items()}
 
     def deviations(self) -> dict[str, str]:
         """Variables whose local definition deviates from the harmonised one, with notes."""

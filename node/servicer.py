@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -21,6 +21,7 @@ from cryptography import x509
 from google.protobuf.message import DecodeError, Message
 
 from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, QueryError, Reason
+from node.coverage import CoverageFacts, ceil_share, unmapped_shares_ceil
 from node.gatekeeper import Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.secure_service import SecureRounds, refusal
@@ -228,6 +229,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self._allowed_reader(context)
         svc, cfg = self.service, self.service.config
         shares = svc.coverage_floor()
+        problems = svc.coverage_problems()
+        clipping = svc.engine.clipping
         return pb.NodeDescription(
             node_id=cfg.id,
             geo=cfg.geo,
@@ -241,6 +244,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                     codes=svc.variable_codes(n),
                     deviation=svc.deviations().get(n, ""),
                     concepts=svc.concepts().get(n, ""),
+                    **asdict(problems.get(n, CoverageFacts())),
                 )
                 for n in svc.provided()
             ],
@@ -250,6 +254,13 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             disclosure=disclosure_proto(cfg.disclosure),
             capabilities=capabilities_proto(svc.capabilities()),
             geo_level=cfg.geo_level,
+            clipping=None
+            if clipping is None
+            else pb.WeightClipping(
+                max_weight=clipping.max_weight,
+                clipped_share_ceil=ceil_share(clipping.clipped_share),
+                weight_removed_share_ceil=ceil_share(clipping.weight_share_removed),
+            ),
         )
 
     def RunQuery(  # noqa: N802 - gRPC method name
@@ -368,6 +379,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             concepts=self.service.concepts(),
             geo_level=cfg.geo_level,
             name=cfg.name,
+            fingerprint=answer.fingerprint,
+            unmapped_share_ceil=unmapped_shares_ceil(served.engine.coverage),
         )
 
 

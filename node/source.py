@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pandas as pd
@@ -10,15 +11,16 @@ import pyarrow.parquet as pq
 from common.errors import DataError, Reason
 from node.config import NodeConfig
 
-__all__ = ["load_frame", "needed_columns"]
+__all__ = ["describe_filters", "load_frame", "missing_columns", "needed_columns"]
 
 
 def needed_columns(config: NodeConfig) -> list[str]:
-    """Local columns the node reads: mapped variables, the weight, the `where` filters."""
+    """Local columns the node reads: mapped variables, the weight, the row filters."""
     cols = [c for m in config.variables.values() for c in m.columns]
     if config.dataset.weight:
         cols.append(config.dataset.weight)
     cols.extend(config.dataset.where)
+    cols.extend(config.dataset.where_not)
     return list(dict.fromkeys(cols))
 
 
@@ -45,14 +47,30 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
     wanted = needed_columns(config)
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise DataError(
-            f"{path}: column(s) {', '.join(missing)} named in {config.file.name} not found",
-            reason=Reason.MISSING_COLUMN,
-            field=", ".join(missing),
-            hint=f"the file has: {', '.join(available[:30])}",
-        )
+        raise missing_columns(f"{path}: ", f"named in {config.file.name} ", missing, available)
     frame = _read(path, wanted)
     return _select(frame, config)
+
+
+def missing_columns(where: str, named: str, missing: list[str], available: list[str]) -> DataError:
+    """The error for configured columns the source lacks.
+
+    It names each with its likeliest match, and every column the source has (none left
+    out, however many).
+    """
+    guesses = []
+    for name in missing:
+        close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
+        folded = [c for c in available if c.casefold() == name.casefold()]
+        if folded or close:
+            guesses.append(f"{name!r}: did you mean {(folded or close)[0]!r}?")
+    return DataError(
+        f"{where}column(s) {', '.join(missing)} {named}not found"
+        + (f" ({'; '.join(guesses)})" if guesses else ""),
+        reason=Reason.MISSING_COLUMN,
+        field=", ".join(missing),
+        hint=f"the source has {len(available)} columns: {', '.join(available)}",
+    )
 
 
 def _columns(path: Path) -> list[str]:
@@ -67,15 +85,28 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
 
 
+def describe_filters(config: NodeConfig) -> str:
+    """The row filters as the config says them, for messages ("" when there are none)."""
+    dataset = config.dataset
+    parts = []
+    for key, filters in (("where", dataset.where), ("where_not", dataset.where_not)):
+        if filters:
+            shown = [f"{c} = {list(v) if len(v) > 1 else v[0]!r}" for c, v in filters.items()]
+            parts.append(f"{key} {{ {', '.join(shown)} }}")
+    return " and ".join(parts)
+
+
 def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
     n_read = len(frame)
-    for column, value in config.dataset.where.items():
-        frame = frame[frame[column].astype(str) == value]
+    for column, values in config.dataset.where.items():
+        frame = frame[frame[column].astype(str).isin(values)]
+    for column, values in config.dataset.where_not.items():
+        frame = frame[~frame[column].astype(str).isin(values)]
     if frame.empty:
-        filters = ", ".join(f"{k} = {v!r}" for k, v in config.dataset.where.items())
+        filters = describe_filters(config)
         raise DataError(
-            f"{config.dataset.path}: no rows left of {n_read} after where {{ {filters} }}"
-            if config.dataset.where
+            f"{config.dataset.path}: no rows left of {n_read} after {filters}"
+            if filters
             else f"{config.dataset.path}: the dataset has no rows",
             reason=Reason.EMPTY_DATASET,
             field="dataset.where",

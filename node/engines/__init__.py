@@ -19,7 +19,7 @@ from indicators.spec import TableSpec
 from indicators.variables import Variable
 from node.config import NodeConfig
 from node.engine import TableCounts
-from node.harmonise import Coverage
+from node.harmonise import Coverage, WeightClipping
 
 __all__ = ["ENGINES", "TableEngine", "open_engine"]
 
@@ -35,6 +35,7 @@ class TableEngine(Protocol):
     weighted: bool
     provided: tuple[str, ...]
     coverage: dict[str, Coverage]
+    clipping: WeightClipping | None  # what clipping the weights took away (surveys)
 
     def variable(self, name: str) -> Variable:
         """A provided variable (or the node's own local one) by name."""
@@ -50,6 +51,13 @@ class TableEngine(Protocol):
 
     def count(self, spec: TableSpec) -> TableCounts:
         """The table's true counts (never leaves the node)."""
+        ...
+
+    def content_digest(self) -> str:
+        """Digest of the data the engine read (`node.fingerprint`).
+
+        Database engines: their start-up scan; the memory engine: its harmonised arrays.
+        """
         ...
 
     def close(self) -> None:

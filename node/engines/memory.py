@@ -8,7 +8,8 @@ from indicators.spec import TableSpec
 from indicators.variables import Variable
 from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
-from node.harmonise import Coverage, Harmonised, harmonise
+from node.fingerprint import harmonised_digest
+from node.harmonise import Coverage, Harmonised, WeightClipping, harmonise
 from node.source import load_frame
 
 __all__ = ["MemoryEngine", "known_shares"]
@@ -29,6 +30,7 @@ class MemoryEngine:
         self.weighted = data.weights is not None
         self.provided: tuple[str, ...] = tuple(data.codes)
         self.coverage: dict[str, Coverage] = data.coverage
+        self.clipping: WeightClipping | None = data.clipping
 
     @classmethod
     def load(cls, config: NodeConfig) -> MemoryEngine:
@@ -50,6 +52,10 @@ class MemoryEngine:
     def count(self, spec: TableSpec) -> TableCounts:
         """The table's true counts."""
         return compute_table(self.data, spec)
+
+    def content_digest(self) -> str:
+        """Digest of the harmonised arrays in row order (`node.fingerprint`)."""
+        return harmonised_digest(self.data, sort=False)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -40,8 +40,17 @@ from indicators.variables import AGE, CATEGORICAL, Variable
 from node.config import NodeConfig
 from node.engine import TableCounts, compute_table, require_variables
 from node.engines.memory import known_shares
-from node.harmonise import Coverage, Harmonised, harmonise, value_classes
+from node.fingerprint import harmonised_digest
+from node.harmonise import (
+    Coverage,
+    Harmonised,
+    WeightClipping,
+    harmonise,
+    named_alone,
+    value_classes,
+)
 from node.mappings import FromParents, NumericColumn, VariableMapping
+from node.source import missing_columns
 
 __all__ = ["Backend", "SqlEngine", "compile_counts"]
 
@@ -144,7 +153,11 @@ def compile_counts(
     weight: str | None,
     max_weight: float,
 ) -> exp.Select:
-    """``SELECT keys, COUNT(*), [SUM(clipped weight), bad weights] ... GROUP BY keys``."""
+    """``SELECT keys, COUNT(*), [weights] ... GROUP BY keys``.
+
+    The weights' aggregates: the clipped sum, bad weights, the raw sum, the largest and
+    the rows clipped.
+    """
     outputs: list[exp.Expr] = [k.as_(f"k{i}") for i, k in enumerate(keys)]
     outputs.append(exp.Count(this=exp.Star()).as_("n"))
     if weight is not None:
@@ -153,6 +166,13 @@ def compile_counts(
         bad = exp.or_(exp.Is(this=w.copy(), expression=exp.Null()), w.copy() < exp.convert(0))
         flag = exp.Case().when(bad, exp.Literal.number(1)).else_(exp.Literal.number(0))
         outputs += [exp.Sum(this=clipped).as_("w"), exp.Sum(this=flag).as_("bad")]
+        over = w.copy() > exp.convert(float(max_weight))
+        is_over = exp.Case().when(over, exp.Literal.number(1)).else_(exp.Literal.number(0))
+        outputs += [
+            exp.Sum(this=w.copy()).as_("raw"),
+            exp.Max(this=w.copy()).as_("top"),
+            exp.Sum(this=is_over).as_("over"),
+        ]
     query = exp.select(*outputs).from_(source)
     if where is not None:
         query = query.where(where)
@@ -190,14 +210,18 @@ class SqlEngine:
         summary = self._summary()
         self.rows = summary.rows
         self.weighted = config.dataset.weight is not None
+        self.clipping: WeightClipping | None = summary.clipping
         binned = [n for n, m in config.variables.items() if _binned(m)]
         self.provided: tuple[str, ...] = (*summary.codes, *binned)
         self.coverage: dict[str, Coverage] = dict(summary.coverage)
         self._shares = known_shares(summary)
+        scanned = [summary]
         for name in binned:
             per_bin = self._harmonised({name: config.variables[name]})
+            scanned.append(per_bin)
             self.coverage[name] = per_bin.coverage[name]
             self._shares[name] = per_bin.coverage[name].mapped_share
+        self._scan_digest = harmonised_digest(*scanned)
         self.coverage = {n: self.coverage[n] for n in (*config.variables, *self.coverage)}
 
     def variable(self, name: str) -> Variable:
@@ -221,6 +245,14 @@ class SqlEngine:
         data = self._harmonised(_closure(self.config, names))
         return compute_table(data, spec)
 
+    def content_digest(self) -> str:
+        """Digest of the start-up scan (`node.fingerprint`).
+
+        The scan holds every categorical variable's joint counts with age, and each
+        numeric variable's bin counts.
+        """
+        return self._scan_digest
+
     def close(self) -> None:
         """Release the backend."""
         self.backend.close()
@@ -232,17 +264,13 @@ class SqlEngine:
         wanted = _needed(self.config)
         missing = [c for c in wanted if c not in available]
         if missing:
-            raise DataError(
-                f"{self.config.file}: column(s) {', '.join(missing)} not found in the "
-                f"{self.name} source",
-                reason=Reason.MISSING_COLUMN,
-                field=", ".join(missing),
-                hint=f"the source has: {', '.join(available[:30])}",
-            )
+            source = f"in the {self.name} source "
+            raise missing_columns(f"{self.config.file}: ", source, missing, list(available))
 
     def _distinct(self, name: str) -> list[object]:
         query = exp.select(column(name)).from_(self.backend.source()).distinct()
-        if self._where is not None and name not in self.config.dataset.where:
+        filtered = (*self.config.dataset.where, *self.config.dataset.where_not)
+        if self._where is not None and name not in filtered:
             query = query.where(self._where.copy())
         values = [row[0] for row in self.backend.rows(query)]
         if len(values) > MAX_CLASS_VALUES:
@@ -255,18 +283,29 @@ class SqlEngine:
         return values
 
     def _compile_where(self) -> exp.Expr | None:
+        """``where`` (membership) and ``where_not`` as one condition over the source's values.
+
+        Each value is matched as the memory engine matches it (the cell's text); the
+        values the source holds are quoted by sqlglot, never pasted into SQL.
+        """
+        dataset = self.config.dataset
         tests = []
-        for name, wanted in self.config.dataset.where.items():
-            values = [v for v in self._distinct(name) if _where_text(v) == wanted]
+        for name, wanted in dataset.where.items():
+            values = [v for v in self._distinct(name) if _where_text(v) in wanted]
             if not values:
+                shown = list(wanted) if len(wanted) > 1 else wanted[0]
                 raise DataError(
-                    f"{self.config.file}: no rows with {name} = {wanted!r} in the "
+                    f"{self.config.file}: no rows with {name} = {shown!r} in the "
                     f"{self.name} source",
                     reason=Reason.EMPTY_DATASET,
                     field="dataset.where",
                     hint="check the values in dataset.where against the data's values",
                 )
             tests.append(_is_any(column(name), values))
+        for name, unwanted in dataset.where_not.items():
+            values = [v for v in self._distinct(name) if _where_text(v) in unwanted]
+            if values:
+                tests.append(_is_none_of(column(name), values))
         return exp.and_(*tests) if tests else None
 
     def _classes_of(self, mapping: VariableMapping, name: str, refresh: bool) -> _Classes:
@@ -277,7 +316,9 @@ class SqlEngine:
             by_class: dict[int, list[object]] = {}
             for i, (value, code) in enumerate(zip(values, codes, strict=True)):
                 # An unmapped value is its own class: `node check` names each one.
-                by_class.setdefault(int(code) if code % 3 != 2 else -2 - i, []).append(value)
+                # So is a value `default` caught: it lists what the default took.
+                own = named_alone(int(code))
+                by_class.setdefault(-2 - i if own else int(code), []).append(value)
             self._classes[key] = _Classes(by_class, {c: v[0] for c, v in by_class.items()})
         return self._classes[key]
 
@@ -340,7 +381,7 @@ class SqlEngine:
         config = replace(
             self.config,
             variables=mappings,
-            dataset=replace(self.config.dataset, weight=None, where={}),
+            dataset=replace(self.config.dataset, weight=None, where={}, where_not={}),
         )
         data = harmonise(pd.DataFrame(frame, dtype=object), config, persons)
         if self.config.dataset.weight is None:
@@ -354,7 +395,18 @@ class SqlEngine:
                 hint="every row needs a non-negative weight; fix the data or filter with where",
             )
         weights = np.array([float(row[len(keys) + 1]) for row in result], dtype=np.float64)
-        return replace(data, weights=weights)
+        at = len(keys) + 3  # the raw weight's sum, its largest value, the rows clipped
+        clipping = WeightClipping(
+            max_weight=self.config.privacy.max_weight,
+            rows=int(persons.sum()),
+            clipped=sum(int(row[at + 2] or 0) for row in result),
+            largest=max(
+                (float(row[at + 1]) for row in result if row[at + 1] is not None), default=0.0
+            ),
+            weight=sum(float(row[at] or 0.0) for row in result),
+            kept=float(weights.sum()),
+        )
+        return replace(data, weights=weights, clipping=clipping)
 
 
 _EMPTY = Harmonised(0, {}, np.zeros(0, np.uint8), None, {})
@@ -379,11 +431,26 @@ def _is_any(expression: exp.Expr, values: list[object]) -> exp.Expr:
     return exp.or_(*tests)
 
 
+def _is_none_of(expression: exp.Expr, values: list[object]) -> exp.Expr:
+    """Rows whose value is none of ``values``; a NULL is kept unless it is one of them."""
+    present = [v for v in values if v is not None]
+    tests: list[exp.Expr] = []
+    if present:
+        inside = expression.copy().isin(*[exp.convert(v) for v in present])
+        tests.append(exp.Not(this=exp.Paren(this=inside)))
+    if len(present) == len(values):  # NULL is not excluded: NOT IN alone would drop it
+        tests.append(exp.Is(this=expression.copy(), expression=exp.Null()))
+        return exp.or_(*tests)
+    null = exp.Is(this=expression.copy(), expression=exp.Null())
+    return exp.and_(*tests, exp.Not(this=null)) if tests else exp.Not(this=null)
+
+
 def _needed(config: NodeConfig) -> list[str]:
     cols = [c for m in config.variables.values() for c in m.columns]
     if config.dataset.weight:
         cols.append(config.dataset.weight)
     cols.extend(config.dataset.where)
+    cols.extend(config.dataset.where_not)
     return list(dict.fromkeys(cols))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pandas as pd
 import pytest
 
 from common.errors import ERROR_METADATA_KEY, ConfigError, DataError, QueryError
@@ -24,6 +25,7 @@ from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query
 from node.config import load_config
+from node.engines import open_engine
 from node.harmonise import harmonise
 from node.source import load_frame
 from protos import node_pb2 as pb
@@ -406,6 +408,31 @@ def test_missing_column_names_the_column_and_the_files(
     assert main(["node", "check", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "nosuchcol" in err and config.name in err and data.name in err
+
+
+@pytest.mark.parametrize("engine", ["memory", "duckdb"])
+def test_missing_column_suggests_the_likeliest_and_lists_every_column(
+    tmp_path: Path, engine: str
+) -> None:
+    rows = ["30,m,AT,1", "31,f,AT,2"]
+    config = write_small(tmp_path, rows)
+    wide = pd.read_csv(tmp_path / "small.csv", dtype=str)
+    for i in range(58):  # 62 columns, as the survey in issue 11
+        wide[f"extra_{i:02d}"] = "0"
+    wide.to_csv(tmp_path / "small.csv", index=False)
+    text = config.read_text().replace('column = "cit"', 'column = "citt"')
+    config.write_text(
+        text.replace('time_period = "2024"', f'time_period = "2024"\nengine = "{engine}"')
+    )
+
+    with pytest.raises(DataError) as info:
+        open_engine(load_config(config))
+
+    error = info.value
+    assert error.reason == "MISSING_COLUMN" and error.field == "citt"
+    assert "did you mean 'cit'?" in error.message
+    assert "62 columns" in error.hint
+    assert all(c in error.hint.split(": ", 1)[1].split(", ") for c in wide.columns)
 
 
 def test_unmapped_codes_are_reported_with_counts_and_counted_as_unk(

@@ -3,6 +3,7 @@ table name is read as a name or a value (or refused), on every SQL engine."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -36,8 +37,10 @@ def persons() -> pd.DataFrame:
     )
 
 
-def config(tmp_path: Path, dataset: str) -> Path:
+def config(tmp_path: Path, dataset: str, filters: str = "") -> Path:
+    """A node over ``dataset``; ``filters`` replaces the default ``where`` on the place."""
     path = tmp_path / "node.toml"
+    filters = filters or f"where = {{ {toml('place', PLACE)} }}"
     path.write_text(
         textwrap.dedent(f"""
         [node]
@@ -49,7 +52,7 @@ def config(tmp_path: Path, dataset: str) -> Path:
         [dataset]
         {dataset}
         time_period = "2024"
-        where = {{ {toml("place", PLACE)} }}
+        {filters}
 
         [privacy]
         rho_budget = 1.0
@@ -73,6 +76,28 @@ def config(tmp_path: Path, dataset: str) -> Path:
 def toml(key: str, value: str) -> str:
     """``key = "value"`` in TOML, quoted by the TOML writer."""
     return tomli_w.dumps({key: value}).strip()
+
+
+def inline(values: dict[str, list[str]]) -> str:
+    """A TOML inline table of lists (JSON's string escapes are TOML's)."""
+    return "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items()) + " }"
+
+
+LISTS = (
+    f"where = {inline({'place': [PLACE, 'nowhere'], 'work': ['1', '3']})}\n"
+    f"        where_not = {inline({COLUMN: ['other', PLACE]})}"
+)
+
+
+def expected_lists(frame: pd.DataFrame) -> int:
+    """Rows kept by `LISTS`: a place in the list, work 1 or 3, citizen not "other"."""
+    kept = frame[
+        frame.place.isin([PLACE, "nowhere"])
+        & frame.work.isin(["1", "3"])
+        & (frame[COLUMN] != "other")
+        & frame.age.between(20, 64)
+    ]
+    return len(kept)
 
 
 def expected(frame: pd.DataFrame) -> int:
@@ -110,6 +135,21 @@ def test_memory_and_duckdb_read_hostile_names_as_names(
         assert counted(config(tmp_path, 'engine = "duckdb"\n' + toml("path", str(path)))) == want
 
 
+def test_where_lists_and_where_not_count_alike_on_memory_and_duckdb(
+    tmp_path: Path, files: tuple[pd.DataFrame, Path, Path]
+) -> None:
+    frame, csv, parquet = files
+    want = expected_lists(frame)
+    assert 0 < want < expected(frame)
+    loaded = load_config(config(tmp_path, toml("path", str(csv)), LISTS))
+    assert loaded.dataset.where["work"] == ("1", "3")
+    assert loaded.dataset.where_not[COLUMN] == ("other", PLACE)
+    assert counted(config(tmp_path, toml("path", str(csv)), LISTS)) == want
+    for path in (csv, parquet):
+        duck = 'engine = "duckdb"\n' + toml("path", str(path))
+        assert counted(config(tmp_path, duck, LISTS)) == want
+
+
 def test_postgresql_quotes_columns_values_and_tables(
     tmp_path: Path, postgres: PostgresServer, files: tuple[pd.DataFrame, Path, Path]
 ) -> None:
@@ -118,6 +158,8 @@ def test_postgresql_quotes_columns_values_and_tables(
     url = postgres.reader_url
     good = config(tmp_path, f'engine = "postgresql"\nurl = "{url}"\ntable = "{TABLE}"')
     assert counted(good) == expected(frame)
+    lists = config(tmp_path, f'engine = "postgresql"\nurl = "{url}"\ntable = "{TABLE}"', LISTS)
+    assert counted(lists) == expected_lists(frame)
     hostile = f'{TABLE}"; DROP TABLE {TABLE}; --'
     bad = config(tmp_path, f'engine = "postgresql"\nurl = "{url}"\n' + toml("table", hostile))
     with pytest.raises(DataError, match="cannot read"):

@@ -67,6 +67,7 @@ OFF_THE_WIRE = {
     Reason.UNSUPPORTED_TIME_PERIOD,
     Reason.DUPLICATE_OBSERVATION,
     Reason.LEDGER_INCONSISTENT,
+    Reason.COVERAGE_BELOW_THRESHOLD,
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
@@ -361,6 +362,27 @@ def _query_id_reused(fed: Federation) -> list[Seen]:
     return [node_refusal(fed, fed.signed("reused"))]  # signed again: other bytes, same id
 
 
+@case(Reason.DATA_CHANGED)
+def _data_changed(fed: Federation) -> list[Seen]:
+    """A node answers, a mapping line is fixed, the node restarts; the old id is retried."""
+    service, server = serve(fed, "bregenz", dataset())
+    request = fed.signer().sign_for("bregenz", "before-the-fix", QUERY)
+    channel = Dialer(fed.tls("coordinator", COORDINATOR)).channel
+    address = NodeAddress("bregenz", f"127.0.0.1:{server.port}")
+    with channel(address) as open_channel:
+        pb_grpc.NodeServiceStub(open_channel).RunQuery(request, timeout=30)
+    server.stop(None)
+    config = service.config.file
+    config.write_text(config.read_text().replace('2 = "EMP"\n', '2 = "UNE"\n', 1))
+    restarted = NodeService(load_config(config))
+    server = build_server(restarted, "127.0.0.1:0", tls=restarted.config.tls)
+    try:
+        address = NodeAddress("bregenz", f"127.0.0.1:{server.port}")
+        return [refused("node, RunQuery (a retry after a fix)", channel(address), request)]
+    finally:
+        server.stop(None)
+
+
 @case(Reason.QUERY_IN_PROGRESS)
 def _query_in_progress(fed: Federation) -> list[Seen]:
     """The node is answering the same request right now: its ledger holds the reservation."""
@@ -536,6 +558,18 @@ REFUSED_STARTS = {
 }
 for _reason, (_name, _table) in REFUSED_STARTS.items():
     case(_reason)(partial(refused_start, name=_name, dataset_table=_table))
+
+
+@case(Reason.COVERAGE_BELOW_THRESHOLD)
+def _coverage_below_threshold(fed: Federation) -> list[Seen]:
+    """Part-time workers left unmapped, under a threshold that allows no unmapped value."""
+    text = node_toml(fed, NODE, dataset(extra="max_unmapped_share = 0.0"))
+    assert text.count('2 = "EMP"\n') == 1
+    config = write_config(fed, "unmapped", text.replace('2 = "EMP"\n', ""))
+    with pytest.raises(FedstatsError) as info:
+        NodeService(load_config(config))
+    code = main(["node", "check", "--config", str(config)])
+    return [Seen("starting a node; fedstats node check", info.value.reason, exit_code=code)]
 
 
 @case(Reason.LEDGER_INCONSISTENT)

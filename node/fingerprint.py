@@ -1,0 +1,131 @@
+"""What produced a node's answers: a fingerprint of its dataset and its effective config.
+
+An answer is reused (a retry, or the same query again) only over the same fingerprint
+(DESIGN section 4), every signed result carries it (section 5), and the audit log records
+it, so a table computed before a fix of the data or of a mapping can never be served as
+current, and downstream users can see which results came from the same data.
+
+The fingerprint is SHA-256 over two parts:
+
+- the dataset, per engine:
+
+  - ``memory``: the harmonised arrays the node counts from (every mapped variable's
+    codes, ages, clipped weights), in the file's row order: what the file's bytes
+    became, the same whether the node read the file or was handed the data (tests,
+    benchmarks); a column the node does not read does not change it;
+  - files read by a database engine (``duckdb`` and ``spark`` reading ``path``): the
+    bytes of every file the path names (a glob, or every file under a directory), in
+    name order;
+  - a database table (``postgresql``; ``spark`` reading ``table``): the start-up scan
+    the engine already runs for its coverage report, in the same ``GROUP BY``: the joint
+    counts (and clipped weight sums) of every categorical variable with age, and each
+    numeric variable's bin counts. An edit that keeps all of these (say, moving income
+    between two persons within the same bins) is not seen, and neither is a table that
+    changes under a running node until it restarts: serve a snapshot or a view that does
+    not change, as the engines already require;
+
+- the effective config: everything that changes the released numbers (the mappings, the
+  population filter ``where``/``where_not``, the weight column, ``max_weight``, the
+  node's country, the budget shares of the margins and sample counts, the disclosure
+  rules that flag cells). Notes (``deviation``), names and addresses are left out.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from node.config import NodeConfig
+from node.harmonise import Harmonised
+
+__all__ = ["config_digest", "file_digest", "fingerprint", "harmonised_digest"]
+
+_CHUNK = 1 << 20
+
+
+def fingerprint(config: NodeConfig, data_digest: str) -> str:
+    """The period's fingerprint: its dataset's digest and its effective config's."""
+    body = json.dumps({"data": data_digest, "config": config_digest(config)})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 over the bytes of every file ``path`` names (a glob or a directory)."""
+    text = str(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    elif glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True))
+    else:
+        files = [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.stat().st_size}\n".encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def harmonised_digest(*parts: Harmonised, sort: bool = True) -> str:
+    """SHA-256 over harmonised records: the arrays every count is made from.
+
+    With ``sort`` (a database's scan, whose groups come in any order) the records are put
+    in a canonical order first; without it (the memory engine's rows, in the file's
+    order) they are hashed as they are. Weight sums are rounded to micro-units, since a
+    database may add them in any order.
+    """
+    digest = hashlib.sha256()
+    for data in parts:
+        names = sorted(data.codes)
+        columns: list[np.ndarray[Any, Any]] = [np.asarray(data.codes[n], np.int64) for n in names]
+        columns.append(np.asarray(data.age, np.int64))
+        ones = np.ones(data.rows, np.int64)
+        columns.append(ones if data.persons is None else np.asarray(data.persons, np.int64))
+        if data.weights is not None:
+            columns.append(np.rint(np.asarray(data.weights) * 1e6).astype(np.int64))
+        table = np.stack(columns) if columns else np.zeros((0, 0), np.int64)
+        digest.update(json.dumps(names).encode())
+        if sort and data.rows:
+            table = table[:, np.lexsort(table[::-1])]
+        digest.update(np.ascontiguousarray(table).tobytes())
+    return digest.hexdigest()
+
+
+def config_digest(config: NodeConfig) -> str:
+    """SHA-256 of the canonical JSON of everything in ``config`` that changes the numbers."""
+    dataset = config.dataset
+    privacy = config.privacy
+    effective = {
+        "variables": {n: _without_notes(m) for n, m in sorted(config.variables.items())},
+        "time_period": dataset.time_period,
+        "where": dataset.where,
+        "where_not": getattr(dataset, "where_not", {}),
+        "weight": dataset.weight,
+        "max_weight": privacy.max_weight,
+        "sample_rho_share": privacy.sample_rho_share,
+        "margin_rho_share": privacy.margin_rho_share,
+        "country": config.country,
+        "disclosure": _plain(config.disclosure),
+    }
+    body = json.dumps(effective, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _without_notes(mapping: object) -> object:
+    plain = _plain(mapping)
+    if isinstance(plain, dict):
+        plain.pop("deviation", None)
+    return plain
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
