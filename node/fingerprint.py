@@ -5,7 +5,8 @@ An answer is reused (a retry, or the same query again) only over the same finger
 it, so a table computed before a fix of the data or of a mapping can never be served as
 current, and downstream users can see which results came from the same data.
 
-The fingerprint is SHA-256 over two parts:
+The fingerprint is an HMAC-SHA256, under a key only the node holds (derived from its
+signing key), over two parts:
 
 - the dataset, per engine:
 
@@ -28,31 +29,51 @@ The fingerprint is SHA-256 over two parts:
   population filter ``where``/``where_not``, the weight column, ``max_weight``, the
   node's country, the budget shares of the margins and sample counts, the disclosure
   rules that flag cells). Notes (``deviation``), names and addresses are left out.
+
+Why keyed: a plain hash of the data is a deterministic function of every person's
+record, published in every signed result. Someone who knew every record but one could
+hash each candidate value of the last person and find it; the privacy guarantee would be
+void. Under the node's secret key the fingerprint shows only whether two results came
+from the same data and config. A new signing key gives new fingerprints, so answers
+cached under the old key are not reused (a new query is a new, charged release).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import hmac
 import json
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from node.config import NodeConfig
 from node.harmonise import Harmonised
 
-__all__ = ["config_digest", "file_digest", "fingerprint", "harmonised_digest"]
+__all__ = ["config_digest", "file_digest", "fingerprint", "fingerprint_key", "harmonised_digest"]
 
 _CHUNK = 1 << 20
 
 
-def fingerprint(config: NodeConfig, data_digest: str) -> str:
-    """The period's fingerprint: its dataset's digest and its effective config's."""
+def fingerprint_key(signing_key: Ed25519PrivateKey) -> bytes:
+    """The node's fingerprint key: HKDF-SHA256 of its signing key, for this use only."""
+    raw = signing_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"fedstats fingerprint v1")
+    return kdf.derive(raw)
+
+
+def fingerprint(config: NodeConfig, data_digest: str, key: bytes) -> str:
+    """The period's fingerprint: its dataset's digest and its effective config's, keyed."""
     body = json.dumps({"data": data_digest, "config": config_digest(config)})
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 def file_digest(path: Path) -> str:

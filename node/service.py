@@ -26,7 +26,7 @@ from node.coverage import CoverageFacts, check_thresholds, coverage_facts, log_c
 from node.engine import TableCounts, sensitivity
 from node.engines import ENGINES, TableEngine, open_engine
 from node.engines.memory import MemoryEngine
-from node.fingerprint import file_digest, fingerprint
+from node.fingerprint import file_digest, fingerprint, fingerprint_key
 from node.harmonise import Harmonised
 from node.ledger import BudgetState, Ledger, Request, Reservation, StoredAnswer
 from node.ledger_schema import SCHEMA_VERSION
@@ -203,7 +203,9 @@ class NodeService:
             ledger,
             delta,
             line=configured(config.dataset),
-            fingerprint=fingerprint(config, _data_digest(config, engine)),
+            fingerprint=fingerprint(
+                config, _data_digest(config, engine), fingerprint_key(self.signing_key)
+            ),
         )
 
     def poverty_line(self, served: _Period, *, compute: bool = False) -> NationalLine | None:

@@ -127,3 +127,26 @@ def test_the_fingerprint_follows_the_bytes_and_the_effective_config(
     assert config_digest(load_config(config)) == base  # a name changes no number
     config.write_text(text.replace(PART_TIME, '2 = "UNE"\n'))
     assert config_digest(load_config(config)) != base
+
+
+def test_the_fingerprint_is_keyed_so_it_cannot_be_recomputed_from_guessed_data(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    import hashlib
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from node.fingerprint import fingerprint, fingerprint_key
+
+    config_file = tmp_path / "vienna.toml"
+    config_file.write_text(cities.node_toml("vienna"))
+    config = load_config(config_file)
+    data = file_digest(cities.file("vienna"))
+    one, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    mine = fingerprint(config, data, fingerprint_key(one))
+    assert mine == fingerprint(config, data, fingerprint_key(one))  # stable for the node
+    assert mine != fingerprint(config, data, fingerprint_key(other))  # another key: another
+    # Whoever guesses every record (so the data digest) still cannot check a guess.
+    body = json.dumps({"data": data, "config": config_digest(config)})
+    assert mine != hashlib.sha256(body.encode()).hexdigest()
