@@ -25,6 +25,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,21 @@ map = {{ m = "M", f = "F" }}
 
 [variables.c_birth]
 column = "cob"
-map = {{ AT = "NAT", DE = "EU27_2020_FOR", RO = "EU27_2020_FOR", TR = "NEU27_2020_FOR", SY = "NEU27_2020_FOR" }}
+[variables.c_birth.map]
+AT = "NAT"
+DE = "EU27_2020_FOR"
+RO = "EU27_2020_FOR"
+TR = "NEU27_2020_FOR"
+SY = "NEU27_2020_FOR"
 
 [variables.citizen]
 column = "cit"
-map = {{ AT = "NAT", DE = "EU27_2020_FOR", RO = "EU27_2020_FOR", TR = "NEU27_2020_FOR", XX = "STLS" }}
+[variables.citizen.map]
+AT = "NAT"
+DE = "EU27_2020_FOR"
+RO = "EU27_2020_FOR"
+TR = "NEU27_2020_FOR"
+XX = "STLS"
 
 [variables.yearesid]
 arrival_year = "arrived"
@@ -201,8 +212,8 @@ def counting(parquet: Path) -> None:
         index = np.minimum(index, n).astype(np.int32)
         floor = np.bincount(index, minlength=n + 1)[:n]
         assert np.array_equal(compute_table(data, spec).counts, floor), cells
-        node_ms = median_ms(lambda s=spec: compute_table(data, s))
-        floor_ms = median_ms(lambda i=index, c=n: np.bincount(i, minlength=c + 1))
+        node_ms = median_ms(partial(compute_table, data, spec))
+        floor_ms = median_ms(partial(np.bincount, index, minlength=n + 1))
         print(
             f"{cells:>6} cells  node {node_ms:7.1f} ms  bincount floor {floor_ms:7.1f} ms"
             f"  ratio {node_ms / floor_ms:5.2f}"

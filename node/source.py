@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.errors import DataError, Reason
@@ -63,7 +64,13 @@ def _columns(path: Path) -> list[str]:
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path, columns=columns)
+        # Text columns come dictionary-encoded (pandas categoricals): one small array of
+        # codes per column, and harmonising maps only the dictionary's values.
+        schema = pq.read_schema(path)
+        text = [c for c in columns if pa.types.is_string(schema.field(c).type)]
+        table = pq.read_table(path, columns=columns, read_dictionary=text)
+        frame: pd.DataFrame = table.to_pandas(self_destruct=True)
+        return frame
     return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
 
 
