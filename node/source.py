@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from common.errors import DataError, Reason
@@ -71,7 +72,19 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
         table = pq.read_table(path, columns=columns, read_dictionary=text)
         frame: pd.DataFrame = table.to_pandas(self_destruct=True)
         return frame
-    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
+    # Every CSV column is text (a code such as 01 stays 01), empty is missing; read by
+    # Arrow's parallel reader as dictionary-encoded text (pandas categoricals).
+    text = pa.dictionary(pa.int32(), pa.string())
+    options = pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types=dict.fromkeys(columns, text),
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    table = pacsv.read_csv(path, convert_options=options)
+    csv_frame: pd.DataFrame = table.to_pandas(self_destruct=True)
+    return csv_frame
 
 
 def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
