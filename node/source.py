@@ -10,7 +10,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from common.errors import DataError, Reason
+from indicators.variables import AGE
 from node.config import NodeConfig
+from node.mappings import NumericColumn
 
 __all__ = ["load_frame", "needed_columns"]
 
@@ -53,7 +55,7 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
             field=", ".join(missing),
             hint=f"the file has: {', '.join(available[:30])}",
         )
-    frame = _read(path, wanted)
+    frame = _read(path, wanted, _many_values(config))
     return _select(frame, config)
 
 
@@ -63,21 +65,33 @@ def _columns(path: Path) -> list[str]:
     return list(pd.read_csv(path, nrows=0).columns)
 
 
-def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+def _many_values(config: NodeConfig) -> set[str]:
+    """Columns of numbers with many distinct values (income, the weight): not dictionaries."""
+    binned = {
+        c for m in config.variables.values() if isinstance(m, NumericColumn) and m.name != AGE
+        for c in m.columns
+    }  # fmt: skip
+    return binned | ({config.dataset.weight} if config.dataset.weight else set())
+
+
+def _read(path: Path, columns: list[str], many: set[str]) -> pd.DataFrame:
+    """The columns: codes dictionary-encoded (categoricals), the ``many`` columns plain.
+
+    A column of codes is one small array of positions and its dictionary, so
+    harmonising maps only the dictionary's values.
+    """
     if path.suffix.lower() == ".parquet":
-        # Text columns come dictionary-encoded (pandas categoricals): one small array of
-        # codes per column, and harmonising maps only the dictionary's values.
         schema = pq.read_schema(path)
-        text = [c for c in columns if pa.types.is_string(schema.field(c).type)]
+        text = [c for c in columns if pa.types.is_string(schema.field(c).type) and c not in many]
         table = pq.read_table(path, columns=columns, read_dictionary=text)
         frame: pd.DataFrame = table.to_pandas(self_destruct=True)
         return frame
     # Every CSV column is text (a code such as 01 stays 01), empty is missing; read by
-    # Arrow's parallel reader as dictionary-encoded text (pandas categoricals).
-    text = pa.dictionary(pa.int32(), pa.string())
+    # Arrow's parallel reader.
+    codes = pa.dictionary(pa.int32(), pa.string())
     options = pacsv.ConvertOptions(
         include_columns=columns,
-        column_types=dict.fromkeys(columns, text),
+        column_types={c: pa.string() if c in many else codes for c in columns},
         null_values=[""],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
