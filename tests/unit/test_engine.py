@@ -11,7 +11,6 @@ from indicators.variables import AGE_MISSING, CATEGORICAL
 from node.engine import compute_table, sensitivity
 from node.harmonise import Harmonised
 
-
 BLOCK_ROWS_PLUS = (1 << 16) * 3 + 5  # several blocks and a partial one
 
 
