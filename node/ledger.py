@@ -162,6 +162,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._db = _open(path)
         self._closer = weakref.finalize(self, self._db.close)
+        self._file = _identity(path)
         try:
             with self._connect() as db:
                 upgrade(db, path)
@@ -187,8 +188,15 @@ class Ledger:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """The ledger's connection, held by one thread at a time."""
+        """The ledger's connection, held by one thread at a time.
+
+        Raises:
+            RuntimeError: When the file was removed or replaced since the ledger opened
+                it: the connection would write to a file nobody reads again.
+        """
         with self._lock:
+            if _identity(self.path) != self._file:
+                raise RuntimeError(f"ledger file {self.path} was removed or replaced")
             yield self._db
 
     @contextmanager
@@ -480,6 +488,15 @@ def _open(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode (None when there is no file)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _check_consistent(db: sqlite3.Connection, path: Path) -> None:
