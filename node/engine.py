@@ -1,8 +1,9 @@
 """The table engine: count rows by their stored codes, then fold the counts into cells.
 
 A row's *key* is the mixed-radix number of its stored codes (``UNK`` included) for the
-variables a table reads, with its age byte as the last digit. Counting keys needs no
-lookups: a few in-place integer operations and one ``numpy.bincount`` per block of rows,
+variables a table reads, with its age class (its band in the table, or outside the
+population) as the last digit: one small lookup (age byte to class) per block, a few
+in-place integer operations and one ``numpy.bincount`` per block of rows,
 whatever the table's population filter and bands. The key counts (a few thousand) are
 then folded into the table's cells through a small *fold* table that maps every key to
 its cell, or to an overflow bin when the row is not counted (an age outside the
@@ -92,11 +93,12 @@ def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
     require_variables(data, spec)
     names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
     radices = [len(data.variable(n).codes) for n in names]
-    n_keys = math.prod(radices) * _AGE_RADIX
+    ages, contributions = _age_classes(spec)
+    n_keys = math.prod(radices) * len(contributions)
     if n_keys > MAX_KEYS:  # too many keys to count per block: index each row's cell
         return _by_cell_index(data, spec)
-    key_counts, key_sums = _count_keys(data, names, radices, n_keys)
-    fold = _fold(data, spec, names, radices)
+    key_counts, key_sums = _count_keys(data, names, radices, ages, n_keys)
+    fold = _fold(data, spec, names, radices, contributions)
     n_cells = spec.n_cells
     counts = np.bincount(fold, weights=key_counts, minlength=n_cells + 1)[:n_cells]
     samples = np.rint(counts).astype(np.int64)
@@ -106,25 +108,48 @@ def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
     return TableCounts(counts=np.rint(sums).astype(np.int64), samples=samples)
 
 
+def _age_classes(spec: TableSpec) -> tuple[npt.NDArray[np.uint8], Int64Array]:
+    """Age byte to its class in the table, and each class's contribution to the cell.
+
+    Ages with the same contribution (`_age_lut`: one band, or outside the population)
+    share a class. Counting by class rather than by age byte keeps the key space small
+    (5 bands: 6 digits, not 256), so that tables up to the policy's cell limit stay on
+    the per-block fast path.
+    """
+    contribution, classes = np.unique(_age_lut(spec), return_inverse=True)
+    return classes.astype(np.uint8), contribution.astype(np.int64)
+
+
 def _count_keys(
-    data: Harmonised, names: list[str], radices: list[int], n_keys: int
+    data: Harmonised,
+    names: list[str],
+    radices: list[int],
+    ages: npt.NDArray[np.uint8],
+    n_keys: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
-    """Rows (and weights) per key, one cache-sized block of rows at a time."""
+    """Rows (and weights) per key, one block of rows at a time.
+
+    A block is cache-sized, or a few times the key space when that is larger (so that
+    the per-block key counts do not cost more than the rows).
+    """
     dtype = np.uint16 if n_keys <= 1 << 16 else np.uint32
     counts = np.zeros(n_keys, dtype=np.int64 if data.persons is None else np.float64)
     sums = None if data.weights is None else np.zeros(n_keys, dtype=np.float64)
-    buffer: npt.NDArray[np.unsignedinteger] = np.empty(BLOCK_ROWS, dtype=dtype)
+    block = max(BLOCK_ROWS, 4 * n_keys)
+    buffer: npt.NDArray[np.unsignedinteger] = np.empty(block, dtype=dtype)
+    age_class: npt.NDArray[np.uint8] = np.empty(block, dtype=np.uint8)
+    radix = n_keys // math.prod(radices)
     records = len(data.age)
-    for start in range(0, records, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, records)
+    for start in range(0, records, block):
+        stop = min(start + block, records)
         key = buffer[: stop - start]
         key[:] = 0
-        for name, radix in zip(names, radices, strict=True):
-            key *= radix
+        for name, r in zip(names, radices, strict=True):
+            key *= r
             codes = data.codes[name][start:stop]
             key += codes.view(np.uint8) if codes.dtype == np.int8 else codes
-        key *= _AGE_RADIX
-        key += data.age[start:stop]
+        key *= radix
+        key += np.take(ages, data.age[start:stop], out=age_class[: stop - start])
         persons = None if data.persons is None else data.persons[start:stop]
         counts += np.bincount(key, weights=persons, minlength=n_keys)
         if sums is not None:
@@ -134,16 +159,20 @@ def _count_keys(
 
 
 def _fold(
-    data: Harmonised, spec: TableSpec, names: list[str], radices: list[int]
+    data: Harmonised,
+    spec: TableSpec,
+    names: list[str],
+    radices: list[int],
+    contributions: Int64Array,
 ) -> npt.NDArray[np.intp]:
     """Cell of every key (``n_cells`` = not counted): the variables' lookups summed."""
     n_cells = spec.n_cells
-    grid = np.zeros([*radices, _AGE_RADIX], dtype=np.int64)
+    grid = np.zeros([*radices, len(contributions)], dtype=np.int64)
     for axis, name in enumerate(names):
         shape = [1] * (len(names) + 1)
         shape[axis] = radices[axis]
         grid += _code_lut(data, spec, name).reshape(shape)
-    grid += _age_lut(spec).reshape([1] * len(names) + [_AGE_RADIX])
+    grid += contributions.reshape([1] * len(names) + [len(contributions)])
     return np.minimum(grid.ravel(), n_cells).astype(np.intp)
 
 

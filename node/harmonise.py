@@ -492,10 +492,12 @@ def _arrival(
 ) -> tuple[Codes, Coverage]:
     """``yearesid`` or ``arrival_cohort`` from an arrival-year column, then refined."""
     column = frame[mapping.column]
-    years = _numbers(column)
-    empty = np.isnan(years) & column.isna().to_numpy()
-    years[np.isnan(years) & ~empty] = np.inf  # text that is no number: not a plausible year
-    raw, bad = arrival_codes(mapping.name, years, reference_year, mapping.missing)
+    slot, years = _distinct_numbers(column)  # coded per distinct value, then per row
+    empty_value = np.zeros(len(years), dtype=np.bool_)
+    empty_value[-1] = True  # the missing slot
+    years[np.isnan(years) & ~empty_value] = np.inf  # text that is no number: no plausible year
+    raw_value, bad_value = arrival_codes(mapping.name, years, reference_year, mapping.missing)
+    raw, bad, empty = raw_value[slot], bad_value[slot], empty_value[slot]
     coded = refined(raw)
     kept = coded == raw
     unmapped = _value_counts(column, bad & kept, normal=True)
@@ -510,23 +512,41 @@ def _derived_coverage(name: str, coded: Codes, inputs: tuple[str, ...]) -> Cover
     return _coverage(name, "from " + "+".join(inputs), coded, unknown, {})
 
 
-def _numbers(column: pd.Series) -> npt.NDArray[np.float64]:
-    """The column as numbers, NaN where empty or not a number (a new, writable array).
+def _distinct_numbers(
+    column: pd.Series,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Per row its distinct value's slot, and each slot's number (NaN: empty or no number).
 
-    Parsed through the column's distinct values: ages and years have few of them.
+    The last slot is the missing one. Ages and years have few distinct values, so what
+    follows is computed per value and spread to the rows by one take.
     """
+    plain_integers = isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu"
+    values = column.to_numpy() if plain_integers else None
+    if values is not None and values.size and int(values.max()) - int(values.min()) < 1 << 16:
+        low = int(values.min())  # small whole numbers: their offsets are the slots
+        numbers = np.arange(low, int(values.max()) + 1, dtype=np.float64)
+        return (values - low).astype(np.intp), np.append(numbers, np.nan)
     positions, uniques = pd.factorize(column, use_na_sentinel=True)
     parsed = pd.to_numeric(pd.Series(uniques), errors="coerce")
-    numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-    result: npt.NDArray[np.float64] = np.append(numbers, np.nan)[positions]
+    numbers = np.append(parsed.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+    return np.where(positions < 0, len(uniques), positions).astype(np.intp), numbers
+
+
+def _numbers(column: pd.Series) -> npt.NDArray[np.float64]:
+    """The column as numbers, NaN where empty or not a number (a new, writable array)."""
+    slot, numbers = _distinct_numbers(column)
+    result: npt.NDArray[np.float64] = numbers[slot]
     return result
 
 
 def _ages(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint8], Coverage]:
-    values = _numbers(column)
-    missing = np.isnan(values)
-    valid = ~missing & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
-    age = np.where(valid, values, AGE_MISSING).astype(np.uint8)
+    slot, values = _distinct_numbers(column)
+    missing_value = np.isnan(values)
+    valid_value = (
+        ~missing_value & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
+    )
+    age_value = np.where(valid_value, values, AGE_MISSING).astype(np.uint8)
+    age, valid, missing = age_value[slot], valid_value[slot], missing_value[slot]
     cov = Coverage(
         variable=AGE,
         column=mapping.column,

@@ -1,7 +1,10 @@
 """The durable privacy-budget ledger (DESIGN section 4).
 
 SQLite in WAL mode with ``synchronous=FULL``; every change runs in ``BEGIN IMMEDIATE``
-so that concurrent threads and processes serialise on the budget. Budgets are integer
+so that concurrent processes serialise on the budget. A ledger holds one connection for
+its lifetime (no open, checkpoint and close per operation); the gRPC threads take turns
+on it under a lock. Other tools (a backup, the operator's CLI) open their own connections
+to the same file, which WAL lets them do while the node runs. Budgets are integer
 micro-rho. The order of a release is: reserve (charge), compute, store the answer and
 commit; the answer leaves the node only after the commit, and the commit appends the
 release to the audit log in the same transaction. Opening a ledger brings its file to
@@ -15,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -160,23 +165,45 @@ class Ledger:
         self.signer = signer
         self.owner = f"{_process_identity(os.getpid())}:{uuid.uuid4().hex}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            upgrade(db, path)
-            if signer is not None:  # a node about to spend: refuse a ledger rolled back
-                _check_consistent(db, path)
-                if chain_head is not None:
-                    check_not_behind(db, path, chain_head)
-                    mirror(chain_head, last_entry(db))
+        self._lock = threading.RLock()
+        self._db = _open(path)
+        self._closer = weakref.finalize(self, self._db.close)
+        self._file = _identity(path)
+        try:
+            with self._connect() as db:
+                upgrade(db, path)
+                if signer is not None:  # a node about to spend: refuse a ledger rolled back
+                    _check_consistent(db, path)
+                    if chain_head is not None:
+                        check_not_behind(db, path, chain_head)
+                        mirror(chain_head, last_entry(db))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the ledger's connection (also done when the ledger is garbage-collected)."""
+        with self._lock:
+            self._closer()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            yield db
-        finally:
-            db.close()
+        """The ledger's connection, held by one thread at a time.
+
+        Raises:
+            RuntimeError: When the file was removed or replaced since the ledger opened
+                it: the connection would write to a file nobody reads again.
+        """
+        with self._lock:
+            if _identity(self.path) != self._file:
+                raise RuntimeError(f"ledger file {self.path} was removed or replaced")
+            yield self._db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -184,10 +211,11 @@ class Ledger:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # the connection outlives this call: leave it clean
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
             if self.chain_head is not None:
                 mirror(self.chain_head, last_entry(db))
 
@@ -501,6 +529,30 @@ def _check_same_data(request: Request, fingerprint: str) -> None:
             hint="send the query again with a new id: it is a new release over the current "
             "data, charged as such",
         )
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """The ledger's connection: autocommit (transactions are explicit), WAL, full sync.
+
+    Shared by the server's threads, which the ledger's lock serialises.
+    """
+    db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode (None when there is no file)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _check_consistent(db: sqlite3.Connection, path: Path) -> None:

@@ -6,10 +6,14 @@ import difflib
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from common.errors import DataError, Reason
+from indicators.variables import AGE
 from node.config import NodeConfig
+from node.mappings import NumericColumn
 
 __all__ = ["describe_filters", "load_frame", "missing_columns", "needed_columns"]
 
@@ -48,7 +52,7 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
     missing = [c for c in wanted if c not in available]
     if missing:
         raise missing_columns(f"{path}: ", f"named in {config.file.name} ", missing, available)
-    frame = _read(path, wanted)
+    frame = _read(path, wanted, _many_values(config))
     return _select(frame, config)
 
 
@@ -79,10 +83,40 @@ def _columns(path: Path) -> list[str]:
     return list(pd.read_csv(path, nrows=0).columns)
 
 
-def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+def _many_values(config: NodeConfig) -> set[str]:
+    """Columns of numbers with many distinct values (income, the weight): not dictionaries."""
+    binned = {
+        c for m in config.variables.values() if isinstance(m, NumericColumn) and m.name != AGE
+        for c in m.columns
+    }  # fmt: skip
+    return binned | ({config.dataset.weight} if config.dataset.weight else set())
+
+
+def _read(path: Path, columns: list[str], many: set[str]) -> pd.DataFrame:
+    """The columns: codes dictionary-encoded (categoricals), the ``many`` columns plain.
+
+    A column of codes is one small array of positions and its dictionary, so
+    harmonising maps only the dictionary's values.
+    """
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path, columns=columns)
-    return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
+        schema = pq.read_schema(path)
+        text = [c for c in columns if pa.types.is_string(schema.field(c).type) and c not in many]
+        table = pq.read_table(path, columns=columns, read_dictionary=text)
+        frame: pd.DataFrame = table.to_pandas(self_destruct=True)
+        return frame
+    # Every CSV column is text (a code such as 01 stays 01), empty is missing; read by
+    # Arrow's parallel reader.
+    codes = pa.dictionary(pa.int32(), pa.string())
+    options = pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types={c: pa.string() if c in many else codes for c in columns},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    table = pacsv.read_csv(path, convert_options=options)
+    csv_frame: pd.DataFrame = table.to_pandas(self_destruct=True)
+    return csv_frame
 
 
 def describe_filters(config: NodeConfig) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+
 import numpy as np
+import pyarrow as pa
 
 from indicators.spec import TableSpec
 from indicators.variables import Variable
@@ -34,8 +39,15 @@ class MemoryEngine:
 
     @classmethod
     def load(cls, config: NodeConfig) -> MemoryEngine:
-        """Read and harmonise the period's file."""
-        return cls(harmonise(load_frame(config), config))
+        """Read and harmonise the period's file; give the file's memory back.
+
+        Only the code arrays stay: the frame is dropped, and the C allocator is asked to
+        return its free pages to the system (glibc keeps them otherwise).
+        """
+        engine = cls(harmonise(load_frame(config), config))
+        gc.collect()
+        _trim()
+        return engine
 
     def variable(self, name: str) -> Variable:
         """A provided variable (or the node's own local one) by name."""
@@ -72,3 +84,14 @@ def known_shares(data: Harmonised) -> dict[str, float]:
             else:
                 shares[name] = float(data.persons[known].sum()) / max(data.rows, 1)
     return shares
+
+
+def _trim() -> None:
+    """Return free pages to the system: Arrow's pool's, then glibc's (``malloc_trim``)."""
+    pa.default_memory_pool().release_unused()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

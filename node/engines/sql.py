@@ -8,9 +8,13 @@ How a table is counted inside the data holder's engine (DuckDB, PostgreSQL, Spar
    stored code: its *class*. A binned numeric column (``income``) is cut at its public
    edges in SQL instead. The ``where`` filter is compiled the same way: the distinct
    values whose text equals the configured value.
-2. *One GROUP BY.* Per table, the classes of the columns the table reads (with the inputs
-   of its derived variables) become ``CASE`` expressions, grouped with a row count and,
-   for surveys, the sum of clipped weights. Only the group table reaches Python.
+2. *One GROUP BY.* Per table, the rows are grouped by the raw values of the columns the
+   table reads (with the inputs of its derived variables), with a row count and, for
+   surveys, the sum of clipped weights; rows whose age lies outside the table's
+   population are left out by a ``WHERE`` on the seen values. That inner aggregation is
+   what a DBA's plain ``GROUP BY`` costs. An outer query over its few thousand groups
+   maps each raw value to its class (``CASE``; cheap there, not per row) and sums the
+   groups by class. Only the class table reaches Python.
 3. *The fold.* One representative value per class rebuilds each group as a record that
    stands for its persons; `node.harmonise` derives what follows (``mig_background``,
    years since arrival, ``NAP``, ``elet`` ...) and `node.engine` folds the groups into
@@ -25,7 +29,9 @@ falls into class -1; the classes are then read again and the table counted once 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,6 +48,7 @@ from node.engine import TableCounts, compute_table, require_variables
 from node.engines.memory import known_shares
 from node.fingerprint import harmonised_digest
 from node.harmonise import (
+    KINDS,
     Coverage,
     Harmonised,
     WeightClipping,
@@ -100,7 +107,7 @@ def number(expression: exp.Expr) -> exp.Expr:
     return exp.TryCast(this=expression, to=exp.DataType.build("double"))
 
 
-def _case(expression: exp.Expr, classes: _Classes) -> exp.Expr:
+def _case(expression: exp.Expr, *, classes: _Classes) -> exp.Expr:
     """The class of ``expression``'s value: a CASE over the values seen, else `UNSEEN`."""
     ifs = []
     for code, values in classes.values.items():
@@ -148,35 +155,49 @@ def bin_representative(variable: Variable, code: int) -> float | None:
 
 def compile_counts(
     source: exp.Expr,
-    keys: list[exp.Expr],
+    inputs: list[exp.Expr],
+    classes: list[Callable[[exp.Expr], exp.Expr]],
     where: exp.Expr | None,
     weight: str | None,
     max_weight: float,
 ) -> exp.Select:
-    """``SELECT keys, COUNT(*), [weights] ... GROUP BY keys``.
+    """Rows and clipped weights by the classes of ``inputs``' values, in two aggregations.
 
-    The weights' aggregates: the clipped sum, bad weights, the raw sum, the largest and
-    the rows clipped.
+    The inner query groups the rows by the raw ``inputs`` (``r0`` ...): ``COUNT(*)`` and,
+    with a ``weight``, the sum of clipped weights, the number of bad weights, the raw sum,
+    the largest and the rows clipped. The outer one maps each group's values through
+    ``classes`` (``k0`` ...) and sums (the largest weight: its maximum).
     """
-    outputs: list[exp.Expr] = [k.as_(f"k{i}") for i, k in enumerate(keys)]
-    outputs.append(exp.Count(this=exp.Star()).as_("n"))
+    raw: list[exp.Expr] = [e.as_(f"r{i}") for i, e in enumerate(inputs)]
+    raw.append(exp.Count(this=exp.Star()).as_("n"))
+    sums = ["n"]
     if weight is not None:
         w = number(column(weight))
         clipped = exp.func("LEAST", w, exp.convert(float(max_weight)))
         bad = exp.or_(exp.Is(this=w.copy(), expression=exp.Null()), w.copy() < exp.convert(0))
         flag = exp.Case().when(bad, exp.Literal.number(1)).else_(exp.Literal.number(0))
-        outputs += [exp.Sum(this=clipped).as_("w"), exp.Sum(this=flag).as_("bad")]
+        raw += [exp.Sum(this=clipped).as_("w"), exp.Sum(this=flag).as_("bad")]
         over = w.copy() > exp.convert(float(max_weight))
         is_over = exp.Case().when(over, exp.Literal.number(1)).else_(exp.Literal.number(0))
-        outputs += [
+        raw += [
             exp.Sum(this=w.copy()).as_("raw"),
             exp.Max(this=w.copy()).as_("top"),
             exp.Sum(this=is_over).as_("over"),
         ]
-    query = exp.select(*outputs).from_(source)
+        sums += ["w", "bad", "raw", "top", "over"]
+    inner = exp.select(*raw).from_(source)
     if where is not None:
-        query = query.where(where)
-    return query.group_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
+        inner = inner.where(where)
+    inner = inner.group_by(*[exp.Literal.number(i + 1) for i in range(len(inputs))])
+    outputs: list[exp.Expr] = [
+        classify(column(f"r{i}")).as_(f"k{i}") for i, classify in enumerate(classes)
+    ]
+    outputs += [
+        (exp.Max if name == "top" else exp.Sum)(this=column(name)).as_(name) for name in sums
+    ]
+    grouped = inner.subquery("g")
+    query = exp.select(*outputs).from_(grouped)
+    return query.group_by(*[exp.Literal.number(i + 1) for i in range(len(inputs))])
 
 
 class SqlEngine:
@@ -242,7 +263,7 @@ class SqlEngine:
         """The table's true counts, from one GROUP BY inside the database."""
         self.require(spec)
         names = [n for n in spec.variables() if n != AGE]
-        data = self._harmonised(_closure(self.config, names))
+        data = self._harmonised(_closure(self.config, names), (spec.age_min, spec.age_max))
         return compute_table(data, spec)
 
     def content_digest(self) -> str:
@@ -335,16 +356,29 @@ class SqlEngine:
             )
         return data
 
-    def _harmonised(self, mappings: dict[str, VariableMapping]) -> Harmonised:
-        """Group the rows by the classes of ``mappings``' columns; harmonise the groups."""
+    def _harmonised(
+        self, mappings: dict[str, VariableMapping], ages: tuple[int, int] | None = None
+    ) -> Harmonised:
+        """Group the rows by the classes of ``mappings``' columns; harmonise the groups.
+
+        Args:
+            mappings: The variables to read.
+            ages: The table's population (``age_min``, ``age_max``): rows whose age
+                class lies outside it are not read (the table would not count them).
+        """
         for refresh in (False, True):
             keys: list[tuple[VariableMapping, str]] = [
                 (m, c) for m in mappings.values() for c in m.columns
             ]
-            exprs = [self._key(m, c, refresh) for m, c in keys]
+            inputs = [self._input(m, c) for m, c in keys]
+            classes = [self._classify(m, c, refresh) for m, c in keys]
+            where = self._where
+            if ages is not None and AGE in mappings:
+                outside = self._outside(mappings[AGE], ages)
+                where = outside if where is None else exp.and_(where.copy(), outside)
             dataset = self.config.dataset
             query = compile_counts(
-                self.backend.source(), exprs, self._where, dataset.weight,
+                self.backend.source(), inputs, classes, where, dataset.weight,
                 self.config.privacy.max_weight,
             )  # fmt: skip
             result = self.backend.rows(query)
@@ -357,10 +391,37 @@ class SqlEngine:
             hint="serve a snapshot or a view that does not change under the node",
         )
 
-    def _key(self, mapping: VariableMapping, name: str, refresh: bool) -> exp.Expr:
+    def _input(self, mapping: VariableMapping, name: str) -> exp.Expr:
+        """What the inner aggregation groups by: the raw column, or its public bin."""
         if _binned(mapping):
             return _bins(column(name), CATEGORICAL[mapping.name])
-        return _case(column(name), self._classes_of(mapping, name, refresh))
+        return column(name)
+
+    def _classify(
+        self, mapping: VariableMapping, name: str, refresh: bool
+    ) -> Callable[[exp.Expr], exp.Expr]:
+        """How the outer query maps a group's value to its class."""
+        if _binned(mapping):
+            return lambda grouped: grouped
+        return partial(_case, classes=self._classes_of(mapping, name, refresh))
+
+    def _outside(self, mapping: VariableMapping, ages: tuple[int, int]) -> exp.Expr:
+        """True for rows whose age may lie in ``ages``: not NULL, no seen value outside.
+
+        A value not seen when the classes were read passes, so that the outer query
+        finds it unseen and the classes are read again.
+        """
+        (name,) = mapping.columns
+        low, high = ages
+        classes = self._classes[(mapping.name, name)].values
+        inside = {c for c in classes if c >= 0 and c % KINDS == 0 and low <= c // KINDS <= high}
+        excluded = [v for c, vs in classes.items() if c not in inside for v in vs]
+        present = [v for v in excluded if v is not None]
+        test: exp.Expr = exp.not_(exp.Is(this=column(name), expression=exp.Null()))
+        if present:
+            isin = column(name).isin(*[exp.convert(v) for v in present], copy=False)
+            test = exp.and_(test, exp.not_(isin))
+        return test
 
     def _records(
         self,
@@ -377,7 +438,8 @@ class SqlEngine:
             else:
                 representative = self._classes[(mapping.name, name)].representative
                 frame[name] = [representative[int(row[i])] for row in result]
-        persons: npt.NDArray[np.int64] = np.array([row[len(keys)] for row in result], np.int64)
+        counts = [int(row[len(keys)]) for row in result]  # SUM may come back as a decimal
+        persons: npt.NDArray[np.int64] = np.array(counts, np.int64)
         config = replace(
             self.config,
             variables=mappings,

@@ -11,6 +11,8 @@ from indicators.variables import AGE_MISSING, CATEGORICAL
 from node.engine import compute_table, sensitivity
 from node.harmonise import Harmonised
 
+BLOCK_ROWS_PLUS = (1 << 16) * 3 + 5  # several blocks and a partial one
+
 
 def random_data(n: int, weighted: bool, seed: int = 1) -> Harmonised:
     rng = np.random.default_rng(seed)
@@ -103,3 +105,27 @@ def test_rows_not_multiple_of_the_block_size_are_all_counted() -> None:
     spec = compile_query(Query(("employment_rate",), "c_birth", (), "NAT", 1.0)).tables[0]
     counted = (data.age >= 20) & (data.age <= 64) & (data.codes["wstatus"] < 3)
     assert int(compute_table(data, spec).counts.sum()) == int(counted.sum())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_12896_cell_income_table_is_counted_by_key_and_agrees_with_the_cell_index(
+    weighted: bool,
+) -> None:
+    from node.engine import MAX_KEYS, _age_classes, _by_cell_index
+
+    data = random_data(BLOCK_ROWS_PLUS, weighted, seed=11)
+    income = CATEGORICAL["income"]
+    rng = np.random.default_rng(12)
+    codes = dict(data.codes, income=rng.integers(0, len(income.codes), data.rows).astype(np.uint16))
+    data = Harmonised(data.rows, codes, data.age, data.weights, {})
+    spec = compile_query(Query(("arop_rate",), "c_birth", ("sex", "age"), "NAT", 1.0)).tables[0]
+    assert spec.n_cells == 12_896
+    keys = len(_age_classes(spec)[1])
+    for dim in spec.all_dims:
+        keys *= 1 if dim.name == "age" else len(CATEGORICAL[dim.name].codes)
+    assert keys <= MAX_KEYS  # the age classes keep it on the per-block path
+    fast, slow = compute_table(data, spec), _by_cell_index(data, spec)
+    assert np.array_equal(fast.counts, slow.counts) and fast.counts.sum() > 0
+    if weighted:
+        assert fast.samples is not None and slow.samples is not None
+        assert np.array_equal(fast.samples, slow.samples)
