@@ -741,7 +741,7 @@ def _certificate_revoked(fed: Federation) -> list[Seen]:
     crl = revoke(pki, fed.files("coordinator", "revoked-one")["cert"])
     crl = revoke(pki, fed.files("node", "bregenz")["cert"])
     text = node_toml(fed, "bregenz", dataset()).replace("[signing]", f'crl = "{crl}"\n\n[signing]')
-    service = NodeService(load_config(write_config(fed, "bregenz", text)))
+    service = NodeService(load_config(write_config(fed, "bregenz-revoked", text)))
     server = build_server(service, "127.0.0.1:0", tls=service.config.tls)
     try:
         bregenz = fed.node(f"127.0.0.1:{server.port}", key_of="bregenz", ident="bregenz")
