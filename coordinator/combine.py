@@ -7,11 +7,12 @@ rate is the ratio of summed noisy tables, with the variance of every node's nois
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import overload
+from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -154,6 +155,11 @@ class _Source:
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
     line_source: str = ""  # where a single node's poverty line comes from
+
+    @functools.cached_property
+    def survey(self) -> bool:
+        """Whether any stacked table is a survey's (its cells have a design effect)."""
+        return bool(np.any(self.cells.deff > 0))
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -336,7 +342,7 @@ def _estimate(
     outcome = layout.spec.outcome.codes
     where = positions_of(outcome)
     counted = layout.mask(groups, cell, [where[c] for c in denominator])
-    survey = bool(np.any(source.cells.deff > 0))
+    survey = source.survey
     base = base_of(source.cells, layout, source.margins, groups, cell, denominator, survey)
     cells, own = source.cells, layout.population(groups, cell)
     if survey and indicator.kind != RATIO:
@@ -389,20 +395,18 @@ def _by_mean_weight(
     """
     cells = source.cells
     population = layout.population(groups, cell)
+    weights = np.full(cells.values.shape, np.nan)  # nan: the cell keeps its own variance
+    one = Layout(layout.spec, 1)
     for k in range(layout.tile):
         if layout.tile > 1:
-            one = Layout(layout.spec, 1)
-            copy = layout.copy(k)
-            part = cells.take(copy)
             margins: list[tuple[Margin, ...]] = [
                 source.margins[k] if k < len(source.margins) else ()
             ]
-            base = base_of(part, one, margins, groups, cell, denominator, True)
+            base = base_of(layout.part(cells, k), one, margins, groups, cell, denominator, True)
         if base.observations is None or base.observations.value <= 0 or base.count.value <= 0:
             continue
-        weight = base.count.value / base.observations.value
-        cells = cells.with_mean_weight(population & layout.copy(k), weight)
-    return cells
+        weights[layout.at(k)] = base.count.value / base.observations.value
+    return cells.with_mean_weight(population & ~np.isnan(weights), weights)
 
 
 def gap_interval(est: _Estimated, comp: _Estimated, cells: Cells) -> tuple[float, float, float]:
@@ -414,8 +418,7 @@ def gap_interval(est: _Estimated, comp: _Estimated, cells: Cells) -> tuple[float
     """
     assert est.variance is not None and comp.variance is not None
     assert est.own is not None
-    variance = np.where(est.own, est.variance, comp.variance)
-    cells = replace(cells, variance=variance)
+    cells = Cells(cells.values, np.where(est.own, est.variance, comp.variance), cells.samples)
     se1, se2 = est.linear.se(cells), comp.linear.se(cells)
     covariance = est.linear.covariance(comp.linear, cells)
     correlation = covariance / (se1 * se2) if se1 > 0 and se2 > 0 else 0.0
@@ -437,12 +440,12 @@ def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: C
     """
     cells = source.cells
     population = layout.population(groups, cell)
-    parts = [layout.copy(k) for k in range(layout.tile)] if source.aggregate == CITY_MEAN else [
-        np.ones(population.shape, dtype=bool)
-    ]  # fmt: skip
-    for part in parts:
-        total = float(cells.values[population & part].sum())
-        error = math.sqrt(float(cells.noise_variance[population & part].sum()))
+    tables = range(layout.tile) if source.aggregate == CITY_MEAN else [None]
+    for k in tables:  # each stacked table's own slice, or every cell at once
+        at = slice(None) if k is None else layout.at(k)
+        part = population[at]
+        total = float(cells.values[at][part].sum())
+        error = math.sqrt(float(cells.noise_variance[at][part].sum()))
         if total <= 0 or error > BINNED_NOISE_LIMIT * total:
             return True
     return False
@@ -475,6 +478,11 @@ def _rows_for(
                 compared[versus] = estimated(*versus)
             comp = compared[versus]
             comp_shown = comp.status == Status.PUBLISHED
+            values: dict[str, Any] = {}
+            if est.status == Status.PUBLISHED:
+                values = _estimate_fields(est, share)
+                if versus != (group, cell) and comp_shown:
+                    values.update(_gap_fields(gap_interval(est, comp, source.cells), share))
             row = BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
@@ -492,11 +500,8 @@ def _rows_for(
                 poverty_line_source=source.line_source if indicator.kind == BELOW_LINE else "",
                 aggregate=source.aggregate,
                 unknown_share=_pct(est.unknown_share),
+                **values,
             )
-            if est.status == Status.PUBLISHED:
-                row = _with_estimate(row, est, share)
-                if versus != (group, cell) and comp_shown:
-                    row = _with_gap(row, gap_interval(est, comp, source.cells), share)
             rows.append(row)
     return rows
 
@@ -518,28 +523,28 @@ def _breakdown(dims: tuple[Dim, ...], cell: Cell, indicator: Indicator) -> dict[
     }
 
 
-def _with_estimate(row: BenchmarkRow, est: _Estimated, share: bool) -> BenchmarkRow:
+def _estimate_fields(est: _Estimated, share: bool) -> dict[str, Any]:
+    """A published row's value, interval and denominator."""
     low, high = est.interval
     value = est.estimate
-    return replace(
-        row,
-        value=_published(value.value, share),
-        ci_low=_published(low, share),
-        ci_high=_published(high, share),
-        denominator=value.denominator if math.isfinite(value.denominator) else None,
-        estimate=value,
-    )
+    return {
+        "value": _published(value.value, share),
+        "ci_low": _published(low, share),
+        "ci_high": _published(high, share),
+        "denominator": value.denominator if math.isfinite(value.denominator) else None,
+        "estimate": value,
+    }
 
 
-def _with_gap(row: BenchmarkRow, gap: tuple[float, float, float], share: bool) -> BenchmarkRow:
-    """A gap of two shares stays inside [-100, 100] points, bounds included."""
+def _gap_fields(gap: tuple[float, float, float], share: bool) -> dict[str, Any]:
+    """A row's gap and interval; a gap of two shares stays inside [-100, 100] points."""
     value, low, high = gap
     limit = 1.0 if share else math.inf
 
     def bounded(x: float) -> float | None:
         return _pct(min(max(x, -limit), limit))
 
-    return replace(row, gap=bounded(value), gap_ci_low=bounded(low), gap_ci_high=bounded(high))
+    return {"gap": bounded(value), "gap_ci_low": bounded(low), "gap_ci_high": bounded(high)}
 
 
 def _missing_rows(

@@ -111,11 +111,17 @@ class Layout:
         """Every cell of every copy."""
         return np.ones(self.spec.n_cells * self.tile, dtype=bool)
 
-    def copy(self, k: int) -> Mask:
-        """The cells of the ``k``-th stacked table."""
-        mask = np.zeros(self.spec.n_cells * self.tile, dtype=bool)
-        mask[k * self.spec.n_cells : (k + 1) * self.spec.n_cells] = True
-        return mask
+    def at(self, k: int) -> slice:
+        """The ``k``-th stacked table's slice of the cell vector."""
+        return slice(k * self.spec.n_cells, (k + 1) * self.spec.n_cells)
+
+    def part(self, cells: Cells, k: int) -> Cells:
+        """The cells of the ``k``-th stacked table (views, not copies)."""
+        at = self.at(k)
+        return Cells(
+            cells.values[at], cells.variance[at], cells.samples[at],
+            cells.noise_variance[at], cells.deff[at], cells.sample_noise_variance[at],
+        )  # fmt: skip
 
     def bin_of_cell(self) -> npt.NDArray[np.intp]:
         """The outcome position of every cell (the outcome is the last dimension)."""
@@ -168,11 +174,25 @@ def group_estimate(
     if indicator.kind == BELOW_LINE:
         if lines is None or len(lines) != layout.tile:
             raise ValueError("below_line needs one poverty line per stacked table")
-        below = Linear(0.0, np.zeros(cells.values.shape))
-        for k, line in enumerate(lines):
-            below = below + below_linear(cells, population & layout.copy(k), bins, edges, line)
-        return below.over(total_linear(cells, population))
+        return _below(cells, layout, population, lines).over(total_linear(cells, population))
     raise ValueError(f"unknown indicator kind {indicator.kind!r}")
+
+
+def _below(cells: Cells, layout: Layout, population: Mask, lines: list[float]) -> Linear:
+    """The count below each stacked table's own line, summed over the tables.
+
+    Each table is read in its own slice (its gradient fills only that slice), so the cost
+    stays linear in the stacked cells however many tables there are.
+    """
+    single = Layout(layout.spec, 1)
+    bins, edges = single.bin_of_cell(), _edges(layout.spec)
+    value, grad = 0.0, np.zeros(cells.values.shape)
+    for k, line in enumerate(lines):
+        at = layout.at(k)
+        own = below_linear(layout.part(cells, k), population[at], bins, edges, line)
+        value += own.value
+        grad[at] += own.grad
+    return Linear(value, grad)
 
 
 def is_share(indicator: Indicator) -> bool:

@@ -114,37 +114,26 @@ def standard_weights(spec: TableSpec) -> list[tuple[dict[int, int], float]]:
     ]
 
 
-def _part(cells: Cells, k: int, n: int) -> Cells:
-    """The cells of the ``k``-th of the stacked tables of ``n`` cells each."""
-    at = slice(k * n, (k + 1) * n)
-    return Cells(
-        cells.values[at],
-        cells.variance[at],
-        cells.samples[at],
-        cells.noise_variance[at],
-        cells.deff[at],
-        cells.sample_noise_variance[at],
-    )
-
-
 def _city_mean(
     cells: Cells, layout: Layout, indicator: Indicator, groups: list[int], cell: Cell,
     lines: list[float] | None,
 ) -> Linear:  # fmt: skip
-    """The unweighted mean of each stacked table's own value; nan if any is not defined."""
-    n = layout.spec.n_cells
+    """The unweighted mean of each stacked table's own value; nan if any is not defined.
+
+    Each table's own gradient fills its own slice of one vector (the slices never
+    overlap): the cost stays linear in the stacked cells however many tables there are.
+    """
     single = Layout(layout.spec, 1)
-    total = Linear(0.0, np.zeros(cells.values.shape))
+    value, grad, errors = 0.0, np.zeros(cells.values.shape), {}
     for k in range(layout.tile):
         own = group_estimate(
-            _part(cells, k, n), single, indicator, groups, cell,
+            layout.part(cells, k), single, indicator, groups, cell,
             [lines[k]] if lines is not None else None,
         )  # fmt: skip
-        grad = np.zeros(cells.values.shape)
-        grad[k * n : (k + 1) * n] = own.grad
-        errors = {f"{k}:{key}": e for key, e in own.errors.items()}  # each city's own bins
-        total = total + Linear(own.value, grad, errors)
-    return total.scaled(1.0 / layout.tile)
+        value += own.value
+        grad[layout.at(k)] += own.grad
+        errors.update({f"{k}:{key}": e for key, e in own.errors.items()})  # each city's bins
+    return Linear(value, grad, errors).scaled(1.0 / layout.tile)
 
 
 def _standardised(

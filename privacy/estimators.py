@@ -103,27 +103,22 @@ class Cells:
             x, var, n, noise, np.full(x.shape, design_effect), np.full(x.shape, sample_sigma**2)
         )
 
-    def with_mean_weight(self, mask: BoolArray, weight: float) -> Cells:
+    def with_mean_weight(self, mask: BoolArray, weight: float | FloatArray) -> Cells:
         """These cells with the sampling variance of ``mask`` read from one mean weight.
 
         A survey cell's sampling variance ``deff x^2 / n`` is ``deff w x`` with ``w = x / n``
         its mean weight. For a binned distribution each bin's ``n`` is a small noisy count,
         so ``x / n`` is erratic (and ``1 / n`` overstates on average); the weight of the
         whole population cell, ``weight`` (its weighted total over its low-noise
-        observation count), is what every bin of that population shares.
+        observation count), is what every bin of that population shares. ``weight`` may
+        also be given per cell (stacked tables, each with its own population's weight).
         """
         variance = self.variance.copy()
-        variance[mask] = self.noise_variance[mask] + self.deff[mask] * weight * np.maximum(
+        w = weight[mask] if isinstance(weight, np.ndarray) else weight
+        variance[mask] = self.noise_variance[mask] + self.deff[mask] * w * np.maximum(
             self.values[mask], 0.0
         )
         return replace(self, variance=variance)
-
-    def take(self, mask: BoolArray) -> Cells:
-        """The cells selected by ``mask`` (one of several stacked tables)."""
-        return Cells(
-            self.values[mask], self.variance[mask], self.samples[mask],
-            self.noise_variance[mask], self.deff[mask], self.sample_noise_variance[mask],
-        )  # fmt: skip
 
     @staticmethod
     def concat(parts: list[Cells]) -> Cells:
