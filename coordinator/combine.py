@@ -607,7 +607,9 @@ def _pooled_refusal(
     if not members and answers:
         return Status.NOT_APPLICABLE  # every answering node's definition differs
     if len(members) < pooling.min_coverage * n_nodes:
-        return Status.NO_ANSWER  # too few nodes answered to pool
+        if len(answers) < pooling.min_coverage * n_nodes:
+            return Status.NO_ANSWER  # too few nodes answered to pool
+        return Status.NOT_APPLICABLE  # enough answered, too few with the harmonised definition
     if len({answers[n].time_period for n in members}) > 1:
         return Status.NOT_APPLICABLE  # never across reference periods
     if indicator.kind != RATIO and len({answers[n].country for n in members}) > 1:

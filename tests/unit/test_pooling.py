@@ -141,3 +141,29 @@ def test_pool_coverage_and_aggregate_names_are_checked() -> None:
         Pooling(min_coverage=1.5)
     with pytest.raises(QueryError, match="unknown pooled aggregate"):
         Pooling(aggregate="median")
+
+
+def test_pooled_rows_say_why_they_are_missing_deviations_apart_from_silence() -> None:
+    """Enough nodes answered but too few share the harmonised definition: not applicable
+    (their definitions differ), not "no answer"; too few answering at all: no answer."""
+    import dataclasses
+
+    from coordinator.flags import Status
+
+    plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", 0.5), None)
+    spec = plan.tables[0]
+    answers = {
+        name: noisy_node(name, spec, true_table(frame, spec), 1e7)
+        for name, frame in _frames().items()
+    }
+    for name in ("b", "c"):  # two of three count labour status otherwise: `d`
+        answers[name] = dataclasses.replace(
+            answers[name], deviations={"wstatus": "registered job-seekers"}
+        )
+    rows = benchmark_rows(plan, list(CITIES), answers, pooled=Pooling())
+    assert {r.status for r in rows if r.node == POOLED} == {Status.NOT_APPLICABLE}
+    with_d = benchmark_rows(plan, list(CITIES), answers, pooled=Pooling(deviations=True))
+    pooled_with_d = {r.status for r in with_d if r.node == POOLED}
+    assert Status.PUBLISHED in pooled_with_d and Status.NOT_APPLICABLE not in pooled_with_d
+    silent = benchmark_rows(plan, list(CITIES), {"a": answers["a"]}, pooled=Pooling())
+    assert {r.status for r in silent if r.node == POOLED} == {Status.NO_ANSWER}
