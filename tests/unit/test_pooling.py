@@ -149,6 +149,7 @@ def test_pooled_rows_say_why_they_are_missing_deviations_apart_from_silence() ->
     import dataclasses
 
     from coordinator.flags import Status
+    from coordinator.publish.report.findings import absent
 
     plan = compile_query(Query(("employment_rate",), "citizen", (), "NAT", 0.5), None)
     spec = plan.tables[0]
@@ -162,8 +163,11 @@ def test_pooled_rows_say_why_they_are_missing_deviations_apart_from_silence() ->
         )
     rows = benchmark_rows(plan, list(CITIES), answers, pooled=Pooling())
     assert {r.status for r in rows if r.node == POOLED} == {Status.NOT_APPLICABLE}
+    pooled_row = next(r for r in rows if r.node == POOLED)
+    assert "harmonised definition" in absent(pooled_row)  # the report says why, in words
     with_d = benchmark_rows(plan, list(CITIES), answers, pooled=Pooling(deviations=True))
     pooled_with_d = {r.status for r in with_d if r.node == POOLED}
     assert Status.PUBLISHED in pooled_with_d and Status.NOT_APPLICABLE not in pooled_with_d
     silent = benchmark_rows(plan, list(CITIES), {"a": answers["a"]}, pooled=Pooling())
     assert {r.status for r in silent if r.node == POOLED} == {Status.NO_ANSWER}
+    assert "too few cities answered" in absent(next(r for r in silent if r.node == POOLED))

@@ -139,8 +139,15 @@ def absent(row: BenchmarkRow, gap: bool = False) -> str:
             )
         return "the city does not record a variable this indicator needs"
     if status == "no_answer":
+        if row.node == POOLED:
+            return "not pooled: too few cities answered"
         return "the city's node did not answer"
     if status == "not_applicable":
+        if row.node == POOLED:
+            return (
+                "not pooled: too few cities share the harmonised definition, or their "
+                "reference periods or countries differ"
+            )
         return "does not apply to this group"
     if status == "suppressed":
         if "c" in row.flags:
