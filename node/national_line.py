@@ -83,38 +83,50 @@ def obtain(
 
     Raises:
         BudgetError: The release passes the node's per-query cap or remaining budget.
-        QueryError: The noisy histogram gives no usable median (nothing is kept).
+        QueryError: The noisy histogram gives no usable median: the release is kept and
+            charged all the same, and every later call of the period gets this refusal.
     """
     assert dataset.poverty_line_rho is not None
     outcome = ledger.reserve(line_request(dataset.time_period, dataset.poverty_line_rho))
     if isinstance(outcome, StoredAnswer):
         _check_logged(ledger, outcome)
         stored = json.loads(outcome.answer)
+        if stored["line"] is None:  # this period's release gave no usable median
+            raise _too_noisy(dataset)
         return NationalLine(stored["line"], dataset.poverty_line_currency, _source(stored["rho"]))
     try:
         spec = line_spec()
         noisy = release(engine.count(spec).counts, sensitivity, dataset.poverty_line_rho)
-        line = POVERTY_SHARE * median_of(noisy.values, noisy.sigma)
-        if not (math.isfinite(line) and line > 0):
-            raise QueryError(
-                f"the national income distribution of {dataset.time_period} is too noisy "
-                "for a median at this rho",
-                reason=Reason.VARIABLE_NOT_PROVIDED,
-                field="dataset.poverty_line_rho",
-                hint="raise [dataset] poverty_line_rho, or configure the line",
-            )
-        record = {
-            "counts": noisy.values.tolist(),
-            "sigma": noisy.sigma,
-            "rho": noisy.rho,
-            "sensitivity": noisy.sensitivity,
-            "line": line,
-        }
-        ledger.commit(outcome, json.dumps(record).encode())
     except BaseException:
-        ledger.cancel(outcome)  # nothing has left the node
+        ledger.cancel(outcome)  # no noise was drawn: nothing has been seen
         raise
+    line: float | None = POVERTY_SHARE * median_of(noisy.values, noisy.sigma)
+    if line is not None and not (math.isfinite(line) and line > 0):
+        line = None
+    record = {
+        "counts": noisy.values.tolist(),
+        "sigma": noisy.sigma,
+        "rho": noisy.rho,
+        "sensitivity": noisy.sensitivity,
+        "line": line,
+    }
+    # Committed even when the median is unusable: whether it is usable is read from the
+    # noisy release, so that release is spent; giving the charge back would allow a new
+    # free draw on every retry.
+    ledger.commit(outcome, json.dumps(record).encode())
+    if line is None:
+        raise _too_noisy(dataset)
     return NationalLine(line, dataset.poverty_line_currency, _source(noisy.rho))
+
+
+def _too_noisy(dataset: DatasetConfig) -> QueryError:
+    return QueryError(
+        f"the national income distribution of {dataset.time_period} was too noisy for a "
+        "median at this rho (the release is spent; the period has no computed line)",
+        reason=Reason.VARIABLE_NOT_PROVIDED,
+        field="dataset.poverty_line_rho",
+        hint="configure the national line for this period ([dataset] poverty_line = ...)",
+    )
 
 
 def _check_logged(ledger: Ledger, stored: StoredAnswer) -> None:

@@ -167,3 +167,27 @@ def test_duckdb_counts_the_lines_table_as_the_memory_engine(
     memory = MemoryEngine.load(config).count(line_spec()).counts
     assert counts.tolist() == memory.tolist()
     assert counts.sum() == len(pd.read_csv(cities.file("vienna", 20_000)))
+
+
+def test_an_unusable_line_release_stays_charged_and_is_not_drawn_again(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    """Whether the noisy median is usable is read from the release: it stays spent, and
+    every later query of the period gets the same refusal without a new draw."""
+    people = pd.read_csv(cities.file("vienna", 20_000), dtype=str, keep_default_na=False)
+    people["hx090"] = "-1"  # every income below the first public bin: an empty histogram
+    data = tmp_path / "no-income.csv"
+    people.to_csv(data, index=False)
+    text = computing_toml(cities).replace(
+        f"poverty_line_rho = {LINE_RHO}", "poverty_line_rho = 1e6"
+    )
+    text = re.sub(r'(?m)^path = ".*"$', f'path = "{data}"', text, count=1)
+    node = NodeService(load_config(write(tmp_path, text)))
+    for query_id in ("q1", "q2"):
+        with pytest.raises(FedstatsError) as refused:
+            node.run_query(query_id, AROP)
+        assert refused.value.reason == Reason.VARIABLE_NOT_PROVIDED
+        assert "too noisy" in refused.value.message
+        assert node.budget().spent == pytest.approx(1e6)  # the line's release, once
+    ids = [e.query_id for e in node.ledger.entries()]
+    assert ids == [f"{LINE_QUERY}:{node.period().config.dataset.time_period}"]
