@@ -161,12 +161,7 @@ def stop_all(hosted: list[HostedNode], grace: float | None = 5) -> int:
     Every health service reports NOT_SERVING and every server refuses new calls at once;
     calls in flight then have ``grace`` seconds (None: none) to finish.
     """
-    for node in hosted:
-        for servicer in node.server.health_states:
-            servicer.enter_graceful_shutdown()
-    events = [node.server.server.stop(grace) for node in hosted]
-    events += [node.server.health_server.stop(grace) for node in hosted
-               if node.server.health_server is not None]  # fmt: skip
+    events = [event for node in hosted for event in node.server.begin_stop(grace)]
     for event in events:
         event.wait()
     for node in hosted:

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from common.errors import ERROR_METADATA_KEY, ConfigError
 from node.service import NodeService
+from node.servicer import Unary, wrap_node_unary
 from protos import node_pb2 as pb
 
 __all__ = ["MetricsServer", "NodeMetrics", "metrics_address", "serve_metrics"]
@@ -66,13 +67,9 @@ class NodeMetrics(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap the node's unary methods (the health service is not counted)."""
-        handler = continuation(handler_call_details)
-        full = str(handler_call_details.method)
-        if handler is None or handler.unary_unary is None or "fedstats" not in full:
-            return handler
-        method = full.rsplit("/", 1)[-1]
-        behaviour = handler.unary_unary
+        return wrap_node_unary(continuation, handler_call_details, self._counted)
 
+    def _counted(self, method: str, behaviour: Unary) -> Unary:
         def counted(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
             try:
@@ -85,11 +82,7 @@ class NodeMetrics(grpc.ServerInterceptor):  # type: ignore[type-arg]
             self.answered.labels(method).inc()
             return reply
 
-        return grpc.unary_unary_rpc_method_handler(
-            counted,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return counted
 
 
 def _reason(context: grpc.ServicerContext) -> str:

@@ -18,7 +18,7 @@ from cryptography import x509
 
 from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, Reason
 from node.service import NodeService
-from node.servicer import error_detail
+from node.servicer import Unary, error_detail, wrap_node_unary
 from security.certificates import parse_identity, uris
 from security.revocation import RevocationList
 
@@ -40,24 +40,14 @@ class RevocationGuard(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap the node's unary methods with the check (the health service is open)."""
-        handler = continuation(handler_call_details)
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or "fedstats" not in str(handler_call_details.method)
-        ):
-            return handler
-        behaviour = handler.unary_unary
+        return wrap_node_unary(continuation, handler_call_details, self._guarded)
 
+    def _guarded(self, _method: str, behaviour: Unary) -> Unary:
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             self._check(context)
             return behaviour(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return guarded
 
     def _check(self, context: grpc.ServicerContext) -> None:
         pem = (context.auth_context().get("x509_pem_cert") or [b""])[0]

@@ -101,19 +101,24 @@ class NodeServer:
         return 0 if self.pool is None else self.pool.running
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop serving and wait for the servers to finish.
+        """Stop serving and wait for the servers to finish (see `begin_stop`)."""
+        for event in self.begin_stop(grace):
+            event.wait()
+
+    def begin_stop(self, grace: float | None = None) -> list[threading.Event]:
+        """Start stopping; the events are set once the servers have finished.
 
         The health services report NOT_SERVING at once (probes and load balancers move
         away), new calls are refused (UNAVAILABLE), and calls in flight have ``grace``
-        seconds to finish before they are cancelled (None: cancelled now).
+        seconds to finish before they are cancelled (None: cancelled now). Several
+        servers stopped together (`node.hosting`) share one grace period.
         """
         for servicer in self.health_states:
             servicer.enter_graceful_shutdown()
         events = [self.server.stop(grace)]
         if self.health_server is not None:
             events.append(self.health_server.stop(grace))
-        for event in events:
-            event.wait()
+        return events
 
 
 def _health() -> health.HealthServicer:

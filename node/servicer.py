@@ -458,6 +458,29 @@ def budget_proto(dataset: str, state: BudgetState) -> pb.BudgetStatus:
     )
 
 
+Unary = Callable[[Any, grpc.ServicerContext], Any]
+
+
+def wrap_node_unary(
+    continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+    handler_call_details: grpc.HandlerCallDetails,
+    wrap: Callable[[str, Unary], Unary],
+) -> grpc.RpcMethodHandler[Any, Any] | None:
+    """A server interceptor's body: ``wrap(method, behaviour)`` around each node method.
+
+    Only the node's own unary methods are wrapped; other services (health) pass through.
+    """
+    handler = continuation(handler_call_details)
+    full = str(handler_call_details.method)
+    if handler is None or handler.unary_unary is None or "fedstats" not in full:
+        return handler
+    return grpc.unary_unary_rpc_method_handler(
+        wrap(full.rsplit("/", 1)[-1], handler.unary_unary),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def disclosure_proto(rules: DisclosureRules) -> pb.Disclosure:
     """The wire form of a node's disclosure rules."""
     return pb.Disclosure(
