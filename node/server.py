@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +27,7 @@ from node.revoked import RevocationGuard
 from node.service import NodeService
 from node.servicer import NodeServicer, node_handlers
 from security.certificates import TlsFiles, check_party_certificate
+from security.crl_seen import CRL_SEEN_FILE
 from security.revocation import RevocationList
 
 __all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
@@ -174,7 +176,9 @@ def build_server(
     if tls is not None:
         check_party_certificate(tls, "node", service.config.id, "tls")
     if tls is not None and tls.crl is not None:  # innermost: the metrics count its refusals
-        interceptors = (*interceptors, RevocationGuard(service, RevocationList(tls.crl, tls.ca)))
+        seen = Path(service.config.state_dir) / CRL_SEEN_FILE  # survives a restart
+        revocations = RevocationList(tls.crl, tls.ca, seen)
+        interceptors = (*interceptors, RevocationGuard(service, revocations))
     pool = _CallPool(max_workers)
     server = grpc.server(pool, options=SERVER_OPTIONS, interceptors=list(interceptors))
     states = _health()

@@ -4,7 +4,9 @@ gRPC's Python API has no revocation hook, so each party enforces the CRL (``[tls
 itself: the node checks the client certificate that gRPC verified (node.revoked), and the
 coordinator reads the node's certificate in a TLS handshake of its own before it asks the
 node anything (`peer_certificate`). The CRL must be signed by the federation CA; it is
-re-read whenever its file changes, so a revocation takes effect without a restart.
+re-read whenever its file changes, so a revocation takes effect without a restart. A
+list older than one already accepted (lower CRL number or thisUpdate) is refused
+(`security.crl_seen`): it would un-revoke certificates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.errors import ConfigError
 from security.certificates import TlsFiles
+from security.crl_seen import check_forward, crl_mark, read_seen, record_seen
 
 __all__ = ["CRL_WARN_DAYS", "RevocationList", "peer_certificate", "renewal_warnings"]
 
@@ -38,15 +41,24 @@ class _Loaded:
 class RevocationList:
     """The CRL at ``path``, checked against the CA at ``ca``; re-read when the file changes.
 
+    Args:
+        path: The CRL (``[tls] crl``).
+        ca: The federation CA's certificate.
+        seen: Where the newest list accepted is recorded (`security.crl_seen.CRL_SEEN_FILE`
+            in the party's state directory); None keeps it in memory only.
+
     Raises:
         ConfigError: (at construction and on a changed file) a CRL that is not PEM, not
-            issued by the federation CA, or whose signature does not verify.
+            issued by the federation CA, whose signature does not verify, that has no CRL
+            number, or that is older than one already accepted (here or in ``seen``).
     """
 
-    def __init__(self, path: Path, ca: Path) -> None:
+    def __init__(self, path: Path, ca: Path, seen: Path | None = None) -> None:
         self.path = path
         self.ca = x509.load_pem_x509_certificate(ca.read_bytes())
+        self.seen = seen
         self._lock = threading.Lock()
+        self._highest = read_seen(seen, self.ca) if seen is not None else None
         self._loaded = self._load()
 
     def _load(self) -> _Loaded:
@@ -70,6 +82,12 @@ class RevocationList:
                 field="tls.crl",
                 hint="use the crl.pem that `fedstats certs revoke` wrote with this CA",
             )
+        mark = crl_mark(crl, self.path)
+        check_forward(self.path, mark, self._highest, self.seen)
+        if self._highest is None or mark > self._highest:
+            if self.seen is not None:
+                record_seen(self.seen, self.ca, mark, self.path)
+            self._highest = mark
         return _Loaded((stat.st_mtime_ns, stat.st_size), crl)
 
     def current(self) -> x509.CertificateRevocationList:
