@@ -31,15 +31,17 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def replace_durably(target: Path, fill: Callable[[BinaryIO], None]) -> None:
+def replace_durably(
+    target: Path, fill: Callable[[BinaryIO], None], suffix: str = ".partial"
+) -> None:
     """Atomically replace ``target`` with what ``fill`` writes to a fresh file.
 
-    ``fill`` writes into a temporary file beside ``target`` (``<name>.partial``); it is
-    fsynced, renamed over ``target`` and the directory fsynced. If ``fill`` raises, the
-    temporary file is removed and ``target`` is untouched.
+    ``fill`` writes into a temporary file beside ``target`` (its name plus ``suffix``);
+    it is fsynced, renamed over ``target`` and the directory fsynced. If anything before
+    the rename fails, the temporary file is removed and ``target`` is untouched.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.partial")
+    partial = target.with_name(f"{target.name}{suffix}")
     try:
         with open(partial, "wb") as out:
             fill(out)
@@ -47,7 +49,8 @@ def replace_durably(target: Path, fill: Callable[[BinaryIO], None]) -> None:
             os.fsync(out.fileno())
         os.replace(partial, target)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        if partial.is_file():
+            partial.unlink()
         raise
     fsync_directory(target.parent)
 
