@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import QueryError, Reason
+from common.net import is_loopback, metrics_address
 from common.tomlfile import Section, read_toml
 from indicators.concepts import GEO_LEVELS, concept_text, harmonised_code
 from indicators.derived import DERIVED
@@ -110,6 +111,7 @@ class NodeConfig:
     # are given it takes the keys its coordinator vouches for in the signed round.
     peers: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     metrics_listen: str | None = None  # Prometheus endpoint; a bare port means loopback
+    metrics_allow_remote: bool = False  # metrics_listen may be off loopback (plain HTTP)
     geo_level: str = "city"  # the territorial level of geo (indicators.concepts.GEO_LEVELS)
     concepts: dict[str, str] = field(default_factory=dict)  # variable: declared concept code
 
@@ -223,7 +225,7 @@ def load_config(path: str | Path) -> NodeConfig:
     node = top.sub("node")
     node.check_keys(
         {"id", "geo", "name", "country", "listen", "state_dir", "health_listen", "chain_head"}
-        | {"metrics_listen"}
+        | {"metrics_listen", "metrics_allow_remote"}
         | {"geo_level"}
     )
     country = node.get("country", str).upper()
@@ -258,6 +260,18 @@ def load_config(path: str | Path) -> NodeConfig:
             "the head with it",
             hint="put it on other storage than state_dir",
         )
+    metrics_listen = node.get("metrics_listen", str, None)
+    metrics_allow_remote = node.get("metrics_allow_remote", bool, False)
+    if metrics_listen and not (
+        metrics_allow_remote or is_loopback(metrics_address(metrics_listen))
+    ):
+        raise node.error(
+            "metrics_listen",
+            f"{metrics_listen!r} is not a loopback address: the metrics endpoint is plain "
+            "HTTP without authentication and shows the privacy budget",
+            hint='keep it on loopback (metrics_listen = "9464"), or, behind a firewall or '
+            "NetworkPolicy, set metrics_allow_remote = true",
+        )
     privacy = _privacy(top.sub("privacy"))
     disclosure = _disclosure(top.sub("disclosure", required=False))
     policy = parse_policy(top)
@@ -281,7 +295,8 @@ def load_config(path: str | Path) -> NodeConfig:
         signing_key=keys.signing_key,
         chain_head=chain_head,
         peers=_peers(top),
-        metrics_listen=node.get("metrics_listen", str, None),
+        metrics_listen=metrics_listen,
+        metrics_allow_remote=metrics_allow_remote,
         geo_level=geo_level,
         concepts=concepts,
     )

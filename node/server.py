@@ -11,7 +11,6 @@ An optional second, plaintext port serves the health service alone, for orchestr
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -23,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from common.errors import ConfigError
+from common.net import is_loopback
 from node.revoked import RevocationGuard
 from node.service import NodeService
 from node.servicer import NodeServicer, node_handlers
@@ -40,17 +40,6 @@ SERVER_OPTIONS = (
     ("grpc.max_concurrent_streams", 32),
 )
 """C-core limits: a stranger's connection costs a file descriptor for seconds at most."""
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``host:port`` names a loopback host."""
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _CallPool(futures.ThreadPoolExecutor):
