@@ -36,12 +36,14 @@ def replace_durably(
 ) -> None:
     """Atomically replace ``target`` with what ``fill`` writes to a fresh file.
 
-    ``fill`` writes into a temporary file beside ``target`` (its name plus ``suffix``);
-    it is fsynced, renamed over ``target`` and the directory fsynced. If anything before
-    the rename fails, the temporary file is removed and ``target`` is untouched.
+    ``fill`` writes into a temporary file beside ``target`` (its name, this process's id
+    and ``suffix``, so that two processes never share one; threads of one process must
+    not replace one target at once); it is fsynced, renamed over ``target`` and the
+    directory fsynced. If anything before the rename fails, the temporary file is removed
+    and ``target`` is untouched. The new file's mode follows the umask, as ``open`` does.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}{suffix}")
+    partial = target.with_name(f"{target.name}.{os.getpid()}{suffix}")
     try:
         with open(partial, "wb") as out:
             fill(out)
@@ -49,8 +51,7 @@ def replace_durably(
             os.fsync(out.fileno())
         os.replace(partial, target)
     except BaseException:
-        if partial.is_file():
-            partial.unlink()
+        partial.unlink(missing_ok=True)
         raise
     fsync_directory(target.parent)
 

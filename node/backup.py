@@ -278,8 +278,16 @@ def _install(copy: Path, ledger: Path) -> Path | None:
         _fold_wal(ledger)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         aside = ledger.with_name(f"{LEDGER}.before-restore-{stamp}")
+        if aside.exists():
+            raise ConfigError(
+                f"{aside} already exists: a restore ran this very second",
+                field="--from",
+                hint="run the restore again in a second",
+            )
     # write and fsync the copy beside the ledger before touching the ledger
     replace_durably(partial, fill, suffix=".tmp")
+    for suffix in ("-wal", "-shm"):  # none after _fold_wal; never pair one with the copy
+        ledger.with_name(ledger.name + suffix).unlink(missing_ok=True)
     if aside is not None:
         try:
             os.link(ledger, aside)  # the old ledger under its dated name, still in place
@@ -288,10 +296,8 @@ def _install(copy: Path, ledger: Path) -> Path | None:
         except OSError:  # a filesystem without hard links: a copy
             shutil.copy2(ledger, aside)
             fsync_file(aside)
-        fsync_directory(ledger.parent)
+    fsync_directory(ledger.parent)
     os.replace(partial, ledger)
-    for suffix in ("-wal", "-shm"):  # none after _fold_wal; never pair one with the copy
-        ledger.with_name(ledger.name + suffix).unlink(missing_ok=True)
     fsync_directory(ledger.parent)
     return aside
 
