@@ -248,10 +248,12 @@ def _node_check(args: argparse.Namespace) -> int:
     from node.config import load_config
     from node.coverage import check_thresholds
     from node.engines import open_engine
+    from security.crl_seen import CRL_SEEN_FILE
     from security.revocation import renewal_warnings
 
     config = load_config(args.config)
-    for warning in renewal_warnings(config.tls) if config.tls is not None else []:
+    seen = config.state_dir / CRL_SEEN_FILE
+    for warning in renewal_warnings(config.tls, seen=seen) if config.tls is not None else []:
         print(f"WARNING: {warning}")
     for period in config.periods:  # every reference period's dataset
         served = config.for_period(period)

@@ -140,12 +140,15 @@ def peer_certificate(
     return x509.load_der_x509_certificate(der)
 
 
-def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]:
+def renewal_warnings(
+    tls: TlsFiles, now: dt.datetime | None = None, seen: Path | None = None
+) -> list[str]:
     """What an operator must renew soon: certificate, CA or revocation list.
 
     The certificate and the CA within ``renew_days``, the CRL within `CRL_WARN_DAYS`. Also
-    says when the party's own certificate is on the CRL. Unreadable files are left
-    to the checks that read them for serving.
+    says when the party's own certificate is on the CRL, and, given the party's record of
+    the newest list it accepted (``seen``, only read here), when the list goes backwards.
+    Unreadable files are left to the checks that read them for serving.
     """
     now = now or dt.datetime.now(dt.UTC)
     soon = now + dt.timedelta(days=tls.renew_days)
@@ -165,15 +168,19 @@ def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]
                    if name == "tls.cert" else "make a new CA and re-issue every party")
             )  # fmt: skip
     if tls.crl is not None:
-        warnings += _crl_warnings(tls, now, now + dt.timedelta(days=CRL_WARN_DAYS))
+        warnings += _crl_warnings(tls, now, now + dt.timedelta(days=CRL_WARN_DAYS), seen)
     return warnings
 
 
-def _crl_warnings(tls: TlsFiles, now: dt.datetime, soon: dt.datetime) -> list[str]:
+def _crl_warnings(
+    tls: TlsFiles, now: dt.datetime, soon: dt.datetime, seen: Path | None
+) -> list[str]:
     assert tls.crl is not None
     try:
-        revocations = RevocationList(tls.crl, tls.ca)
+        revocations = RevocationList(tls.crl, tls.ca)  # in memory: a check records nothing
         crl = revocations.current()
+        if seen is not None:
+            check_forward(tls.crl, crl_mark(crl, tls.crl), read_seen(seen, revocations.ca), seen)
         own = x509.load_pem_x509_certificate(tls.cert.read_bytes())
     except (OSError, ValueError, ConfigError) as exc:
         return [f"tls.crl: cannot be checked ({exc})"]

@@ -148,6 +148,11 @@ def test_csr_issued_certificates_serve_and_revoked_ones_are_refused_by_node_and_
         run_query(coordinator, replace(QUERY, rho=0.02))  # the coordinator will not start
     assert ledger.state().spent == spent
     assert '"crl_number": 2' in (running.service.config.state_dir / "crl-seen.json").read_text()
+    capsys.readouterr()
+    assert _cli("node", "check", "--config", config_path) == 0
+    checked = capsys.readouterr().out
+    assert "WARNING: tls.crl: cannot be checked (tls.crl: " in checked
+    assert "goes backwards: it is CRL number 1" in checked
     (ca / "crl.pem").write_bytes(newest)
 
     # renewal: a new key and CSR on the coordinator's host, signed; served again
