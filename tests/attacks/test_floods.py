@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 FLOOD_SECONDS = 8.0
 LOG_GROWTH_LIMIT = 64 * 1024  # bytes during the whole flood
 PLAIN_ROUNDS = 3  # the coordinator's rounds under the plaintext flood
-PLAIN_CALL_DEADLINE = 60.0  # seconds per call there: generous, for a loaded machine
+PLAIN_CALL_DEADLINE = 120.0  # seconds per call there: generous (9 s seen at load 17)
 
 
 def free_port() -> int:
@@ -223,6 +223,7 @@ def test_a_coordinator_is_served_under_floods_without_tls(
 
     try:
         churn_tcp(flood, plain_node.port, threads=80)
+        churners = list(flood.threads)  # these end only when the flood is told to stop
         idle_connections(flood, plain_node.port, 64, tls=False)
         flood.spawn(strangers, 8)
         time.sleep(1.0)
@@ -230,7 +231,8 @@ def test_a_coordinator_is_served_under_floods_without_tls(
         started = time.process_time(), time.monotonic()
         under = coordinator_rounds(plain_node, PLAIN_ROUNDS, counter, PLAIN_CALL_DEADLINE)
         took = time.process_time() - started[0], time.monotonic() - started[1]
-        flooding = flood.opened - opened_before  # the flood went on during the rounds
+        flooding = flood.opened - opened_before
+        churning = sum(t.is_alive() for t in churners)
     finally:
         flood.end()
     growth = plain_node.log.stat().st_size - log_before
@@ -245,6 +247,8 @@ def test_a_coordinator_is_served_under_floods_without_tls(
     # Served, but slowly: plaintext strangers' calls reach the servicer (seconds per round
     # measured on 2 shared cores); --insecure is for loopback, where only local users are.
     assert len(under.seconds) == PLAIN_ROUNDS
-    assert flooding > 0  # the rounds ran under the flood, not after it
+    # the rounds ran under the flood, not after it: it was in swing before they began, and
+    # every thread re-opening connections was still at it when they ended
+    assert opened_before > 0 and churning == len(churners) == 80
     assert growth <= LOG_GROWTH_LIMIT
     assert new_entries == len(under.seconds)  # unsigned strangers write nothing
