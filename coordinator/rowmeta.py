@@ -66,9 +66,10 @@ def unmapped_note(unknown_share: float | None) -> str:
     )
 
 
-def _deviation(answer: NodeTables, variables: tuple[str, ...], row: BenchmarkRow) -> str:
+def _deviation(
+    answer: NodeTables, variables: tuple[str, ...], pairs: list[str], row: BenchmarkRow
+) -> str:
     """``input=code`` pairs, then the node's notes in brackets (without repeating the codes)."""
-    pairs = codes_of(answer, variables)
     notes = [answer.deviations[v] for v in variables if v in answer.deviations]
     for variable, code in (p.split("=", 1) for p in pairs):
         notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
@@ -111,12 +112,13 @@ def describe_rows(
         variables = plan.indicator(row.indicator)[1].variables()
         answer = answers.get(row.node)
         if answer is not None:
+            pairs = codes_of(answer, variables)
             row = replace(
                 row,
                 source=answer.source,
                 geo_level=answer.geo_level,
-                deviation=_deviation(answer, variables, row),
-                flags=row.flags | (DEVIATES if _unmapped(codes_of(answer, variables)) else ""),
+                deviation=_deviation(answer, variables, pairs, row),
+                flags=row.flags | (DEVIATES if _unmapped(pairs) else ""),
             )
         elif row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED):
             members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
