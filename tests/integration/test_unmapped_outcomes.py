@@ -24,6 +24,7 @@ from common.errors import ConfigError, Reason
 from coordinator.combine import POOLED, BenchmarkRow, benchmark_rows, read_result
 from coordinator.flags import Status
 from coordinator.pooling import Pooling
+from coordinator.publish.summary import outcome_notes
 from coordinator.rowmeta import describe_rows
 from coordinator.run import run_query
 from fedstats.cli import main
@@ -107,6 +108,10 @@ def test_declared_unknown_flags_the_rows_reading_the_outcome_with_their_unknown_
     # Graz maps every value: its rows are not flagged; nor is any row of owner_share.
     untouched = [r for r in rows if r.node == "graz" or r.indicator == "owner_share"]
     assert untouched and all("d" not in r.flags and not r.deviation for r in untouched)
+
+    # The terminal says so too, once per node and variable.
+    note = "vienna: flagged d where it uses wstatus: values outside its code map are counted"
+    assert sum(n.startswith(note) for n in outcome_notes(outcome)) == 1
 
     # The CSV states the share its own unknown_share column shows; verify recomputes it.
     out = tmp_path / "out"
