@@ -7,6 +7,13 @@ node's notes), the ``geo_level`` of its ``geo``, and the ``release`` id. A poole
 names its composition: its ``geo`` lists the members' codes joined by ``+``, its source,
 level and concept codes are the members'. Everything is read from the nodes' signed
 results, so ``fedstats verify`` recomputes the same columns.
+
+A node that declares ``unmapped = "unknown"`` on an outcome input (concept code
+``unmapped_as_unknown``, `indicators.concepts`) counts values outside its code map as an
+unknown outcome: its rows of indicators reading that input, and pooled rows it is a
+member of, are flagged ``d`` and their deviation states the row's own noisy
+``unknown_share`` (`unmapped_note`). The flag reads only that public declaration and the
+noisy share, never the node's exact ``unmapped_share_ceil``.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from coordinator.combine import (
     pool_members,
     poverty_lines,
 )
-from coordinator.flags import Status
+from coordinator.flags import DEVIATES, Status
 from coordinator.pooling import Pooling
 from indicators.catalogue import BELOW_LINE
+from indicators.concepts import UNMAPPED_AS_UNKNOWN
 from indicators.spec import Plan
 
-__all__ = ["codes_of", "describe_rows"]
+__all__ = ["codes_of", "describe_rows", "unmapped_note"]
 
 
 def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
@@ -35,12 +43,38 @@ def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _deviation(answer: NodeTables, variables: tuple[str, ...]) -> str:
+def _unmapped(codes: Iterable[str]) -> bool:
+    """Whether ``input=code`` pairs (or ``node:input=code``) hold ``unmapped_as_unknown``."""
+    return any(c.endswith(f"={UNMAPPED_AS_UNKNOWN.code}") for c in codes)
+
+
+def unmapped_note(unknown_share: float | None) -> str:
+    """The stated share of a row whose outcome counts unmapped values as unknown.
+
+    Args:
+        unknown_share: The row's noisy unknown share in percent (``BenchmarkRow``), or
+            None where the node released no unknown-outcome margin.
+    """
+    if unknown_share is None:
+        return (
+            "the population cell's unknown share is not released; its unknown outcomes "
+            "include values outside the code map"
+        )
+    return (
+        f"{unknown_share:.1f}% of the population cell has an unknown outcome, values "
+        "outside the code map included"
+    )
+
+
+def _deviation(
+    answer: NodeTables, variables: tuple[str, ...], pairs: list[str], row: BenchmarkRow
+) -> str:
     """``input=code`` pairs, then the node's notes in brackets (without repeating the codes)."""
-    pairs = codes_of(answer, variables)
     notes = [answer.deviations[v] for v in variables if v in answer.deviations]
     for variable, code in (p.split("=", 1) for p in pairs):
         notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
+    if _unmapped(pairs):
+        notes.append(unmapped_note(row.unknown_share))
     text = "; ".join(notes)
     return f"{';'.join(pairs)} ({text})" if pairs and text else ";".join(pairs) or text
 
@@ -78,22 +112,26 @@ def describe_rows(
         variables = plan.indicator(row.indicator)[1].variables()
         answer = answers.get(row.node)
         if answer is not None:
+            pairs = codes_of(answer, variables)
             row = replace(
                 row,
                 source=answer.source,
                 geo_level=answer.geo_level,
-                deviation=_deviation(answer, variables),
+                deviation=_deviation(answer, variables, pairs, row),
+                flags=row.flags | (DEVIATES if _unmapped(pairs) else ""),
             )
         elif row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED):
             members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
+            codes = [f"{a.node_id}:{c}" for a in members for c in codes_of(a, variables)]
+            unmapped = _unmapped(codes)
             row = replace(
                 row,
                 geo="+".join(a.geo for a in members),
                 source=_joined(a.source for a in members),
                 geo_level=_joined(a.geo_level for a in members),
-                deviation=";".join(
-                    f"{a.node_id}:{code}" for a in members for code in codes_of(a, variables)
-                ),
+                deviation=";".join(codes)
+                + (f" ({unmapped_note(row.unknown_share)})" if unmapped else ""),
+                flags=row.flags | (DEVIATES if unmapped else ""),
             )
         elif row.node != POOLED:
             row = replace(row, geo_level=(levels or {}).get(row.node, ""))

@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from common.errors import QueryError, Reason
 from common.net import is_loopback, metrics_address
 from common.tomlfile import Section, read_toml
-from indicators.concepts import GEO_LEVELS, concept_text, harmonised_code
+from indicators.concepts import GEO_LEVELS, UNMAPPED_AS_UNKNOWN, concept_text, harmonised_code
 from indicators.derived import DERIVED
 from indicators.spec import LOCAL_PREFIX
 from indicators.variables import ISO_3166_ALPHA2, Variable
-from node.concepts import parse_concepts, without_concepts
+from node.concepts import parse_concepts, parse_unmapped, without_declarations
 from node.mappings import (
     FromArrivalYear,
     FromParents,
@@ -114,6 +114,9 @@ class NodeConfig:
     metrics_allow_remote: bool = False  # metrics_listen may be off loopback (plain HTTP)
     geo_level: str = "city"  # the territorial level of geo (indicators.concepts.GEO_LEVELS)
     concepts: dict[str, str] = field(default_factory=dict)  # variable: declared concept code
+    # Outcome variables declared ``unmapped = "unknown"``: their unmapped values are an
+    # unknown outcome (rows flagged d); any other outcome with unmapped values is refused.
+    unmapped_unknown: frozenset[str] = frozenset()
 
     @property
     def dataset_id(self) -> str:
@@ -179,13 +182,19 @@ class NodeConfig:
             return (name, "c_birth")
         return (name,)
 
-    def concepts_of(self, name: str) -> dict[str, str]:
-        """The non-harmonised concept codes behind a variable, its inputs' included."""
-        return {
-            n: self.concepts[n]
-            for n in self._inputs(name)
+    def concepts_of(self, name: str) -> list[tuple[str, str]]:
+        """The non-harmonised codes behind a variable, its inputs' included: ``(input, code)``.
+
+        A declared concept other than the harmonised one, then ``unmapped_as_unknown`` for
+        an input declared ``unmapped = "unknown"``.
+        """
+        inputs = self._inputs(name)
+        found = [
+            (n, self.concepts[n])
+            for n in inputs
             if n in self.concepts and self.concepts[n] != harmonised_code(n)
-        }
+        ]
+        return found + [(n, UNMAPPED_AS_UNKNOWN.code) for n in inputs if n in self.unmapped_unknown]
 
     def deviation_of(self, name: str) -> str | None:
         """The deviation notes behind a variable, its inputs' included, or None.
@@ -235,8 +244,9 @@ def load_config(path: str | Path) -> NodeConfig:
     node_id = node.get("id", str)
     if not node_id or not node_id.replace("-", "").replace("_", "").isalnum():
         raise node.error("id", "must be letters, digits, '-' or '_'", hint='e.g. id = "vienna"')
-    variables = parse_variables(without_concepts(top.sub("variables")))
+    variables = parse_variables(without_declarations(top.sub("variables")))
     concepts = parse_concepts(top.sub("variables"))
+    unmapped_unknown = parse_unmapped(top.sub("variables"))
     datasets = _datasets(top, base)
     for section, dataset in datasets:
         _check_reference_year(variables, section, dataset.time_period)
@@ -299,6 +309,7 @@ def load_config(path: str | Path) -> NodeConfig:
         metrics_allow_remote=metrics_allow_remote,
         geo_level=geo_level,
         concepts=concepts,
+        unmapped_unknown=unmapped_unknown,
     )
 
 
