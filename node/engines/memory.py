@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+from numpy._core import multiarray as np_multiarray
 
 from indicators.spec import TableSpec
 from indicators.variables import Variable
@@ -41,10 +44,12 @@ class MemoryEngine:
     def load(cls, config: NodeConfig) -> MemoryEngine:
         """Read and harmonise the period's file; give the file's memory back.
 
-        Only the code arrays stay: the frame is dropped, and the C allocator is asked to
-        return its free pages to the system (glibc keeps them otherwise).
+        Only the code arrays stay: each column goes once harmonised, and the C allocator
+        is asked to return its free pages to the system (glibc keeps them otherwise).
+        While loading, numpy does not ask for transparent huge pages (see `_small_pages`).
         """
-        engine = cls(harmonise(load_frame(config), config))
+        with _small_pages():
+            engine = cls(harmonise(load_frame(config), config))
         gc.collect()
         _trim()
         return engine
@@ -84,6 +89,28 @@ def known_shares(data: Harmonised) -> dict[str, float]:
             else:
                 shares[name] = float(data.persons[known].sum()) / max(data.rows, 1)
     return shares
+
+
+@contextlib.contextmanager
+def _small_pages() -> Iterator[None]:
+    """Numpy's large arrays without ``madvise(MADV_HUGEPAGE)`` for the ``with`` block.
+
+    Loading fills many short-lived arrays of a row each (80 MB at 10M rows). Where the
+    kernel compacts memory to find a huge page for such a request (``defrag = madvise``,
+    the common setting), a fragmented machine spent 0.4 s of system time on one 80 MB
+    array, against 0.04 s with ordinary pages; that was most of the start time's spread
+    between runs (`bench/memory_engine_bench.py`). Numpy's switch for it is private, so
+    a numpy without it is left as it is.
+    """
+    switch = getattr(np_multiarray, "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    before = bool(switch(False))
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 def _trim() -> None:
