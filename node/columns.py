@@ -265,6 +265,10 @@ class Columns:
             pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
         ):
             return _floats(column), None
+        if isinstance(column, pa.ChunkedArray) and _is_text(column.type):
+            plain = _plain_decimals(column)
+            if plain is not None:
+                return plain, None
         series = self.text(name)
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
         words = np.flatnonzero(np.isnan(values) & series.notna().to_numpy())
@@ -294,6 +298,30 @@ class Columns:
         for name in [n for n in self._columns if self._uses[n] <= 0]:
             del self._columns[name]
             self._distinct.pop(name, None)
+
+
+_PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+_PLAIN_DIGITS = 15  # at most 15 digits: pandas' parser and Arrow's round them alike
+
+
+def _plain_decimals(column: pa.ChunkedArray) -> FloatArray | None:
+    """A text column of plain decimals (such as ``-1234.56``) parsed by Arrow, or None.
+
+    Only when every non-empty value is one, of at most 15 characters: such a number is
+    exact as an integer of at most 15 digits and a power of ten of at most 22, so both
+    pandas' parser (`pandas.to_numeric`, which the node used) and Arrow's (correctly
+    rounded) give the correctly rounded float. Anything else (spaces, exponents, words,
+    longer numbers) goes to pandas, as before.
+    """
+    if not len(column):
+        return None
+    plain = pc.and_(
+        pc.match_substring_regex(column, _PLAIN_DECIMAL),
+        pc.less_equal(pc.utf8_length(column), _PLAIN_DIGITS),
+    )
+    if pc.sum(plain).as_py() != len(column) - column.null_count:
+        return None
+    return _floats(pc.cast(column, pa.float64()))
 
 
 def _floats(column: pa.ChunkedArray) -> FloatArray:

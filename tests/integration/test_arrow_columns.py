@@ -27,6 +27,7 @@ from node.harmonise import Harmonised, harmonise
 from node.source import load_frame
 
 ROWS = 4_000
+MANY = {"inc", "inc_text", "inc_plain", "w", "w_plain"}  # numbers: read as plain text
 
 TOML = """\
 [node]
@@ -96,6 +97,12 @@ FILTERED = {
     "income": "inc_text",
     "work_default": 'default = "INAC"',
 }
+DECIMALS = {**PLAIN, "income": "inc_plain"}  # text of plain decimals: parsed by Arrow
+DATASETS = {
+    "plain": (PLAIN, ""),
+    "filtered_and_weighted": (FILTERED, 'weight = "w"\nwhere = { region = ["A", "B"] }'),
+    "decimals_as_text": (DECIMALS, 'weight = "w_plain"'),
+}
 
 
 def register(seed: int) -> pa.Table:
@@ -136,7 +143,9 @@ def register(seed: int) -> pa.Table:
             "own": text(["koop", "huur", "other", "o2"]),
             "inc": pa.array(income, mask=np.isnan(income) & (rng.random(ROWS) < 0.5)),
             "inc_text": text(["1000.5", "abc", "20000", "", "-5", "1e5", " 300", "nanx"]),
+            "inc_plain": text([f"{v:.2f}" for v in income[:500] if np.isfinite(v)] + ["-0"]),
             "w": pa.array(rng.uniform(0.5, 40, ROWS)),
+            "w_plain": text([f"{v:.4f}" for v in rng.uniform(0.5, 40, 300)], empty=0.0),
             "region": text(["A", "B", "C"], 0.01),
             "tongue": text(["fin", "swe", "ru", "so", "xx", "ar"]),
         }
@@ -148,15 +157,12 @@ def as_before(path: Path, config_path: Path) -> Harmonised:
     config = load_config(config_path)
     if path.suffix == ".parquet":
         text = [n for n, t in zip(*_schema(path), strict=True) if pa.types.is_string(t)]
-        many = {"inc", "inc_text", "w"}
-        frame = pq.read_table(path, read_dictionary=[c for c in text if c not in many])
+        frame = pq.read_table(path, read_dictionary=[c for c in text if c not in MANY])
     else:
         names = _schema(path)[0]
         codes = pa.dictionary(pa.int32(), pa.string())
         options = pacsv.ConvertOptions(
-            column_types={
-                c: pa.string() if c in {"inc", "inc_text", "w"} else codes for c in names
-            },
+            column_types={c: pa.string() if c in MANY else codes for c in names},
             null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
@@ -186,7 +192,7 @@ def summary(data: Harmonised) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
-@pytest.mark.parametrize("variant", ["plain", "filtered_and_weighted"])
+@pytest.mark.parametrize("variant", sorted(DATASETS))
 def test_arrow_columns_harmonise_as_a_pandas_frame(
     tmp_path: Path, suffix: str, variant: str
 ) -> None:
@@ -196,8 +202,7 @@ def test_arrow_columns_harmonise_as_a_pandas_frame(
         pq.write_table(table, path, row_group_size=ROWS // 5)
     else:
         pacsv.write_csv(table, path)
-    names = PLAIN if variant == "plain" else FILTERED
-    dataset = "" if variant == "plain" else 'weight = "w"\nwhere = { region = ["A", "B"] }'
+    names, dataset = DATASETS[variant]
     config_path = tmp_path / "awkward.toml"
     config_path.write_text(TOML.format(suffix=suffix, dataset=dataset, **names))
     config = load_config(config_path)
@@ -207,7 +212,7 @@ def test_arrow_columns_harmonise_as_a_pandas_frame(
     assert summary(data) == summary(as_before(path, config_path))
     assert data.coverage["age"].unmapped  # the awkward values were seen, not lost
     assert data.coverage["sex"].unmapped
-    assert (data.rows < ROWS) == (variant != "plain")
+    assert (data.rows < ROWS) == (variant == "filtered_and_weighted")
 
 
 def test_the_streamed_digest_is_the_stacked_one(tmp_path: Path) -> None:
