@@ -132,15 +132,17 @@ def _read(path: Path, columns: list[str], many: set[str]) -> pa.Table:
 
 
 def _use_arrow_pool() -> None:
-    """Read with Arrow's jemalloc pool rather than its default, mimalloc.
+    """Read with the system allocator's pool rather than Arrow's default, mimalloc.
 
-    With several threads decoding a large file into fresh memory, mimalloc cost seconds
-    of system time here (4.3 s against 0.3 s for a 10M-row Parquet file in a fresh
-    process, `bench/memory_engine_bench.py`); jemalloc and the system allocator do not.
+    With several threads decoding a large file into fresh memory, mimalloc sometimes
+    spent 4-4.5 s of system time on a 10M-row Parquet file where the same read in the
+    next process took 0.2 s (`bench/memory_engine_bench.py`, fresh processes, load
+    7-17 on 2 cores); the system allocator took 0.4-1.3 s, and `malloc_trim` (which the
+    memory engine calls) gives its free pages back. jemalloc was as fast but kept about
+    80 MiB more after loading.
     """
-    pool = pa.default_memory_pool()
-    if pool.backend_name == "mimalloc" and "jemalloc" in pa.supported_memory_backends():
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    if pa.default_memory_pool().backend_name == "mimalloc":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def describe_filters(config: NodeConfig) -> str:
