@@ -16,7 +16,7 @@ floats, as ``to_pandas`` makes it), so codes and the texts of coverage reports a
 same whichever reader the file went through.
 
 `Columns` holds a source's columns and lets each one go once the last mapping that reads
-it is done, so a large file is never held whole next to its codes.
+it is done, so the file's columns give way to their codes as harmonising goes on.
 """
 
 from __future__ import annotations
