@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -21,6 +22,10 @@ from node.harmonise import Coverage, Harmonised, WeightClipping, harmonise
 from node.source import load_frame
 
 __all__ = ["MemoryEngine", "known_shares"]
+
+_PAGES_LOCK = threading.Lock()
+_PAGES_USERS: list[None] = []  # loads now running with numpy's huge-page requests off
+_PAGES_BEFORE: list[bool] = []  # the setting before the first of them
 
 
 class MemoryEngine:
@@ -106,11 +111,17 @@ def _small_pages() -> Iterator[None]:
     if switch is None:
         yield
         return
-    before = bool(switch(False))
+    with _PAGES_LOCK:  # loads in several threads: the first switches off, the last back
+        if not _PAGES_USERS:
+            _PAGES_BEFORE[:] = [bool(switch(False))]
+        _PAGES_USERS.append(None)
     try:
         yield
     finally:
-        switch(before)
+        with _PAGES_LOCK:
+            _PAGES_USERS.pop()
+            if not _PAGES_USERS:
+                switch(_PAGES_BEFORE[0])
 
 
 def _trim() -> None:
