@@ -13,11 +13,20 @@
 Usage (from the repository root)::
 
     .venv/bin/python bench/memory_engine_bench.py [persons ...]   # default 1000000 10000000
+        [--data DIR] [--repeat K] [--start-only]
+
+``--data`` keeps the registers in DIR and reuses them on the next run (same bytes for a
+before/after comparison); ``--repeat`` loads each file K times. Each start line gives the
+wall time and the process's CPU time (all threads), the fingerprint digest of the loaded
+arrays (`MemoryEngine.content_digest`, which the node computes at start too) and the load
+average when it ran.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -142,11 +151,16 @@ def child(config_path: str) -> None:
 
     config = load_config(Path(config_path))
     baseline = rss_mib()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     engine = MemoryEngine.load(config)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"baseline": baseline, "start": seconds, "rss": rss_mib(),
-                      "rows": engine.rows}))  # fmt: skip
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    rss = rss_mib()
+    start, cpu = time.perf_counter(), time.process_time()
+    engine.content_digest()
+    digest, digest_cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"baseline": baseline, "start": seconds, "cpu": cpu_seconds, "rss": rss,
+                      "digest": digest, "digest_cpu": digest_cpu, "rows": engine.rows,
+                      "load": os.getloadavg()[0]}))  # fmt: skip
 
 
 def start_figures(path: Path, n: int) -> None:
@@ -160,9 +174,11 @@ def start_figures(path: Path, n: int) -> None:
     assert got["rows"] == n
     beyond = got["rss"] - got["baseline"]
     print(
-        f"{path.suffix[1:]:<8} {n:>11,}  start {got['start']:6.2f} s  baseline "
-        f"{got['baseline']:5.0f} MiB  RSS {got['rss']:6.0f} MiB  beyond baseline "
+        f"{path.suffix[1:]:<8} {n:>11,}  start {got['start']:6.2f} s (CPU {got['cpu']:6.2f} s)"
+        f"  baseline {got['baseline']:5.0f} MiB  RSS {got['rss']:6.0f} MiB  beyond baseline "
         f"{beyond:6.0f} MiB = {beyond / (n / 1e6):5.1f} MiB per million persons"
+        f"  fingerprint digest {got['digest']:5.2f} s (CPU {got['digest_cpu']:5.2f} s)"
+        f"  load {got['load']:4.1f}"
     )
 
 
@@ -220,16 +236,22 @@ def counting(parquet: Path) -> None:
         )
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], data: Path | None, repeat: int, start_only: bool) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        workdir = Path(tmp)
+        workdir = data or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         print("--- start from a file, one fresh process each (RSS: resident memory)")
         for n in sizes:
-            parquet, csv = write(n, workdir)
-            start_figures(csv, n)
-            start_figures(parquet, n)
-            csv.unlink()
-        counting(parquet)
+            parquet, csv = workdir / f"persons-{n}.parquet", workdir / f"persons-{n}.csv"
+            if data is None or not (parquet.exists() and csv.exists()):
+                parquet, csv = write(n, workdir)
+            for _ in range(repeat):
+                start_figures(csv, n)
+                start_figures(parquet, n)
+            if data is None:
+                csv.unlink()
+        if not start_only:
+            counting(parquet)
 
 
 if __name__ == "__main__":
@@ -237,4 +259,10 @@ if __name__ == "__main__":
         child(sys.argv[2])
     else:
         print(textwrap.dedent(__doc__ or "").splitlines()[0])
-        main([int(a) for a in sys.argv[1:]] or [1_000_000, 10_000_000])
+        parser = argparse.ArgumentParser()
+        parser.add_argument("persons", type=int, nargs="*", default=[1_000_000, 10_000_000])
+        parser.add_argument("--data", type=Path, help="keep (and reuse) the registers here")
+        parser.add_argument("--repeat", type=int, default=1, help="start runs per file")
+        parser.add_argument("--start-only", action="store_true", help="skip the counting part")
+        args = parser.parse_args()
+        main(args.persons, args.data, args.repeat, args.start_only)

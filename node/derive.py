@@ -25,6 +25,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 MIN_ARRIVAL_YEAR = ARRIVAL_COHORTS[0][0]
+_BLOCK = 1 << 16  # rows a rule is applied to at once
 
 
 def apply_rule(
@@ -48,11 +49,15 @@ def apply_rule(
     lut = np.array(
         [target.index(rule(*combo)) for combo in itertools.product(*code_lists)], dtype=np.int8
     )
-    index = np.zeros(len(columns[0]), dtype=np.intp)
-    for column, codes in zip(columns, code_lists, strict=True):
-        index *= len(codes)
-        index += column
-    result: Codes = lut[index]
+    rows = len(columns[0])
+    result: Codes = np.empty(rows, dtype=np.int8)
+    for start in range(0, rows, _BLOCK):  # a block at a time: the index stays in cache
+        end = min(start + _BLOCK, rows)
+        index = np.zeros(end - start, dtype=np.intp)
+        for column, codes in zip(columns, code_lists, strict=True):
+            index *= len(codes)
+            index += column[start:end]
+        result[start:end] = lut[index]
     return result
 
 

@@ -1,8 +1,10 @@
 """Harmonisation: local columns to small integer codes, with a coverage report.
 
-Each mapped column is factorised once; only its distinct values are mapped, so a large
-file costs one pass per column. Values that are missing or cannot be mapped become
-``UNK`` and are counted in the coverage report.
+Each mapped column is read as its distinct values (`node.columns`: an Arrow column's
+dictionary, or a pandas column factorised); only those are mapped, and the codes reach
+the rows by one take, so a large file costs one pass per column, one column at a time.
+Values that are missing or cannot be mapped become ``UNK`` and are counted in the
+coverage report.
 
 Then the node derives what its mapping implies (`node.derive`, rules in
 `indicators.derived`), in dependency order: ``mig_background`` from the parents' countries
@@ -34,7 +36,9 @@ from common.errors import DataError
 from indicators.derived import APPLIES_TO, DERIVED
 from indicators.spec import is_local
 from indicators.variables import AGE, AGE_MISSING, CATEGORICAL, UNK, Variable, country_group
+from node.columns import Columns, Distinct, Slots, distinct_of
 from node.config import NodeConfig
+from node.cut import cut
 from node.derive import apply_rule, arrival_codes, from_parents, refine
 from node.mappings import (
     CodedColumn,
@@ -59,6 +63,7 @@ __all__ = [
 _PERSONS: contextvars.ContextVar[npt.NDArray[np.int64] | None] = contextvars.ContextVar(
     "persons", default=None
 )  # persons per record of the frame being harmonised
+_COUNT_BLOCK = 1 << 16  # rows counted at once: small codes widened to indices in cache
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0*$")
 MAX_AGE = 120
 MAX_BAD_VALUES_SHOWN = 20
@@ -174,12 +179,15 @@ class Harmonised:
 
 
 def harmonise(
-    frame: pd.DataFrame, config: NodeConfig, persons: npt.NDArray[np.int64] | None = None
+    frame: pd.DataFrame | Columns,
+    config: NodeConfig,
+    persons: npt.NDArray[np.int64] | None = None,
 ) -> Harmonised:
     """Map every configured variable to codes, derive what follows, clip the weights.
 
     Args:
-        frame: The local columns, one record per row.
+        frame: The local columns, one record per row: a pandas frame, or a source's
+            `Columns` (`node.source.load_frame`), each let go once harmonised.
         config: The node's (period's) configuration.
         persons: Persons each record stands for (None: one each); counts and coverage
             are weighted by it.
@@ -189,13 +197,14 @@ def harmonise(
     """
     token = _PERSONS.set(persons)
     try:
-        return _harmonise(frame, config, persons)
+        columns = frame if isinstance(frame, Columns) else Columns.from_frame(frame)
+        return _harmonise(columns, config, persons)
     finally:
         _PERSONS.reset(token)
 
 
 def _harmonise(
-    frame: pd.DataFrame, config: NodeConfig, persons: npt.NDArray[np.int64] | None
+    frame: Columns, config: NodeConfig, persons: npt.NDArray[np.int64] | None
 ) -> Harmonised:
     codes: dict[str, npt.NDArray[np.integer]] = {}
     coverage: dict[str, Coverage] = {}
@@ -205,9 +214,9 @@ def _harmonise(
         name = mapping.name
         match mapping:
             case NumericColumn() if name == AGE:
-                age, coverage[name] = _ages(frame[mapping.column], mapping)
+                age, coverage[name] = _ages(frame.distinct(mapping.column), mapping)
             case NumericColumn():
-                codes[name], coverage[name] = _binned(frame[mapping.column], mapping)
+                codes[name], coverage[name] = _binned(frame, mapping)
             case LocalColumn():
                 variable = config.local[name]
                 codes[name], coverage[name] = _categorical(frame, mapping, variable, config.country)
@@ -216,13 +225,16 @@ def _harmonise(
                 codes[name], coverage[name] = _categorical(frame, mapping, variable, config.country)
             case FromParents() | FromArrivalYear() | CodedColumn():
                 later.append(mapping)  # needs the variables it is derived from or refined by
+                continue
             case _:
                 assert_never(mapping)
+        frame.done(mapping.columns)  # a column goes once no mapping still reads it
     small = _small(codes)
     for mapping in sorted(later, key=lambda m: not isinstance(m, FromParents)):  # parents first
         name = mapping.name
         small[name], coverage[name] = _derive(frame, mapping, config, small)
         codes[name] = small[name]
+        frame.done(mapping.columns)
     for name, derivation in DERIVED.items():
         if all(i in small for i in derivation.inputs):
             codes[name] = small[name] = apply_rule(
@@ -258,7 +270,7 @@ def value_classes(
     counts them the same way in the coverage report (known, missing or unmapped): the
     code x 3 + that kind.
     """
-    series = pd.Series(values, dtype=object)
+    series = distinct_of(pd.Series(values, dtype=object))
     kind: npt.NDArray[np.integer]
     match mapping:
         case NumericColumn():  # age (binned variables are cut in SQL)
@@ -267,7 +279,7 @@ def value_classes(
             kind = np.where(code != AGE_MISSING, _OK, np.where(number, _MISSING, _UNMAPPED))
         case FromArrivalYear():
             years = _numbers(series)
-            empty = np.isnan(years) & series.isna().to_numpy()
+            empty = np.isnan(years) & (series.slot == series.missing)
             years[np.isnan(years) & ~empty] = np.inf
             year = int(config.dataset.time_period[:4])
             code, bad = arrival_codes(mapping.name, years, year, mapping.missing)
@@ -287,7 +299,7 @@ def value_classes(
 
 
 def _derive(
-    frame: pd.DataFrame,
+    frame: Columns,
     mapping: FromParents | FromArrivalYear | CodedColumn,
     config: NodeConfig,
     small: dict[str, Codes],
@@ -321,26 +333,38 @@ def _total(rows: npt.NDArray[np.bool_]) -> int:
     return int(rows.sum()) if persons is None else int(persons[rows].sum())
 
 
-def _per_value(values: npt.NDArray[np.integer], length: int) -> npt.NDArray[np.int64]:
-    """Persons per value of ``values`` (0 .. length - 1)."""
+def _per_value(
+    values: npt.NDArray[np.integer], length: int, rows: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.int64]:
+    """Persons per value of ``values`` (0 .. length - 1), of the records ``rows`` (or all)."""
     persons = _PERSONS.get()
-    if persons is None:
-        return np.bincount(values, minlength=length)
-    return np.rint(np.bincount(values, weights=persons, minlength=length)).astype(np.int64)
+    if rows is not None:
+        values = values[rows]
+        persons = None if persons is None else persons[rows]
+    if persons is not None:
+        return np.rint(np.bincount(values, weights=persons, minlength=length)).astype(np.int64)
+    counts = np.zeros(length, dtype=np.int64)
+    for start in range(0, len(values), _COUNT_BLOCK):  # small codes widened a block at a time
+        counts += np.bincount(values[start : start + _COUNT_BLOCK], minlength=length)
+    return counts
 
 
 def _value_counts(
-    column: pd.Series, rows: npt.NDArray[np.bool_], *, normal: bool
+    column: Distinct, rows: npt.NDArray[np.bool_] | None, *, normal: bool
 ) -> dict[str, int]:
-    """Persons per distinct text (``_text`` when ``normal``) where ``rows`` holds, top first."""
-    persons = _PERSONS.get()
-    texts = column[rows].astype(str)
-    if normal:
-        texts = texts.map(_text)
-    weights = np.ones(len(texts), dtype=np.int64) if persons is None else persons[rows]
-    totals = pd.Series(weights, index=texts.to_numpy()).groupby(level=0, sort=False).sum()
-    top = totals.sort_values(ascending=False, kind="stable").head(MAX_BAD_VALUES_SHOWN)
-    return {str(k): int(v) for k, v in top.items()}
+    """Persons per distinct text (``_text`` when ``normal``) where ``rows`` holds, top first.
+
+    Texts in the order they first occur, then the most persons first (ties in that
+    order), at most `MAX_BAD_VALUES_SHOWN`.
+    """
+    per_slot = _per_value(column.slot, column.missing + 1, rows)
+    texts = [*column.texts(), "nan"]
+    totals: dict[str, int] = {}
+    for i in column.in_order(np.flatnonzero(per_slot > 0), rows):
+        text = _text(texts[i]) if normal else texts[i]
+        totals[text] = totals.get(text, 0) + int(per_slot[i])
+    top = sorted(totals.items(), key=lambda kv: -kv[1])[:MAX_BAD_VALUES_SHOWN]
+    return dict(top)
 
 
 def _text(value: object) -> str:
@@ -361,31 +385,39 @@ class _Mapped:
 
     Attributes:
         coded: Code positions per row.
-        slot: Per row, its distinct value (the last slot: pandas' missing sentinel).
-        texts: Each distinct value as text, then "" for the sentinel.
-        kind: Each slot: ``_OK``, ``_MISSING`` or ``_UNMAPPED``.
+        column: The column's distinct values (the last slot: the missing one).
+        texts: Each distinct value as text, then "" for the missing slot.
+        kind: Each slot: ``_OK``, ``_MISSING``, ``_UNMAPPED`` or ``_DEFAULTED``.
     """
 
     coded: Codes
-    slot: npt.NDArray[np.intp]
+    column: Distinct
     texts: list[str]
     kind: npt.NDArray[np.int8]
 
-    def counts(self, rows: npt.NDArray[np.bool_] | None, kind: int) -> dict[str, int]:
-        """Rows (of ``rows``, or all) per distinct value text of one kind."""
-        persons = _PERSONS.get()
-        slots = self.slot if rows is None else self.slot[rows]
-        weights = None if persons is None else persons if rows is None else persons[rows]
-        per_slot = np.rint(np.bincount(slots, weights=weights, minlength=len(self.texts)))
-        out: dict[str, int] = {}
-        for i in np.flatnonzero((self.kind == kind) & (per_slot > 0)):
-            out[self.texts[i]] = out.get(self.texts[i], 0) + int(per_slot[i])
-        return out
+    @property
+    def slot(self) -> Slots:
+        """Per row, its distinct value."""
+        return self.column.slot
+
+    def counts(self, rows: npt.NDArray[np.bool_] | None, *kinds: int) -> list[dict[str, int]]:
+        """Per kind, rows (of ``rows``, or all) per distinct value text of that kind.
+
+        Values in the order they first occur in the column.
+        """
+        per_slot = _per_value(self.slot, len(self.texts), rows)
+        found = []
+        for kind in kinds:
+            out: dict[str, int] = {}
+            for i in self.column.in_order(np.flatnonzero((self.kind == kind) & (per_slot > 0))):
+                out[self.texts[i]] = out.get(self.texts[i], 0) + int(per_slot[i])
+            found.append(out)
+        return found
 
 
-def _map_column(column: pd.Series, coding: CodeMap, country: str, variable: Variable) -> _Mapped:
+def _map_column(column: Distinct, coding: CodeMap, country: str, variable: Variable) -> _Mapped:
     """Map a column to ``variable``'s codes through its distinct values."""
-    positions, uniques = pd.factorize(column, use_na_sentinel=True)
+    uniques = column.values
     n = len(uniques)
     lut = np.empty(n + 1, dtype=np.int8)  # last entry: pandas' NA sentinel (-1)
     kind = np.full(n + 1, _OK, dtype=np.int8)
@@ -402,28 +434,26 @@ def _map_column(column: pd.Series, coding: CodeMap, country: str, variable: Vari
             code = coding.default or UNK
             kind[i] = _UNMAPPED if coding.default is None else _DEFAULTED
         lut[i] = variable.index(code)
-    slot = np.where(positions < 0, n, positions).astype(np.intp)
-    return _Mapped(lut[slot], slot, [*texts, ""], kind)
+    return _Mapped(lut[column.slot], column, [*texts, ""], kind)
 
 
 def _categorical(
-    frame: pd.DataFrame,
+    frame: Columns,
     mapping: CodedColumn | LocalColumn,
     variable: Variable,
     country: str,
     refined: Refine | None = None,
 ) -> tuple[Codes, Coverage]:
     """A column of local codes, refined (``NAP`` outside its population) when it applies."""
-    mapped = _map_column(frame[mapping.column], mapping.coding, country, variable)
+    mapped = _map_column(frame.distinct(mapping.column), mapping.coding, country, variable)
     coded = mapped.coded
     kept = None
     if refined is not None:
         coded = refined(coded)
         kept = coded == mapped.coded  # rows the refinement left alone
-    missing = sum(mapped.counts(kept, _MISSING).values())
-    unmapped = mapped.counts(kept, _UNMAPPED)
+    missing_values, unmapped, defaulted = mapped.counts(kept, _MISSING, _UNMAPPED, _DEFAULTED)
+    missing = sum(missing_values.values())
     cov = _coverage(mapping.name, mapping.column, coded, missing, unmapped, -1, variable)
-    defaulted = mapped.counts(kept, _DEFAULTED)
     return coded, replace(cov, defaulted=dict(sorted(defaulted.items(), key=lambda kv: -kv[1])))
 
 
@@ -461,12 +491,13 @@ def _map_value(text: str, coding: CodeMap, country: str, target: str) -> str | N
 
 
 def _from_parents(
-    frame: pd.DataFrame, mapping: FromParents, country: str, small: dict[str, Codes]
+    frame: Columns, mapping: FromParents, country: str, small: dict[str, Codes]
 ) -> tuple[Codes, Coverage]:
     """``mig_background`` from the node's ``c_birth`` and the parents' columns."""
     groups = CATEGORICAL["c_birth"]
     father, mother = (
-        _map_column(frame[column], mapping.coding, country, groups) for column in mapping.columns
+        _map_column(frame.distinct(column), mapping.coding, country, groups)
+        for column in mapping.columns
     )
     own = small["c_birth"]
     coded = from_parents(own, father.coded, mother.coded)
@@ -477,9 +508,9 @@ def _from_parents(
     father_bad = blamed & (father.kind[father.slot] == _UNMAPPED)
     mother_bad = blamed & ~father_bad & (mother.kind[mother.slot] == _UNMAPPED)
     unmapped = {
-        f"{mapping.father}: {t}": n for t, n in father.counts(father_bad, _UNMAPPED).items()
+        f"{mapping.father}: {t}": n for t, n in father.counts(father_bad, _UNMAPPED)[0].items()
     }
-    for text, n in mother.counts(mother_bad, _UNMAPPED).items():
+    for text, n in mother.counts(mother_bad, _UNMAPPED)[0].items():
         unmapped[f"{mapping.mother}: {text}"] = n
     unknown = _total(coded == CATEGORICAL["mig_background"].index(UNK))
     missing = unknown - sum(unmapped.values())
@@ -488,10 +519,10 @@ def _from_parents(
 
 
 def _arrival(
-    frame: pd.DataFrame, mapping: FromArrivalYear, reference_year: int, refined: Refine
+    frame: Columns, mapping: FromArrivalYear, reference_year: int, refined: Refine
 ) -> tuple[Codes, Coverage]:
     """``yearesid`` or ``arrival_cohort`` from an arrival-year column, then refined."""
-    column = frame[mapping.column]
+    column = frame.distinct(mapping.column)
     slot, years = _distinct_numbers(column)  # coded per distinct value, then per row
     empty_value = np.zeros(len(years), dtype=np.bool_)
     empty_value[-1] = True  # the missing slot
@@ -512,77 +543,67 @@ def _derived_coverage(name: str, coded: Codes, inputs: tuple[str, ...]) -> Cover
     return _coverage(name, "from " + "+".join(inputs), coded, unknown, {})
 
 
-def _distinct_numbers(
-    column: pd.Series,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+def _distinct_numbers(column: Distinct) -> tuple[Slots, npt.NDArray[np.float64]]:
     """Per row its distinct value's slot, and each slot's number (NaN: empty or no number).
 
     The last slot is the missing one. Ages and years have few distinct values, so what
     follows is computed per value and spread to the rows by one take.
     """
-    plain_integers = isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu"
-    values = column.to_numpy() if plain_integers else None
-    if values is not None and values.size and int(values.max()) - int(values.min()) < 1 << 16:
-        low = int(values.min())  # small whole numbers: their offsets are the slots
-        numbers = np.arange(low, int(values.max()) + 1, dtype=np.float64)
-        return (values - low).astype(np.intp), np.append(numbers, np.nan)
-    positions, uniques = pd.factorize(column, use_na_sentinel=True)
-    parsed = pd.to_numeric(pd.Series(uniques), errors="coerce")
-    numbers = np.append(parsed.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
-    return np.where(positions < 0, len(uniques), positions).astype(np.intp), numbers
+    return column.slot, column.numbers()
 
 
-def _numbers(column: pd.Series) -> npt.NDArray[np.float64]:
+def _numbers(column: Distinct) -> npt.NDArray[np.float64]:
     """The column as numbers, NaN where empty or not a number (a new, writable array)."""
     slot, numbers = _distinct_numbers(column)
     result: npt.NDArray[np.float64] = numbers[slot]
     return result
 
 
-def _ages(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint8], Coverage]:
+def _ages(column: Distinct, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint8], Coverage]:
+    """Ages 0 to `MAX_AGE` (whole numbers), decided per distinct value; others missing."""
     slot, values = _distinct_numbers(column)
     missing_value = np.isnan(values)
     valid_value = (
         ~missing_value & (values >= 0) & (values <= MAX_AGE) & (values == np.floor(values))
     )
     age_value = np.where(valid_value, values, AGE_MISSING).astype(np.uint8)
-    age, valid, missing = age_value[slot], valid_value[slot], missing_value[slot]
+    age: npt.NDArray[np.uint8] = age_value[slot]
+    per_slot = _per_value(slot, len(values))
+    bad_value = ~valid_value & ~missing_value
     cov = Coverage(
         variable=AGE,
         column=mapping.column,
-        rows=_total(np.ones(len(column), dtype=np.bool_)),
-        mapped=_total(valid),
-        missing=_total(missing),
-        unmapped=_value_counts(column, ~valid & ~missing, normal=False),
+        rows=int(per_slot.sum()),
+        mapped=int(per_slot[valid_value].sum()),
+        missing=int(per_slot[missing_value].sum()),
+        unmapped=_value_counts(column, bad_value[slot], normal=False) if bad_value.any() else {},
     )
     return age, cov
 
 
-def _binned(column: pd.Series, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint16], Coverage]:
+def _binned(frame: Columns, mapping: NumericColumn) -> tuple[npt.NDArray[np.uint16], Coverage]:
     """A numeric column cut at the variable's public edges; missing values are ``UNK``."""
     variable = CATEGORICAL[mapping.name]
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    values, words = frame.numbers(mapping.column)
+    coded = cut(values, variable.edges[1:])
     missing = np.isnan(values)
-    bins = np.searchsorted(np.asarray(variable.edges[1:]), values, side="right")
-    coded = np.where(missing, len(variable.codes) - 1, bins).astype(np.uint16)
-    not_numbers = missing & column.notna().to_numpy()
+    coded[missing] = len(variable.codes) - 1
+    not_numbers = np.zeros(len(values), np.bool_) if words is None else words.slot != words.missing
     cov = Coverage(
         variable=mapping.name,
         column=mapping.column,
-        rows=_total(np.ones(len(column), dtype=np.bool_)),
+        rows=_total(np.ones(len(values), dtype=np.bool_)),
         mapped=_total(~missing),
         missing=_total(missing & ~not_numbers),
-        unmapped=_value_counts(column, not_numbers, normal=False),
+        unmapped={} if words is None else _value_counts(words, not_numbers, normal=False),
     )
     return coded, cov
 
 
-def _weights(
-    frame: pd.DataFrame, config: NodeConfig
-) -> tuple[npt.NDArray[np.float64], WeightClipping]:
+def _weights(frame: Columns, config: NodeConfig) -> tuple[npt.NDArray[np.float64], WeightClipping]:
     column = config.dataset.weight
     assert column is not None
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    values = frame.numbers(column)[0]
     bad = int(np.sum(~np.isfinite(values) | (values < 0)))
     if bad:
         raise DataError(

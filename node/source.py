@@ -1,10 +1,18 @@
-"""Reading a node's microdata: CSV or Parquet, only the needed columns, the `where` rows."""
+"""Reading a node's microdata: CSV or Parquet, only the needed columns, the `where` rows.
+
+The file is read by Arrow (its threads) into typed columns: text columns of codes as
+dictionaries (a small array of positions and the distinct values), numbers as numbers,
+so that harmonising (`node.harmonise`) maps only distinct values, one column at a time,
+and lets each column go once the last mapping reading it is done (`node.columns`).
+"""
 
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -12,6 +20,7 @@ import pyarrow.parquet as pq
 
 from common.errors import DataError, Reason
 from indicators.variables import AGE
+from node.columns import Columns
 from node.config import NodeConfig
 from node.mappings import NumericColumn
 
@@ -28,8 +37,11 @@ def needed_columns(config: NodeConfig) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def load_frame(config: NodeConfig) -> pd.DataFrame:
-    """Load the configured dataset as text columns, keeping only the `where` rows.
+def load_frame(config: NodeConfig) -> Columns:
+    """Load the configured dataset's needed columns, keeping only the `where` rows.
+
+    Each column goes when `node.harmonise.harmonise` is done with it; the columns only
+    the row filters read go at once.
 
     Raises:
         DataError: When the file is missing, a configured column is absent, or no row
@@ -52,8 +64,11 @@ def load_frame(config: NodeConfig) -> pd.DataFrame:
     missing = [c for c in wanted if c not in available]
     if missing:
         raise missing_columns(f"{path}: ", f"named in {config.file.name} ", missing, available)
-    frame = _read(path, wanted, _many_values(config))
-    return _select(frame, config)
+    uses = Counter(c for m in config.variables.values() for c in m.columns)
+    if config.dataset.weight:
+        uses[config.dataset.weight] += 1
+    columns = Columns.from_table(_read(path, wanted, _many_values(config)), uses)
+    return _select(columns, config)
 
 
 def missing_columns(where: str, named: str, missing: list[str], available: list[str]) -> DataError:
@@ -92,18 +107,17 @@ def _many_values(config: NodeConfig) -> set[str]:
     return binned | ({config.dataset.weight} if config.dataset.weight else set())
 
 
-def _read(path: Path, columns: list[str], many: set[str]) -> pd.DataFrame:
-    """The columns: codes dictionary-encoded (categoricals), the ``many`` columns plain.
+def _read(path: Path, columns: list[str], many: set[str]) -> pa.Table:
+    """The columns: codes dictionary-encoded, the ``many`` columns plain.
 
     A column of codes is one small array of positions and its dictionary, so
     harmonising maps only the dictionary's values.
     """
+    _use_arrow_pool()
     if path.suffix.lower() == ".parquet":
         schema = pq.read_schema(path)
         text = [c for c in columns if pa.types.is_string(schema.field(c).type) and c not in many]
-        table = pq.read_table(path, columns=columns, read_dictionary=text)
-        frame: pd.DataFrame = table.to_pandas(self_destruct=True)
-        return frame
+        return pq.read_table(path, columns=columns, read_dictionary=text)
     # Every CSV column is text (a code such as 01 stays 01), empty is missing; read by
     # Arrow's parallel reader.
     codes = pa.dictionary(pa.int32(), pa.string())
@@ -114,9 +128,21 @@ def _read(path: Path, columns: list[str], many: set[str]) -> pd.DataFrame:
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    table = pacsv.read_csv(path, convert_options=options)
-    csv_frame: pd.DataFrame = table.to_pandas(self_destruct=True)
-    return csv_frame
+    return pacsv.read_csv(path, convert_options=options)
+
+
+def _use_arrow_pool() -> None:
+    """Read with the system allocator's pool rather than Arrow's default, mimalloc.
+
+    With several threads decoding a large file into fresh memory, mimalloc sometimes
+    spent 4-4.5 s of system time on a 10M-row Parquet file where the same read in the
+    next process took 0.2 s (`bench/memory_engine_bench.py`, fresh processes, load
+    7-17 on 2 cores); the system allocator took 0.4-1.3 s, and `malloc_trim` (which the
+    memory engine calls) gives its free pages back. jemalloc was as fast but kept about
+    80 MiB more after loading.
+    """
+    if pa.default_memory_pool().backend_name == "mimalloc":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def describe_filters(config: NodeConfig) -> str:
@@ -130,13 +156,18 @@ def describe_filters(config: NodeConfig) -> str:
     return " and ".join(parts)
 
 
-def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
-    n_read = len(frame)
+def _select(columns: Columns, config: NodeConfig) -> Columns:
+    """The rows ``where`` keeps and ``where_not`` does not drop (values compared as text)."""
+    n_read = columns.rows
+    keep = np.ones(n_read, dtype=np.bool_)
     for column, values in config.dataset.where.items():
-        frame = frame[frame[column].astype(str).isin(values)]
+        keep &= _matches(columns, column, values)
     for column, values in config.dataset.where_not.items():
-        frame = frame[~frame[column].astype(str).isin(values)]
-    if frame.empty:
+        keep &= ~_matches(columns, column, values)
+    if config.dataset.where or config.dataset.where_not:
+        columns = columns.filter(keep)
+    columns.done([])  # the columns only the filters read go
+    if not columns.rows:
         filters = describe_filters(config)
         raise DataError(
             f"{config.dataset.path}: no rows left of {n_read} after {filters}"
@@ -146,4 +177,13 @@ def _select(frame: pd.DataFrame, config: NodeConfig) -> pd.DataFrame:
             field="dataset.where",
             hint="check the values in dataset.where against the file's values",
         )
-    return frame.reset_index(drop=True)
+    return columns
+
+
+def _matches(columns: Columns, column: str, values: tuple[str, ...]) -> np.ndarray:
+    """Per row, whether its value's text is one of ``values`` (an empty value never is)."""
+    distinct = columns.distinct(column)
+    wanted = set(values)
+    hit = np.array([t in wanted for t in distinct.texts()] + [False], dtype=np.bool_)
+    result: np.ndarray = hit[distinct.slot]
+    return result

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import gc
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+from numpy._core import multiarray as np_multiarray
 
 from indicators.spec import TableSpec
 from indicators.variables import Variable
@@ -18,6 +22,10 @@ from node.harmonise import Coverage, Harmonised, WeightClipping, harmonise
 from node.source import load_frame
 
 __all__ = ["MemoryEngine", "known_shares"]
+
+_PAGES_LOCK = threading.Lock()
+_PAGES_USERS: list[None] = []  # loads now running with numpy's huge-page requests off
+_PAGES_BEFORE: list[bool] = []  # the setting before the first of them
 
 
 class MemoryEngine:
@@ -41,10 +49,12 @@ class MemoryEngine:
     def load(cls, config: NodeConfig) -> MemoryEngine:
         """Read and harmonise the period's file; give the file's memory back.
 
-        Only the code arrays stay: the frame is dropped, and the C allocator is asked to
-        return its free pages to the system (glibc keeps them otherwise).
+        Only the code arrays stay: each column goes once harmonised, and the C allocator
+        is asked to return its free pages to the system (glibc keeps them otherwise).
+        While loading, numpy does not ask for transparent huge pages (see `_small_pages`).
         """
-        engine = cls(harmonise(load_frame(config), config))
+        with _small_pages():
+            engine = cls(harmonise(load_frame(config), config))
         gc.collect()
         _trim()
         return engine
@@ -84,6 +94,34 @@ def known_shares(data: Harmonised) -> dict[str, float]:
             else:
                 shares[name] = float(data.persons[known].sum()) / max(data.rows, 1)
     return shares
+
+
+@contextlib.contextmanager
+def _small_pages() -> Iterator[None]:
+    """Numpy's large arrays without ``madvise(MADV_HUGEPAGE)`` for the ``with`` block.
+
+    Loading fills many short-lived arrays of a row each (80 MB at 10M rows). Where the
+    kernel compacts memory to find a huge page for such a request (``defrag = madvise``,
+    the common setting), a fragmented machine spent 0.4 s of system time on one 80 MB
+    array, against 0.04 s with ordinary pages; that was most of the start time's spread
+    between runs (`bench/memory_engine_bench.py`). Numpy's switch for it is private, so
+    a numpy without it is left as it is.
+    """
+    switch = getattr(np_multiarray, "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    with _PAGES_LOCK:  # loads in several threads: the first switches off, the last back
+        if not _PAGES_USERS:
+            _PAGES_BEFORE[:] = [bool(switch(False))]
+        _PAGES_USERS.append(None)
+    try:
+        yield
+    finally:
+        with _PAGES_LOCK:
+            _PAGES_USERS.pop()
+            if not _PAGES_USERS:
+                switch(_PAGES_BEFORE[0])
 
 
 def _trim() -> None:
