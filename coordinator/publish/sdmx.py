@@ -44,6 +44,7 @@ grew to most of a 100-city query's time.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -263,14 +264,8 @@ def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: 
         for obs in observations:
             key = dict(obs.key)
             values = attribute_values(obs)
-            writer.writerow(
-                [
-                    reference,
-                    *(key[d] for d in dimensions),
-                    obs.value or "",
-                    *(values.get(a, "") for a in attributes),
-                ]
-            )
+            line = [reference, *[key[d] for d in dimensions], obs.value or ""]
+            writer.writerow(line + [values.get(a, "") for a in attributes])
 
 
 def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None) -> SdmxRelease:
@@ -339,7 +334,6 @@ def _row_observations(
     row: BenchmarkRow, comparator_flags: str, comparator_status: str
 ) -> list[Obs]:
     freq, period = _period(row.time_period)
-    indicator = CATALOGUE[row.indicator]
     numbers = {
         "VALUE": published(row.value),
         "CI_LOW": published(row.ci_low),
@@ -349,29 +343,34 @@ def _row_observations(
         "GAP_CI_HIGH": published(row.gap_ci_high),
         "DENOM": published(row.denominator, 0),
     }
+    # what every observation of the row shares, read once
+    sex = ("sex", row.breakdown.get("sex", "T"))
+    age = row.breakdown["age"] if "age" in row.breakdown else _age_range(row.indicator)
+    after = (
+        ("indic", row.indicator.upper()), sex, ("age", age), (row.group_dim, row.group),
+        ("geo", _geo(row)), ("TIME_PERIOD", period),
+    )  # fmt: skip
+    own_flags, status = str(row.flags), str(row.status)
+    gap_flags = _merge(own_flags, comparator_flags)
+    gap_status = status
+    if status == "published" and comparator_status != "published":
+        gap_status = "suppressed"  # no gap against a value that is not published
+    texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
     out = []
     for stat in STATS:
         if stat.gap and row.group == row.comparator:
             continue  # a group has no gap to itself
-        flags = _merge(str(row.flags), comparator_flags) if stat.gap else str(row.flags)
-        status = str(row.status)
-        if stat.gap and status == "published" and comparator_status != "published":
-            status = "suppressed"  # no gap against a value that is not published
-        key = (
-            ("freq", freq),
-            ("stat", stat.code),
-            ("unit", stat.unit),
-            ("indic", row.indicator.upper()),
-            ("sex", row.breakdown.get("sex", "T")),
-            ("age", row.breakdown.get("age", indicator.population.code)),
-            (row.group_dim, row.group),
-            ("geo", _geo(row)),
-            ("TIME_PERIOD", period),
-        )
-        value = (numbers[stat.code] or None) if status == "published" else None
-        texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, texts))
+        flags, state = (gap_flags, gap_status) if stat.gap else (own_flags, status)
+        key = (("freq", freq), ("stat", stat.code), ("unit", stat.unit), *after)
+        value = (numbers[stat.code] or None) if state == "published" else None
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, state, texts))
     return out
+
+
+@functools.cache
+def _age_range(indicator: str) -> str:
+    """The indicator's age range code (the ``age`` of a row without an age breakdown)."""
+    return CATALOGUE[indicator].population.code
 
 
 def _merge(*flags: str) -> str:
@@ -414,6 +413,7 @@ def _months(text: str) -> tuple[str, int, int]:
     )
 
 
+@functools.cache
 def _period(text: str) -> tuple[str, str]:
     """``freq`` and ``TIME_PERIOD`` of a node's period, or of pooled periods joined by +."""
     parts = [_months(p) for p in text.split("+")]
