@@ -11,7 +11,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, overload
 
 import numpy as np
@@ -139,6 +139,27 @@ class BenchmarkRow:
     source: str = ""  # register | survey | census; pooled: the members' joined by +
     deviation: str = ""  # concept codes ("wstatus=register_activity") and the node's notes
     release: str = ""  # the citable release id (set when published)
+
+    def amended(self, **changes: Any) -> BenchmarkRow:
+        """This row with some fields changed (`dataclasses.replace`, for many rows).
+
+        The copy takes this row's field values as they are, then the changes; unlike
+        ``replace`` it does not run ``__init__`` over every field again (rows have no
+        ``__post_init__``), which made adding metadata to a 300-city query's rows slow.
+
+        Raises:
+            TypeError: A change names no field of the row.
+        """
+        unknown = changes.keys() - _ROW_FIELDS
+        if unknown:
+            raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
+        row = object.__new__(BenchmarkRow)
+        row.__dict__.update(self.__dict__)
+        row.__dict__.update(changes)
+        return row
+
+
+_ROW_FIELDS = frozenset(f.name for f in fields(BenchmarkRow))
 
 
 @dataclass(frozen=True)
@@ -479,8 +500,14 @@ def _rows(
     breakdown_dims = spec.dims[1:]
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
     below = indicator.kind == BELOW_LINE
+    breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
+    flags: dict[str, Flags] = {}
     for (group, cell), versus in pairs.items():
         est, comp = estimates[(group, cell)], estimates[versus]
+        if cell not in breakdowns:
+            breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
+        if est.flag not in flags:
+            flags[est.flag] = Flags(est.flag) | source.extra_flags
         comp_shown = comp.status == Status.PUBLISHED
         values: dict[str, Any] = {}
         if est.status == Status.PUBLISHED:
@@ -495,10 +522,10 @@ def _rows(
                 indicator=indicator.name,
                 group_dim=plan.query.group_dim,
                 group=group,
-                breakdown=_breakdown(breakdown_dims, cell, indicator),
+                breakdown=breakdowns[cell],
                 comparator=comparator,
                 unit=indicator.unit,
-                flags=Flags(est.flag) | source.extra_flags,
+                flags=flags[est.flag],
                 status=est.status,
                 comparator_value=_published(comp.value, share) if comp_shown else None,
                 poverty_line=line if below else None,

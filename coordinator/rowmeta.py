@@ -12,7 +12,6 @@ results, so ``fedstats verify`` recomputes the same columns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 
 from coordinator.combine import (
     POOLED,
@@ -61,6 +60,38 @@ def _joined(values: Iterable[str]) -> str:
     return "+".join(sorted({v for v in values if v}))
 
 
+def _metadata(
+    row: BenchmarkRow,
+    plan: Plan,
+    answers: Mapping[str, NodeTables],
+    pooling: Pooling,
+    levels: Mapping[str, str] | None,
+    pooled: bool,
+) -> dict[str, str]:
+    """What rows of the row's node and indicator gain (every such row gains the same)."""
+    variables = plan.indicator(row.indicator)[1].variables()
+    answer = answers.get(row.node)
+    if answer is not None:
+        return {
+            "source": answer.source,
+            "geo_level": answer.geo_level,
+            "deviation": _deviation(answer, variables),
+        }
+    if pooled:
+        members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
+        return {
+            "geo": "+".join(a.geo for a in members),
+            "source": _joined(a.source for a in members),
+            "geo_level": _joined(a.geo_level for a in members),
+            "deviation": ";".join(
+                f"{a.node_id}:{code}" for a in members for code in codes_of(a, variables)
+            ),
+        }
+    if row.node != POOLED:
+        return {"geo_level": (levels or {}).get(row.node, "")}
+    return {}
+
+
 def describe_rows(
     rows: Sequence[BenchmarkRow],
     plan: Plan,
@@ -74,28 +105,11 @@ def describe_rows(
     and a blank source and deviation: nothing they signed says more.
     """
     out: list[BenchmarkRow] = []
+    known: dict[tuple[str, str, bool], dict[str, str]] = {}  # the same for a node's rows
     for row in rows:
-        variables = plan.indicator(row.indicator)[1].variables()
-        answer = answers.get(row.node)
-        if answer is not None:
-            row = replace(
-                row,
-                source=answer.source,
-                geo_level=answer.geo_level,
-                deviation=_deviation(answer, variables),
-            )
-        elif row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED):
-            members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
-            row = replace(
-                row,
-                geo="+".join(a.geo for a in members),
-                source=_joined(a.source for a in members),
-                geo_level=_joined(a.geo_level for a in members),
-                deviation=";".join(
-                    f"{a.node_id}:{code}" for a in members for code in codes_of(a, variables)
-                ),
-            )
-        elif row.node != POOLED:
-            row = replace(row, geo_level=(levels or {}).get(row.node, ""))
-        out.append(row)
+        pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
+        key = (row.node, row.indicator, pooled)
+        if key not in known:
+            known[key] = _metadata(row, plan, answers, pooling, levels, pooled)
+        out.append(row.amended(**known[key]) if known[key] else row)
     return out
