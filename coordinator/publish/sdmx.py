@@ -264,11 +264,15 @@ def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: 
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["DATAFLOW", *dimensions, *measure, *attributes])
+        tails: dict[tuple[object, ...], list[str]] = {}  # a row's observations share most
         for obs in observations:
             key = dict(obs.key)
-            values = attribute_values(obs)
+            state = (obs.flags, obs.status, obs.comparator, obs.texts)
+            if state not in tails:
+                values = attribute_values(obs)
+                tails[state] = [values.get(a, "") for a in attributes]
             line = [reference, *[key[d] for d in dimensions], obs.value or ""]
-            writer.writerow(line + [values.get(a, "") for a in attributes])
+            writer.writerow(line + tails[state])
 
 
 def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None) -> SdmxRelease:
