@@ -322,3 +322,15 @@ def test_the_demos_signed_results_give_the_same_rows_across_nodes() -> None:
         for name in plan.query.indicators:
             if plan.indicator(name)[0].kind == "ratio":
                 assert _check(plan, answers, name) > 0
+
+
+def test_a_row_amended_equals_the_row_replaced_and_refuses_unknown_fields() -> None:
+    plan = _plan()
+    _, spec = plan.indicator("employment_rate")
+    answers = {"n0": _node(0, spec, np.random.default_rng(3))}
+    row = benchmark_rows(plan, ["n0"], answers, pooled=False)[0]
+    changes = {"release": "r-1", "geo_level": "city", "deviation": "x"}
+    assert row.amended(**changes) == dataclasses.replace(row, **changes)
+    assert row.release == ""  # the row itself is unchanged
+    with pytest.raises(TypeError, match="no field"):
+        row.amended(colour="red")
