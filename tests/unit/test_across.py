@@ -329,8 +329,8 @@ def test_a_row_amended_equals_the_row_replaced_and_refuses_unknown_fields() -> N
     _, spec = plan.indicator("employment_rate")
     answers = {"n0": _node(0, spec, np.random.default_rng(3))}
     row = benchmark_rows(plan, ["n0"], answers, pooled=False)[0]
-    changes = {"release": "r-1", "geo_level": "city", "deviation": "x"}
-    assert row.amended(**changes) == dataclasses.replace(row, **changes)
+    replaced = dataclasses.replace(row, release="r-1", geo_level="city", deviation="x")
+    assert row.amended(release="r-1", geo_level="city", deviation="x") == replaced
     assert row.release == ""  # the row itself is unchanged
     with pytest.raises(TypeError, match="no field"):
         row.amended(colour="red")
