@@ -27,8 +27,8 @@ from coordinator.publish.report.compare import (
     compare_to_mean,
     composition,
 )
+from coordinator.publish.report.escaping import fill
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
-from coordinator.publish.report.markup import fill
 from indicators.catalogue import CATALOGUE
 
 __all__ = [

@@ -10,50 +10,14 @@ templates call these through their ``table`` and ``dot_chart`` macros.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from markupsafe import Markup
 
-from markupsafe import Markup, escape
+from coordinator.publish.report.charts import Chart, ChartLine
+from coordinator.publish.report.escaping import escaped as _e
+from coordinator.publish.report.escaping import escaper as _escaper
+from coordinator.publish.report.findings import Table
 
-if TYPE_CHECKING:
-    from coordinator.publish.report.charts import Chart, ChartLine
-    from coordinator.publish.report.findings import Table
-
-__all__ = ["chart_html", "fill", "table_html"]
-
-_SPECIAL = re.compile(r"[<>&'\"]")
-
-
-def _e(value: object) -> str:
-    """A value as autoescaped template output."""
-    if type(value) is str and _SPECIAL.search(value) is None:
-        return value
-    return str(escape(value))
-
-
-def _escaper(values: Iterable[object]) -> Callable[[object], str]:
-    """`_e`, or plain ``str`` when none of the values has a character to escape.
-
-    One scan of all a table's or chart's texts instead of one per text: ``str`` of a text
-    without such a character (or of a number) is its escaped form.
-    """
-    texts = [str(v) for v in values]
-    return str if _SPECIAL.search("\x00".join(texts)) is None else _e
-
-
-def fill(template: Markup, *args: object, **kwargs: object) -> Markup:
-    """``template.format(...)`` as `markupsafe.Markup.format` does it, in one ``str.format``.
-
-    Every text given is escaped (markup given stays as it is); numbers are formatted with
-    their format spec (their text never needs escaping).
-    """
-
-    def safe(value: object) -> object:
-        return escape(value) if isinstance(value, str) else value
-
-    text = str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})
-    return Markup(text)
+__all__ = ["chart_html", "table_html"]
 
 
 def table_html(t: Table) -> Markup:
