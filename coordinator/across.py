@@ -35,7 +35,7 @@ from privacy.estimators import (
     ratio_rows,
 )
 
-__all__ = ["Estimated", "NodeEstimates", "gap_bounds", "node_estimates", "settle"]
+__all__ = ["BATCH_FLOATS", "Estimated", "NodeEstimates", "gap_bounds", "node_estimates", "settle"]
 
 FloatArray = npt.NDArray[np.float64]
 Key = tuple[str, Cell]  # a group and a breakdown cell
@@ -165,6 +165,11 @@ def _stack(parts: Sequence[Cells]) -> Cells:
     )
 
 
+BATCH_FLOATS = 8_000_000
+"""At most this many gradient entries (64 MB) are held at once: nodes are estimated in
+batches of as many as fit (all 300 of a 120-cell table; fewer of a wide one)."""
+
+
 def node_estimates(
     spec: TableSpec,
     indicator: Indicator,
@@ -174,7 +179,7 @@ def node_estimates(
     members: dict[str, list[int]],
     pairs: dict[Key, Key],
 ) -> NodeEstimates:
-    """Each node's own estimates of a ratio indicator, all nodes at once.
+    """Each node's own estimates of a ratio indicator, all nodes at once (in batches).
 
     Args:
         spec: The indicator's table.
@@ -185,6 +190,27 @@ def node_estimates(
         members: Each published group's code positions.
         pairs: Each row's group and cell, with the group and cell it is compared with.
     """
+    keys = len({*pairs, *pairs.values()})
+    step = max(1, BATCH_FLOATS // max(1, keys * spec.n_cells))
+    found = NodeEstimates([], [])
+    for at in range(0, len(cells), step):
+        part = slice(at, at + step)
+        batch = _batch(spec, indicator, cells[part], margins[part], rules[part], members, pairs)
+        found.estimates.extend(batch.estimates)
+        found.gaps.extend(batch.gaps)
+    return found
+
+
+def _batch(
+    spec: TableSpec,
+    indicator: Indicator,
+    cells: Sequence[Cells],
+    margins: Sequence[tuple[Margin, ...]],
+    rules: Sequence[DisclosureRules],
+    members: dict[str, list[int]],
+    pairs: dict[Key, Key],
+) -> NodeEstimates:
+    """One batch of nodes' estimates (see `node_estimates`)."""
     n = len(cells)
     stacked = _stack(cells)
     layout, one = Layout(spec, n), Layout(spec, 1)

@@ -477,20 +477,27 @@ def _rows_for(
     layout = Layout(spec, len(source.cells.values) // spec.n_cells)
     members = dict(groups_of(spec))
     pairs = _pairs(spec, comparator_group(spec, plan.query.comparator), source.aggregate)
-    estimates = {
-        key: _estimate(source, layout, indicator, members[key[0]], key[1])
-        for key in dict.fromkeys([*pairs, *pairs.values()])
-    }
+    compared = set(pairs.values())
+    kept: dict[Key, Estimated] = {}  # comparator estimates only: a pooled one is wide
 
-    def gap(key: Key, versus: Key) -> tuple[float, float, float]:
-        return gap_interval(estimates[key], estimates[versus], source.cells)
+    def estimate(key: Key) -> Estimated:
+        found = kept.get(key)
+        if found is None:
+            found = _estimate(source, layout, indicator, members[key[0]], key[1])
+            if key in compared:
+                kept[key] = found
+        return found
 
-    return _rows(source, indicator, plan, pairs, estimates, gap)
+    def gap(key: Key, versus: Key, est: Estimated, comp: Estimated) -> tuple[float, float, float]:
+        return gap_interval(est, comp, source.cells)
+
+    return _rows(source, indicator, plan, pairs, estimate, gap)
 
 
 def _rows(
     source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key],
-    estimates: Mapping[Key, Estimated], gap: Callable[[Key, Key], tuple[float, float, float]],
+    estimate: Callable[[Key], Estimated],
+    gap: Callable[[Key, Key, Estimated, Estimated], tuple[float, float, float]],
 ) -> list[BenchmarkRow]:  # fmt: skip
     """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
@@ -503,7 +510,7 @@ def _rows(
     breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
     flags: dict[str, Flags] = {}
     for (group, cell), versus in pairs.items():
-        est, comp = estimates[(group, cell)], estimates[versus]
+        est, comp = estimate((group, cell)), estimate(versus)
         if cell not in breakdowns:
             breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
         if est.flag not in flags:
@@ -513,7 +520,7 @@ def _rows(
         if est.status == Status.PUBLISHED:
             values = _estimate_fields(est, share)
             if versus != (group, cell) and comp_shown:
-                values.update(_gap_fields(gap((group, cell), versus), share))
+                values.update(_gap_fields(gap((group, cell), versus, est, comp), share))
         rows.append(
             BenchmarkRow(
                 node=source.node,
@@ -744,7 +751,11 @@ def _across(
     def rows(source: _Source) -> list[BenchmarkRow]:
         k = order[source.node]
         gaps = found.gaps[k]
-        return _rows(source, indicator, plan, pairs, found.estimates[k], lambda a, b: gaps[(a, b)])
+
+        def gap(key: Key, versus: Key, _: Estimated, __: Estimated) -> tuple[float, float, float]:
+            return gaps[(key, versus)]
+
+        return _rows(source, indicator, plan, pairs, found.estimates[k].__getitem__, gap)
 
     return rows
 

@@ -186,7 +186,7 @@ def ratio_rows(
     safe = np.where(defined, d, 1.0)
     r = np.where(defined, selected_sums(values, num) / safe, math.nan)
     g = (num.astype(np.float64) - r[..., None] * den.astype(np.float64)) / safe[..., None]
-    return r, d, np.where(defined[..., None], g, math.nan)
+    return r, d, g if defined.all() else np.where(defined[..., None], g, math.nan)
 
 
 def gradient_variance(grad: FloatArray, variance: FloatArray) -> FloatArray:
@@ -553,8 +553,10 @@ def rate_interval(
     )
     if d <= 0:
         return math.nan, math.nan
+    tables = _per_table(cells, den, copies)
+    deff, d_j, n_j = (np.array(t, dtype=np.float64) for t in zip(*tables, strict=True))
     k = 0.0
-    for deff, d_j, n_j in _per_table(cells, den, copies):
-        k += float(sampling_term(_one(deff), _one(d_j), _one(n_j), _one(d))[0])
+    for term in sampling_term(deff, d_j, n_j, np.full(deff.shape, d)).tolist():
+        k += term  # table by table, in order (a register's term is 0)
     low, high = score_bounds(_one(r), _one(s_num), _one(s_den), _one(k), z)
     return float(low[0]), float(high[0])

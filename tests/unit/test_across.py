@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coordinator import across
 from coordinator.bases import Margin
 from coordinator.combine import (
     BenchmarkRow,
@@ -334,3 +335,16 @@ def test_a_row_amended_equals_the_row_replaced_and_refuses_unknown_fields() -> N
     assert row.release == ""  # the row itself is unchanged
     with pytest.raises(TypeError, match="no field"):
         row.amended(colour="red")
+
+
+def test_nodes_estimated_in_batches_of_one_give_the_same_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = _plan()
+    _, spec = plan.indicator("employment_rate")
+    rng = np.random.default_rng(5)
+    answers = {f"n{k}": _node(k, spec, rng) for k in range(6)}
+    together = benchmark_rows(plan, list(answers), answers, pooled=False)
+    monkeypatch.setattr(across, "BATCH_FLOATS", 1)  # one node per batch
+    apart = benchmark_rows(plan, list(answers), answers, pooled=False)
+    assert [_fields(r) for r in apart] == [_fields(r) for r in together]
