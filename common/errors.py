@@ -173,6 +173,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the data map or weigh worse than the node's [dataset] thresholds allow",
     )
+    UNMAPPED_OUTCOME = (
+        "UNMAPPED_OUTCOME",
+        "FAILED_PRECONDITION",
+        "an outcome variable has values outside its code map and no unmapped declaration",
+    )
     LEDGER_INCONSISTENT = (
         "LEDGER_INCONSISTENT",
         "FAILED_PRECONDITION",

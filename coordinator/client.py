@@ -143,24 +143,42 @@ class Dialer:
 
     The TLS files are read once, on the first channel, and the credentials reused. With
     ``revocations`` (``[tls] crl``), `describe_node` first reads each node's certificate in
-    a handshake of its own and refuses a revoked one before any call.
+    a handshake of its own and refuses a revoked one, or one it could not check, before
+    any call.
     """
 
     tls: TlsFiles | None
     revocations: RevocationList | None = None
 
     def revoked(self, node: NodeAddress, timeout: float) -> NodeFailure | None:
-        """A failure when the node's certificate is on the CRL.
+        """A failure when the node's certificate is on the CRL, or cannot be checked.
 
-        None when it is not revoked, or when the handshake failed (the call then reports it).
+        Fails closed: a pre-flight handshake that fails (the node down, a bad certificate)
+        makes the node one that did not answer, and a revocation list that cannot be used
+        (unreadable, not the CA's, older than one already seen) refuses it; either way
+        nothing is asked, so nothing is charged. The handshake uses the channel's own CA,
+        certificate, key, server name and ALPN (gRPC's Python client does not expose the
+        certificate of the connection it uses).
         """
         if self.tls is None or self.revocations is None:
             return None
         try:
             cert = peer_certificate(node.address, node.id, self.tls, timeout)
-        except OSError:
-            return None
-        when = self.revocations.revoked(cert)
+            when = self.revocations.revoked(cert)
+        except FedstatsError as unusable:
+            return NodeFailure.of(
+                unusable.reason,
+                f"{unusable.message}; node {node.id!r} was not asked",
+                unusable.hint,
+            )
+        except Exception as error:  # fail closed: whatever broke the check, do not ask
+            return NodeFailure.of(
+                Reason.UNAVAILABLE,
+                f"node {node.id!r}: the TLS handshake that checks its certificate against "
+                f"the revocation list failed ({type(error).__name__}: {error}); it was not asked",
+                "the node is down, or its certificate is not one of this federation's CA "
+                f"issued for node {node.id!r}",
+            )
         if when is None:
             return None
         return NodeFailure.of(

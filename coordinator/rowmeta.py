@@ -7,11 +7,19 @@ node's notes), the ``geo_level`` of its ``geo``, and the ``release`` id. A poole
 names its composition: its ``geo`` lists the members' codes joined by ``+``, its source,
 level and concept codes are the members'. Everything is read from the nodes' signed
 results, so ``fedstats verify`` recomputes the same columns.
+
+A node that declares ``unmapped = "unknown"`` on an outcome input (concept code
+``unmapped_as_unknown``, `indicators.concepts`) counts values outside its code map as an
+unknown outcome: its rows of indicators reading that input, and pooled rows it is a
+member of, are flagged ``d`` and their deviation states the row's own noisy
+``unknown_share`` (`unmapped_note`). The flag reads only that public declaration and the
+noisy share, never the node's exact ``unmapped_share_ceil``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from coordinator.combine import (
     POOLED,
@@ -20,12 +28,13 @@ from coordinator.combine import (
     pool_members,
     poverty_lines,
 )
-from coordinator.flags import Status
+from coordinator.flags import DEVIATES, Status
 from coordinator.pooling import Pooling
 from indicators.catalogue import BELOW_LINE
+from indicators.concepts import UNMAPPED_AS_UNKNOWN
 from indicators.spec import Plan
 
-__all__ = ["codes_of", "describe_rows"]
+__all__ = ["codes_of", "describe_rows", "unmapped_note"]
 
 
 def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
@@ -34,12 +43,38 @@ def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _deviation(answer: NodeTables, variables: tuple[str, ...]) -> str:
+def _unmapped(codes: Iterable[str]) -> bool:
+    """Whether ``input=code`` pairs (or ``node:input=code``) hold ``unmapped_as_unknown``."""
+    return any(c.endswith(f"={UNMAPPED_AS_UNKNOWN.code}") for c in codes)
+
+
+def unmapped_note(unknown_share: float | None) -> str:
+    """The stated share of a row whose outcome counts unmapped values as unknown.
+
+    Args:
+        unknown_share: The row's noisy unknown share in percent (``BenchmarkRow``), or
+            None where the node released no unknown-outcome margin.
+    """
+    if unknown_share is None:
+        return (
+            "the population cell's unknown share is not released; its unknown outcomes "
+            "include values outside the code map"
+        )
+    return (
+        f"{unknown_share:.1f}% of the population cell has an unknown outcome, values "
+        "outside the code map included"
+    )
+
+
+def _deviation(
+    answer: NodeTables, variables: tuple[str, ...], pairs: list[str], row: BenchmarkRow
+) -> str:
     """``input=code`` pairs, then the node's notes in brackets (without repeating the codes)."""
-    pairs = codes_of(answer, variables)
     notes = [answer.deviations[v] for v in variables if v in answer.deviations]
     for variable, code in (p.split("=", 1) for p in pairs):
         notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
+    if _unmapped(pairs):
+        notes.append(unmapped_note(row.unknown_share))
     text = "; ".join(notes)
     return f"{';'.join(pairs)} ({text})" if pairs and text else ";".join(pairs) or text
 
@@ -60,36 +95,47 @@ def _joined(values: Iterable[str]) -> str:
     return "+".join(sorted({v for v in values if v}))
 
 
-def _metadata(
+def _fixed(
     row: BenchmarkRow,
     plan: Plan,
     answers: Mapping[str, NodeTables],
     pooling: Pooling,
     levels: Mapping[str, str] | None,
     pooled: bool,
-) -> dict[str, str]:
-    """What rows of the row's node and indicator gain (every such row gains the same)."""
+) -> tuple[dict[str, str], Callable[[BenchmarkRow], dict[str, Any]] | None]:
+    """What every row of the row's node and indicator gains, and what depends on the row.
+
+    The second part is None unless the node (or a pooled member) counts unmapped values
+    as unknown: then each row's deviation states its own unknown share, and it is ``d``.
+    """
     variables = plan.indicator(row.indicator)[1].variables()
     answer = answers.get(row.node)
     if answer is not None:
-        return {
-            "source": answer.source,
-            "geo_level": answer.geo_level,
-            "deviation": _deviation(answer, variables),
+        pairs = codes_of(answer, variables)
+        fixed = {"source": answer.source, "geo_level": answer.geo_level}
+        if not _unmapped(pairs):
+            return {**fixed, "deviation": _deviation(answer, variables, pairs, row)}, None
+        return fixed, lambda r: {
+            "deviation": _deviation(answer, variables, pairs, r),
+            "flags": r.flags | DEVIATES,
         }
     if pooled:
         members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
-        return {
+        codes = [f"{a.node_id}:{c}" for a in members for c in codes_of(a, variables)]
+        fixed = {
             "geo": "+".join(a.geo for a in members),
             "source": _joined(a.source for a in members),
             "geo_level": _joined(a.geo_level for a in members),
-            "deviation": ";".join(
-                f"{a.node_id}:{code}" for a in members for code in codes_of(a, variables)
-            ),
+        }
+        if not _unmapped(codes):
+            return {**fixed, "deviation": ";".join(codes)}, None
+        return fixed, lambda r: {
+            "deviation": ";".join(codes) + f" ({unmapped_note(r.unknown_share)})",
+            "flags": r.flags | DEVIATES,
         }
     if row.node != POOLED:
-        return {"geo_level": (levels or {}).get(row.node, "")}
-    return {}
+        return {"geo_level": (levels or {}).get(row.node, "")}, None
+    return {}, None
 
 
 def describe_rows(
@@ -102,14 +148,17 @@ def describe_rows(
     """The rows with ``source``, ``deviation`` and ``geo_level`` (and pooled composition).
 
     Rows of nodes without an answer get the ``geo_level`` they described (``levels``),
-    and a blank source and deviation: nothing they signed says more.
+    and a blank source and deviation: nothing they signed says more. What a node's rows
+    share is read once per node and indicator.
     """
     out: list[BenchmarkRow] = []
-    known: dict[tuple[str, str, bool], dict[str, str]] = {}  # the same for a node's rows
+    known: dict[tuple[str, str, bool], tuple[dict[str, str], Any]] = {}
     for row in rows:
         pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
         key = (row.node, row.indicator, pooled)
         if key not in known:
-            known[key] = _metadata(row, plan, answers, pooling, levels, pooled)
-        out.append(row.amended(**known[key]) if known[key] else row)
+            known[key] = _fixed(row, plan, answers, pooling, levels, pooled)
+        fixed, per_row = known[key]
+        changes = {**fixed, **per_row(row)} if per_row is not None else fixed
+        out.append(row.amended(**changes) if changes else row)
     return out

@@ -25,6 +25,7 @@ from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.certificates import check_party_certificate
+from security.crl_seen import CRL_SEEN_FILE
 from security.revocation import RevocationList, renewal_warnings
 from security.signing import load_private_key
 
@@ -106,7 +107,8 @@ def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
                 hint="configure [tls] with the federation CA and this coordinator's certificate",
             )
     crl = config.tls.crl if config.tls is not None else None
-    revocations = RevocationList(crl, config.tls.ca) if config.tls and crl else None
+    seen = config.state_dir / CRL_SEEN_FILE  # the newest list accepted: never go back
+    revocations = RevocationList(crl, config.tls.ca, seen) if config.tls and crl else None
     return signer, Dialer(config.tls, revocations)
 
 

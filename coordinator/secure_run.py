@@ -38,6 +38,7 @@ from coordinator.kinds import Harmonised, kind_of, plan_nodes
 from coordinator.run import new_query_id, prepare, record_query
 from coordinator.secure import Aggregator
 from indicators.catalogue import BELOW_LINE
+from indicators.concepts import UNMAPPED_AS_UNKNOWN
 from indicators.spec import Plan, Query
 from privacy import ddg
 from privacy.budget import split_rho
@@ -251,12 +252,13 @@ def run_secure_query(
     # Which nodes the sum holds is `SecureOutcome.survivors` (Eurostat has no flag for an
     # incomplete pool: the flag letters keep their Eurostat meanings).
     flagged = NONE
+    # Variables that deviate on some member, or count unmapped values as unknown there.
     deviating = frozenset(
         v.name
         for n in invited
         if isinstance(d := descriptions[n], pb.NodeDescription)
         for v in d.variables
-        if v.deviation
+        if v.deviation or f"={UNMAPPED_AS_UNKNOWN.code}" in v.concepts
     )
     period = plan.query.time_period or "+".join(
         sorted({_period(descriptions[n]) for n in survivors})

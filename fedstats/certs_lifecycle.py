@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
+from common.durable import write_durably
 from common.errors import FedstatsError
 from fedstats.certs import (
     LEAF_DAYS,
@@ -215,9 +216,7 @@ def revoke(
     for entry in entries:
         builder = builder.add_revoked_certificate(entry)
     crl = builder.sign(ca_key, hashes.SHA256())
-    partial = crl_path.with_suffix(".partial")
-    partial.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-    partial.replace(crl_path)
+    write_durably(crl_path, crl.public_bytes(serialization.Encoding.PEM))
     return crl_path
 
 

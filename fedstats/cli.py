@@ -248,19 +248,31 @@ def _node_check(args: argparse.Namespace) -> int:
     from node.config import load_config
     from node.coverage import check_thresholds
     from node.engines import open_engine
+    from security.crl_seen import CRL_SEEN_FILE
     from security.revocation import renewal_warnings
 
     config = load_config(args.config)
-    for warning in renewal_warnings(config.tls) if config.tls is not None else []:
+    seen = config.state_dir / CRL_SEEN_FILE
+    for warning in renewal_warnings(config.tls, seen=seen) if config.tls is not None else []:
         print(f"WARNING: {warning}")
+    refusals: list[ConfigError] = []
     for period in config.periods:  # every reference period's dataset
         served = config.for_period(period)
         engine = open_engine(served)  # SQL engines count the coverage in their database
         try:
             print(coverage_report(served, engine))
             check_thresholds(served, engine)  # what `node serve` would refuse, after the report
+        except ConfigError as exc:
+            refusals.append(exc)  # every period's report is printed before the errors
         finally:
             engine.close()
+    for earlier in refusals[:-1]:
+        print(
+            f"error: {earlier.message}\n  where: {earlier.field}\n  fix: {earlier.hint}",
+            file=sys.stderr,
+        )
+    if refusals:
+        raise refusals[-1]
     return 0
 
 

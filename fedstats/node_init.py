@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from common.errors import ConfigError, DataError
+from indicators.concepts import OUTCOME_INPUTS
 from indicators.variables import CATEGORICAL
 
 __all__ = ["KINDS", "init_config"]
@@ -221,4 +222,9 @@ def _variable(name: str, column: str | None, frame: pd.DataFrame) -> str:
         '# default = "TODO"          # optional: the code of values not in the map',
         '# deviation = "..."         # when your definition differs from the harmonised one',
     ]
+    if name in OUTCOME_INPUTS:
+        lines.append(
+            '# unmapped = "unknown"      # an outcome: values not in the map refuse the node'
+            " unless declared unknown (rows then flagged d)"
+        )
     return "\n".join(lines) + "\n"

@@ -51,6 +51,7 @@ class Var:
     deviation: str = ""
     codes: tuple[str, ...] = ()  # a ``local:NAME`` variable's own code list
     concept: str = ""  # the controlled vocabulary's code (`indicators.concepts`)
+    unmapped: str = ""  # ``unmapped`` of an outcome: "unknown" counts unmapped values as UNK
 
     def columns(self) -> tuple[str, ...]:
         """The local columns the section reads."""
@@ -78,6 +79,8 @@ def render(name: str, var: Var) -> str:
         table["iso_country"] = True
     if var.concept:
         table["concept"] = var.concept
+    if var.unmapped:
+        table["unmapped"] = var.unmapped
     if var.deviation:
         table["deviation"] = var.deviation
     comment = f"# {var.comment}\n" if var.comment else ""
@@ -371,8 +374,10 @@ _AMSTERDAM: tuple[tuple[str, Var], ...] = (
         "isced11",
         Var(
             "opleidingsniveau",
-            "'onbekend' (unknown) is left unmapped and counted as UNK",
+            "'onbekend' (unknown) is left unmapped and counted as an unknown outcome"
+            " (rows flagged d with their unknown share)",
             map=_codes({"laag": "ED0-2", "middelbaar": "ED3_4", "hoog": "ED5-8"}),
+            unmapped="unknown",
         ),
     ),
     ("in_educ", Var("onderwijsvolgend", map=_codes({"ja": "Y", "nee": "N"}))),
@@ -741,8 +746,9 @@ _HELSINKI: tuple[tuple[str, Var], ...] = (
         Var(
             "hallintaperuste",
             "1 owner-occupied, 2 state-subsidised rental, 3 other rental, 4 right of"
-            " occupancy (counted as tenant), 9 unknown",
+            " occupancy (counted as tenant), 9 unknown (unmapped: an unknown outcome)",
             map=_codes({1: "OWNER", 2: "TENANT", 3: "TENANT", 4: "TENANT"}),
+            unmapped="unknown",
         ),
     ),
     (
@@ -753,7 +759,15 @@ _HELSINKI: tuple[tuple[str, Var], ...] = (
             map=_codes({1: "SELF", 2: "SAL", 3: "CFAM"}),
         ),
     ),
-    ("isco08", Var("ammatti", "ISCO-08 major group, X unknown (unmapped)", map=_isco_map())),
+    (
+        "isco08",
+        Var(
+            "ammatti",
+            "ISCO-08 major group, X unknown (unmapped: an unknown outcome)",
+            map=_isco_map(),
+            unmapped="unknown",
+        ),
+    ),
     ("income", Var("ekv_tulot")),
     (
         "local:mother_tongue",

@@ -5,15 +5,28 @@ A node declares, per harmonised variable, the concept its data follow (``concept
 harmonised definition; any other code makes the rows that read the variable ``d``
 (definition differs), and the code travels with them into benchmark.csv, SDMX and the
 reference metadata. Variables without a vocabulary of their own know only ``harmonised``.
+
+One code is not a definition but a declared coverage deviation, valid for every outcome
+variable (`OUTCOME_INPUTS`): ``unmapped_as_unknown`` (``unmapped = "unknown"`` in
+``[variables.NAME]``) says the node counts values outside its code map as an unknown
+outcome, so they leave the rate's denominator. Rows that read such a variable are flagged
+``d`` and state their noisy unknown share (`coordinator.rowmeta`); without the
+declaration a node whose outcome has unmapped values refuses to serve (`node.coverage`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from indicators.catalogue import CATALOGUE
+from indicators.derived import DERIVED
+
 __all__ = [
     "GEO_LEVELS",
     "HARMONISED",
+    "OUTCOME_INPUTS",
+    "UNMAPPED_AS_UNKNOWN",
+    "UNMAPPED_CHOICES",
     "VOCABULARY",
     "Concept",
     "concept_text",
@@ -68,6 +81,23 @@ VOCABULARY: dict[str, tuple[Concept, ...]] = {
 }
 
 
+UNMAPPED_AS_UNKNOWN = Concept(
+    "unmapped_as_unknown",
+    "values outside the node's code map are counted as an unknown outcome (outside the "
+    "rate's denominator)",
+)
+UNMAPPED_CHOICES = ("refuse", "unknown")
+"""``unmapped`` in ``[variables.NAME]``: refuse to serve unmapped outcome values (default),
+or count them as unknown (``UNMAPPED_AS_UNKNOWN``, flag ``d``)."""
+
+OUTCOME_INPUTS = frozenset(
+    {i.outcome for i in CATALOGUE.values() if i.outcome not in DERIVED}
+    | {v for d in DERIVED.values() for v in d.inputs}
+)
+"""Configured variables an indicator's outcome reads: outcomes and derived outcomes' inputs
+(never a group dimension or breakdown)."""
+
+
 def vocabulary(variable: str) -> tuple[Concept, ...]:
     """The codes a variable's ``concept`` may take, the harmonised one first."""
     return VOCABULARY.get(variable, (Concept(HARMONISED, "the harmonised definition"),))
@@ -84,6 +114,8 @@ def concept_text(variable: str, code: str) -> str:
     Raises:
         KeyError: When ``code`` is not in the vocabulary.
     """
+    if code == UNMAPPED_AS_UNKNOWN.code and variable in OUTCOME_INPUTS:
+        return UNMAPPED_AS_UNKNOWN.text
     for concept in vocabulary(variable):
         if concept.code == code:
             return concept.text

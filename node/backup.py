@@ -12,6 +12,10 @@ node's mirrored chain head (``[node] chain_head``), or behind the ledger it woul
 replace, would give spent budget back, and is refused unless ``allow_rollback`` is given
 (then the chain head is moved back too, and the restore says how much rho reappears).
 The replaced ledger is kept beside the new one, never deleted. Stop the node first.
+
+Every step of a restore leaves a whole ledger in place: the copy is written to a temporary
+file beside the ledger and fsynced, the current ledger is hard-linked to its dated name,
+and only then is the copy renamed over it (atomically) and the directory fsynced.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from common.durable import fsync_directory, fsync_file, replace_durably, write_durably
 from common.errors import ConfigError, Reason
 from node import audit
 from node.chainhead import ChainHead, behind, last_entry, mirror, read_head
@@ -94,8 +101,9 @@ def backup(ledger: Path, out: Path) -> BackupInfo:
             copy.close()
     finally:
         source.close()
-    _fsync(partial)
+    fsync_file(partial)
     os.replace(partial, target)
+    fsync_directory(out)
     data = target.read_bytes()
     info = BackupInfo(
         head=head,
@@ -104,8 +112,9 @@ def backup(ledger: Path, out: Path) -> BackupInfo:
         taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     record = {"seq": head.seq, "hash": head.hash, "sha256": info.sha256, "size": info.size}
-    (out / INFO).write_text(json.dumps({**record, "taken_at": info.taken_at}, indent=2) + "\n")
-    _fsync(out / INFO)
+    write_durably(
+        out / INFO, (json.dumps({**record, "taken_at": info.taken_at}, indent=2) + "\n").encode()
+    )
     return info
 
 
@@ -169,12 +178,7 @@ def restore(
             hint="restore the latest backup; only if the newer entries are truly lost and "
             "the loss is accepted, pass --allow-rollback",
         )
-    replaced = _move_aside(ledger) if ledger.exists() else None
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    partial = ledger.with_name(f"{LEDGER}.restoring")
-    partial.write_bytes((directory / LEDGER).read_bytes())
-    _fsync(partial)
-    os.replace(partial, ledger)
+    replaced = _install(directory / LEDGER, ledger)
     if chain_head is not None:
         if missing:  # explicitly allowed: the head must follow, or the node would not start
             chain_head.unlink(missing_ok=True)
@@ -254,22 +258,55 @@ def _spent(db: sqlite3.Connection) -> dict[str, int]:
     return {str(d): int(m or 0) for d, m in rows}
 
 
-def _move_aside(ledger: Path) -> Path:
-    """Fold the WAL into the current ledger and move it beside, named by the time."""
+def _install(copy: Path, ledger: Path) -> Path | None:
+    """Put ``copy`` in place of ``ledger``; where the replaced ledger was kept (if any).
+
+    The copy goes to ``ledger.sqlite.restoring`` (fsynced) first, then the current ledger
+    (its WAL folded in) is hard-linked to ``ledger.sqlite.before-restore-<UTC time>``, then
+    the copy is renamed over the ledger and the directory fsynced: a crash at any point
+    leaves the old ledger or the new one at ``ledger``, never neither.
+    """
+
+    def fill(out: BinaryIO) -> None:
+        with open(copy, "rb") as source:
+            shutil.copyfileobj(source, out)
+
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    partial = ledger.with_name(f"{LEDGER}.restoring")
+    aside = None
+    if ledger.exists():
+        _fold_wal(ledger)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = ledger.with_name(f"{LEDGER}.before-restore-{stamp}")
+        if aside.exists():
+            raise ConfigError(
+                f"{aside} already exists: a restore ran this very second",
+                field="--from",
+                hint="run the restore again in a second",
+            )
+    # write and fsync the copy beside the ledger before touching the ledger
+    replace_durably(partial, fill, suffix=".tmp")
+    for suffix in ("-wal", "-shm"):  # none after _fold_wal; never pair one with the copy
+        ledger.with_name(ledger.name + suffix).unlink(missing_ok=True)
+    if aside is not None:
+        try:
+            os.link(ledger, aside)  # the old ledger under its dated name, still in place
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: a copy
+            shutil.copy2(ledger, aside)
+            fsync_file(aside)
+    fsync_directory(ledger.parent)
+    os.replace(partial, ledger)
+    fsync_directory(ledger.parent)
+    return aside
+
+
+def _fold_wal(ledger: Path) -> None:
+    """Fold the WAL into the ledger file and leave it in rollback-journal mode."""
     db = sqlite3.connect(ledger, timeout=60.0)
     try:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.execute("PRAGMA journal_mode=DELETE")
     finally:
         db.close()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = ledger.with_name(f"{LEDGER}.before-restore-{stamp}")
-    os.replace(ledger, aside)
-    for suffix in ("-wal", "-shm"):
-        ledger.with_name(ledger.name + suffix).unlink(missing_ok=True)
-    return aside
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.durable import write_durably
 from common.errors import ConfigError, Reason
 
 __all__ = ["ChainHead", "check_not_behind", "last_entry", "mirror", "read_head"]
@@ -59,12 +59,7 @@ def mirror(path: Path, head: ChainHead) -> None:
         current = read_head(path)
         if current is not None and current.seq >= head.seq:
             return
-        partial = path.with_suffix(path.suffix + ".partial")
-        with open(partial, "w", encoding="utf-8") as out:
-            json.dump({"seq": head.seq, "hash": head.hash}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+        write_durably(path, json.dumps({"seq": head.seq, "hash": head.hash}).encode())
 
 
 def behind(db: sqlite3.Connection, head: ChainHead) -> str:

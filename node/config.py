@@ -16,12 +16,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common.errors import QueryError, Reason
+from common.net import is_loopback, metrics_address
 from common.tomlfile import Section, read_toml
-from indicators.concepts import GEO_LEVELS, concept_text, harmonised_code
+from indicators.concepts import GEO_LEVELS, UNMAPPED_AS_UNKNOWN, concept_text, harmonised_code
 from indicators.derived import DERIVED
 from indicators.spec import LOCAL_PREFIX
 from indicators.variables import ISO_3166_ALPHA2, Variable
-from node.concepts import parse_concepts, without_concepts
+from node.concepts import parse_concepts, parse_unmapped, without_declarations
 from node.mappings import (
     FromArrivalYear,
     FromParents,
@@ -110,8 +111,12 @@ class NodeConfig:
     # are given it takes the keys its coordinator vouches for in the signed round.
     peers: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     metrics_listen: str | None = None  # Prometheus endpoint; a bare port means loopback
+    metrics_allow_remote: bool = False  # metrics_listen may be off loopback (plain HTTP)
     geo_level: str = "city"  # the territorial level of geo (indicators.concepts.GEO_LEVELS)
     concepts: dict[str, str] = field(default_factory=dict)  # variable: declared concept code
+    # Outcome variables declared ``unmapped = "unknown"``: their unmapped values are an
+    # unknown outcome (rows flagged d); any other outcome with unmapped values is refused.
+    unmapped_unknown: frozenset[str] = frozenset()
 
     @property
     def dataset_id(self) -> str:
@@ -177,13 +182,19 @@ class NodeConfig:
             return (name, "c_birth")
         return (name,)
 
-    def concepts_of(self, name: str) -> dict[str, str]:
-        """The non-harmonised concept codes behind a variable, its inputs' included."""
-        return {
-            n: self.concepts[n]
-            for n in self._inputs(name)
+    def concepts_of(self, name: str) -> list[tuple[str, str]]:
+        """The non-harmonised codes behind a variable, its inputs' included: ``(input, code)``.
+
+        A declared concept other than the harmonised one, then ``unmapped_as_unknown`` for
+        an input declared ``unmapped = "unknown"``.
+        """
+        inputs = self._inputs(name)
+        found = [
+            (n, self.concepts[n])
+            for n in inputs
             if n in self.concepts and self.concepts[n] != harmonised_code(n)
-        }
+        ]
+        return found + [(n, UNMAPPED_AS_UNKNOWN.code) for n in inputs if n in self.unmapped_unknown]
 
     def deviation_of(self, name: str) -> str | None:
         """The deviation notes behind a variable, its inputs' included, or None.
@@ -223,7 +234,7 @@ def load_config(path: str | Path) -> NodeConfig:
     node = top.sub("node")
     node.check_keys(
         {"id", "geo", "name", "country", "listen", "state_dir", "health_listen", "chain_head"}
-        | {"metrics_listen"}
+        | {"metrics_listen", "metrics_allow_remote"}
         | {"geo_level"}
     )
     country = node.get("country", str).upper()
@@ -233,8 +244,9 @@ def load_config(path: str | Path) -> NodeConfig:
     node_id = node.get("id", str)
     if not node_id or not node_id.replace("-", "").replace("_", "").isalnum():
         raise node.error("id", "must be letters, digits, '-' or '_'", hint='e.g. id = "vienna"')
-    variables = parse_variables(without_concepts(top.sub("variables")))
+    variables = parse_variables(without_declarations(top.sub("variables")))
     concepts = parse_concepts(top.sub("variables"))
+    unmapped_unknown = parse_unmapped(top.sub("variables"))
     datasets = _datasets(top, base)
     for section, dataset in datasets:
         _check_reference_year(variables, section, dataset.time_period)
@@ -257,6 +269,18 @@ def load_config(path: str | Path) -> NodeConfig:
             f"{chain_head} lies inside state_dir: a rolled-back state directory would take "
             "the head with it",
             hint="put it on other storage than state_dir",
+        )
+    metrics_listen = node.get("metrics_listen", str, None)
+    metrics_allow_remote = node.get("metrics_allow_remote", bool, False)
+    if metrics_listen and not (
+        metrics_allow_remote or is_loopback(metrics_address(metrics_listen))
+    ):
+        raise node.error(
+            "metrics_listen",
+            f"{metrics_listen!r} is not a loopback address: the metrics endpoint is plain "
+            "HTTP without authentication and shows the privacy budget",
+            hint='keep it on loopback (metrics_listen = "9464"), or, behind a firewall or '
+            "NetworkPolicy, set metrics_allow_remote = true",
         )
     privacy = _privacy(top.sub("privacy"))
     disclosure = _disclosure(top.sub("disclosure", required=False))
@@ -281,9 +305,11 @@ def load_config(path: str | Path) -> NodeConfig:
         signing_key=keys.signing_key,
         chain_head=chain_head,
         peers=_peers(top),
-        metrics_listen=node.get("metrics_listen", str, None),
+        metrics_listen=metrics_listen,
+        metrics_allow_remote=metrics_allow_remote,
         geo_level=geo_level,
         concepts=concepts,
+        unmapped_unknown=unmapped_unknown,
     )
 
 

@@ -8,6 +8,13 @@ them to listed coordinators, rounded (`describe_shares`), and `node check` lists
 values. The ``[dataset]`` thresholds ``max_unmapped_share`` and
 ``max_clipped_weight_share`` make the node refuse to start when the data are worse.
 
+An outcome variable (`indicators.concepts.OUTCOME_INPUTS`) with values outside its code
+map makes the node refuse to start unless its ``[variables.NAME]`` declares ``unmapped =
+"unknown"``: counted as ``UNK``, those persons would leave the rate's denominator without
+a word. Declared, the rows that read it are flagged ``d`` and state their noisy unknown
+share (`coordinator.rowmeta`). Group and breakdown variables keep their ``UNK`` as a code
+of their own, visible in every table.
+
 These figures are exact facts about the data, not private releases: only the operator
 (logs, `node check`) and listed coordinators (`Describe`) see them, and `Describe` rounds
 them to 10% steps: shares of good data down, shares of problems up, so a problem is never
@@ -21,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 from common.errors import ConfigError, Reason
+from indicators.concepts import OUTCOME_INPUTS
 from node.config import NodeConfig
 from node.engines import TableEngine
 from node.harmonise import Coverage
@@ -29,6 +37,7 @@ __all__ = [
     "CoverageFacts",
     "ceil_share",
     "check_thresholds",
+    "check_unmapped_outcomes",
     "coverage_facts",
     "log_coverage",
     "unmapped_share",
@@ -36,6 +45,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+UNMAPPED_SHOWN = 5  # first unmapped values an error names
 
 
 @dataclass(frozen=True)
@@ -109,8 +120,9 @@ def check_thresholds(config: NodeConfig, engine: TableEngine) -> None:
     """Refuse to serve data worse than the ``[dataset]`` thresholds allow.
 
     Raises:
-        ConfigError: A variable's unmapped share is over ``max_unmapped_share``, or
-            clipping removes more of the weight than ``max_clipped_weight_share``.
+        ConfigError: A variable's unmapped share is over ``max_unmapped_share``,
+            clipping removes more of the weight than ``max_clipped_weight_share``, or an
+            outcome has undeclared unmapped values (`check_unmapped_outcomes`).
     """
     dataset = config.dataset
     worst = [
@@ -139,3 +151,43 @@ def check_thresholds(config: NodeConfig, engine: TableEngine) -> None:
             field="privacy.max_weight",
             hint="raise [privacy] max_weight towards the largest weight, or the threshold",
         )
+    check_unmapped_outcomes(config, engine)
+
+
+def check_unmapped_outcomes(config: NodeConfig, engine: TableEngine) -> None:
+    """Refuse outcome variables with unmapped values that no ``unmapped`` declaration covers.
+
+    The error names the first local values, as `node check` and the start-up warnings
+    do: it is raised before the node serves, for the operator's eyes only, never sent.
+
+    Raises:
+        ConfigError: Naming the file and, per variable, its column, how many distinct
+            values and rows are outside the map and the first of them, with both fixes.
+    """
+    found = [
+        (name, cov)
+        for name, cov in engine.coverage.items()
+        if cov.unmapped and name in OUTCOME_INPUTS and name not in config.unmapped_unknown
+    ]
+    if not found:
+        return
+    parts = []
+    for name, cov in found:
+        rows = cov.rows - cov.mapped - cov.missing
+        first = ", ".join(repr(v) for v in list(cov.unmapped)[:UNMAPPED_SHOWN])
+        more = ", ..." if len(cov.unmapped) > UNMAPPED_SHOWN else ""
+        parts.append(
+            f"[variables.{name}] column {cov.column!r}: {len(cov.unmapped)} distinct "
+            f"value(s) in {rows} of {cov.rows} rows ({first}{more})"
+        )
+    names = ", ".join(f"[variables.{n}]" for n, _ in found)
+    raise ConfigError(
+        f"{config.file}: outcome values outside the code map in time period "
+        f"{config.dataset.time_period}: {'; '.join(parts)}. Counted as unknown, these "
+        "persons would leave the rates' denominators without a flag",
+        reason=Reason.UNMAPPED_OUTCOME,
+        field=f"variables.{found[0][0]}.map",
+        hint=f"map the values in {names} map (`fedstats node check` lists them), or declare "
+        'unmapped = "unknown" in that section to count them as an unknown outcome (the '
+        "rows that read it are then flagged d with their unknown share)",
+    )

@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from common.errors import ERROR_METADATA_KEY, ConfigError
+from common.net import metrics_address
 from node.service import NodeService
 from node.servicer import Unary, wrap_node_unary
 from protos import node_pb2 as pb
@@ -34,11 +35,6 @@ from protos import node_pb2 as pb
 __all__ = ["MetricsServer", "NodeMetrics", "metrics_address", "serve_metrics"]
 
 PREFIX = "fedstats_node"
-
-
-def metrics_address(value: str) -> str:
-    """``host:port`` of ``[node] metrics_listen``: a bare port means loopback."""
-    return f"127.0.0.1:{value}" if value.isdigit() else value
 
 
 class NodeMetrics(grpc.ServerInterceptor):  # type: ignore[type-arg]

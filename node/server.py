@@ -11,21 +11,23 @@ An optional second, plaintext port serves the health service alone, for orchestr
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from common.errors import ConfigError
+from common.net import is_loopback
 from node.revoked import RevocationGuard
 from node.service import NodeService
 from node.servicer import NodeServicer, node_handlers
 from security.certificates import TlsFiles, check_party_certificate
+from security.crl_seen import CRL_SEEN_FILE
 from security.revocation import RevocationList
 
 __all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
@@ -38,17 +40,6 @@ SERVER_OPTIONS = (
     ("grpc.max_concurrent_streams", 32),
 )
 """C-core limits: a stranger's connection costs a file descriptor for seconds at most."""
-
-
-def is_loopback(address: str) -> bool:
-    """Whether ``host:port`` names a loopback host."""
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _CallPool(futures.ThreadPoolExecutor):
@@ -174,7 +165,9 @@ def build_server(
     if tls is not None:
         check_party_certificate(tls, "node", service.config.id, "tls")
     if tls is not None and tls.crl is not None:  # innermost: the metrics count its refusals
-        interceptors = (*interceptors, RevocationGuard(service, RevocationList(tls.crl, tls.ca)))
+        seen = Path(service.config.state_dir) / CRL_SEEN_FILE  # survives a restart
+        revocations = RevocationList(tls.crl, tls.ca, seen)
+        interceptors = (*interceptors, RevocationGuard(service, revocations))
     pool = _CallPool(max_workers)
     server = grpc.server(pool, options=SERVER_OPTIONS, interceptors=list(interceptors))
     states = _health()

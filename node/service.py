@@ -504,9 +504,7 @@ class NodeService:
     def concepts(self) -> dict[str, str]:
         """Variables read under a non-harmonised concept: ``input=code`` joined by ``;``."""
         codes = {n: self.config.concepts_of(n) for n in self.provided() if n != AGE}
-        return {
-            n: ";".join(f"{i}={c}" for i, c in found.items()) for n, found in codes.items() if found
-        }
+        return {n: ";".join(f"{i}={c}" for i, c in found) for n, found in codes.items() if found}
 
     def variable_codes(self, name: str) -> list[str]:
         """Public code list of a provided variable, or of a local one (age: none)."""

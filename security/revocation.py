@@ -4,7 +4,9 @@ gRPC's Python API has no revocation hook, so each party enforces the CRL (``[tls
 itself: the node checks the client certificate that gRPC verified (node.revoked), and the
 coordinator reads the node's certificate in a TLS handshake of its own before it asks the
 node anything (`peer_certificate`). The CRL must be signed by the federation CA; it is
-re-read whenever its file changes, so a revocation takes effect without a restart.
+re-read whenever its file changes, so a revocation takes effect without a restart. A
+list older than one already accepted (lower CRL number or thisUpdate) is refused
+(`security.crl_seen`): it would un-revoke certificates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.errors import ConfigError
 from security.certificates import TlsFiles
+from security.crl_seen import check_forward, crl_mark, read_seen, record_seen
 
 __all__ = ["CRL_WARN_DAYS", "RevocationList", "peer_certificate", "renewal_warnings"]
 
@@ -38,15 +41,24 @@ class _Loaded:
 class RevocationList:
     """The CRL at ``path``, checked against the CA at ``ca``; re-read when the file changes.
 
+    Args:
+        path: The CRL (``[tls] crl``).
+        ca: The federation CA's certificate.
+        seen: Where the newest list accepted is recorded (`security.crl_seen.CRL_SEEN_FILE`
+            in the party's state directory); None keeps it in memory only.
+
     Raises:
         ConfigError: (at construction and on a changed file) a CRL that is not PEM, not
-            issued by the federation CA, or whose signature does not verify.
+            issued by the federation CA, whose signature does not verify, that has no CRL
+            number, or that is older than one already accepted (here or in ``seen``).
     """
 
-    def __init__(self, path: Path, ca: Path) -> None:
+    def __init__(self, path: Path, ca: Path, seen: Path | None = None) -> None:
         self.path = path
         self.ca = x509.load_pem_x509_certificate(ca.read_bytes())
+        self.seen = seen
         self._lock = threading.Lock()
+        self._highest = read_seen(seen, self.ca) if seen is not None else None
         self._loaded = self._load()
 
     def _load(self) -> _Loaded:
@@ -70,6 +82,12 @@ class RevocationList:
                 field="tls.crl",
                 hint="use the crl.pem that `fedstats certs revoke` wrote with this CA",
             )
+        mark = crl_mark(crl, self.path)
+        check_forward(self.path, mark, self._highest, self.seen)
+        if self._highest is None or mark > self._highest:
+            if self.seen is not None:
+                record_seen(self.seen, self.ca, mark, self.path)
+            self._highest = mark
         return _Loaded((stat.st_mtime_ns, stat.st_size), crl)
 
     def current(self) -> x509.CertificateRevocationList:
@@ -122,12 +140,15 @@ def peer_certificate(
     return x509.load_der_x509_certificate(der)
 
 
-def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]:
+def renewal_warnings(
+    tls: TlsFiles, now: dt.datetime | None = None, seen: Path | None = None
+) -> list[str]:
     """What an operator must renew soon: certificate, CA or revocation list.
 
     The certificate and the CA within ``renew_days``, the CRL within `CRL_WARN_DAYS`. Also
-    says when the party's own certificate is on the CRL. Unreadable files are left
-    to the checks that read them for serving.
+    says when the party's own certificate is on the CRL, and, given the party's record of
+    the newest list it accepted (``seen``, only read here), when the list goes backwards.
+    Unreadable files are left to the checks that read them for serving.
     """
     now = now or dt.datetime.now(dt.UTC)
     soon = now + dt.timedelta(days=tls.renew_days)
@@ -147,15 +168,19 @@ def renewal_warnings(tls: TlsFiles, now: dt.datetime | None = None) -> list[str]
                    if name == "tls.cert" else "make a new CA and re-issue every party")
             )  # fmt: skip
     if tls.crl is not None:
-        warnings += _crl_warnings(tls, now, now + dt.timedelta(days=CRL_WARN_DAYS))
+        warnings += _crl_warnings(tls, now, now + dt.timedelta(days=CRL_WARN_DAYS), seen)
     return warnings
 
 
-def _crl_warnings(tls: TlsFiles, now: dt.datetime, soon: dt.datetime) -> list[str]:
+def _crl_warnings(
+    tls: TlsFiles, now: dt.datetime, soon: dt.datetime, seen: Path | None
+) -> list[str]:
     assert tls.crl is not None
     try:
-        revocations = RevocationList(tls.crl, tls.ca)
+        revocations = RevocationList(tls.crl, tls.ca)  # in memory: a check records nothing
         crl = revocations.current()
+        if seen is not None:
+            check_forward(tls.crl, crl_mark(crl, tls.crl), read_seen(seen, revocations.ca), seen)
         own = x509.load_pem_x509_certificate(tls.cert.read_bytes())
     except (OSError, ValueError, ConfigError) as exc:
         return [f"tls.crl: cannot be checked ({exc})"]

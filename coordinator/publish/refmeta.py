@@ -103,7 +103,7 @@ def _node_document(node: str, outcomes: Sequence[Outcome], citation: Citation) -
     document["REF_PERIOD"] = sorted({a.time_period for _, a in answered})
     document["COHERENCE"] = {
         "COMPAR_GEO": "rows reading a variable listed under STAT_CONC_DEF are flagged d"
-        if answer.deviations
+        if answer.deviations or answer.concepts
         else "the node follows the harmonised definitions"
     }
     document["CONF"] = {

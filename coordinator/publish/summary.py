@@ -8,6 +8,7 @@ from coordinator.client import NodeFailure
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow, poverty_lines
 from coordinator.publish.outcome import Outcome
 from indicators.catalogue import BELOW_LINE, CATALOGUE
+from indicators.concepts import UNMAPPED_AS_UNKNOWN
 
 __all__ = ["charges", "names_of", "outcome_notes", "summary"]
 
@@ -109,6 +110,19 @@ def outcome_notes(outcome: Outcome) -> list[str]:
         for variable, note in answer.deviations.items():
             if variable in read:
                 notes.append(f"{node}: flagged d where it uses {variable}: {note}")
+        unmapped = sorted(
+            {
+                pair.split("=", 1)[0]
+                for variable in read
+                for pair in answer.concepts.get(variable, "").split(";")
+                if pair.endswith(f"={UNMAPPED_AS_UNKNOWN.code}")
+            }
+        )
+        for variable in unmapped:
+            notes.append(
+                f"{node}: flagged d where it uses {variable}: values outside its code map "
+                "are counted as unknown (each row states its unknown share)"
+            )
     for name in outcome.plan.query.indicators:
         indicator, spec = outcome.plan.indicator(name)
         having = {n: a for n, a in outcome.answers.items() if spec.key in a.cells}

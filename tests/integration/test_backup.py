@@ -131,3 +131,35 @@ def test_a_backup_of_another_history_or_altered_is_refused(
     backup(load_config(other.config_path).state_dir / "ledger.sqlite", tmp_path / "foreign")
     with pytest.raises(ConfigError, match="another node or another history"):
         restore(tmp_path / "foreign", ledger, config.chain_head, allow_rollback=True)
+
+
+def test_a_restore_that_fails_midway_leaves_the_ledger_in_place(
+    serve_city: ServeCityFn, tmp_path: Path
+) -> None:
+    """The copy cannot be written beside the ledger (here a directory stands where it
+    would go; a full disk or an I/O error fails the same step): the ledger the restore
+    would replace is still there, whole, and the node's history with it."""
+    node = serve_city("vienna", persons=3_000)
+    node.ask(query_request("q-1", rho=0.01))
+    backup(load_config(node.config_path).state_dir / "ledger.sqlite", tmp_path / "b")
+    node.ask(query_request("q-2", rho=0.02))
+    node.stop()
+    node.service.ledger.close()  # as the node process would on exit
+    config = load_config(node.config_path)
+    ledger = config.state_dir / "ledger.sqlite"
+    entries = _verified(node.config_path, ledger)
+    obstacle = ledger.with_name("ledger.sqlite.restoring")
+    obstacle.mkdir()
+    with pytest.raises(OSError):
+        restore(tmp_path / "b", ledger, config.chain_head, allow_rollback=True)
+    assert _verified(node.config_path, ledger) == entries  # untouched
+    assert not list(ledger.parent.glob("*.before-restore-*"))
+    assert not list(ledger.parent.glob("*.tmp"))
+    obstacle.rmdir()
+    outcome = restore(tmp_path / "b", ledger, config.chain_head, allow_rollback=True)
+    assert outcome.replaced is not None and outcome.rolled_back > 0
+    assert _verified(node.config_path, outcome.replaced) == entries  # kept, whole
+    assert ledger.read_bytes() == (tmp_path / "b" / "ledger.sqlite").read_bytes()
+    assert sorted(p.name for p in ledger.parent.iterdir() if "restor" in p.name) == [
+        outcome.replaced.name
+    ]

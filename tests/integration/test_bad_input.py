@@ -455,8 +455,11 @@ def test_unmapped_codes_are_reported_with_counts_and_counted_as_unk(
     assert cov.codes == {"EMP": 3, "UNE": 2, "INAC": 1, "UNK": 4}  # 2 + 1 unmapped, 1 missing
     assert sum(cov.codes.values()) == cov.rows  # nobody silently dropped
 
-    assert main(["node", "check", "--config", str(config)]) == 0
-    out = capsys.readouterr().out
+    # wstatus is an outcome: `node check` prints its report, then `node serve`'s refusal.
+    assert main(["node", "check", "--config", str(config)]) == 2
+    out, err = capsys.readouterr()
+    assert "[variables.wstatus] column 'ws': 2 distinct value(s) in 3 of 10 rows" in err
+    assert "('8', 'x')" in err and 'unmapped = "unknown"' in err
     assert "unmapped value '8': 2 rows (counted as UNK)" in out
     assert "unmapped value 'x': 1 rows (counted as UNK)" in out
     assert "UNK=4" in out

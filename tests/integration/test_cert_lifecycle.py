@@ -5,21 +5,29 @@ running node and the coordinator both enforce before anything costs budget."""
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 
-from common.errors import Reason
+from common.errors import ConfigError, Reason
+from coordinator.client import Dialer
 from coordinator.config import CoordinatorConfig, NodeAddress
 from coordinator.run import run_query
+from fedstats.certs_lifecycle import revoke
 from fedstats.cli import main
 from indicators.spec import Query
 from node.audit import read_entries
+from protos.node_pb2 import DescribeRequest
+from protos.node_pb2_grpc import NodeServiceStub
 from security.certificates import TlsFiles
 from security.signing import parse_public_key
-from tests.support.cities import SyntheticCities
-from tests.support.nodes import ServeFn
+from tests.support.cities import ServeCityFn, SyntheticCities
+from tests.support.nodes import ServeFn, coordinator_for
+from tests.support.pki import pki
+from tests.support.tcp import Relay
 
 QUERY = Query(("employment_rate",), "citizen", rho=0.01)
 NODE = "vienna"
@@ -100,6 +108,7 @@ def test_csr_issued_certificates_serve_and_revoked_ones_are_refused_by_node_and_
     assert spent > 0
 
     # the coordinator's certificate revoked: the running node re-reads the list and refuses
+    older = (ca / "crl.pem").read_bytes()
     assert _cli("certs", "revoke", "--dir", ca, "--cert", boss["cert"]) == 0
     refused = run_query(coordinator, replace(QUERY, rho=0.02))
     failure = refused.failures[NODE]
@@ -108,6 +117,43 @@ def test_csr_issued_certificates_serve_and_revoked_ones_are_refused_by_node_and_
     last = read_entries(ledger.path)[-1]
     assert (last.reason, last.coordinator, last.micro_rho) == ("CERTIFICATE_REVOKED", BOSS, 0)
     assert ledger.state().spent == spent
+
+    # the revoked coordinator keeps calling: each call is refused, but within a minute of
+    # its last audit entry none is written (the log cannot be grown without bound)
+    entries, size = len(read_entries(ledger.path)), ledger.path.stat().st_size
+    assert coordinator.tls is not None
+    channel = Dialer(coordinator.tls).channel(coordinator.nodes[0])
+    try:
+        stub = NodeServiceStub(channel)
+        for _ in range(40):
+            with pytest.raises(grpc.RpcError) as refusal:
+                stub.DescribeSigned(DescribeRequest(), timeout=30)
+            assert refusal.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        channel.close()
+    assert len(read_entries(ledger.path)) == entries
+    assert ledger.path.stat().st_size == size
+
+    # the older list dropped back in place does not un-revoke: node and coordinator both
+    # refuse a list that goes backwards (and name the numbers), and nothing is spent
+    newest = (ca / "crl.pem").read_bytes()
+    (ca / "crl.pem").write_bytes(older)
+    assert coordinator.tls is not None
+    blind = replace(coordinator, tls=replace(coordinator.tls, crl=None))  # the node decides
+    failure = run_query(blind, replace(QUERY, rho=0.02)).failures[NODE]
+    assert (failure.reason, failure.status) == (Reason.INVALID_CONFIG, "FAILED_PRECONDITION")
+    assert "goes backwards: it is CRL number 1" in failure.message, failure.message
+    assert "but CRL number 2" in failure.message
+    with pytest.raises(ConfigError, match="goes backwards: it is CRL number 1"):
+        run_query(coordinator, replace(QUERY, rho=0.02))  # the coordinator will not start
+    assert ledger.state().spent == spent
+    assert '"crl_number": 2' in (running.service.config.state_dir / "crl-seen.json").read_text()
+    capsys.readouterr()
+    assert _cli("node", "check", "--config", config_path) == 0
+    checked = capsys.readouterr().out
+    assert "WARNING: tls.crl: cannot be checked (tls.crl: " in checked
+    assert "goes backwards: it is CRL number 1" in checked
+    (ca / "crl.pem").write_bytes(newest)
 
     # renewal: a new key and CSR on the coordinator's host, signed; served again
     renewed = _enrol(ca, tmp_path / "boss-host-2027", "coordinator", BOSS)
@@ -149,3 +195,32 @@ def test_the_ca_signs_only_the_identity_it_expects(tmp_path: Path) -> None:
     foreign = tmp_path / "other-ca"
     assert _cli("certs", "init-ca", "--dir", foreign) == 0
     assert _cli("certs", "revoke", "--dir", foreign, "--cert", csr.with_suffix(".pem")) == 2
+
+
+def test_a_revocation_check_that_cannot_complete_fails_closed(
+    tmp_path: Path, serve_city: ServeCityFn
+) -> None:
+    """The coordinator's pre-flight handshake is cut (the relay drops it); gRPC's own
+    connection would work. The node is reported as not answering and is never asked."""
+    node = serve_city("vienna")
+    ca = tmp_path / "ca"
+    ca.mkdir()
+    for name in ("ca.pem", "ca.key"):  # the session CA, to sign a list of its own here
+        shutil.copy(pki().directory / name, ca / name)
+    crl = revoke(ca)
+    relay = Relay(int(node.address.rsplit(":", 1)[1]), drop_first=1)
+    try:
+        config = coordinator_for(tmp_path, [("vienna", relay.address)])
+        assert config.tls is not None
+        config = replace(config, tls=replace(config.tls, crl=crl))
+        spent = node.service.ledger.state().spent
+        outcome = run_query(config, replace(QUERY, rho=0.05))
+        failure = outcome.failures["vienna"]
+        assert (failure.reason, failure.status) == (Reason.UNAVAILABLE, "UNAVAILABLE")
+        assert "checks its certificate against the revocation list failed" in failure.message
+        assert relay.connections == 1  # the pre-flight only: Describe was never sent
+        assert node.service.ledger.state().spent == spent and not outcome.answers
+        # the check completes (the relay now passes every connection): served as before
+        assert "vienna" in run_query(config, replace(QUERY, rho=0.05)).answers
+    finally:
+        relay.close()

@@ -84,6 +84,7 @@ def node_toml(tmp_path: Path, dataset_extra: str = "", engine: str = "memory") -
             [variables.wstatus]
             column = "ws"
             map = {{ 1 = "EMP", 2 = "UNE", 3 = "INAC" }}
+            unmapped = "unknown"  # code 9 is an unknown outcome (rows flagged d)
             """)
         + pki().node_trust_toml(NODE)
     )
@@ -143,6 +144,7 @@ def test_describe_and_results_report_clipping_defaults_and_unmapped_outcomes(
     assert by_name["citizen"].default_values == 3
     assert by_name["citizen"].default_share_ceil == pytest.approx(np.ceil(defaulted * 10) / 10)
     assert by_name["wstatus"].unmapped_share_ceil == 0.1  # ~10% of rows: code 9, rounded up
+    assert by_name["wstatus"].concepts == "wstatus=unmapped_as_unknown"  # the declaration
     assert by_name["sex"].unmapped_share_ceil == 0.0
 
     query = Query(("employment_rate",), "citizen", rho=1.0)
@@ -151,6 +153,7 @@ def test_describe_and_results_report_clipping_defaults_and_unmapped_outcomes(
 
 
 def test_thresholds_make_the_node_refuse_to_start(tmp_path: Path, serve: ServeFn) -> None:
+    """Also when wstatus declares ``unmapped = "unknown"``: the thresholds still apply."""
     survey(tmp_path)
     for extra, field in [
         ("max_unmapped_share = 0.05", "dataset.max_unmapped_share"),

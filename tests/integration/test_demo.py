@@ -36,6 +36,16 @@ def test_demo_writes_a_benchmark_table(tmp_path: Path, capsys: pytest.CaptureFix
     labour = [r for r in rows if r["indicator"] == "employment_rate" and r["node"] in concepts]
     assert labour and all("d" in r["flags"] for r in labour)
     assert all(r["deviation"].startswith(concepts[r["node"]]) for r in labour)
+    # Amsterdam counts 'onbekend' education as unknown (declared): d and the stated share
+    education = [r for r in rows if r["indicator"] == "attainment_high"]
+    unknown = [r for r in education if r["node"] == "amsterdam" and r["status"] == "published"]
+    assert unknown and all("d" in r["flags"] for r in unknown)
+    for r in unknown:
+        share = f"{float(r['unknown_share']):.1f}% of the population cell has an unknown outcome"
+        assert (
+            r["deviation"].startswith("isced11=unmapped_as_unknown (") and share in r["deviation"]
+        )
+    assert not any("unmapped" in r["deviation"] for r in education if r["node"] == "athens")
     assert {r["geo_level"] for r in rows if r["node"] != "*"} == {"city"}
     assert len({r["release"] for r in rows}) == 1 and rows[0]["release"].startswith("demo-")
     # a reference-metadata file per node accompanies the outputs

@@ -93,7 +93,8 @@ def test_verify_reports_one_node_s_results_from_different_fingerprints(
     config = tmp_path / "vienna.toml"
     config.write_text(cities.node_toml("vienna"))
     outputs = []
-    for step, text in enumerate([config.read_text(), config.read_text().replace(PART_TIME, "")]):
+    changed = config.read_text().replace(PART_TIME, '2 = "UNE"\n')  # one mapping line
+    for step, text in enumerate([config.read_text(), changed]):
         config.write_text(text)
         node = serve(config)
         coordinator = coordinator_for(tmp_path, [("vienna", node.address)])

@@ -94,3 +94,19 @@ def test_configs_that_share_state_or_identity_are_refused(
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"no \*\.toml node configs"):
         config_paths([tmp_path / "empty"])
+
+
+def test_a_hosted_node_with_an_unmapped_outcome_stops_the_whole_process_before_it_serves(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    data = cities.file("vienna", 2_000)
+    good, bad = tmp_path / "one.toml", tmp_path / "two.toml"
+    good.write_text(city_node_toml("one", "vienna", data), encoding="utf-8")
+    text = city_node_toml("two", "vienna", data)
+    assert text.count('2 = "EMP"\n') == 1  # Vienna's part-time workers, left unmapped
+    bad.write_text(text.replace('2 = "EMP"\n', ""), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        host_all(load_all(config_paths([good, bad])))
+    assert info.value.reason == Reason.UNMAPPED_OUTCOME
+    assert str(bad) in info.value.message and "[variables.wstatus]" in info.value.message
+    assert not (tmp_path / "state-two").exists()  # its ledger never opened: nothing charged

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.errors import ConfigError
 from fedstats.cli import main
 from node.config import load_config
 from node.metrics import NodeMetrics, metrics_address, serve_metrics
@@ -94,6 +95,30 @@ def test_the_endpoint_is_off_by_default_and_a_bare_port_is_loopback(
     assert metrics_address("0.0.0.0:9464") == "0.0.0.0:9464"
     config_path.write_text(_with_metrics(cities, "9464"))
     assert load_config(config_path).metrics_listen == "9464"
+
+
+def test_an_endpoint_off_loopback_needs_metrics_allow_remote(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    config_path = tmp_path / "vienna.toml"
+    for listen in ("0.0.0.0:9464", "10.1.2.3:9464", "[::]:9464", "metrics.example:9464"):
+        config_path.write_text(_with_metrics(cities, listen))
+        with pytest.raises(
+            ConfigError, match=r"not a loopback address.*shows the privacy budget"
+        ) as e:
+            load_config(config_path)
+        assert e.value.field == "node.metrics_listen" and "metrics_allow_remote" in e.value.hint
+    for listen in ("127.0.0.1:9464", "localhost:9464", "[::1]:9464"):
+        config_path.write_text(_with_metrics(cities, listen))
+        assert load_config(config_path).metrics_listen == listen
+    config_path.write_text(
+        _with_metrics(cities, "0.0.0.0:9464").replace(
+            'metrics_listen = "0.0.0.0:9464"',
+            'metrics_listen = "0.0.0.0:9464"\nmetrics_allow_remote = true',
+        )
+    )
+    config = load_config(config_path)
+    assert (config.metrics_listen, config.metrics_allow_remote) == ("0.0.0.0:9464", True)
 
 
 @pytest.mark.slow  # a child process

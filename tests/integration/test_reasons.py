@@ -68,6 +68,7 @@ OFF_THE_WIRE = {
     Reason.DUPLICATE_OBSERVATION,
     Reason.LEDGER_INCONSISTENT,
     Reason.COVERAGE_BELOW_THRESHOLD,
+    Reason.UNMAPPED_OUTCOME,
 }
 # A bare status the catalogue has no reason for is read as UNKNOWN and keeps its status.
 BARE_STATUS = {Reason.UNKNOWN: "RESOURCE_EXHAUSTED"}
@@ -570,6 +571,18 @@ def _coverage_below_threshold(fed: Federation) -> list[Seen]:
         NodeService(load_config(config))
     code = main(["node", "check", "--config", str(config)])
     return [Seen("starting a node; fedstats node check", info.value.reason, exit_code=code)]
+
+
+@case(Reason.UNMAPPED_OUTCOME)
+def _unmapped_outcome(fed: Federation) -> list[Seen]:
+    """Part-time workers left unmapped, with no ``unmapped`` declaration on wstatus."""
+    text = node_toml(fed, NODE, dataset())
+    assert text.count('2 = "EMP"\n') == 1
+    config = write_config(fed, "unmapped-outcome", text.replace('2 = "EMP"\n', ""))
+    with pytest.raises(FedstatsError) as info:
+        NodeService(load_config(config))
+    code = main(["node", "serve", "--config", str(config)])
+    return [Seen("starting a node; fedstats node serve", info.value.reason, exit_code=code)]
 
 
 @case(Reason.LEDGER_INCONSISTENT)

@@ -1,5 +1,6 @@
-"""A TCP relay on 127.0.0.1:0 that counts the connections made through it, or, without
-an upstream, a black hole that accepts connections and never answers."""
+"""A TCP relay on 127.0.0.1:0 that counts the connections made through it (optionally
+closing the first few at once), or, without an upstream, a black hole that accepts
+connections and never answers."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Relay:
-    """Relays each accepted connection to ``upstream`` (a port), counting them."""
+    """Relays each accepted connection to ``upstream`` (a port), counting them; the first
+    ``drop_first`` connections are closed as soon as they are accepted."""
 
     upstream: int | None
+    drop_first: int = 0
     connections: int = 0
     listener: socket.socket = field(default_factory=socket.socket)
     open: list[socket.socket] = field(default_factory=list)
@@ -34,6 +37,9 @@ class Relay:
             except OSError:
                 return
             self.connections += 1
+            if self.connections <= self.drop_first:
+                client.close()
+                continue
             self.open.append(client)
             if self.upstream is None:
                 continue  # held open, never answered
