@@ -15,6 +15,11 @@ cost per node, and the growth exponent between the last two sizes (1 = linear).
 The baseline is the same command at N = 1 in the same run: ratios are against it. Each
 size runs ``--repeats`` times (default 3) and each phase keeps its fastest run.
 
+Beside the wall-clock times it prints CPU seconds, which a shared machine disturbs less:
+the coordinator's CPU per phase (all its threads: the TLS handshakes of the fan-out run in
+gRPC's own threads) and for the whole command (interpreter start and imports included),
+and the node host's CPU per query (read from ``/proc/<pid>/stat`` before and after).
+
 The machine may be shared: the figures are what this run saw (say so with them).
 
 Run:  .venv/bin/python bench/federation_bench.py [--sizes 1,10,100,300] [--persons 20000]
@@ -144,11 +149,12 @@ def child(argv: list[str], timings: Path) -> None:
         inner = getattr(module, name)
 
         def wrapper(*args: object, **kwargs: object) -> object:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return inner(*args, **kwargs)
             finally:
                 spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - started
+                spent[f"cpu {phase}"] = spent.get(f"cpu {phase}", 0.0) + time.process_time() - cpu
 
         setattr(module, name, wrapper)
 
@@ -163,12 +169,22 @@ def child(argv: list[str], timings: Path) -> None:
     timed(provenance, "write_provenance", "provenance")
     timed(provenance, "write_public", "provenance")
     code = main(argv)
-    spent["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    spent["rss_mib"] = usage.ru_maxrss / 1024
+    spent["cpu whole"] = usage.ru_utime + usage.ru_stime
     spent["exit"] = code
     timings.write_text(json.dumps(spent), encoding="utf-8")
 
 
-def query(work: Path, nodes: list[tuple[str, str]], rho: float = RHO) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user and system, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def query(
+    work: Path, nodes: list[tuple[str, str]], rho: float = RHO, host: int | None = None
+) -> dict[str, float]:
     """Time one `fedstats query` over the nodes, in a fresh process."""
     out = work / f"out-{len(nodes)}"
     shutil.rmtree(out, ignore_errors=True)
@@ -176,26 +192,33 @@ def query(work: Path, nodes: list[tuple[str, str]], rho: float = RHO) -> dict[st
     argv = ["query", "--config", str(coordinator_toml(work, nodes)), "--indicators", INDICATOR,
             "--group", "citizen", "--by", "sex,age", "--rho", str(rho), "--out", str(out),
             "--format", "csv,parquet,sdmx,html"]  # fmt: skip
+    host_before = cpu_seconds(host) if host else 0.0
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(timings), "--", *argv],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     whole = time.perf_counter() - started
+    host_cpu = cpu_seconds(host) - host_before if host else 0.0
     if done.returncode != 0 or not timings.exists():
         raise SystemExit(f"fedstats query failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(timings.read_text())
     figures["whole"] = whole
+    figures["cpu host"] = host_cpu
     rows = sum(1 for _ in (out / "benchmark.csv").open()) - 1
     figures["rows"] = rows
     return figures
 
 
-def best_of(work: Path, nodes: list[tuple[str, str]], repeats: int, run: int) -> dict[str, float]:
+def best_of(
+    work: Path, nodes: list[tuple[str, str]], repeats: int, run: int, host: int
+) -> dict[str, float]:
     """Each phase's fastest of ``repeats`` runs (the machine is shared: contention only
     ever adds time). Every run asks a slightly different rho, so no node answers from its
     cache of identical queries: each run costs the nodes the full work."""
-    runs = [query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000)) for i in range(repeats)]
+    runs = [
+        query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000), host) for i in range(repeats)
+    ]
     return {key: min(r[key] for r in runs) for key in runs[0]}
 
 
@@ -217,6 +240,23 @@ def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int) ->
             ta, tb = results[a].get(p, 0.0), results[b].get(p, 0.0)
             if ta > 0 and tb > 0:
                 print(f"  {p:<11} k = {math.log(tb / ta) / math.log(b / a):5.2f}")
+    print(
+        "\nCPU seconds (the coordinator's per phase and whole command; the node host's per query):"
+    )
+    cpu = [f"cpu {p}" for p in PHASES if p != "fan-out"] + ["cpu fan-out", "cpu host"]
+    print(f"{'N':>4} " + " ".join(f"{c[4:]:>10}" for c in cpu))
+    for n, f in results.items():
+        print(f"{n:>4} " + " ".join(f"{f.get(c, 0.0):9.3f}s" for c in cpu))
+    print(f"CPU per node at N={big} (ms):  " + "  ".join(
+        f"{c[4:]} {1000 * results[big].get(c, 0.0) / big:.1f}" for c in cpu))  # fmt: skip
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        exponents = []
+        for c in cpu:
+            ta, tb = results[a].get(c, 0.0), results[b].get(c, 0.0)
+            if ta > 0 and tb > 0:
+                exponents.append(f"{c[4:]} {math.log(tb / ta) / math.log(b / a):.2f}")
+        print(f"CPU growth exponent {a}->{b}: " + "  ".join(exponents))
     base = results[sizes[0]]
     ratios = [f"{p} x{results[big].get(p, 0.0) / base[p]:.1f}" for p in PHASES if base.get(p)]
     print(f"\nratio to the N={sizes[0]} baseline of this run: " + "  ".join(ratios))
@@ -245,7 +285,9 @@ def main() -> None:
     try:
         host_mib = rss_mib(host.pid)
         query(work, nodes[:1])  # warm the page cache and the nodes' first-call paths
-        results = {n: best_of(work, nodes[:n], args.repeats, i) for i, n in enumerate(sizes)}
+        results = {
+            n: best_of(work, nodes[:n], args.repeats, i, host.pid) for i, n in enumerate(sizes)
+        }
     finally:
         host.terminate()
         host.wait(60)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +20,25 @@ import numpy.typing as npt
 
 from coordinator.estimates import Cell, Layout
 from privacy.disclosure import Noisy
-from privacy.estimators import Cells
+from privacy.estimators import Cells, pow2, selected_sums
 from protos import node_pb2 as pb
 
-__all__ = ["Base", "Margin", "base_of", "positions_of", "read_margins"]
+__all__ = [
+    "Base",
+    "Margin",
+    "Stacked",
+    "TableBases",
+    "base_of",
+    "positions_of",
+    "read_margins",
+    "table_bases",
+    "table_measures",
+    "unknown_share",
+]
 
 UNKNOWN = ("UNK",)
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -60,36 +74,110 @@ class Base:
     unknown_share: float | None
 
 
+@dataclass(frozen=True)
+class Stacked:
+    """Every stacked table's margins, side by side: one array per margin and occurrence.
+
+    Built once per set of stacked tables, so reading a margin for a row costs one numpy
+    gather over all tables rather than a Python loop over them.
+    """
+
+    tiles: int
+    found: dict[tuple[tuple[str, ...], bool], list[tuple[FloatArray, FloatArray, BoolArray]]]
+    listed: int  # how many tables the margins were given for
+
+    @classmethod
+    def of(cls, margins: Sequence[tuple[Margin, ...]], tiles: int) -> Stacked:
+        """Stack each table's margins (a table past the end of ``margins`` has none)."""
+        keys = list(dict.fromkeys(_key(m) for copy in margins for m in copy))
+        found: dict[tuple[tuple[str, ...], bool], list[tuple[FloatArray, FloatArray, BoolArray]]]
+        found = {}
+        for key in keys:
+            per_table = [
+                [m for m in (margins[k] if k < len(margins) else ()) if _key(m) == key]
+                for k in range(tiles)
+            ]
+            found[key] = []
+            for j in range(max(map(len, per_table))):
+                present = np.array([len(f) > j for f in per_table])
+                width = next(f[j].values.size for f in per_table if len(f) > j)
+                values, sigmas = np.zeros((tiles, width)), np.zeros(tiles)
+                for k, f in enumerate(per_table):
+                    if len(f) > j:
+                        values[k], sigmas[k] = f[j].values, f[j].sigma
+                found[key].append((values, sigmas, present))
+        return cls(tiles, found, len(margins))
+
+    def parts(
+        self, codes: tuple[str, ...], observations: bool
+    ) -> list[tuple[FloatArray, FloatArray, BoolArray]]:
+        """The margins of ``codes``: per occurrence, values, noise sigma and presence by table."""
+        return self.found.get((codes, observations), [])
+
+    def has(self, codes: tuple[str, ...]) -> BoolArray:
+        """Per table: whether it releases a margin of ``codes`` (counts or observations)."""
+        found = [p for o in (False, True) for _, _, p in self.parts(codes, o)]
+        return np.logical_or.reduce(found) if found else np.zeros(self.tiles, dtype=bool)
+
+
+def _key(margin: Margin) -> tuple[tuple[str, ...], bool]:
+    return margin.codes, margin.observations
+
+
 @functools.cache
 def positions_of(codes: tuple[str, ...]) -> dict[str, int]:
     """Each code's position in a code list (cached: income has 403 codes)."""
     return {c: i for i, c in enumerate(codes)}
 
 
-def _combined(parts: list[tuple[float, float]]) -> tuple[float, float]:
-    """Inverse-variance combination of (value, variance) measurements of one count."""
-    usable = [(v, var) for v, var in parts if var > 0 and math.isfinite(v)]
-    if not usable:
-        return parts[0]
-    weight = sum(1.0 / var for _, var in usable)
-    return sum(v / var for v, var in usable) / weight, 1.0 / weight
+def _combined(
+    parts: list[tuple[FloatArray, FloatArray, BoolArray]],
+) -> tuple[FloatArray, FloatArray]:
+    """Inverse-variance combination of measurements of one count, per table.
+
+    Each part is (value, variance, present) over the tables; a table's usable parts are
+    those present with a positive variance and a finite value. A table with none keeps
+    its first present part.
+    """
+    weight: FloatArray = np.zeros(parts[0][0].shape)
+    total: FloatArray = np.zeros(parts[0][0].shape)
+    first_v, first_var = parts[-1][0], parts[-1][1]
+    for v, var, present in reversed(parts):  # the first present part, per table
+        first_v = np.where(present, v, first_v)
+        first_var = np.where(present, var, first_var)
+    usable_any = np.zeros(weight.shape, dtype=bool)
+    for v, var, present in parts:
+        usable = present & (var > 0) & np.isfinite(v)
+        safe = np.where(usable, var, 1.0)
+        weight = weight + np.where(usable, 1.0 / safe, 0.0)
+        total = total + np.where(usable, v / safe, 0.0)
+        usable_any |= usable
+    safe_weight = np.where(usable_any, weight, 1.0)
+    return (
+        np.where(usable_any, total / safe_weight, first_v),
+        np.where(usable_any, 1.0 / safe_weight, first_var),
+    )
 
 
-def _measure(
+def table_measures(
     cells: Cells,
     layout: Layout,
-    margins: list[tuple[Margin, ...]],
+    margins: Stacked,
     groups: list[int],
     cell: Cell,
     codes: tuple[str, ...],
     observations: bool,
-) -> tuple[float, float] | None:
-    """One count summed over the stacked tables: value and noise variance."""
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """One count in each stacked table: its value, noise variance and whether it is known.
+
+    The table's own cells summed, combined with every released margin of the same codes;
+    a table with neither (no such cells and no such margin) does not know it.
+    """
     where = positions_of(layout.spec.outcome.codes)
     positions = [where[c] for c in codes if c in where]
     population = layout.flat_cells(groups, cell)
-    value = variance = 0.0
-    sums: list[tuple[float, float]] = []
+    shape = (layout.tile, layout.spec.n_cells)
+    parts: list[tuple[FloatArray, FloatArray, BoolArray]] = []
     if positions:  # each stacked table's own slice: linear in the stacked cells
         single = Layout(layout.spec, 1).mask(groups, cell, positions)
         counts, noise = (
@@ -97,30 +185,115 @@ def _measure(
             if observations
             else (cells.values, cells.noise_variance)
         )
-        n = layout.spec.n_cells
-        sums = [
+        every = np.ones(layout.tile, dtype=bool)
+        parts.append(
             (
-                float(counts[k * n : (k + 1) * n][single].sum()),
-                float(noise[k * n : (k + 1) * n][single].sum()),
+                selected_sums(counts.reshape(shape), single),
+                selected_sums(noise.reshape(shape), single),
+                every,
             )
-            for k in range(layout.tile)
-        ]
-    for k in range(layout.tile):
-        parts = [sums[k]] if sums else []
-        for m in margins[k] if k < len(margins) else ():
-            if m.codes == codes and m.observations == observations:
-                parts.append((float(m.values[population].sum()), population.size * m.sigma**2))
-        if not parts:
-            return None
-        v, var = _combined(parts)
+        )
+    for values, sigmas, present in margins.parts(codes, observations):
+        sums: FloatArray = np.take(values, population, axis=-1).sum(axis=-1)
+        parts.append((sums, population.size * pow2(sigmas), present))
+    if not parts:
+        return np.zeros(layout.tile), np.zeros(layout.tile), np.zeros(layout.tile, dtype=bool)
+    return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
+
+
+def _measure(
+    cells: Cells,
+    layout: Layout,
+    margins: Stacked,
+    groups: list[int],
+    cell: Cell,
+    codes: tuple[str, ...],
+    observations: bool,
+) -> tuple[float, float] | None:
+    """One count summed over the stacked tables: value and noise variance.
+
+    None when some table does not know it.
+    """
+    values, variances, known = table_measures(
+        cells, layout, margins, groups, cell, codes, observations
+    )
+    if not np.all(known):
+        return None
+    value = variance = 0.0
+    for v, var in zip(values.tolist(), variances.tolist(), strict=True):
         value, variance = value + v, variance + var
     return value, variance
+
+
+def unknown_share(known: FloatArray, missing: FloatArray) -> FloatArray:
+    """The share of a population cell with an unknown outcome (nan where it has none)."""
+    total = np.maximum(known, 0.0) + np.maximum(missing, 0.0)
+    safe = np.where(total > 0, total, 1.0)
+    share: FloatArray = np.where(
+        total > 0, np.minimum(np.maximum(missing, 0.0) / safe, 1.0), math.nan
+    )
+    return share
+
+
+@dataclass(frozen=True)
+class TableBases:
+    """`Base` of one value in each stacked table, as arrays over the tables.
+
+    Attributes:
+        count: The denominator's count and its noise variance.
+        observations: Its number of observations and their noise variance (surveys).
+        unknown: The unknown-outcome share (nan where not released).
+    """
+
+    count: tuple[FloatArray, FloatArray]
+    observations: tuple[FloatArray, FloatArray] | None
+    unknown: FloatArray
+
+    def base(self, k: int) -> Base:
+        """Table ``k``'s base."""
+        value, variance = self.count
+        observed = None
+        if self.observations is not None:
+            n, n_var = self.observations
+            observed = Noisy(float(n[k]), math.sqrt(float(n_var[k])))
+        share = float(self.unknown[k])
+        return Base(
+            Noisy(float(value[k]), math.sqrt(float(variance[k]))),
+            observed,
+            share if math.isfinite(share) else None,
+        )
+
+
+def table_bases(
+    cells: Cells,
+    layout: Layout,
+    margins: Stacked,
+    groups: list[int],
+    cell: Cell,
+    denominator: tuple[str, ...],
+    survey: bool,
+) -> TableBases:
+    """The rules' base in each stacked table on its own (see `base_of`)."""
+    count = table_measures(cells, layout, margins, groups, cell, denominator, False)
+    observed = (
+        table_measures(cells, layout, margins, groups, cell, denominator, True) if survey else None
+    )
+    share = np.full(layout.tile, math.nan)
+    released = margins.has(UNKNOWN)
+    if released.any():
+        every = layout.spec.outcome.codes
+        known = table_measures(cells, layout, margins, groups, cell, every, False)
+        missing = table_measures(cells, layout, margins, groups, cell, UNKNOWN, False)
+        share = np.where(
+            released & known[2] & missing[2], unknown_share(known[0], missing[0]), math.nan
+        )
+    return TableBases(count[:2], None if observed is None else (observed[0], observed[1]), share)
 
 
 def base_of(
     cells: Cells,
     layout: Layout,
-    margins: list[tuple[Margin, ...]],
+    margins: Stacked | Sequence[tuple[Margin, ...]],
     groups: list[int],
     cell: Cell,
     denominator: tuple[str, ...],
@@ -128,26 +301,32 @@ def base_of(
 ) -> Base:
     """The rules' base for a value of ``groups`` in ``cell`` dividing by ``denominator``.
 
+    Summed over the stacked tables; the unknown-outcome share only when every table
+    releases its margin.
+
     Args:
         cells: The stacked tables' cells.
         layout: Their layout.
-        margins: Each stacked table's margins (empty for a node that releases none).
+        margins: Each stacked table's margins (`Stacked.of`; none for a node that
+            releases none).
         groups: Positions of the group codes that make up the group.
         cell: Positions of the breakdown codes.
         denominator: The outcome codes the indicator divides by.
         survey: Whether the tables have observation counts.
     """
+    if not isinstance(margins, Stacked):
+        margins = Stacked.of(margins, layout.tile)
     count = _measure(cells, layout, margins, groups, cell, denominator, False)
     assert count is not None  # the denominator's own cells are always there
     observed = _measure(cells, layout, margins, groups, cell, denominator, True) if survey else None
     unknown = None
     every = layout.spec.outcome.codes
-    if all(any(m.codes == UNKNOWN for m in copy) for copy in margins) and margins:
+    if margins.listed and np.all(margins.has(UNKNOWN)[: margins.listed]):
         known = _measure(cells, layout, margins, groups, cell, every, False)
         missing = _measure(cells, layout, margins, groups, cell, UNKNOWN, False)
         if known is not None and missing is not None:
-            total = max(known[0], 0.0) + max(missing[0], 0.0)
-            unknown = min(max(missing[0], 0.0) / total, 1.0) if total > 0 else None
+            share = float(unknown_share(np.array([known[0]]), np.array([missing[0]]))[0])
+            unknown = share if math.isfinite(share) else None
     return Base(
         Noisy(count[0], math.sqrt(count[1])),
         None if observed is None else Noisy(observed[0], math.sqrt(observed[1])),

@@ -394,9 +394,10 @@ class Session:
     async def _describe(
         self, node: NodeAddress, timeout: float, signer: QuerySigner | None
     ) -> pb.NodeDescription | NodeFailure:
-        revoked = await asyncio.to_thread(self.dialer.revoked, node, timeout)
-        if revoked is not None:
-            return revoked
+        if self.dialer.tls is not None and self.dialer.revocations is not None:
+            revoked = await asyncio.to_thread(self.dialer.revoked, node, timeout)
+            if revoked is not None:  # (without a CRL there is nothing to check: no thread)
+                return revoked
         metadata = [signer.identity_for(node.id)] if signer is not None else None
         stub = self._stub(node)
         try:

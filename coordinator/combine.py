@@ -10,21 +10,21 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
-from coordinator.bases import Base, Margin, base_of, positions_of, read_margins
+from coordinator.across import Estimated, Key, gap_bounds, node_estimates, settle
+from coordinator.bases import Base, Margin, Stacked, base_of, positions_of, read_margins
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import (
     DEVIATES,
     NONE,
     NOT_APPLICABLE,
-    UNRELIABLE,
     Flags,
     Status,
 )
@@ -48,7 +48,7 @@ from indicators.spec import (
 )
 from indicators.variables import AGE
 from privacy.disclosure import DisclosureRules
-from privacy.estimators import Cells, Estimate, Linear, difference_interval, rate_interval
+from privacy.estimators import Cells, Estimate, rate_interval
 from protos import node_pb2 as pb
 
 __all__ = [
@@ -140,6 +140,27 @@ class BenchmarkRow:
     deviation: str = ""  # concept codes ("wstatus=register_activity") and the node's notes
     release: str = ""  # the citable release id (set when published)
 
+    def amended(self, **changes: Any) -> BenchmarkRow:
+        """This row with some fields changed (`dataclasses.replace`, for many rows).
+
+        The copy takes this row's field values as they are, then the changes; unlike
+        ``replace`` it does not run ``__init__`` over every field again (rows have no
+        ``__post_init__``), which made adding metadata to a 300-city query's rows slow.
+
+        Raises:
+            TypeError: A change names no field of the row.
+        """
+        unknown = changes.keys() - _ROW_FIELDS
+        if unknown:
+            raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
+        row = object.__new__(BenchmarkRow)
+        row.__dict__.update(self.__dict__)
+        row.__dict__.update(changes)
+        return row
+
+
+_ROW_FIELDS = frozenset(f.name for f in fields(BenchmarkRow))
+
 
 @dataclass(frozen=True)
 class _Source:
@@ -155,11 +176,18 @@ class _Source:
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
     line_source: str = ""  # where a single node's poverty line comes from
+    _stacked: dict[int, Stacked] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def survey(self) -> bool:
         """Whether any stacked table is a survey's (its cells have a design effect)."""
         return bool(np.any(self.cells.deff > 0))
+
+    def stacked(self, tiles: int) -> Stacked:
+        """The stacked tables' margins side by side (made once per source)."""
+        if tiles not in self._stacked:
+            self._stacked[tiles] = Stacked.of(self.margins, tiles)
+        return self._stacked[tiles]
 
 
 def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
@@ -308,33 +336,13 @@ def _published(x: float, share: bool) -> float | None:
     return _pct(min(max(x, 0.0), 1.0) if share else max(x, 0.0))
 
 
-@dataclass(frozen=True)
-class _Estimated:
-    """One group's estimate in one breakdown cell, with what publication needs.
-
-    ``variance`` is each cell's variance as this estimate reads it (a survey's binned
-    distribution: its sampling part from the population cell's mean weight) and ``own``
-    the cells whose variance it set.
-    """
-
-    linear: Linear
-    estimate: Estimate
-    flag: str
-    status: Status
-    interval: tuple[float, float]
-    unknown_share: float | None = None
-    variance: npt.NDArray[np.float64] | None = field(default=None, repr=False)
-    own: Mask | None = field(default=None, repr=False)
-    share: bool = False
-
-
 def _estimate(
     source: _Source,
     layout: Layout,
     indicator: Indicator,
     groups: list[int],
     cell: Cell,
-) -> _Estimated:
+) -> Estimated:
     linear = pooled_linear(
         source.aggregate, source.cells, layout, indicator, groups, cell, source.lines
     )
@@ -343,7 +351,9 @@ def _estimate(
     where = positions_of(outcome)
     counted = layout.mask(groups, cell, [where[c] for c in denominator])
     survey = source.survey
-    base = base_of(source.cells, layout, source.margins, groups, cell, denominator, survey)
+    base = base_of(
+        source.cells, layout, source.stacked(layout.tile), groups, cell, denominator, survey
+    )
     cells, own = source.cells, layout.population(groups, cell)
     if survey and indicator.kind != RATIO:
         cells = _by_mean_weight(source, layout, groups, cell, denominator, base)
@@ -353,28 +363,22 @@ def _estimate(
         base.count.value,
         base.observations.value if base.observations else base.count.value,
     )
-    judged = source.rules.judge(base.count, base.observations, base.unknown_share)
-    flag = source.rules.estimate_flag(judged.flag, estimate.value, estimate.se)
-    status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
-    if indicator.kind != RATIO and _noise_dominated(source, layout, groups, cell):
-        flag = flag or UNRELIABLE
-        status = Status.SUPPRESSED
-    if not (finite(linear) and math.isfinite(estimate.se)):  # a term has no denominator
-        flag = flag or UNRELIABLE
-        status = Status.SUPPRESSED
-        interval = (math.nan, math.nan)
-    elif indicator.kind == RATIO and source.aggregate in ("", POPULATION):
+    defined = finite(linear) and math.isfinite(estimate.se)
+    rate = indicator.kind == RATIO and source.aggregate in ("", POPULATION)
+    interval = (math.nan, math.nan)
+    if defined and rate:
         numerator = [i for i, c in enumerate(outcome) if c in indicator.numerator]
         num = layout.mask(groups, cell, numerator)
         interval = rate_interval(cells, num, counted, layout.tile)
-        if not all(map(math.isfinite, interval)):  # noise swamps the rate
-            flag = flag or UNRELIABLE
-            status = Status.SUPPRESSED
-    else:
+    elif defined:
         interval = estimate.interval()
-    return _Estimated(
-        linear, estimate, flag, status, interval, base.unknown_share, cells.variance, own,
-        is_share(indicator) and indicator.kind == RATIO,
+    noisy = indicator.kind != RATIO and _noise_dominated(source, layout, groups, cell)
+    flag, status, interval = settle(
+        source.rules, estimate, base, interval, defined=defined, noisy=noisy, rate=rate
+    )
+    return Estimated(
+        linear.value, estimate, flag, status, interval, base.unknown_share,
+        is_share(indicator) and indicator.kind == RATIO, linear, cells.variance, own,
     )  # fmt: skip
 
 
@@ -402,32 +406,38 @@ def _by_mean_weight(
             margins: list[tuple[Margin, ...]] = [
                 source.margins[k] if k < len(source.margins) else ()
             ]
-            base = base_of(layout.part(cells, k), one, margins, groups, cell, denominator, True)
+            base = base_of(
+                layout.part(cells, k), one, Stacked.of(margins, 1), groups, cell, denominator, True
+            )
         if base.observations is None or base.observations.value <= 0 or base.count.value <= 0:
             continue
         weights[layout.at(k)] = base.count.value / base.observations.value
     return cells.with_mean_weight(population & ~np.isnan(weights), weights)
 
 
-def gap_interval(est: _Estimated, comp: _Estimated, cells: Cells) -> tuple[float, float, float]:
+def gap_interval(est: Estimated, comp: Estimated, cells: Cells) -> tuple[float, float, float]:
     """A gap between two estimates on the same cells: value and 95% interval (MOVER).
 
     Each term's own interval (a rate's score interval, else ``value +- z se``) goes into
-    `difference_interval` with the two estimates' delta-method correlation, the cells'
-    variances as each estimate reads its own population.
+    `coordinator.across.gap_bounds` with the two estimates' delta-method correlation, the
+    cells' variances as each estimate reads its own population.
     """
+    assert est.linear is not None and comp.linear is not None
     assert est.variance is not None and comp.variance is not None
     assert est.own is not None
     cells = Cells(cells.values, np.where(est.own, est.variance, comp.variance), cells.samples)
     se1, se2 = est.linear.se(cells), comp.linear.se(cells)
     covariance = est.linear.covariance(comp.linear, cells)
-    correlation = covariance / (se1 * se2) if se1 > 0 and se2 > 0 else 0.0
-    terms = []
-    for e in (est, comp):
-        value = min(max(e.linear.value, 0.0), 1.0) if e.share else e.linear.value
-        terms.append((value, *e.interval))
-    low, high = difference_interval(terms[0], terms[1], min(max(correlation, -1.0), 1.0))
-    return terms[0][0] - terms[1][0], low, high
+
+    def f(x: float) -> npt.NDArray[np.float64]:
+        return np.array([x], dtype=np.float64)
+
+    gap, low, high = gap_bounds(
+        (f(est.value), f(est.interval[0]), f(est.interval[1])),
+        (f(comp.value), f(comp.interval[0]), f(comp.interval[1])),
+        (f(se1), f(se2)), f(covariance), est.share,
+    )  # fmt: skip
+    return float(gap[0]), float(low[0]), float(high[0])
 
 
 def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: Cell) -> bool:
@@ -451,58 +461,87 @@ def _noise_dominated(source: _Source, layout: Layout, groups: list[int], cell: C
     return False
 
 
+def _pairs(spec: TableSpec, comparator: str, aggregate: str) -> dict[Key, Key]:
+    """Each row's group and breakdown cell, in row order, with what it is compared with."""
+    return {
+        (group, cell): comparator_cell(spec, comparator, group, cell)
+        for cell in _cells(spec, aggregate)
+        for group, _ in groups_of(spec)
+    }
+
+
 def _rows_for(
     source: _Source, spec: TableSpec, indicator: Indicator, plan: Plan
 ) -> list[BenchmarkRow]:
+    """Rows of one indicator for one source, estimated one group and cell at a time."""
+    layout = Layout(spec, len(source.cells.values) // spec.n_cells)
+    members = dict(groups_of(spec))
+    pairs = _pairs(spec, comparator_group(spec, plan.query.comparator), source.aggregate)
+    compared = set(pairs.values())
+    kept: dict[Key, Estimated] = {}  # comparator estimates only: a pooled one is wide
+
+    def estimate(key: Key) -> Estimated:
+        found = kept.get(key)
+        if found is None:
+            found = _estimate(source, layout, indicator, members[key[0]], key[1])
+            if key in compared:
+                kept[key] = found
+        return found
+
+    def gap(key: Key, versus: Key, est: Estimated, comp: Estimated) -> tuple[float, float, float]:
+        return gap_interval(est, comp, source.cells)
+
+    return _rows(source, indicator, plan, pairs, estimate, gap)
+
+
+def _rows(
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key],
+    estimate: Callable[[Key], Estimated],
+    gap: Callable[[Key, Key, Estimated, Estimated], tuple[float, float, float]],
+) -> list[BenchmarkRow]:  # fmt: skip
     """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
+    _, spec = plan.indicator(indicator.name)
     comparator = comparator_group(spec, plan.query.comparator)
-    layout = Layout(spec, len(source.cells.values) // spec.n_cells)
     share = is_share(indicator)
     breakdown_dims = spec.dims[1:]
-    groups = groups_of(spec)
-    members_of = dict(groups)
-    compared: dict[tuple[str, Cell], _Estimated] = {}  # comparator estimates
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
-
-    def estimated(group: str, cell: Cell) -> _Estimated:
-        return compared.get((group, cell)) or _estimate(
-            source, layout, indicator, members_of[group], cell
-        )
-
-    for cell in _cells(spec, source.aggregate):
-        for group, _ in groups:
-            est = estimated(group, cell)
-            versus = comparator_cell(spec, comparator, group, cell)
-            if versus not in compared:
-                compared[versus] = estimated(*versus)
-            comp = compared[versus]
-            comp_shown = comp.status == Status.PUBLISHED
-            values: dict[str, Any] = {}
-            if est.status == Status.PUBLISHED:
-                values = _estimate_fields(est, share)
-                if versus != (group, cell) and comp_shown:
-                    values.update(_gap_fields(gap_interval(est, comp, source.cells), share))
-            row = BenchmarkRow(
+    below = indicator.kind == BELOW_LINE
+    breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
+    flags: dict[str, Flags] = {}
+    for (group, cell), versus in pairs.items():
+        est, comp = estimate((group, cell)), estimate(versus)
+        if cell not in breakdowns:
+            breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
+        if est.flag not in flags:
+            flags[est.flag] = Flags(est.flag) | source.extra_flags
+        comp_shown = comp.status == Status.PUBLISHED
+        values: dict[str, Any] = {}
+        if est.status == Status.PUBLISHED:
+            values = _estimate_fields(est, share)
+            if versus != (group, cell) and comp_shown:
+                values.update(_gap_fields(gap((group, cell), versus, est, comp), share))
+        rows.append(
+            BenchmarkRow(
                 node=source.node,
                 geo=source.geo,
                 time_period=source.period,
                 indicator=indicator.name,
                 group_dim=plan.query.group_dim,
                 group=group,
-                breakdown=_breakdown(breakdown_dims, cell, indicator),
+                breakdown=breakdowns[cell],
                 comparator=comparator,
                 unit=indicator.unit,
-                flags=Flags(est.flag) | source.extra_flags,
+                flags=flags[est.flag],
                 status=est.status,
-                comparator_value=_published(comp.linear.value, share) if comp_shown else None,
-                poverty_line=line if indicator.kind == BELOW_LINE else None,
-                poverty_line_source=source.line_source if indicator.kind == BELOW_LINE else "",
+                comparator_value=_published(comp.value, share) if comp_shown else None,
+                poverty_line=line if below else None,
+                poverty_line_source=source.line_source if below else "",
                 aggregate=source.aggregate,
                 unknown_share=_pct(est.unknown_share),
                 **values,
             )
-            rows.append(row)
+        )
     return rows
 
 
@@ -523,7 +562,7 @@ def _breakdown(dims: tuple[Dim, ...], cell: Cell, indicator: Indicator) -> dict[
     }
 
 
-def _estimate_fields(est: _Estimated, share: bool) -> dict[str, Any]:
+def _estimate_fields(est: Estimated, share: bool) -> dict[str, Any]:
     """A published row's value, interval and denominator."""
     low, high = est.interval
     value = est.estimate
@@ -655,16 +694,19 @@ def benchmark_rows(
         if indicator.kind == BELOW_LINE:
             lines = poverty_lines(plan, having)
             having = {n: a for n, a in having.items() if n in lines}
+        sources = {
+            node_id: _node_source(plan, spec, node_id, a, lines, flagged)
+            for node_id in node_order
+            if (a := having.get(node_id)) is not None
+        }
+        across = _across(spec, indicator, plan, sources)
         for node_id in node_order:
-            if node_id in having:
-                a = having[node_id]
-                source = _Source(
-                    node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
-                    [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
-                    lines=[lines[node_id]] if lines else None,
-                    line_source=_line_source(plan, a) if lines else "",
-                )  # fmt: skip
-                rows += _rows_for(source, spec, indicator, plan)
+            if node_id in sources:
+                rows += (
+                    across(sources[node_id])
+                    if across
+                    else _rows_for(sources[node_id], spec, indicator, plan)
+                )
                 continue
             known = answers.get(node_id)
             geo = known.geo if known else (geos or {}).get(node_id, "")
@@ -673,6 +715,48 @@ def benchmark_rows(
             rows += _missing_rows(node_id, geo, period, spec, indicator, plan, flagged, status)
         if pooling.enabled and answers:
             rows += _pooled_rows(plan, spec, indicator, node_order, having, lines, pooling, flagged)
+    return rows
+
+
+def _node_source(
+    plan: Plan, spec: TableSpec, node_id: str, a: NodeTables, lines: dict[str, float],
+    flagged: Flags,
+) -> _Source:  # fmt: skip
+    """One answering node's rows' source: its table of the indicator."""
+    return _Source(
+        node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
+        [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
+        lines=[lines[node_id]] if lines else None,
+        line_source=_line_source(plan, a) if lines else "",
+    )  # fmt: skip
+
+
+def _across(
+    spec: TableSpec, indicator: Indicator, plan: Plan, sources: dict[str, _Source]
+) -> Callable[[_Source], list[BenchmarkRow]] | None:
+    """The rows of each node's source, from every node's ratio estimated at once.
+
+    None for other kinds of indicator (their rows are estimated node by node).
+    """
+    if indicator.kind != RATIO or not sources:
+        return None
+    pairs = _pairs(spec, comparator_group(spec, plan.query.comparator), "")
+    order = {node: k for k, node in enumerate(sources)}
+    found = node_estimates(
+        spec, indicator, [s.cells for s in sources.values()],
+        [s.margins[0] for s in sources.values()], [s.rules for s in sources.values()],
+        dict(groups_of(spec)), pairs,
+    )  # fmt: skip
+
+    def rows(source: _Source) -> list[BenchmarkRow]:
+        k = order[source.node]
+        gaps = found.gaps[k]
+
+        def gap(key: Key, versus: Key, _: Estimated, __: Estimated) -> tuple[float, float, float]:
+            return gaps[(key, versus)]
+
+        return _rows(source, indicator, plan, pairs, found.estimates[k].__getitem__, gap)
+
     return rows
 
 

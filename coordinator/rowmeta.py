@@ -18,8 +18,8 @@ noisy share, never the node's exact ``unmapped_share_ceil``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from coordinator.combine import (
     POOLED,
@@ -95,6 +95,49 @@ def _joined(values: Iterable[str]) -> str:
     return "+".join(sorted({v for v in values if v}))
 
 
+def _fixed(
+    row: BenchmarkRow,
+    plan: Plan,
+    answers: Mapping[str, NodeTables],
+    pooling: Pooling,
+    levels: Mapping[str, str] | None,
+    pooled: bool,
+) -> tuple[dict[str, str], Callable[[BenchmarkRow], dict[str, Any]] | None]:
+    """What every row of the row's node and indicator gains, and what depends on the row.
+
+    The second part is None unless the node (or a pooled member) counts unmapped values
+    as unknown: then each row's deviation states its own unknown share, and it is ``d``.
+    """
+    variables = plan.indicator(row.indicator)[1].variables()
+    answer = answers.get(row.node)
+    if answer is not None:
+        pairs = codes_of(answer, variables)
+        fixed = {"source": answer.source, "geo_level": answer.geo_level}
+        if not _unmapped(pairs):
+            return {**fixed, "deviation": _deviation(answer, variables, pairs, row)}, None
+        return fixed, lambda r: {
+            "deviation": _deviation(answer, variables, pairs, r),
+            "flags": r.flags | DEVIATES,
+        }
+    if pooled:
+        members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
+        codes = [f"{a.node_id}:{c}" for a in members for c in codes_of(a, variables)]
+        fixed = {
+            "geo": "+".join(a.geo for a in members),
+            "source": _joined(a.source for a in members),
+            "geo_level": _joined(a.geo_level for a in members),
+        }
+        if not _unmapped(codes):
+            return {**fixed, "deviation": ";".join(codes)}, None
+        return fixed, lambda r: {
+            "deviation": ";".join(codes) + f" ({unmapped_note(r.unknown_share)})",
+            "flags": r.flags | DEVIATES,
+        }
+    if row.node != POOLED:
+        return {"geo_level": (levels or {}).get(row.node, "")}, None
+    return {}, None
+
+
 def describe_rows(
     rows: Sequence[BenchmarkRow],
     plan: Plan,
@@ -105,35 +148,17 @@ def describe_rows(
     """The rows with ``source``, ``deviation`` and ``geo_level`` (and pooled composition).
 
     Rows of nodes without an answer get the ``geo_level`` they described (``levels``),
-    and a blank source and deviation: nothing they signed says more.
+    and a blank source and deviation: nothing they signed says more. What a node's rows
+    share is read once per node and indicator.
     """
     out: list[BenchmarkRow] = []
+    known: dict[tuple[str, str, bool], tuple[dict[str, str], Any]] = {}
     for row in rows:
-        variables = plan.indicator(row.indicator)[1].variables()
-        answer = answers.get(row.node)
-        if answer is not None:
-            pairs = codes_of(answer, variables)
-            row = replace(
-                row,
-                source=answer.source,
-                geo_level=answer.geo_level,
-                deviation=_deviation(answer, variables, pairs, row),
-                flags=row.flags | (DEVIATES if _unmapped(pairs) else ""),
-            )
-        elif row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED):
-            members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
-            codes = [f"{a.node_id}:{c}" for a in members for c in codes_of(a, variables)]
-            unmapped = _unmapped(codes)
-            row = replace(
-                row,
-                geo="+".join(a.geo for a in members),
-                source=_joined(a.source for a in members),
-                geo_level=_joined(a.geo_level for a in members),
-                deviation=";".join(codes)
-                + (f" ({unmapped_note(row.unknown_share)})" if unmapped else ""),
-                flags=row.flags | (DEVIATES if unmapped else ""),
-            )
-        elif row.node != POOLED:
-            row = replace(row, geo_level=(levels or {}).get(row.node, ""))
-        out.append(row)
+        pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
+        key = (row.node, row.indicator, pooled)
+        if key not in known:
+            known[key] = _fixed(row, plan, answers, pooling, levels, pooled)
+        fixed, per_row = known[key]
+        changes = {**fixed, **per_row(row)} if per_row is not None else fixed
+        out.append(row.amended(**changes) if changes else row)
     return out

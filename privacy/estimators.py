@@ -32,10 +32,18 @@ __all__ = [
     "below_linear",
     "difference",
     "difference_interval",
+    "difference_intervals",
+    "gradient_variance",
+    "pow2",
     "quantile_linear",
     "rate_interval",
+    "rate_intervals",
     "ratio",
     "ratio_linear",
+    "ratio_rows",
+    "sampling_term",
+    "score_bounds",
+    "selected_sums",
     "total_linear",
 ]
 
@@ -154,19 +162,48 @@ class Estimate:
         return self.value - z * self.se, self.value + z * self.se
 
 
+def selected_sums(values: FloatArray, mask: BoolArray) -> FloatArray:
+    """Each row's sum of the masked cells of a (rows, cells) array.
+
+    The same sum, bit for bit, as ``row[mask].sum()`` on each row: the selected cells are
+    gathered into a C-ordered block first, so each row is summed pairwise on its own.
+    """
+    block = np.take(values, np.flatnonzero(mask), axis=-1)
+    sums: FloatArray = block.sum(axis=-1)
+    return sums
+
+
+def ratio_rows(
+    values: FloatArray, num: BoolArray, den: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The ratio of two sums of cells on every row of ``values`` (rows, cells) at once.
+
+    Returns each row's ratio ``r``, denominator ``d`` and gradient ``(num - r den) / d``;
+    a row whose denominator is not positive has a ratio and gradient of nan.
+    """
+    d = selected_sums(values, den)
+    defined = d > 0
+    safe = np.where(defined, d, 1.0)
+    r = np.where(defined, selected_sums(values, num) / safe, math.nan)
+    g = (num.astype(np.float64) - r[..., None] * den.astype(np.float64)) / safe[..., None]
+    return r, d, g if defined.all() else np.where(defined[..., None], g, math.nan)
+
+
+def gradient_variance(grad: FloatArray, variance: FloatArray) -> FloatArray:
+    """``sum(grad^2 x variance)`` over the last axis: a linear estimate's cell variance."""
+    out: FloatArray = np.sum(grad**2 * variance, axis=-1)
+    return out
+
+
 def _gradient(cells: Cells, num: BoolArray, den: BoolArray) -> tuple[float, float, FloatArray]:
-    d = float(cells.values[den].sum())
-    if d <= 0:
-        return math.nan, d, np.full(cells.values.shape, math.nan)
-    r = float(cells.values[num].sum()) / d
-    g = (num.astype(np.float64) - r * den.astype(np.float64)) / d
-    return r, d, g
+    r, d, g = ratio_rows(cells.values[None], num, den)
+    return float(r[0]), float(d[0]), g[0]
 
 
 def ratio(cells: Cells, num: BoolArray, den: BoolArray) -> Estimate:
     """The ratio of the numerator cells' sum to the denominator cells' sum."""
     r, d, g = _gradient(cells, num, den)
-    se = math.sqrt(float(np.sum(g**2 * cells.variance))) if math.isfinite(r) else math.nan
+    se = math.sqrt(float(gradient_variance(g, cells.variance))) if math.isfinite(r) else math.nan
     return Estimate(r, se, d, float(cells.samples[den].sum()))
 
 
@@ -199,11 +236,30 @@ def difference_interval(
         second: ``(value, low, high)`` of the term subtracted.
         correlation: The two estimates' correlation (from the delta method).
     """
+    low, high = difference_intervals(
+        (_one(first[0]), _one(first[1]), _one(first[2])),
+        (_one(second[0]), _one(second[1]), _one(second[2])),
+        _one(correlation),
+    )
+    return float(low[0]), float(high[0])
+
+
+def _one(x: float) -> FloatArray:
+    """A number as a one-element array (the scalar forms run the vectorised arithmetic)."""
+    return np.array([x], dtype=np.float64)
+
+
+def difference_intervals(
+    first: tuple[FloatArray, FloatArray, FloatArray],
+    second: tuple[FloatArray, FloatArray, FloatArray],
+    correlation: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """`difference_interval` element-wise, on arrays of values, bounds and correlations."""
     (t1, l1, u1), (t2, l2, u2) = first, second
-    down = (t1 - l1) ** 2 + (u2 - t2) ** 2 - 2 * correlation * (t1 - l1) * (u2 - t2)
-    up = (u1 - t1) ** 2 + (t2 - l2) ** 2 - 2 * correlation * (u1 - t1) * (t2 - l2)
+    down = pow2(t1 - l1) + pow2(u2 - t2) - 2 * correlation * (t1 - l1) * (u2 - t2)
+    up = pow2(u1 - t1) + pow2(t2 - l2) - 2 * correlation * (u1 - t1) * (t2 - l2)
     gap = t1 - t2
-    return gap - math.sqrt(max(down, 0.0)), gap + math.sqrt(max(up, 0.0))
+    return gap - np.sqrt(np.maximum(down, 0.0)), gap + np.sqrt(np.maximum(up, 0.0))
 
 
 @dataclass(frozen=True)
@@ -228,7 +284,7 @@ class Linear:
         if not math.isfinite(self.value):
             return math.nan
         extra = sum(e * e for e in self.errors.values())
-        return math.sqrt(float(np.sum(self.grad**2 * cells.variance)) + extra)
+        return math.sqrt(float(gradient_variance(self.grad, cells.variance)) + extra)
 
     def covariance(self, other: Linear, cells: Cells) -> float:
         """Covariance with another estimate on the same cells (shared error sources too)."""
@@ -361,6 +417,27 @@ def below_linear(
     return Linear(float(weights @ counts), _spread(weights, mask, bin_of_cell))
 
 
+def pow2(x: FloatArray) -> FloatArray:
+    """``x ** 2`` as Python computes it on a float (libm's pow, not numpy's ``x * x``).
+
+    The per-row arithmetic and its vectorised form must agree to the last bit: they
+    square with the same function.
+    """
+    out: FloatArray = np.power(x, np.full(np.shape(x), 2.0))
+    return out
+
+
+def _table_sums(
+    deff: FloatArray, values: FloatArray, samples: FloatArray, den: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per row of (tables, cells) arrays: the ``den`` cells' largest deff, count, samples."""
+    return (
+        np.where(den, deff, 0.0).max(axis=-1, initial=0.0),
+        np.where(den, values, 0.0).sum(axis=-1),
+        np.where(den, samples, 0.0).sum(axis=-1),
+    )
+
+
 def _per_table(
     cells: Cells, den: BoolArray, copies: int | list[BoolArray] | None
 ) -> list[tuple[float, float, float]]:
@@ -371,11 +448,11 @@ def _per_table(
     """
     if isinstance(copies, int):
         shape = (copies, den.size // copies)
-        where = den.reshape(shape)
-        deff = np.where(where, cells.deff.reshape(shape), 0.0).max(axis=1, initial=0.0)
-        values = np.where(where, cells.values.reshape(shape), 0.0).sum(axis=1)
-        samples = np.where(where, cells.samples.reshape(shape), 0.0).sum(axis=1)
-        return list(zip(deff.tolist(), values.tolist(), samples.tolist(), strict=True))
+        sums = _table_sums(
+            cells.deff.reshape(shape), cells.values.reshape(shape),
+            cells.samples.reshape(shape), den.reshape(shape),
+        )  # fmt: skip
+        return list(zip(*(s.tolist() for s in sums), strict=True))
     out = []
     for copy in copies or [np.ones(cells.values.shape, dtype=bool)]:
         part = den & copy
@@ -387,6 +464,60 @@ def _per_table(
             )
         )
     return out
+
+
+def sampling_term(deff: FloatArray, d_j: FloatArray, n_j: FloatArray, d: FloatArray) -> FloatArray:
+    """One stacked table's part of a rate's sampling term ``k`` (0 for a register table)."""
+    share = pow2(np.maximum(d_j, 0.0) / d)
+    term: FloatArray = np.where(deff > 0, share * deff / np.maximum(n_j, 1.0), 0.0)
+    return term
+
+
+def score_bounds(
+    r: FloatArray, s_num: FloatArray, s_den: FloatArray, k: FloatArray, z: float = Z95
+) -> tuple[FloatArray, FloatArray]:
+    """The score interval's bounds from its terms (see `rate_interval`), element-wise.
+
+    nan where the set of plausible rates is not an interval inside [0, 1].
+    """
+    z2 = z * z
+    # (r - p)^2 - z^2 (s_num (1 - 2p) + s_den p^2 + k p (1 - p)) <= 0, as a p^2 + b p + c
+    a = 1.0 - z2 * (s_den - k)
+    b = -2.0 * r + z2 * (2.0 * s_num - k)
+    c = r * r - z2 * s_num
+    disc = b * b - 4.0 * a * c
+    bad = (a <= 0) | (disc < 0)
+    root = np.sqrt(np.where(bad, 0.0, disc))
+    two_a = np.where(bad, 1.0, 2 * a)
+    low = np.maximum(0.0, np.minimum((-b - root) / two_a, r))
+    high = np.minimum(1.0, np.maximum((-b + root) / two_a, r))
+    return np.where(bad, math.nan, low), np.where(bad, math.nan, high)
+
+
+def _rate_terms(
+    values: FloatArray, noise: FloatArray, num: BoolArray, den: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per row: the denominator ``d``, the clipped rate and the noise terms over ``d^2``."""
+    d = selected_sums(values, den)
+    safe = np.where(d > 0, d, 1.0)
+    r = np.minimum(np.maximum(selected_sums(values, num) / safe, 0.0), 1.0)
+    d2 = pow2(safe)
+    return d, r, selected_sums(noise, num) / d2, selected_sums(noise, den) / d2
+
+
+def rate_intervals(
+    cells: Cells, num: BoolArray, den: BoolArray, z: float = Z95
+) -> tuple[FloatArray, FloatArray]:
+    """`rate_interval` of one table on every row of (tables, cells) arrays at once.
+
+    ``cells`` holds arrays of shape (tables, cells); ``num`` and ``den`` select cells of
+    one table. Each row's bounds equal ``rate_interval`` on that table alone, bit for bit.
+    """
+    d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den)
+    deff, d_j, n_j = _table_sums(cells.deff, cells.values, cells.samples, den)
+    k = 0.0 + sampling_term(deff, d_j, n_j, np.where(d > 0, d, 1.0))
+    low, high = score_bounds(r, s_num, s_den, k, z)
+    return np.where(d > 0, low, math.nan), np.where(d > 0, high, math.nan)
 
 
 def rate_interval(
@@ -417,24 +548,15 @@ def rate_interval(
         ``(low, high)``; ``(nan, nan)`` when the denominator is not positive or noise
         swamps the rate (the set of plausible rates is not an interval inside [0, 1]).
     """
-    d = float(cells.values[den].sum())
+    d, r, s_num, s_den = (
+        float(t[0]) for t in _rate_terms(cells.values[None], cells.noise_variance[None], num, den)
+    )
     if d <= 0:
         return math.nan, math.nan
-    r = min(max(float(cells.values[num].sum()) / d, 0.0), 1.0)
-    s_num = float(cells.noise_variance[num].sum()) / d**2
-    s_den = float(cells.noise_variance[den].sum()) / d**2
+    tables = _per_table(cells, den, copies)
+    deff, d_j, n_j = (np.array(t, dtype=np.float64) for t in zip(*tables, strict=True))
     k = 0.0
-    for deff, d_j, n_j in _per_table(cells, den, copies):
-        if deff > 0:
-            k += (max(d_j, 0.0) / d) ** 2 * deff / max(n_j, 1.0)
-    z2 = z * z
-    # (r - p)^2 - z^2 (s_num (1 - 2p) + s_den p^2 + k p (1 - p)) <= 0, as a p^2 + b p + c
-    a = 1.0 - z2 * (s_den - k)
-    b = -2.0 * r + z2 * (2.0 * s_num - k)
-    c = r * r - z2 * s_num
-    disc = b * b - 4.0 * a * c
-    if a <= 0 or disc < 0:
-        return math.nan, math.nan
-    root = math.sqrt(disc)
-    low, high = (-b - root) / (2 * a), (-b + root) / (2 * a)
-    return max(0.0, min(low, r)), min(1.0, max(high, r))
+    for term in sampling_term(deff, d_j, n_j, np.full(deff.shape, d)).tolist():
+        k += term  # table by table, in order (a register's term is 0)
+    low, high = score_bounds(_one(r), _one(s_num), _one(s_den), _one(k), z)
+    return float(low[0]), float(high[0])

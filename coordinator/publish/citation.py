@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from common.versions import software_version
 from coordinator.combine import BenchmarkRow
@@ -62,4 +62,4 @@ def release_id(coordinator_id: str, query_ids: Sequence[str], when: dt.datetime)
 
 def with_release(rows: Iterable[BenchmarkRow], release: str) -> list[BenchmarkRow]:
     """The rows, each naming the release they are published in."""
-    return [replace(row, release=release) for row in rows]
+    return [row.amended(release=release) for row in rows]

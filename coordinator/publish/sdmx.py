@@ -44,25 +44,29 @@ grew to most of a 100-city query's time.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-import sdmx
-from sdmx.message import Header, StructureMessage
-from sdmx.model import common, v21
+from typing import Any, NamedTuple, TypeVar
 
 from common.errors import FedstatsError, Reason
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
 from coordinator.publish.citation import Citation
 from coordinator.publish.numbers import published
+from coordinator.publish.sdmx_import import sdmx_parts
 from indicators.catalogue import CATALOGUE
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
 from indicators.variables import CATEGORICAL
+
+sdmx_parts()  # the model and XML writer of sdmx1, without its web client (see there)
+
+from sdmx.message import Header, StructureMessage  # noqa: E402
+from sdmx.model import common, v21  # noqa: E402
+from sdmx.writer.xml import to_xml  # noqa: E402
 
 __all__ = [
     "AGENCY",
@@ -136,6 +140,7 @@ STATS = (
     Stat("GAP_CI_HIGH", "PP", "Upper bound of the 95% confidence interval of the gap", gap=True),
     Stat("DENOM", "NR", "Denominator: noisy (weighted) number of persons"),
 )
+_STAT_KEYS = {s.code: (("stat", s.code), ("unit", s.unit)) for s in STATS}
 _UNITS = {"PC": "Percentage", "PP": "Percentage points", "NR": "Number of persons"}
 _FREQS = {"A": "Annual", "S": "Half-yearly", "Q": "Quarterly", "M": "Monthly"}
 _CONF = {"F": "Free", "C": "Confidential statistical information"}
@@ -155,9 +160,11 @@ _DESCRIPTION = (
 )
 
 
-@dataclass(frozen=True)
-class Obs:
-    """One SDMX observation: its key, its published value (text) and attributes."""
+class Obs(NamedTuple):
+    """One SDMX observation: its key, its published value (text) and attributes.
+
+    A named tuple (immutable, and cheap to make: a 300-city query has 140,000).
+    """
 
     key: tuple[tuple[str, str], ...]
     value: str | None
@@ -234,7 +241,7 @@ class SdmxRelease:
         directory.mkdir(parents=True, exist_ok=True)
         message = structure_message(self.geos, self.citation)
         structure = directory / STRUCTURE_FILE
-        structure.write_bytes(sdmx.to_xml(message, pretty_print=True))
+        structure.write_bytes(to_xml(message, pretty_print=True))
         paths = [structure]
         for group_dim, observations in self.observations.items():
             flow = message.dataflow[DATAFLOWS[group_dim]]
@@ -260,17 +267,15 @@ def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: 
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["DATAFLOW", *dimensions, *measure, *attributes])
+        tails: dict[tuple[object, ...], list[str]] = {}  # a row's observations share most
         for obs in observations:
             key = dict(obs.key)
-            values = attribute_values(obs)
-            writer.writerow(
-                [
-                    reference,
-                    *(key[d] for d in dimensions),
-                    obs.value or "",
-                    *(values.get(a, "") for a in attributes),
-                ]
-            )
+            state = (obs.flags, obs.status, obs.comparator, obs.texts)
+            if state not in tails:
+                values = attribute_values(obs)
+                tails[state] = [values.get(a, "") for a in attributes]
+            line = [reference, *[key[d] for d in dimensions], obs.value or ""]
+            writer.writerow(line + tails[state])
 
 
 def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None) -> SdmxRelease:
@@ -339,7 +344,6 @@ def _row_observations(
     row: BenchmarkRow, comparator_flags: str, comparator_status: str
 ) -> list[Obs]:
     freq, period = _period(row.time_period)
-    indicator = CATALOGUE[row.indicator]
     numbers = {
         "VALUE": published(row.value),
         "CI_LOW": published(row.ci_low),
@@ -349,29 +353,34 @@ def _row_observations(
         "GAP_CI_HIGH": published(row.gap_ci_high),
         "DENOM": published(row.denominator, 0),
     }
+    # what every observation of the row shares, read once
+    sex = ("sex", row.breakdown.get("sex", "T"))
+    age = row.breakdown["age"] if "age" in row.breakdown else _age_range(row.indicator)
+    after = (
+        ("indic", row.indicator.upper()), sex, ("age", age), (row.group_dim, row.group),
+        ("geo", _geo(row)), ("TIME_PERIOD", period),
+    )  # fmt: skip
+    own_flags, status = str(row.flags), str(row.status)
+    gap_flags = _merge(own_flags, comparator_flags)
+    gap_status = status
+    if status == "published" and comparator_status != "published":
+        gap_status = "suppressed"  # no gap against a value that is not published
+    texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
     out = []
     for stat in STATS:
         if stat.gap and row.group == row.comparator:
             continue  # a group has no gap to itself
-        flags = _merge(str(row.flags), comparator_flags) if stat.gap else str(row.flags)
-        status = str(row.status)
-        if stat.gap and status == "published" and comparator_status != "published":
-            status = "suppressed"  # no gap against a value that is not published
-        key = (
-            ("freq", freq),
-            ("stat", stat.code),
-            ("unit", stat.unit),
-            ("indic", row.indicator.upper()),
-            ("sex", row.breakdown.get("sex", "T")),
-            ("age", row.breakdown.get("age", indicator.population.code)),
-            (row.group_dim, row.group),
-            ("geo", _geo(row)),
-            ("TIME_PERIOD", period),
-        )
-        value = (numbers[stat.code] or None) if status == "published" else None
-        texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, status, texts))
+        flags, state = (gap_flags, gap_status) if stat.gap else (own_flags, status)
+        key = (("freq", freq), *_STAT_KEYS[stat.code], *after)
+        value = (numbers[stat.code] or None) if state == "published" else None
+        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, state, texts))
     return out
+
+
+@functools.cache
+def _age_range(indicator: str) -> str:
+    """The indicator's age range code (the ``age`` of a row without an age breakdown)."""
+    return CATALOGUE[indicator].population.code
 
 
 def _merge(*flags: str) -> str:
@@ -414,6 +423,7 @@ def _months(text: str) -> tuple[str, int, int]:
     )
 
 
+@functools.cache
 def _period(text: str) -> tuple[str, str]:
     """``freq`` and ``TIME_PERIOD`` of a node's period, or of pooled periods joined by +."""
     parts = [_months(p) for p in text.split("+")]

@@ -27,6 +27,7 @@ from coordinator.publish.report.compare import (
     compare_to_mean,
     composition,
 )
+from coordinator.publish.report.escaping import fill
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
 from indicators.catalogue import CATALOGUE
 
@@ -161,14 +162,15 @@ def absent(row: BenchmarkRow, gap: bool = False) -> str:
 def _composition_words(block: Block, group: str, c: Composition | None) -> Markup:
     if c is None:
         return Markup("")
-    return Markup(
-        "<p>The <b>pooled gap</b>, {pooled} points, treats the cities as one population, so "
-        "each city weighs by its size: {largest} holds {share:.0f}% of the pooled {label} "
-        "counted. The unweighted <b>mean of the city gaps</b> is {mean} points; the "
-        "difference, {effect} points, is a <b>composition effect</b> of the cities' sizes and "
-        "make-up, not a gap any city has. The comparison above therefore uses the mean of "
-        "the city gaps.</p>"
-    ).format(
+    return fill(
+        Markup(
+            "<p>The <b>pooled gap</b>, {pooled} points, treats the cities as one population, so "
+            "each city weighs by its size: {largest} holds {share:.0f}% of the pooled {label} "
+            "counted. The unweighted <b>mean of the city gaps</b> is {mean} points; the "
+            "difference, {effect} points, is a <b>composition effect</b> of the cities' sizes and "
+            "make-up, not a gap any city has. The comparison above therefore uses the mean of "
+            "the city gaps.</p>"
+        ),
         pooled=number(c.pooled_gap, True),
         largest=c.largest,
         share=c.share,
@@ -250,13 +252,18 @@ def _in_words(block: Block, c: Comparison) -> Markup:
     what = f"the {block.title.split(',')[0].lower()} of {block.label(row.group)}"
     where = f"In {row.node} ({row.geo})" + "".join(f", {v}" for v in row.breakdown.values())
     if row.value is None or row.gap is None:
-        return Markup("<p>{where}, {what} is not shown ({shown}): {why}.</p>").format(
-            where=where, what=what, shown=shown(row.value, row.flags), why=absent(row, gap=True)
+        return fill(
+            Markup("<p>{where}, {what} is not shown ({shown}): {why}.</p>"),
+            where=where,
+            what=what,
+            shown=shown(row.value, row.flags),
+            why=absent(row, gap=True),
         )
-    text = Markup(
-        "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: a gap "
-        "of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
-    ).format(
+    text = fill(
+        Markup(
+            "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: "
+            "a gap of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
+        ),
         where=where,
         what=what,
         value=number(row.value),
@@ -268,18 +275,25 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         unreliable=" (flagged u: low reliability)" if "u" in row.flags else "",
     )
     if c.mean_gap is None or c.difference is None:
-        return Markup("<p>{}No other city's gap is published to compare it with.</p>").format(text)
+        return fill(Markup("<p>{}No other city's gap is published to compare it with.</p>"), text)
     low, high = c.difference.interval()
-    text += Markup(
-        "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
-        "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
-        "{high:+.2f}). "
-    ).format(n=c.cities, gap=number(c.mean_gap, True), diff=c.difference.value, low=low, high=high)
+    text += fill(
+        Markup(
+            "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
+            "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
+            "{high:+.2f}). "
+        ),
+        n=c.cities,
+        gap=number(c.mean_gap, True),
+        diff=c.difference.value,
+        low=low,
+        high=high,
+    )
     reversed_ = ", possibly reversed" if row.gap * c.mean_gap < 0 else ""
-    text += _VERDICTS[c.verdict].format(n=row.node, reversed=reversed_)
+    text += fill(_VERDICTS[c.verdict], n=row.node, reversed=reversed_)
     if c.verdict in ("larger", "smaller") and abs(c.difference.value) < 1.0:
         text += " The difference is under one percentage point: clear, but small."
-    return Markup("<p>{}</p>").format(text)
+    return fill(Markup("<p>{}</p>"), text)
 
 
 def _value_dots(block: Block, group: str) -> list[Dot]:

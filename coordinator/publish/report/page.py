@@ -38,6 +38,7 @@ from coordinator.publish.report.findings import (
     pick_headlines,
 )
 from coordinator.publish.report.labels import DIM_LABELS, GROUP_LABELS, group_label
+from coordinator.publish.report.markup import chart_html, table_html
 from indicators.catalogue import CATALOGUE
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 
@@ -59,6 +60,7 @@ _TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+_TEMPLATES.globals.update(table_html=table_html, chart_html=chart_html)
 
 
 @dataclass(frozen=True)

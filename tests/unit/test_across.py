@@ -1,0 +1,350 @@
+"""Every node's ratio rows, computed across all nodes at once, equal the rows node by node.
+
+`coordinator.across` stacks the nodes' tables and estimates every node's rows as arrays.
+These tests compute each node's rows themselves, one node, group and cell at a time, from
+the same released tables, in plain numpy and closed forms (the ratio and its delta-method
+variance, the inverse-variance base with the node's margins, the unknown share, the score
+interval of the rate, the MOVER interval of the gap, the node's rules), and require the
+same published text in every column; they also require the batched rows to equal, bit
+for bit, the rows the coordinator's own one-source-at-a-time path gives each node. The
+tables are real OpenDP releases: registers with and without margins, surveys, a node
+whose small cells have no positive denominator, and the demo's signed results.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coordinator import across
+from coordinator.bases import Margin
+from coordinator.combine import (
+    BenchmarkRow,
+    NodeTables,
+    _rows_for,
+    _Source,
+    benchmark_rows,
+    comparator_cell,
+    comparator_group,
+    groups_of,
+    read_result,
+)
+from coordinator.kinds import kind_of
+from coordinator.publish.numbers import published
+from indicators.catalogue import Indicator
+from indicators.spec import Plan, Query, TableSpec, compile_query
+from privacy.disclosure import NAMED_RULES, DisclosureRules, Noisy
+from privacy.estimators import Z95, Cells
+from privacy.gaussian import release
+from protos import node_pb2 as pb
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "provenance_0_1" / "harmonised"
+COLUMNS = ("value", "ci_low", "ci_high", "comparator_value", "gap", "gap_ci_low", "gap_ci_high")
+
+
+def _plan(indicator: str = "employment_rate", comparator: str = "NAT") -> Plan:
+    return compile_query(Query((indicator,), "citizen", ("sex", "age"), comparator, 0.5), None)
+
+
+def _margin(spec: TableSpec, true: np.ndarray, codes: tuple[str, ...], rho: float) -> Margin:
+    """A released margin of ``codes`` summed from the true table (UNK: a true count of its own)."""
+    outcome = spec.outcome.codes
+    table = true.reshape(spec.shape)
+    at = [outcome.index(c) for c in codes if c in outcome]
+    counts = table[..., at].sum(axis=-1) if at else np.rint(table.sum(axis=-1) * 0.05)
+    noisy = release(counts.ravel().astype(np.int64), 1, rho)
+    return Margin(codes, False, noisy.values.astype(np.float64), noisy.sigma)
+
+
+def _node(k: int, spec: TableSpec, rng: np.random.Generator) -> NodeTables:
+    """Node ``k``: a register (with or without margins), a survey, or a tiny city."""
+    scale = 0.3 if k % 5 == 4 else 6.0 * (1 + k % 3)  # node 4 and 9: many empty cells
+    true = rng.poisson(scale, spec.n_cells).astype(np.int64)
+    noisy = release(true, 1, 0.5)
+    values = noisy.values.astype(np.float64)
+    margins: tuple[Margin, ...] = ()
+    rules = NAMED_RULES["register"]
+    if k % 5 == 1:  # a survey: sample counts, a design effect, EU-SILC's rules
+        samples = release(np.maximum(true // 3, 0), 1, 0.5)
+        cells = Cells.of(values * 3.0, noisy.sigma, samples.values, samples.sigma, 1.4)
+        rules = NAMED_RULES["eu-silc"]
+    else:
+        cells = Cells.of(values, noisy.sigma)
+    if k % 5 in (2, 3):  # a register releasing its margins, with the unknown outcome's
+        outcome = spec.outcome.codes
+        margins = (_margin(spec, true, outcome, 0.5), _margin(spec, true, ("UNK",), 0.5))
+        rules = DisclosureRules(min_count=10, unreliable_below=30, max_cv=0.2, unknown_flag=0.03)
+    return NodeTables(
+        node_id=f"n{k}", geo=f"G{k}", time_period="2024", source="register", rules=rules,
+        cells={spec.key: cells}, cell_flags={spec.key: []}, country="XX",
+        margins={spec.key: margins},
+    )  # fmt: skip
+
+
+def _combined(parts: list[tuple[float, float]]) -> tuple[float, float]:
+    usable = [(v, var) for v, var in parts if var > 0 and math.isfinite(v)]
+    if not usable:
+        return parts[0]
+    weight = sum(1 / var for _, var in usable)
+    return sum(v / var for v, var in usable) / weight, 1 / weight
+
+
+def _count(
+    a: NodeTables, spec: TableSpec, members: list[int], cell: tuple[int, ...],
+    codes: tuple[str, ...], observations: bool = False,
+) -> tuple[float, float] | None:  # fmt: skip
+    """A count of the node in the group and cell: its cells' sum with any margin of it."""
+    cells = a.cells[spec.key]
+    outcome = spec.outcome.codes
+    at = [outcome.index(c) for c in codes if c in outcome]
+    x = (cells.samples if observations else cells.values).reshape(spec.shape)
+    noise = (cells.sample_noise_variance if observations else cells.noise_variance).reshape(
+        spec.shape
+    )
+    parts = []
+    if at:
+        parts.append(
+            (
+                sum(float(x[g][cell][o]) for g in members for o in at),
+                sum(float(noise[g][cell][o]) for g in members for o in at),
+            )
+        )
+    flat = spec.shape[:-1]
+    for m in a.margins.get(spec.key, ()):
+        if m.codes == codes and m.observations == observations:
+            values = m.values.reshape(flat)
+            parts.append(
+                (sum(float(values[(g, *cell)]) for g in members), len(members) * m.sigma**2)
+            )
+    return _combined(parts) if parts else None
+
+
+@dataclasses.dataclass
+class _Own:
+    """One node's estimate of a group in a cell, and what the rules read."""
+
+    defined: bool
+    base: Noisy
+    observations: Noisy | None
+    unknown: float | None
+    value: float = math.nan
+    se: float = math.nan
+    grad: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    interval: tuple[float, float] = (math.nan, math.nan)
+    denominator: float = math.nan
+    flag: str = ""
+    shown: bool = False
+
+
+def _own(
+    a: NodeTables, spec: TableSpec, indicator: Indicator, members: list[int], cell: tuple[int, ...]
+) -> _Own:
+    """One node's estimate of a group in a cell, straight from the definitions."""
+    cells = a.cells[spec.key]
+    outcome = spec.outcome.codes
+    num_at = [i for i, c in enumerate(outcome) if c in indicator.numerator]
+    den_at = [i for i, c in enumerate(outcome) if c in indicator.denominator]
+    selected = np.zeros(spec.shape)
+    num, den = selected.copy(), selected.copy()
+    for g in members:
+        num[g][cell][num_at] = 1.0
+        den[g][cell][den_at] = 1.0
+    num, den = num.ravel(), den.ravel()
+    x = cells.values
+    d = float(x @ den)
+    count = _count(a, spec, members, cell, tuple(outcome[i] for i in den_at))
+    observed = None
+    if np.any(cells.deff > 0):
+        observed = _count(a, spec, members, cell, tuple(outcome[i] for i in den_at), True)
+    unknown = None
+    if any(m.codes == ("UNK",) for m in a.margins.get(spec.key, ())):
+        known = _count(a, spec, members, cell, outcome)
+        missing = _count(a, spec, members, cell, ("UNK",))
+        assert known is not None and missing is not None
+        total = max(known[0], 0) + max(missing[0], 0)
+        unknown = min(max(missing[0], 0) / total, 1) if total > 0 else None
+    assert count is not None
+    base = Noisy(count[0], math.sqrt(count[1]))
+    obs = None if observed is None else Noisy(observed[0], math.sqrt(observed[1]))
+    out = _Own(d > 0, base, obs, unknown)
+    if d <= 0:
+        return out
+    r = float(x @ num) / d
+    grad = (num - r * den) / d
+    se = math.sqrt(float(np.sum(grad**2 * cells.variance)))
+    # the score interval: (r - p)^2 <= z^2 (S_num (1 - 2p) + S_den p^2 + k p (1 - p)) / ...
+    rc = min(max(r, 0.0), 1.0)
+    s_num = float(cells.noise_variance @ num) / d**2
+    s_den = float(cells.noise_variance @ den) / d**2
+    deff = float(np.max(cells.deff * den))
+    n = float(cells.samples @ den)
+    k = deff / max(n, 1.0) if deff > 0 else 0.0  # one table: (d_j / d)^2 = 1
+    qa, qb = 1 + Z95**2 * (k - s_den), -2 * rc + Z95**2 * (2 * s_num - k)
+    qc = rc * rc - Z95**2 * s_num
+    disc = qb * qb - 4 * qa * qc
+    interval = (math.nan, math.nan)
+    if qa > 0 and disc >= 0:
+        low, high = (-qb - math.sqrt(disc)) / (2 * qa), (-qb + math.sqrt(disc)) / (2 * qa)
+        interval = (max(0.0, min(low, rc)), min(1.0, max(high, rc)))
+    return dataclasses.replace(
+        out, value=r, se=se, grad=grad, interval=interval, denominator=count[0]
+    )
+
+
+def _published_row(
+    a: NodeTables, spec: TableSpec, indicator: Indicator, comparator: str
+) -> dict[tuple[str, tuple[int, ...]], dict[str, str]]:
+    """Every row of the node, published as text, computed here one row at a time."""
+    cells = a.cells[spec.key]
+    members = dict(groups_of(spec))
+    rows: dict[tuple[str, tuple[int, ...]], dict[str, str]] = {}
+    estimates: dict[tuple[str, tuple[int, ...]], _Own] = {}
+
+    def estimate(group: str, cell: tuple[int, ...]) -> _Own:
+        if (group, cell) not in estimates:
+            e = _own(a, spec, indicator, members[group], cell)
+            judged = a.rules.judge(e.base, e.observations, e.unknown)
+            e.flag = a.rules.estimate_flag(judged.flag, e.value, e.se)
+            e.shown = not judged.suppressed and e.defined and all(map(math.isfinite, e.interval))
+            if not e.shown:  # the rules' own flag, else u (no denominator, or noise swamps it)
+                e.flag = e.flag or "u"
+            estimates[(group, cell)] = e
+        return estimates[(group, cell)]
+
+    def share(x: float) -> float:
+        return min(max(x, 0.0), 1.0)
+
+    for cell in np.ndindex(*spec.shape[1:-1]):
+        for group, _ in groups_of(spec):
+            e = estimate(group, cell)
+            versus = comparator_cell(spec, comparator, group, cell)
+            c = estimate(*versus)
+            text = dict.fromkeys((*COLUMNS, "denominator"), "")
+            text["flags"], text["status"] = e.flag, "published" if e.shown else ""
+            if c.shown:
+                text["comparator_value"] = published(100 * share(c.value))
+            if e.shown:
+                text["value"] = published(100 * share(e.value))
+                text["ci_low"] = published(100 * e.interval[0])
+                text["ci_high"] = published(100 * e.interval[1])
+                text["denominator"] = published(e.denominator, 0)
+            if e.shown and c.shown and versus != (group, cell):
+                t1, t2 = share(e.value), share(c.value)
+                (l1, u1), (l2, u2) = e.interval, c.interval
+                cov = float(np.sum(e.grad * c.grad * cells.variance))
+                rho = cov / (e.se * c.se) if e.se > 0 and c.se > 0 else 0.0
+                rho = min(max(rho, -1), 1)
+                down = (t1 - l1) ** 2 + (u2 - t2) ** 2 - 2 * rho * (t1 - l1) * (u2 - t2)
+                up = (u1 - t1) ** 2 + (t2 - l2) ** 2 - 2 * rho * (u1 - t1) * (t2 - l2)
+                gap = t1 - t2
+                text["gap"] = published(100 * gap)
+                text["gap_ci_low"] = published(100 * max(gap - math.sqrt(max(down, 0)), -1))
+                text["gap_ci_high"] = published(100 * min(gap + math.sqrt(max(up, 0)), 1))
+            rows[(group, cell)] = text
+    return rows
+
+
+def _text(row: BenchmarkRow) -> dict[str, str]:
+    text = {c: published(getattr(row, c)) for c in COLUMNS}
+    text["denominator"] = published(row.denominator, 0)
+    text["flags"] = str(row.flags)
+    text["status"] = "published" if row.status == "published" else ""
+    return text
+
+
+def _key(row: BenchmarkRow, spec: TableSpec) -> tuple[str, tuple[int, ...]]:
+    dims = spec.dims[1:]
+    return row.group, tuple(d.codes.index(row.breakdown[d.name]) for d in dims)
+
+
+def _check(plan: Plan, answers: dict[str, NodeTables], indicator_name: str) -> int:
+    """Compare the batched rows with this module's and with the one-source path's."""
+    indicator, spec = plan.indicator(indicator_name)
+    rows = benchmark_rows(plan, list(answers), answers, pooled=False)
+    comparator = comparator_group(spec, plan.query.comparator)
+    checked = 0
+    for node, answer in answers.items():
+        mine = [r for r in rows if r.node == node and r.indicator == indicator_name]
+        expected = _published_row(answer, spec, indicator, comparator)
+        assert len(mine) == len(expected)
+        for row in mine:
+            assert _text(row) == expected[_key(row, spec)], (node, row.group, row.breakdown)
+            checked += row.status == "published"
+        source = _Source(
+            node, answer.geo, answer.time_period, answer.cells[spec.key], answer.rules,
+            [answer.margins.get(spec.key, ())],
+        )  # fmt: skip
+        one = _rows_for(source, spec, indicator, plan)
+        assert [_fields(r) for r in mine] == [_fields(r) for r in one]  # bit for bit
+    return checked
+
+
+def _fields(row: BenchmarkRow) -> tuple[object, ...]:
+    """Every field of a row, nan-safe (nan compares equal to nan)."""
+    out: list[object] = []
+    for f in dataclasses.fields(row):
+        value = getattr(row, f.name)
+        if f.name == "estimate" and value is not None:
+            value = dataclasses.astuple(value)
+        out.append(repr(value))
+    return tuple(out)
+
+
+@pytest.mark.parametrize("comparator", ["NAT", "TOTAL", "sex=F"])
+def test_rows_made_across_nodes_equal_each_nodes_rows_made_one_by_one(comparator: str) -> None:
+    plan = _plan(comparator=comparator)
+    _, spec = plan.indicator("employment_rate")
+    rng = np.random.default_rng(11)
+    answers = {f"n{k}": _node(k, spec, rng) for k in range(10)}
+    published_rows = _check(plan, answers, "employment_rate")
+    assert published_rows > 200  # most rows are published, and some are not
+    rows = benchmark_rows(plan, list(answers), answers, pooled=False)
+    assert {r.status for r in rows} >= {"published", "suppressed"}
+    assert any(r.unknown_share for r in rows) and any("u" in r.flags for r in rows)
+
+
+def test_the_demos_signed_results_give_the_same_rows_across_nodes() -> None:
+    document = json.loads((DEMO / "provenance.json").read_text(encoding="utf-8"))
+    for query in document["queries"]:
+        kind = kind_of(Query.from_record(query["spec"]))
+        answers: dict[str, NodeTables] = {}
+        plan = None
+        for entry in query["nodes"]:
+            result = pb.QueryResult.FromString(base64.b64decode(entry["result"]))
+            plan = kind.plan_answered(result)
+            answers[entry["node"]] = read_result(result, plan)
+        assert plan is not None and len(answers) == 2
+        for name in plan.query.indicators:
+            if plan.indicator(name)[0].kind == "ratio":
+                assert _check(plan, answers, name) > 0
+
+
+def test_a_row_amended_equals_the_row_replaced_and_refuses_unknown_fields() -> None:
+    plan = _plan()
+    _, spec = plan.indicator("employment_rate")
+    answers = {"n0": _node(0, spec, np.random.default_rng(3))}
+    row = benchmark_rows(plan, ["n0"], answers, pooled=False)[0]
+    replaced = dataclasses.replace(row, release="r-1", geo_level="city", deviation="x")
+    assert row.amended(release="r-1", geo_level="city", deviation="x") == replaced
+    assert row.release == ""  # the row itself is unchanged
+    with pytest.raises(TypeError, match="no field"):
+        row.amended(colour="red")
+
+
+def test_nodes_estimated_in_batches_of_one_give_the_same_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = _plan()
+    _, spec = plan.indicator("employment_rate")
+    rng = np.random.default_rng(5)
+    answers = {f"n{k}": _node(k, spec, rng) for k in range(6)}
+    together = benchmark_rows(plan, list(answers), answers, pooled=False)
+    monkeypatch.setattr(across, "BATCH_FLOATS", 1)  # one node per batch
+    apart = benchmark_rows(plan, list(answers), answers, pooled=False)
+    assert [_fields(r) for r in apart] == [_fields(r) for r in together]
