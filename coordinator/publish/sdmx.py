@@ -53,20 +53,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+from sdmx.message import Header, StructureMessage
+from sdmx.model import common, v21
+from sdmx.writer.xml import to_xml
+
 from common.errors import FedstatsError, Reason
 from coordinator.combine import POOLED, TOTAL, BenchmarkRow
 from coordinator.publish.citation import Citation
 from coordinator.publish.numbers import published
-from coordinator.publish.sdmx_import import sdmx_parts
 from indicators.catalogue import CATALOGUE
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
 from indicators.variables import CATEGORICAL
-
-sdmx_parts()  # the model and XML writer of sdmx1, without its web client (see there)
-
-from sdmx.message import Header, StructureMessage  # noqa: E402
-from sdmx.model import common, v21  # noqa: E402
-from sdmx.writer.xml import to_xml  # noqa: E402
 
 __all__ = [
     "AGENCY",
