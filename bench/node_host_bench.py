@@ -39,8 +39,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, os.environ.get("NODE_HOST_CODE", str(ROOT)))
-sys.path.insert(0, str(ROOT / "bench"))
+CODE = Path(os.environ.get("NODE_HOST_CODE", str(ROOT)))  # a baseline's host runs its own
+sys.path.insert(0, str(CODE))
+sys.path.insert(0, str(CODE / "bench"))
 
 import grpc  # noqa: E402
 from federation_bench import COORDINATOR, INDICATOR, setup  # noqa: E402
@@ -229,6 +230,9 @@ def measure(
 def host_main(directory: str, profile: str | None) -> None:
     """``fedstats node serve --config DIR``, through the CLI's own main (optionally profiled)."""
     from fedstats.cli import main
+
+    if os.environ.get("NODE_HOST_SWITCH"):  # experiment: the interpreter's switch interval
+        sys.setswitchinterval(float(os.environ["NODE_HOST_SWITCH"]))
 
     profiles: list[cProfile.Profile] = []
     if profile:
