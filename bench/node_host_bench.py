@@ -11,9 +11,11 @@ table) to every node at once. Each round asks its own rho, so no node answers fr
 stored answers and every round costs the nodes their full work.
 
 It reports the host's CPU time (user + system, from ``/proc/PID/stat``: every thread of
-the host, gRPC's C-core and the TLS handshakes included) per node and round, split into
-describe and query, and the host's CPU while idle. The client runs in this process: its
-CPU is not in the figures. ``--profile FILE`` runs the host under cProfile in every
+the host, gRPC's C-core and the TLS handshakes included) per node and round (the mean
+of the rounds), split into describe and query, the fastest round's wall time and the
+host's CPU while idle. ``--baseline DIR`` measures other node code (e.g. ``git archive``
+of main) at each size too, alternating with this checkout's, under the same load. The
+client runs in this process: its CPU is not in the figures. ``--profile FILE`` runs the host under cProfile in every
 thread (`threading.setprofile`), so the handlers in the servers' worker threads are seen;
 the stats are written when the host stops (read them with ``python -m pstats FILE``).
 
@@ -216,12 +218,11 @@ def measure(
     finally:
         host.send_signal(signal.SIGTERM)
         host.wait(120)
-    describe = min(s[0] for s in seen)
-    query = min(s[1] for s in seen)
+    count = n * len(seen)  # means over the rounds: /proc counts CPU in ticks of 10 ms
     return {
-        "describe_ms": 1000 * describe / n,
-        "query_ms": 1000 * query / n,
-        "total_ms": 1000 * min(s[0] + s[1] for s in seen) / n,
+        "describe_ms": 1000 * sum(s[0] for s in seen) / count,
+        "query_ms": 1000 * sum(s[1] for s in seen) / count,
+        "total_ms": 1000 * sum(s[0] + s[1] for s in seen) / count,
         "wall_s": min(s[2] for s in seen),
         "idle_cpu_share": idle,
     }
@@ -275,7 +276,7 @@ def main() -> None:
     """Set up, serve each size from one host, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,100,300")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per size; best is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per size (CPU: mean)")
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--work", help="working directory (kept; default: a temporary one)")
     parser.add_argument("--profile", help="profile the host of the largest size into FILE")
