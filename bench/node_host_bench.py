@@ -15,9 +15,11 @@ the host, gRPC's C-core and the TLS handshakes included) per node and round (the
 of the rounds), split into describe and query, the fastest round's wall time and the
 host's CPU while idle. ``--baseline DIR`` measures other node code (e.g. ``git archive``
 of main) at each size too, alternating with this checkout's, under the same load. The
-client runs in this process: its CPU is not in the figures. ``--profile FILE`` runs the host under cProfile in every
-thread (`threading.setprofile`), so the handlers in the servers' worker threads are seen;
-the stats are written when the host stops (read them with ``python -m pstats FILE``).
+client runs in this process: its CPU is not in the figures. ``--profile FILE`` runs the
+host under cProfile (thread CPU time) in every thread (`threading.setprofile`), so the
+handlers in the servers' worker threads are seen; the stats are written when the host
+stops (read them with ``python -m pstats FILE``). ``--perf FILE`` records the host with
+``perf record`` during the rounds (C-core, TLS, OpenDP and the kernel included).
 
 Run:  .venv/bin/python bench/node_host_bench.py [--sizes 1,100,300] [--rounds 3]
 """
