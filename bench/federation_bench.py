@@ -168,34 +168,50 @@ def child(argv: list[str], timings: Path) -> None:
     timings.write_text(json.dumps(spent), encoding="utf-8")
 
 
-def query(work: Path, nodes: list[tuple[str, str]], rho: float = RHO) -> dict[str, float]:
-    """Time one `fedstats query` over the nodes, in a fresh process."""
+def host_cpu(pid: int) -> float:
+    """The node host's CPU time so far (user + system, every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def query(
+    work: Path, nodes: list[tuple[str, str]], rho: float = RHO, host: int | None = None
+) -> dict[str, float]:
+    """Time one `fedstats query` over the nodes, in a fresh process.
+
+    With the node host's ``host`` pid, also its CPU per node during the command.
+    """
     out = work / f"out-{len(nodes)}"
     shutil.rmtree(out, ignore_errors=True)
     timings = work / f"timings-{len(nodes)}.json"
     argv = ["query", "--config", str(coordinator_toml(work, nodes)), "--indicators", INDICATOR,
             "--group", "citizen", "--by", "sex,age", "--rho", str(rho), "--out", str(out),
             "--format", "csv,parquet,sdmx,html"]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), host_cpu(host) if host else 0.0
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(timings), "--", *argv],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     whole = time.perf_counter() - started
+    node_ms = 1000 * (host_cpu(host) - cpu) / len(nodes) if host else 0.0
     if done.returncode != 0 or not timings.exists():
         raise SystemExit(f"fedstats query failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(timings.read_text())
     figures["whole"] = whole
+    figures["host_ms"] = node_ms
     rows = sum(1 for _ in (out / "benchmark.csv").open()) - 1
     figures["rows"] = rows
     return figures
 
 
-def best_of(work: Path, nodes: list[tuple[str, str]], repeats: int, run: int) -> dict[str, float]:
+def best_of(
+    work: Path, nodes: list[tuple[str, str]], repeats: int, run: int, host: int | None = None
+) -> dict[str, float]:
     """Each phase's fastest of ``repeats`` runs (the machine is shared: contention only
     ever adds time). Every run asks a slightly different rho, so no node answers from its
     cache of identical queries: each run costs the nodes the full work."""
-    runs = [query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000)) for i in range(repeats)]
+    rhos = [RHO * (1 + (run * repeats + i + 1) / 1000) for i in range(repeats)]
+    runs = [query(work, nodes, rho, host) for rho in rhos]
     return {key: min(r[key] for r in runs) for key in runs[0]}
 
 
@@ -220,6 +236,8 @@ def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int) ->
     base = results[sizes[0]]
     ratios = [f"{p} x{results[big].get(p, 0.0) / base[p]:.1f}" for p in PHASES if base.get(p)]
     print(f"\nratio to the N={sizes[0]} baseline of this run: " + "  ".join(ratios))
+    print("node host CPU per node and query (describe + query, every thread; lowest run): "
+          + "  ".join(f"N={n} {f['host_ms']:.1f} ms" for n, f in results.items()))  # fmt: skip
     print(f"\nnode host: {nodes} nodes in one process, {host_mib:.0f} MiB resident "
           f"({host_mib / nodes:.1f} MiB per node); load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} cores (shared machine)")  # fmt: skip
@@ -245,7 +263,9 @@ def main() -> None:
     try:
         host_mib = rss_mib(host.pid)
         query(work, nodes[:1])  # warm the page cache and the nodes' first-call paths
-        results = {n: best_of(work, nodes[:n], args.repeats, i) for i, n in enumerate(sizes)}
+        results = {
+            n: best_of(work, nodes[:n], args.repeats, i, host.pid) for i, n in enumerate(sizes)
+        }
     finally:
         host.terminate()
         host.wait(60)
