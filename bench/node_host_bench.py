@@ -234,9 +234,6 @@ def host_main(directory: str, profile: str | None) -> None:
     """``fedstats node serve --config DIR``, through the CLI's own main (optionally profiled)."""
     from fedstats.cli import main
 
-    if os.environ.get("NODE_HOST_SWITCH"):  # experiment: the interpreter's switch interval
-        sys.setswitchinterval(float(os.environ["NODE_HOST_SWITCH"]))
-
     profiles: list[cProfile.Profile] = []
     if profile:
         lock = threading.Lock()
