@@ -18,7 +18,7 @@ from pathlib import Path
 from common.errors import ConfigError
 from node.config import NodeConfig, load_config
 from node.metrics import MetricsServer, NodeMetrics, metrics_address, serve_metrics
-from node.server import NodeServer, build_server
+from node.server import NodeServer, build_server, worker_pool
 from node.service import NodeService
 
 __all__ = ["HostedNode", "check_isolated", "config_paths", "host_all", "load_all", "stop_all"]
@@ -114,20 +114,27 @@ def check_isolated(configs: list[NodeConfig]) -> None:
             )
 
 
-def host_all(configs: list[NodeConfig], *, insecure: bool = False) -> list[HostedNode]:
+def host_all(
+    configs: list[NodeConfig], *, insecure: bool = False, workers: int = 16
+) -> list[HostedNode]:
     """Start one server per config; if any fails to start, those started are stopped.
 
     Args:
         configs: Node configs, already checked by `check_isolated`.
         insecure: Serve plaintext (loopback only) instead of each node's mutual TLS.
+        workers: Threads answering calls, shared by the nodes.
 
-    Each node gets the factory's own server: its thread pool starts threads on demand, so
-    an idle node holds none.
+    Each node gets the factory's own server, and their calls run on one worker pool of
+    the process (threads started on demand), each node's at most 8 at once (more wait
+    their turn). A pool per node would mean hundreds of threads taking turns at the
+    interpreter lock: at 300 nodes that tripled the host's CPU per query
+    (`bench/node_host_bench.py`).
 
     Raises:
         ConfigError: A config without [tls] (unless insecure), or one that cannot start.
     """
     hosted: list[HostedNode] = []
+    pool = worker_pool(workers)
     try:
         for config in configs:
             if config.tls is None and not insecure:
@@ -145,6 +152,7 @@ def host_all(configs: list[NodeConfig], *, insecure: bool = False) -> list[Hoste
                 tls=None if insecure else config.tls,
                 health_address=config.health_listen,
                 interceptors=(metrics,) if metrics else (),
+                workers=pool,
             )
             hosted.append(HostedNode(service, server))
             if metrics is not None and config.metrics_listen:

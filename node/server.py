@@ -11,6 +11,7 @@ An optional second, plaintext port serves the health service alone, for orchestr
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -30,7 +31,7 @@ from security.certificates import TlsFiles, check_party_certificate
 from security.crl_seen import CRL_SEEN_FILE
 from security.revocation import RevocationList
 
-__all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback"]
+__all__ = ["SERVICE_NAME", "NodeServer", "build_server", "is_loopback", "worker_pool"]
 
 SERVICE_NAME = "fedstats.v1.NodeService"
 SERVER_OPTIONS = (
@@ -38,33 +39,72 @@ SERVER_OPTIONS = (
     ("grpc.max_connection_idle_ms", 300_000),  # a connection with no calls for 5 min
     ("grpc.max_receive_message_length", 4 << 20),
     ("grpc.max_concurrent_streams", 32),
+    ("grpc.so_reuseport", 0),  # a port in use is an error, not shared with another server
 )
-"""C-core limits: a stranger's connection costs a file descriptor for seconds at most."""
+"""C-core limits: a stranger's connection costs a file descriptor for seconds at most.
+
+gRPC binds with ``SO_REUSEPORT`` by default: a second node started on a port already
+served would start without a word and take half of the connections."""
 
 
-class _CallPool(futures.ThreadPoolExecutor):
-    """The servers' worker threads, counting the calls they are running."""
+def worker_pool(max_workers: int) -> futures.ThreadPoolExecutor:
+    """Threads answering calls; `node.hosting` shares one among the nodes of a process."""
+    return futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fedstats-call")
 
-    def __init__(self, max_workers: int) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="fedstats-call")
+
+class _CallPool:
+    """One server's calls, run on a worker pool (its own, or the process's) and counted.
+
+    At most ``limit`` of them run at once; more wait in the server's own queue, so a
+    server sharing the process's pool (`node.hosting`) never holds more than ``limit``
+    of its workers, however many calls it gets. The count is the server's own, so its
+    shutdown reports its own calls still running.
+    """
+
+    def __init__(self, workers: futures.ThreadPoolExecutor, limit: int) -> None:
+        self.workers = workers
+        self.limit = limit
         self._lock = threading.Lock()
+        self._waiting: collections.deque[Callable[[], object]] = collections.deque()
         self.running = 0
 
-    def submit(  # type: ignore[override]
+    def submit(
         self, fn: Callable[..., object], /, *args: object, **kwargs: object
     ) -> futures.Future[object]:
-        """Run ``fn`` on a worker, counted while it runs."""
+        """Run ``fn`` on a worker, counted while it runs (queued while ``limit`` run)."""
+        done: futures.Future[object] = futures.Future()
 
         def counted() -> object:
-            with self._lock:
-                self.running += 1
+            result: object = None
+            error: BaseException | None = None
+            if done.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    error = exc
             try:
-                return fn(*args, **kwargs)
-            finally:
                 with self._lock:
-                    self.running -= 1
+                    follow = self._waiting.popleft() if self._waiting else None
+                    if follow is None:
+                        self.running -= 1
+                if follow is not None:  # the next waiting call takes this one's place
+                    self.workers.submit(follow)
+            finally:  # counted first, then done: a caller sees the count already down
+                if error is not None:
+                    done.set_exception(error)
+                elif not done.cancelled():
+                    done.set_result(result)
+            return None
 
-        return super().submit(counted)
+        with self._lock:
+            start = self.running < self.limit
+            if start:
+                self.running += 1
+            else:
+                self._waiting.append(counted)
+        if start:
+            self.workers.submit(counted)
+        return done
 
 
 @dataclass
@@ -140,6 +180,7 @@ def build_server(
     health_address: str | None = None,
     max_workers: int = 8,
     interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
+    workers: futures.ThreadPoolExecutor | None = None,
 ) -> NodeServer:
     """Build and start a node server on ``address`` (port 0 picks a free port).
 
@@ -148,8 +189,11 @@ def build_server(
         address: ``host:port`` to listen on.
         tls: The node's CA, certificate and key; None serves plaintext, loopback only.
         health_address: Where to serve the health service alone in plaintext, if anywhere.
-        max_workers: Threads answering calls.
+        max_workers: Threads answering calls (when ``workers`` is not given).
         interceptors: Wrap the node's calls (the metrics count them).
+        workers: A worker pool shared with the other servers of the process
+            (`node.hosting`) instead of a pool of the server's own; the server still
+            runs at most ``max_workers`` calls at once (more wait their turn).
 
     Raises:
         ConfigError: For plaintext off loopback, a certificate that is not valid for
@@ -168,8 +212,12 @@ def build_server(
         seen = Path(service.config.state_dir) / CRL_SEEN_FILE  # survives a restart
         revocations = RevocationList(tls.crl, tls.ca, seen)
         interceptors = (*interceptors, RevocationGuard(service, revocations))
-    pool = _CallPool(max_workers)
-    server = grpc.server(pool, options=SERVER_OPTIONS, interceptors=list(interceptors))
+    pool = _CallPool(workers or worker_pool(max_workers), max_workers)
+    server = grpc.server(
+        pool,  # type: ignore[arg-type]
+        options=SERVER_OPTIONS,
+        interceptors=list(interceptors),
+    )
     states = _health()
     health_pb2_grpc.add_HealthServicer_to_server(states, server)
     server.add_generic_rpc_handlers((node_handlers(NodeServicer(service, tls=tls is not None)),))
@@ -177,7 +225,9 @@ def build_server(
         server, _bind(server, address, _credentials(tls)), health_states=[states], pool=pool
     )
     if health_address:
-        running.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        running.health_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=1), options=SERVER_OPTIONS
+        )
         states = _health()
         running.health_states.append(states)
         health_pb2_grpc.add_HealthServicer_to_server(states, running.health_server)

@@ -9,7 +9,8 @@ import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +108,12 @@ class QueryAnswer:
     fingerprint: str = ""  # the data and config the tables came from (kept by the ledger)
 
     def to_bytes(self) -> bytes:
-        """Stored form in the ledger (query id and charge are per call, not stored)."""
-        return json.dumps([asdict(t) for t in self.tables]).encode()
+        """Stored form in the ledger (query id and charge are per call, not stored).
+
+        The JSON of ``dataclasses.asdict`` of each table, built without its deep copy
+        of every list (a test checks the bytes are the same).
+        """
+        return json.dumps([_record(t) for t in self.tables]).encode()
 
     @classmethod
     def from_stored(cls, query_id: str, stored: bytes) -> QueryAnswer:
@@ -119,6 +124,17 @@ class QueryAnswer:
             t["margins"] = [MarginRelease(**m) for m in t.get("margins", [])]
             tables.append(TableRelease(**t))
         return cls(query_id=query_id, tables=tables, rho_charged=0.0, cached=True)
+
+
+_TABLE_FIELDS = tuple(f.name for f in fields(TableRelease))
+_MARGIN_FIELDS = tuple(f.name for f in fields(MarginRelease))
+
+
+def _record(table: TableRelease) -> dict[str, object]:
+    """A table as ``asdict`` gives it (fields in order, margins as dicts), sharing its lists."""
+    record = {name: getattr(table, name) for name in _TABLE_FIELDS}
+    record["margins"] = [{n: getattr(m, n) for n in _MARGIN_FIELDS} for m in table.margins]
+    return record
 
 
 @dataclass
@@ -498,11 +514,20 @@ class NodeService:
 
     def deviations(self) -> dict[str, str]:
         """Variables whose local definition deviates from the harmonised one, with notes."""
+        return dict(self._deviations)
+
+    @cached_property
+    def _deviations(self) -> dict[str, str]:
+        # config and data are read once, at start: computed once, not per call
         notes = {n: self.config.deviation_of(n) for n in self.provided() if n != AGE}
         return {n: note for n, note in notes.items() if note}
 
     def concepts(self) -> dict[str, str]:
         """Variables read under a non-harmonised concept: ``input=code`` joined by ``;``."""
+        return dict(self._concepts)
+
+    @cached_property
+    def _concepts(self) -> dict[str, str]:
         codes = {n: self.config.concepts_of(n) for n in self.provided() if n != AGE}
         return {n: ";".join(f"{i}={c}" for i, c in found) for n, found in codes.items() if found}
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -185,6 +187,8 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self.tls = tls
         self.gate = Gatekeeper(service.config.id, service.config.policy, tls)
         self.rounds = SecureRounds(service)
+        self._lock = threading.Lock()
+        self._signed: dict[BudgetState, pb.SignedDescription] = {}
 
     def _allowed_reader(self, context: grpc.ServicerContext) -> None:
         """Describe and GetBudget: only coordinators the policy lists (refusals logged).
@@ -211,25 +215,52 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.NodeDescription:
         """What the node serves."""
-        return self._description(context)
+        self._allowed_reader(context)
+        return self._description(self.service.budget())
 
     @_translated
     def DescribeSigned(  # noqa: N802 - gRPC method name
         self, request: pb.DescribeRequest, context: grpc.ServicerContext
     ) -> pb.SignedDescription:
-        """What the node serves, signed with its result key (``DESCRIPTION_DOMAIN`` first)."""
-        description = self._description(context).SerializeToString()
-        return pb.SignedDescription(
-            description=description,
-            signature=self.service.sign(DESCRIPTION_DOMAIN + description),
-            key_id=self.service.key_id,
-        )
+        """What the node serves, signed with its result key (``DESCRIPTION_DOMAIN`` first).
 
-    def _description(self, context: grpc.ServicerContext) -> pb.NodeDescription:
+        The budget is read from the ledger on every call; the signed bytes are kept and
+        sent again while it stays the same (Ed25519 signs deterministically, so they are
+        the bytes a fresh signature would give).
+        """
         self._allowed_reader(context)
+        budget = self.service.budget()
+        with self._lock:
+            signed = self._signed.get(budget)
+        if signed is None:
+            description = self._description(budget).SerializeToString()
+            signed = pb.SignedDescription(
+                description=description,
+                signature=self.service.sign(DESCRIPTION_DOMAIN + description),
+                key_id=self.service.key_id,
+            )
+            with self._lock:
+                self._signed = {budget: signed}
+        return signed
+
+    def _description(self, budget: BudgetState) -> pb.NodeDescription:
+        """The node's description with ``budget``: everything else is built once."""
+        description = pb.NodeDescription()
+        description.CopyFrom(self._static_description)
+        description.budget.CopyFrom(budget_proto(self.service.config.dataset_id, budget))
+        return description
+
+    @cached_property
+    def _static_description(self) -> pb.NodeDescription:
+        """The description without its budget: config, data coverage and capabilities.
+
+        None of it changes while the node runs: the config and the data are read once,
+        when the service starts.
+        """
         svc, cfg = self.service, self.service.config
         shares = svc.coverage_floor()
         problems = svc.coverage_problems()
+        deviations, concepts = svc.deviations(), svc.concepts()
         clipping = svc.engine.clipping
         return pb.NodeDescription(
             node_id=cfg.id,
@@ -242,15 +273,14 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                     name=n,
                     mapped_share_floor=shares[n],
                     codes=svc.variable_codes(n),
-                    deviation=svc.deviations().get(n, ""),
-                    concepts=svc.concepts().get(n, ""),
+                    deviation=deviations.get(n, ""),
+                    concepts=concepts.get(n, ""),
                     **asdict(problems.get(n, CoverageFacts())),
                 )
                 for n in svc.provided()
             ],
             indicators=svc.indicators(),
             time_periods=list(cfg.periods),
-            budget=budget_proto(cfg.dataset_id, svc.budget()),
             disclosure=disclosure_proto(cfg.disclosure),
             capabilities=capabilities_proto(svc.capabilities()),
             geo_level=cfg.geo_level,

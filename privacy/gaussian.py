@@ -86,5 +86,6 @@ def release(counts: npt.NDArray[np.int64], sensitivity: int, rho: float) -> Gaus
         rho: zCDP budget for this release.
     """
     meas, sigma, spent = _calibrated(sensitivity, rho)
-    noisy = np.asarray(meas([int(c) for c in counts]), dtype=np.int64)
+    # a contiguous int64 array crosses into OpenDP as one buffer, not value by value
+    noisy = np.asarray(meas(np.ascontiguousarray(counts, dtype=np.int64)), dtype=np.int64)
     return GaussianRelease(values=noisy, sigma=sigma, rho=spent, sensitivity=sensitivity)

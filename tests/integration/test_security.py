@@ -345,6 +345,19 @@ def test_own_certificate_problems_are_clear_errors(tmp_path: Path, cities: Synth
         build_server(service, "0.0.0.0:0", tls=None)
 
 
+def test_a_port_already_served_is_a_config_error(tmp_path: Path, cities: SyntheticCities) -> None:
+    """gRPC would share the port (SO_REUSEPORT) and split the connections between nodes."""
+    config = tmp_path / "vienna.toml"
+    config.write_text(cities.node_toml("vienna"))
+    service = NodeService(load_config(config))
+    first = build_server(service, "127.0.0.1:0", tls=service.config.tls)
+    try:
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{first.port}"):
+            build_server(service, f"127.0.0.1:{first.port}", tls=service.config.tls)
+    finally:
+        first.server.stop(None)
+
+
 def test_coordinator_checks_its_own_certificate(tmp_path: Path) -> None:
     config = coordinator_for(tmp_path, [("vienna", "10.0.0.1:1")])
     prepare(config)  # valid

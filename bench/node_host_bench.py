@@ -1,0 +1,311 @@
+"""A node host's CPU per node and query: N node configs served by one process.
+
+Sets up N nodes as the federation benchmark does (`federation_bench.setup`: a CA, one
+certificate and signing key per node, the demo's synthetic cities copied to N nodes),
+serves the first N of them from ONE process exactly as ``fedstats node serve --config
+DIR`` does (this script's ``--host`` mode calls the CLI's own ``main``), then plays the
+coordinator over mutual TLS: per round, a fresh channel per node (one TLS handshake, as
+one ``fedstats query`` opens), ``DescribeSigned`` to every node at once, then one
+signed ``RunQuery`` (``employment_rate --group citizen --by sex,age``: one 120-cell
+table) to every node at once. Each round asks its own rho, so no node answers from its
+stored answers and every round costs the nodes their full work.
+
+It reports the host's CPU time (user + system, from ``/proc/PID/stat``: every thread of
+the host, gRPC's C-core and the TLS handshakes included) per node and round (the mean
+of the rounds), split into describe and query, the fastest round's wall time and the
+host's CPU while idle. ``--baseline DIR`` measures other node code (e.g. ``git archive``
+of main) at each size too, alternating with this checkout's, under the same load. The
+client runs in this process: its CPU is not in the figures. ``--profile FILE`` runs the
+host under cProfile (thread CPU time) in every thread (`threading.setprofile`), so the
+handlers in the servers' worker threads are seen; the stats are written when the host
+stops (read them with ``python -m pstats FILE``). ``--perf FILE`` records the host with
+``perf record`` during the rounds (C-core, TLS, OpenDP and the kernel included).
+
+Run:  .venv/bin/python bench/node_host_bench.py [--sizes 1,100,300] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = Path(os.environ.get("NODE_HOST_CODE", str(ROOT)))  # a baseline's host runs its own
+sys.path.insert(0, str(CODE))
+sys.path.insert(0, str(CODE / "bench"))
+
+import grpc  # noqa: E402
+from federation_bench import COORDINATOR, INDICATOR, setup  # noqa: E402
+
+from fedstats.certs import party_files  # noqa: E402
+from indicators.spec import Query  # noqa: E402
+from protos import node_pb2 as pb  # noqa: E402
+from protos import node_pb2_grpc as pb_grpc  # noqa: E402
+from security.signing import load_private_key, sign  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports below the kernel's ephemeral range.
+
+    Other processes on a shared machine take ephemeral ports (port 0) all the time, and a
+    gRPC server binds with SO_REUSEPORT: a port picked there could end up shared.
+    """
+    ports: list[int] = []
+    for port in random.sample(range(20_000, 32_000), 12_000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise SystemExit(f"no {count} free ports")
+
+
+def host_dir(work: Path, n: int) -> tuple[Path, list[tuple[str, str]]]:
+    """The first ``n`` node configs in a directory of their own, each on a port free now.
+
+    The ports are picked just before the host starts (another process may have taken one
+    since the setup), and every node starts with an empty ledger. ``../data`` and the
+    other relative paths still resolve.
+    """
+    directory = work / f"host-{n}"
+    for fresh in (directory, work / "state"):  # fresh ledgers: the coordinator's cap is whole
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+    paths = sorted((work / "nodes").glob("*.toml"))[:n]
+    nodes = []
+    for path, port in zip(paths, free_ports(n), strict=True):
+        text = re.sub(r'(?m)^listen = ".*"$', f'listen = "127.0.0.1:{port}"', path.read_text())
+        (directory / path.name).write_text(text, encoding="utf-8")
+        nodes.append((path.stem, f"127.0.0.1:{port}"))
+    return directory, nodes
+
+
+def start_host(
+    directory: Path, addresses: list[str], profile: Path | None, code: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """This script's ``--host`` mode on ``directory``; returns once every port answers.
+
+    ``code``: another checkout whose node code the host runs (a baseline), else this one.
+    """
+    argv = [sys.executable, __file__, "--host", str(directory)]
+    env = dict(os.environ)
+    if code is not None:
+        env["NODE_HOST_CODE"] = str(code)
+    if profile is not None:
+        argv += ["--profile", str(profile)]
+    log = (directory / "serve.log").open("wb")
+    host = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 900
+    waiting = [int(a.rsplit(":", 1)[1]) for a in addresses]
+    while waiting:
+        if host.poll() is not None:
+            raise SystemExit(f"node host exited: see {directory / 'serve.log'}")
+        if time.monotonic() > deadline:
+            raise SystemExit("node host did not start in 15 minutes")
+        try:
+            socket.create_connection(("127.0.0.1", waiting[0]), timeout=1).close()
+            waiting.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return host
+
+
+class Client:
+    """The coordinator's side of a round: mutual TLS, describe all, query all."""
+
+    def __init__(self, work: Path, nodes: list[tuple[str, str]]) -> None:
+        files = party_files(work / "pki", "coordinator", COORDINATOR)
+        self.credentials = grpc.ssl_channel_credentials(
+            (work / "pki" / "ca.pem").read_bytes(),
+            private_key=files["key"].read_bytes(),
+            certificate_chain=files["cert"].read_bytes(),
+        )
+        self.key = load_private_key(files["sign_key"], "bench")
+        self.nodes = nodes
+
+    def signed(self, node_id: str, query_id: str, query: Query) -> pb.SignedQuery:
+        """A query addressed to one node, signed now."""
+        request = pb.QueryRequest(
+            query_id=query_id, spec=query.to_wire(), issuer=COORDINATOR, audience=node_id,
+            issued_at_ms=int(time.time() * 1000),
+        ).SerializeToString()  # fmt: skip
+        return pb.SignedQuery(request=request, signature=sign(self.key, request))
+
+    async def round(self, pid: int, rho: float, tag: str) -> tuple[float, float]:
+        """Describe then query every node on fresh channels; the host's CPU for each."""
+        channels = [
+            grpc.aio.secure_channel(a, self.credentials, [("grpc.ssl_target_name_override", i)])
+            for i, a in self.nodes
+        ]
+        stubs = [pb_grpc.NodeServiceStub(c) for c in channels]
+        query = Query((INDICATOR,), "citizen", ("sex", "age"), "NAT", rho)
+        requests = [self.signed(i, tag, query) for i, _ in self.nodes]
+        try:
+            start = cpu_seconds(pid)
+            described = await asyncio.gather(
+                *(s.DescribeSigned(pb.DescribeRequest(), timeout=120) for s in stubs)
+            )
+            middle = cpu_seconds(pid)
+            answered = await asyncio.gather(
+                *(s.RunQuery(r, timeout=120) for s, r in zip(stubs, requests, strict=True))
+            )
+            end = cpu_seconds(pid)
+        finally:
+            await asyncio.gather(*(c.close(None) for c in channels))
+        assert len(described) == len(answered) == len(self.nodes)
+        for signed in answered:
+            result = pb.QueryResult.FromString(signed.result)
+            assert not result.cached and len(result.tables) == 1, "a stored or empty answer"
+        return middle - start, end - middle
+
+
+def measure(
+    work: Path,
+    n: int,
+    rounds: int,
+    profile: Path | None = None,
+    perf: Path | None = None,
+    code: Path | None = None,
+) -> dict[str, float]:
+    """Serve the first ``n`` nodes from one host, run ``rounds`` rounds; per-node CPU in ms."""
+    directory, nodes = host_dir(work, n)
+    host = start_host(directory, [a for _, a in nodes], profile, code)
+    client = Client(work, nodes)
+    try:
+        time.sleep(1.0)
+        idle_start, idle_clock = cpu_seconds(host.pid), time.monotonic()
+        time.sleep(5.0)
+        idle = (cpu_seconds(host.pid) - idle_start) / (time.monotonic() - idle_clock)
+        seen: list[tuple[float, float, float]] = []
+        recorder = None
+        if perf is not None:  # perf samples every thread of the host, C-core and TLS included
+            recorder = subprocess.Popen(
+                ["perf", "record", "-F", "499", "-g", "-p", str(host.pid), "-o", str(perf)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(1.0)
+        for r in range(rounds + 1):  # the first round warms the nodes' first-call paths
+            clock = time.monotonic()
+            rho = 0.01 * (1 + (time.time_ns() % 10**9) / 1e10)  # new every round
+            describe, query = asyncio.run(client.round(host.pid, rho, f"b{n}-{r}-{time.time_ns()}"))
+            if r:
+                seen.append((describe, query, time.monotonic() - clock))
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(60)
+    finally:
+        host.send_signal(signal.SIGTERM)
+        host.wait(120)
+    count = n * len(seen)  # means over the rounds: /proc counts CPU in ticks of 10 ms
+    return {
+        "describe_ms": 1000 * sum(s[0] for s in seen) / count,
+        "query_ms": 1000 * sum(s[1] for s in seen) / count,
+        "total_ms": 1000 * sum(s[0] + s[1] for s in seen) / count,
+        "wall_s": min(s[2] for s in seen),
+        "idle_cpu_share": idle,
+    }
+
+
+def host_main(directory: str, profile: str | None) -> None:
+    """``fedstats node serve --config DIR``, through the CLI's own main (optionally profiled)."""
+    from fedstats.cli import main
+
+    profiles: list[cProfile.Profile] = []
+    if profile:
+        lock = threading.Lock()
+
+        def start(_frame: object, _event: str, _arg: object) -> None:
+            prof = cProfile.Profile(time.thread_time)
+            with lock:
+                profiles.append(prof)
+            prof.enable()
+
+        threading.setprofile(start)
+        main_profile = cProfile.Profile(time.thread_time)
+        profiles.append(main_profile)
+        main_profile.enable()
+    code = main(["node", "serve", "--config", directory])
+    if profile:
+        import pstats
+
+        for prof in profiles:
+            prof.disable()
+        stats = pstats.Stats(profiles[0])
+        for prof in profiles[1:]:
+            try:
+                stats.add(prof)
+            except TypeError:  # a thread that never recorded a call
+                continue
+        stats.dump_stats(profile)
+    sys.exit(code)
+
+
+def row(n: int, f: dict[str, float], label: str) -> None:
+    """One size's line of the table."""
+    cpu = f"{f['describe_ms']:9.1f} {f['query_ms']:9.1f} {f['total_ms']:9.1f}"
+    idle = 100 * f["idle_cpu_share"]
+    print(f"{n:>4} {cpu}  {label:<22} {f['wall_s']:7.2f} {idle:8.1f}%", flush=True)
+
+
+def main() -> None:
+    """Set up, serve each size from one host, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,100,300")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per size (CPU: mean)")
+    parser.add_argument("--persons", type=int, default=20_000)
+    parser.add_argument("--work", help="working directory (kept; default: a temporary one)")
+    parser.add_argument("--profile", help="profile the host of the largest size into FILE")
+    parser.add_argument("--perf", help="`perf record` the host of the largest size into FILE")
+    parser.add_argument(
+        "--baseline", help="a checkout of other node code (e.g. `git archive main`): each size "
+        "is measured on it too, alternating with this one, under the same load",
+    )  # fmt: skip
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = Path(args.work or tempfile.mkdtemp(prefix="nodehost-"))
+    if not (work / "nodes").is_dir() or len(list((work / "nodes").glob("*.toml"))) < max(sizes):
+        started = time.perf_counter()
+        setup(work, max(sizes), args.persons)
+        print(f"set up {max(sizes)} nodes in {time.perf_counter() - started:.0f} s ({work})")
+    print(f"{'N':>4} {'describe':>9} {'query':>9} {'total':>9}  (host CPU ms per node)"
+          f" {'wall s':>7} {'idle CPU':>9}")  # fmt: skip
+    for n in sizes:
+        profile = Path(args.profile) if args.profile and n == max(sizes) else None
+        perf = Path(args.perf) if args.perf and n == max(sizes) else None
+        if args.baseline:
+            row(n, measure(work, n, args.rounds, code=Path(args.baseline).resolve()), "baseline")
+        row(n, measure(work, n, args.rounds, profile, perf), "")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--host":
+        host_main(sys.argv[2], sys.argv[4] if sys.argv[3:4] == ["--profile"] else None)
+    else:
+        main()
