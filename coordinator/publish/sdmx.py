@@ -373,8 +373,8 @@ def _csv_field(text: str) -> str:
     if _QUOTED.search(text) is None:
         return text
     sink: list[str] = []
-    csv.writer(_Sink(sink), lineterminator="").writerow([text])
-    return sink[0]
+    csv.writer(_Sink(sink), lineterminator="\n").writerow([text])  # the file's dialect
+    return "".join(sink).removesuffix("\n")
 
 
 class _Sink:
