@@ -8,7 +8,9 @@ The top of the publishing floor: ``benchmark.csv`` and ``benchmark.parquet``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from common.errors import FedstatsError, Reason
@@ -78,6 +80,31 @@ def write_outputs(
             express; nothing is written then.
     """
     wanted = check_formats(formats)
+    with _collector_paused():
+        return _write(outcomes, out_dir, wanted, citation)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the outputs are written, then as it was.
+
+    Writing makes hundreds of thousands of short-lived objects without cycles (freed by
+    their reference counts as before); the collector's passes over everything the query
+    holds meanwhile cost about a fifth of the report's and SDMX's CPU at 300 cities.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write(
+    outcomes: Sequence[Outcome], out_dir: Path, wanted: list[str], citation: Citation | None
+) -> dict[str, Path]:
+    """`write_outputs` of checked formats."""
     rows = [row for outcome in outcomes for row in outcome.rows]
     if citation is not None:
         rows = with_release(rows, citation.release)

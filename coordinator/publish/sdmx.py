@@ -160,7 +160,8 @@ _DESCRIPTION = (
 class Obs(NamedTuple):
     """One SDMX observation: its key, its published value (text) and attributes.
 
-    A named tuple (immutable, and cheap to make: a 300-city query has 140,000).
+    Made one by one only for the sdmx1 library's path (`RowObs.observations`, which the
+    tests compare the direct writer with) and to read an observation's attributes.
     """
 
     key: tuple[tuple[str, str], ...]
@@ -225,13 +226,64 @@ ROW_ATTRIBUTES = (
 """The one list the row attributes of the structure and the observations are built from."""
 
 
+class RowObs(NamedTuple):
+    """A benchmark row's SDMX observations, read from the row once.
+
+    The observations of a row differ only in ``stat`` (and its ``unit``), their number
+    and, for the gap's, their flags, status and comparator: `observations` makes them one
+    by one (the sdmx1 library's path does), `write_sdmx_csv` writes them straight from
+    here.
+
+    Attributes:
+        group_dim: The row's group dimension (which dataflow it belongs to).
+        key: Every dimension of the row's observations but ``stat`` and ``unit``, in the
+            DSD's order (``freq`` first).
+        numbers: The published text of each ``stat`` code's number ("" for none).
+        own: Flags and status of the row's own value, interval and denominator.
+        gap: Flags and status of its gap (both groups' flags).
+        comparator: The comparator group of its gap; None for the comparator's own row,
+            which has no gap.
+        texts: The ``ROW_ATTRIBUTES`` given for the row.
+    """
+
+    group_dim: str
+    key: tuple[tuple[str, str], ...]
+    numbers: dict[str, str]
+    own: tuple[str, str]
+    gap: tuple[str, str]
+    comparator: str | None
+    texts: tuple[tuple[str, str], ...]
+
+    def observations(self) -> list[Obs]:
+        """The row's observations, one per ``stat`` code it has."""
+        freq, *rest = self.key
+        out = []
+        for stat in STATS:
+            if stat.gap and self.comparator is None:
+                continue  # a group has no gap to itself
+            flags, state = self.gap if stat.gap else self.own
+            value = (self.numbers[stat.code] or None) if state == "published" else None
+            comparator = self.comparator if stat.gap else None
+            key = (freq, *_STAT_KEYS[stat.code], *rest)
+            out.append(Obs(key, value, flags, comparator, state, self.texts))
+        return out
+
+
 @dataclass(frozen=True)
 class SdmxRelease:
-    """Observations per dataflow and the geo codes they use, ready to write."""
+    """The rows' observations per dataflow and the geo codes they use, ready to write."""
 
-    observations: dict[str, list[Obs]]
+    rows: dict[str, list[RowObs]]
     geos: dict[str, str]
     citation: Citation | None = None
+
+    @property
+    def observations(self) -> dict[str, list[Obs]]:
+        """Every observation per dataflow, one object each (for the sdmx1 library's path)."""
+        return {
+            group_dim: [obs for row in rows for obs in row.observations()]
+            for group_dim, rows in self.rows.items()
+        }
 
     def write(self, directory: Path) -> list[Path]:
         """Write the structure message and one SDMX-CSV file per dataflow."""
@@ -240,20 +292,22 @@ class SdmxRelease:
         structure = directory / STRUCTURE_FILE
         structure.write_bytes(to_xml(message, pretty_print=True))
         paths = [structure]
-        for group_dim, observations in self.observations.items():
+        for group_dim, rows in self.rows.items():
             flow = message.dataflow[DATAFLOWS[group_dim]]
             path = directory / f"{flow.id}.csv"
-            write_sdmx_csv(flow, observations, path)
+            write_sdmx_csv(flow, rows, path)
             paths.append(path)
         return paths
 
 
-def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: Path) -> None:
+def write_sdmx_csv(flow: v21.DataflowDefinition, rows: list[RowObs], path: Path) -> None:
     """SDMX-CSV 1.0 of one dataflow's observations, laid out by its DSD.
 
     Columns: ``DATAFLOW`` (the flow's ``AGENCY:ID(VERSION)``), every dimension of the DSD
     in order, ``OBS_VALUE``, every attribute of the DSD in order; an attribute without a
-    value for an observation is left empty.
+    value for an observation is left empty. Each row's observations are written from
+    what they share (no object per observation): the same lines, byte for byte, as
+    `RowObs.observations` written one by one.
     """
     dsd = flow.structure
     dimensions = [d.id for d in dsd.dimensions.components]
@@ -261,18 +315,74 @@ def write_sdmx_csv(flow: v21.DataflowDefinition, observations: list[Obs], path: 
     measure = [m.id for m in dsd.measures.components]
     agency = flow.maintainer.id if flow.maintainer is not None else AGENCY
     reference = f"{agency}:{flow.id}({flow.version})"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["DATAFLOW", *dimensions, *measure, *attributes])
-        tails: dict[tuple[object, ...], list[str]] = {}  # a row's observations share most
-        for obs in observations:
-            key = dict(obs.key)
-            state = (obs.flags, obs.status, obs.comparator, obs.texts)
-            if state not in tails:
-                values = attribute_values(obs)
-                tails[state] = [values.get(a, "") for a in attributes]
-            line = [reference, *[key[d] for d in dimensions], obs.value or ""]
-            writer.writerow(line + tails[state])
+    stat_at, unit_at = 1 + dimensions.index("stat"), 1 + dimensions.index("unit")
+    fields: dict[str, str] = {}  # each text as a csv field, quoted once
+
+    def field(text: str) -> str:
+        if (quoted := fields.get(text)) is None:
+            quoted = fields[text] = _csv_field(text)
+        return quoted
+
+    stats = [(stat, field(stat.code), field(stat.unit)) for stat in STATS]
+    tails: dict[tuple[object, ...], str] = {}  # the attribute columns, per state
+
+    def tail(flags: str, state: str, comparator: str | None, texts: _Texts) -> str:
+        key = (flags, state, comparator, texts)
+        if (text := tails.get(key)) is None:
+            values = attribute_values(Obs((), None, flags, comparator, state, texts))
+            text = tails[key] = "".join("," + field(values.get(a, "")) for a in attributes)
+        return text
+
+    lines = [",".join(field(c) for c in ["DATAFLOW", *dimensions, *measure, *attributes])]
+    for row in rows:
+        key = dict(row.key)
+        head = [field(reference), *[field(key.get(d, "")) for d in dimensions]]
+        # the row's line with a hole for stat and one for unit, each line filled in
+        head[stat_at], head[unit_at] = _HOLE, _HOLE
+        pieces = ",".join(head).split(_HOLE)  # 3 unless a text holds the hole's character
+        own, gap = tail(*row.own, None, row.texts), ""
+        if row.comparator is not None:
+            gap = tail(*row.gap, row.comparator, row.texts)
+        for stat, code, unit in stats:
+            if stat.gap and row.comparator is None:
+                continue  # a group has no gap to itself
+            attributes_text, state = (gap, row.gap[1]) if stat.gap else (own, row.own[1])
+            value = field(row.numbers[stat.code]) if state == "published" else ""
+            if len(pieces) == 3:
+                first, middle, last = pieces
+                line = "".join((first, code, middle, unit, last, ",", value, attributes_text))
+            else:
+                parts = head.copy()
+                parts[stat_at], parts[unit_at] = code, unit
+                line = ",".join(parts) + "," + value + attributes_text
+            lines.append(line)
+    lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8", newline="")
+
+
+_HOLE = "\x00"
+_Texts = tuple[tuple[str, str], ...]
+_QUOTED = re.compile(r'[,"\r\n]')
+
+
+def _csv_field(text: str) -> str:
+    """A field as ``csv.writer`` (``QUOTE_MINIMAL``) writes it.
+
+    As it is unless it holds a comma, a quote or a line break; the csv module itself
+    quotes those.
+    """
+    if _QUOTED.search(text) is None:
+        return text
+    sink: list[str] = []
+    csv.writer(_Sink(sink), lineterminator="\n").writerow([text])  # the file's dialect
+    return "".join(sink).removesuffix("\n")
+
+
+class _Sink:
+    """A file-like object collecting what a csv writer writes."""
+
+    def __init__(self, parts: list[str]) -> None:
+        self.write = parts.append
 
 
 def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None) -> SdmxRelease:
@@ -315,31 +425,34 @@ def prepare_sdmx(rows: Sequence[BenchmarkRow], citation: Citation | None = None)
     rows = [r for r in rows if r.time_period]
     geos = {_geo(r): _geo_name(r) for r in rows}
     comparators = {_comparator_key(r): r for r in rows if r.group == r.comparator}
-    observations: dict[str, list[Obs]] = {}
+    prepared: dict[str, list[RowObs]] = {}
     seen: set[tuple[tuple[str, str], ...]] = set()
     for row in rows:
         comp = comparators.get(_comparator_key(row))
         comp_state = (str(comp.flags), str(comp.status)) if comp else ("", "published")
-        for obs in _row_observations(row, *comp_state):
-            if obs.key in seen:
-                raise FedstatsError(
-                    f"two benchmark rows map to the same SDMX observation {dict(obs.key)}",
-                    reason=Reason.DUPLICATE_OBSERVATION,
-                    field="--format",
-                    hint="write each query's SDMX output to its own directory",
-                )
-            seen.add(obs.key)
-            observations.setdefault(row.group_dim, []).append(obs)
-    return SdmxRelease(observations, geos, citation)
+        obs = _row_observations(row, *comp_state)
+        # Every row has a VALUE observation, and the rest of its keys differ from another
+        # row's only where this key does: two rows share an observation iff they share it.
+        if obs.key in seen:
+            freq, *rest = obs.key
+            raise FedstatsError(
+                "two benchmark rows map to the same SDMX observation "
+                f"{dict((freq, *_STAT_KEYS['VALUE'], *rest))}",
+                reason=Reason.DUPLICATE_OBSERVATION,
+                field="--format",
+                hint="write each query's SDMX output to its own directory",
+            )
+        seen.add(obs.key)
+        prepared.setdefault(row.group_dim, []).append(obs)
+    return SdmxRelease(prepared, geos, citation)
 
 
 def _comparator_key(row: BenchmarkRow) -> tuple[object, ...]:
     return (row.node, row.indicator, row.group_dim, tuple(row.breakdown.items()), row.comparator)
 
 
-def _row_observations(
-    row: BenchmarkRow, comparator_flags: str, comparator_status: str
-) -> list[Obs]:
+def _row_observations(row: BenchmarkRow, comparator_flags: str, comparator_status: str) -> RowObs:
+    """What a row's observations share, and their numbers, flags and statuses."""
     freq, period = _period(row.time_period)
     numbers = {
         "VALUE": published(row.value),
@@ -350,28 +463,20 @@ def _row_observations(
         "GAP_CI_HIGH": published(row.gap_ci_high),
         "DENOM": published(row.denominator, 0),
     }
-    # what every observation of the row shares, read once
     sex = ("sex", row.breakdown.get("sex", "T"))
     age = row.breakdown["age"] if "age" in row.breakdown else _age_range(row.indicator)
-    after = (
-        ("indic", row.indicator.upper()), sex, ("age", age), (row.group_dim, row.group),
-        ("geo", _geo(row)), ("TIME_PERIOD", period),
+    key = (
+        ("freq", freq), ("indic", row.indicator.upper()), sex, ("age", age),
+        (row.group_dim, row.group), ("geo", _geo(row)), ("TIME_PERIOD", period),
     )  # fmt: skip
     own_flags, status = str(row.flags), str(row.status)
-    gap_flags = _merge(own_flags, comparator_flags)
     gap_status = status
     if status == "published" and comparator_status != "published":
         gap_status = "suppressed"  # no gap against a value that is not published
     texts = tuple((a.id, text) for a in ROW_ATTRIBUTES if (text := a.read(row)))
-    out = []
-    for stat in STATS:
-        if stat.gap and row.group == row.comparator:
-            continue  # a group has no gap to itself
-        flags, state = (gap_flags, gap_status) if stat.gap else (own_flags, status)
-        key = (("freq", freq), *_STAT_KEYS[stat.code], *after)
-        value = (numbers[stat.code] or None) if state == "published" else None
-        out.append(Obs(key, value, flags, row.comparator if stat.gap else None, state, texts))
-    return out
+    comparator = None if row.group == row.comparator else row.comparator
+    gap = (_merge(own_flags, comparator_flags), gap_status)
+    return RowObs(row.group_dim, key, numbers, (own_flags, status), gap, comparator, texts)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -62,18 +63,53 @@ def write_csv(rows: Sequence[BenchmarkRow], path: Path) -> None:
 
 
 def write_parquet(rows: Sequence[BenchmarkRow], path: Path) -> None:
-    """Write benchmark.parquet: benchmark.csv's columns, numbers as float64 (null if blank)."""
+    """Write benchmark.parquet: benchmark.csv's columns, numbers as float64 (null if blank).
+
+    The columns are handed to Arrow as buffers (`_strings`, `_floats`): ``pa.array`` of
+    Python lists imports pandas (to recognise its objects), a quarter second of CPU that
+    writing a table of text and numbers does not need.
+    """
     extra = breakdown_columns(rows)
-    columns: dict[str, list[str | float | None]] = {
-        **{name: [getattr(r, name) for r in rows] for name in COLUMNS_BEFORE},
-        **{c: [r.breakdown.get(c, "") for r in rows] for c in extra},
-    }
+    arrays = [_strings([getattr(r, name) for r in rows]) for name in COLUMNS_BEFORE]
+    arrays += [_strings([r.breakdown.get(c, "") for r in rows]) for c in extra]
     for name in COLUMNS_AFTER:
         if name in _FLOAT_COLUMNS:
             digits = _FLOAT_COLUMNS[name]
-            columns[name] = [published_float(getattr(r, name), digits) for r in rows]
+            arrays.append(_floats([published_float(getattr(r, name), digits) for r in rows]))
         else:
-            columns[name] = [str(getattr(r, name)) for r in rows]
-    schema = pa.schema([(n, pa.float64() if n in _FLOAT_COLUMNS else pa.string()) for n in columns])
+            arrays.append(_strings([str(getattr(r, name)) for r in rows]))
+    names = [*COLUMNS_BEFORE, *extra, *COLUMNS_AFTER]
+    schema = pa.schema([(n, pa.float64() if n in _FLOAT_COLUMNS else pa.string()) for n in names])
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(columns, schema=schema), path)
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+
+
+def _validity(values: Sequence[object]) -> pa.Buffer | None:
+    """Arrow's validity bitmap of values where None is a null (None when there is none)."""
+    if None not in values:
+        return None
+    present = np.array([v is not None for v in values], dtype=bool)
+    return pa.py_buffer(np.packbits(present, bitorder="little"))
+
+
+def _strings(values: Sequence[str | None]) -> pa.Array:
+    """A UTF-8 string array (None a null) built from its offsets and bytes."""
+    texts = [v or "" for v in values]
+    joined = "".join(texts)
+    data = joined.encode("utf-8")
+    if len(data) == len(joined):  # ASCII: a text's length is its number of bytes
+        lengths = [len(t) for t in texts]
+    else:
+        lengths = [len(t.encode("utf-8")) for t in texts]
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise ValueError("a benchmark.parquet text column over 2 GiB")  # not a query's size
+    buffers = [_validity(values), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(texts), buffers)
+
+
+def _floats(values: Sequence[float | None]) -> pa.Array:
+    """A float64 array (None a null) built from its values."""
+    data = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), len(data), [_validity(values), pa.py_buffer(data)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from common.errors import FedstatsError
 from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.flags import Flags, Status
 from coordinator.publish.sdmx import POOLED_GEO, _period, prepare_sdmx
+from tests.support.sdmx_library import write_with_library
 
 
 @pytest.mark.parametrize(
@@ -109,3 +112,26 @@ def test_the_poverty_line_of_an_arop_value_is_an_sdmx_attribute(tmp_path: Path) 
     assert data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE.isna().all()
     assert set(data[data.indic == "AROP_RATE"].POVERTY_LINE_SOURCE) == {"computed, rho=0.01"}
     assert set(data[data.indic == "EMPLOYMENT_RATE"].POVERTY_LINE_SOURCE.fillna("")) == {""}
+
+
+def test_the_direct_writer_quotes_texts_as_the_library_path_does(tmp_path: Path) -> None:
+    # node-supplied texts with commas, quotes, line breaks and non-ASCII letters
+    notes = ['wstatus=register_activity; "main" activity, per register', "line\nbreak", "Zürich"]
+    rows = [
+        replace(row("a", "AT13", "2024", group), deviation=note)
+        for group, note in zip(["NAT", "EU27_2020_FOR", "STLS"], notes, strict=True)
+    ]
+    rows.append(row("a", "AT13", "2024", "NEU27_2020_FOR", "c"))
+    release = prepare_sdmx(rows)
+    (library,) = write_with_library(release, tmp_path / "library")
+    direct = release.write(tmp_path / "direct")[1]
+    with library.open(encoding="utf-8", newline="") as lib, direct.open(newline="") as own:
+        library_rows, direct_rows = list(csv.reader(lib)), list(csv.reader(own))
+    assert direct_rows == library_rows
+    assert len(direct_rows) == 1 + 4 + 3 * 7  # the comparator has no gap observations
+    assert any(notes[0] in r for r in direct_rows) and any(notes[1] in r for r in direct_rows)
+    # and the bytes are what the csv module writes for those observations
+    with io.StringIO(newline="") as expected:
+        writer = csv.writer(expected, lineterminator="\n")
+        writer.writerows(direct_rows)
+        assert direct.read_text(encoding="utf-8") == expected.getvalue()

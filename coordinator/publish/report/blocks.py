@@ -173,7 +173,8 @@ class Block:
 
     def city_gaps(self, row: BenchmarkRow) -> CityGaps:
         """The city rows of the row's group and breakdown cell, with their summed gaps."""
-        return self._city_gaps.get((tuple(row.breakdown.values()), row.group), CityGaps.of([]))
+        gaps = self._city_gaps.get((tuple(row.breakdown.values()), row.group))
+        return gaps if gaps is not None else CityGaps.of([])
 
     def pooled(self, row: BenchmarkRow) -> BenchmarkRow | None:
         """The pooled row of the same group and breakdown cell, or None."""

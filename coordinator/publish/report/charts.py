@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from coordinator.publish.numbers import interval_text, shown
 
@@ -25,8 +26,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Dot:
+class Dot(NamedTuple):
     """One line of a dot chart: a value with its interval, and what it is compared to."""
 
     key: str
@@ -45,8 +45,7 @@ INK, GREY, ACCENT = "#1f4e79", "#8c8c8c", "#c25400"
 _W, _LABEL_W, _NOTE_W, _ROW_H, _TOP = 760, 170, 110, 22, 28
 
 
-@dataclass(frozen=True)
-class Tick:
+class Tick(NamedTuple):
     """A vertical grid line of the axis and its label."""
 
     x: str
@@ -54,8 +53,7 @@ class Tick:
     color: str
 
 
-@dataclass(frozen=True)
-class ChartLine:
+class ChartLine(NamedTuple):
     """One dot drawn: coordinates as SVG attribute text, the texts to show."""
 
     key: str

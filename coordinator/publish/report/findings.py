@@ -8,6 +8,7 @@ by a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from markupsafe import Markup
 
@@ -48,8 +49,7 @@ HEADLINE_INDICATOR = "employment_rate"
 HEADLINE_GROUP = "NEU27_2020_FOR"
 
 
-@dataclass(frozen=True)
-class TableRow:
+class TableRow(NamedTuple):
     """A table row: its cells' texts, which of them hold the row's own numbers, its key."""
 
     cells: list[tuple[str, bool]]

@@ -13,7 +13,6 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from coordinator.publish.report.charts import Chart, ChartLine
-from coordinator.publish.report.escaping import escaped as _e
 from coordinator.publish.report.escaping import escaper as _escaper
 from coordinator.publish.report.findings import Table
 
@@ -35,53 +34,64 @@ def table_html(t: Table) -> Markup:
     return Markup("".join(out))
 
 
-def chart_html(chart: Chart, grey: str) -> Markup:
-    """A dot chart as inline SVG: the axis's ticks, then one group per line."""
-    width, height, label = _e(chart.width), _e(chart.height), _e(chart.label)
+def chart_html(chart: Chart) -> Markup:
+    """A dot chart as inline SVG: the axis's ticks, then one group per line.
+
+    What every line's marks share (stroke widths, the comparator's grey, no fill of an
+    interval) is said once, in the page's style sheet (classes ``ci`` and ``cmp`` of
+    ``svg.chart``, the grey given as ``grey``), not on each mark; colours that differ by
+    line stay on the mark.
+    """
+    e = _escaper(
+        [
+            chart.label, chart.width, chart.height,
+            *(x for t in chart.ticks for x in (t.x, t.text, t.color)),
+            *(x for line in chart.lines for x in _texts(line)),
+        ]
+    )  # fmt: skip
+    width, height, label = e(chart.width), e(chart.height), e(chart.label)
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{label}">\n'
     ]
-    y1, y2, text_y = _e(chart.tick_y1), _e(chart.tick_y2), _e(chart.tick_text_y)
+    y1, y2, text_y = e(chart.tick_y1), e(chart.tick_y2), e(chart.tick_text_y)
     for tick in chart.ticks:
-        x = _e(tick.x)
+        x = e(tick.x)
         out.append(
-            f'<line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" stroke="{_e(tick.color)}"/>'
-            f'<text x="{x}" y="{text_y}" class="tick">{_e(tick.text)}</text>\n'
+            f'<line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" stroke="{e(tick.color)}"/>'
+            f'<text x="{x}" y="{text_y}" class="tick">{e(tick.text)}</text>\n'
         )
-    places = (_e(chart.label_x), _e(chart.na_x), _e(chart.note_x))
-    out += [_line(line, places, _e(grey)) for line in chart.lines]
+    label_x, na_x, note_x = e(chart.label_x), e(chart.na_x), e(chart.note_x)
+    for line in chart.lines:
+        bold = ' font-weight="bold"' if line.strong else ""
+        text_y = e(line.text_y)
+        out.append(
+            f'<g data-key="{e(line.key)}"><title>{e(line.tip)}</title>\n'
+            f'<text x="{label_x}" y="{text_y}" class="lab"{bold}>{e(line.label)}</text>\n'
+        )
+        if line.na is not None:
+            out.append(f'<text x="{na_x}" y="{text_y}" class="na">{e(line.na)}</text>\n</g>\n')
+            continue
+        y, ink = e(line.y), e(line.ink)
+        if line.marker:
+            x1, x2, d = (e(m) for m in line.marker)
+            out.append(
+                f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" class="cmp"/>'
+                f'<path d="{d}" class="cmp"/>\n'
+            )
+        if line.interval:
+            out.append(f'<path d="{e(line.interval)}" stroke="{ink}" class="ci"/>\n')
+        out.append(
+            f'<circle cx="{e(line.cx)}" cy="{y}" r="5" fill="{e(line.fill)}" stroke="{ink}"/>'
+            f'<text x="{note_x}" y="{text_y}"{bold}>{e(line.note)}</text>\n</g>\n'
+        )
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def _line(line: ChartLine, places: tuple[str, str, str], grey: str) -> str:
-    """One line of a dot chart: its label, then its mark or why there is none."""
-    label_x, na_x, note_x = places
-    bold = ' font-weight="bold"' if line.strong else ""
-    text_y = _e(line.text_y)
-    out = [
-        f'<g data-key="{_e(line.key)}"><title>{_e(line.tip)}</title>\n'
-        f'<text x="{label_x}" y="{text_y}" class="lab"{bold}>{_e(line.label)}</text>\n'
-    ]
-    if line.na is not None:
-        out.append(f'<text x="{na_x}" y="{text_y}" class="na">{_e(line.na)}</text>\n')
-    else:
-        y, ink = _e(line.y), _e(line.ink)
-        if line.marker:
-            x1, x2, d = (_e(m) for m in line.marker)
-            out.append(
-                f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{grey}" '
-                f'stroke-dasharray="2,2"/><path d="{d}" fill="{grey}"/>\n'
-            )
-        if line.interval:
-            out.append(
-                f'<path d="{_e(line.interval)}" stroke="{ink}" stroke-width="2" fill="none"/>\n'
-            )
-        out.append(
-            f'<circle cx="{_e(line.cx)}" cy="{y}" r="5" fill="{_e(line.fill)}" stroke="{ink}" '
-            f'stroke-width="2"/><text x="{note_x}" y="{text_y}"{bold}>{_e(line.note)}</text>\n'
-        )
-    out.append("</g>\n")
-    return "".join(out)
+def _texts(line: ChartLine) -> tuple[object, ...]:
+    """Every text a chart line writes (the escaper looks at each)."""
+    marker = line.marker or ()
+    return (line.key, line.tip, line.label, line.text_y, line.na or "", line.y, line.ink,
+            line.fill, line.cx, *marker, line.interval or "", line.note)  # fmt: skip
