@@ -44,7 +44,12 @@ from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
 from coordinator.publish.citation import Citation, release_id, with_release
-from coordinator.publish.outputs import check_formats, output_files, write_outputs
+from coordinator.publish.outputs import (
+    check_formats,
+    collector_paused,
+    output_files,
+    write_outputs,
+)
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
 from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record
@@ -473,10 +478,11 @@ def publish(
     wanted = check_formats(["csv", *formats])
     citation = citation or citation_for([o.query_id for o in outcomes], coordinator_id)
     written = output_files(write_outputs(outcomes, out_dir, wanted, citation))
-    provenance = write_provenance(
-        outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys, citation
-    )
-    public = write_public(provenance, [o.rows for o in outcomes])
+    with collector_paused():  # as for the outputs: its passes grew with the cities held
+        provenance = write_provenance(
+            outcomes, out_dir, written, coordinator_id, coordinator_key, node_keys, citation
+        )
+        public = write_public(provenance, [o.rows for o in outcomes])
     return [*written, provenance, public]
 
 

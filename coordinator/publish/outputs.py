@@ -20,7 +20,7 @@ from coordinator.publish.refmeta import FOLDER, write_reference_metadata
 from coordinator.publish.report.page import write_report
 from coordinator.publish.tables import write_csv, write_parquet
 
-__all__ = ["FORMATS", "check_formats", "output_files", "write_outputs"]
+__all__ = ["FORMATS", "check_formats", "collector_paused", "output_files", "write_outputs"]
 
 FORMATS = ("csv", "parquet", "sdmx", "html")
 
@@ -80,13 +80,13 @@ def write_outputs(
             express; nothing is written then.
     """
     wanted = check_formats(formats)
-    with _collector_paused():
+    with collector_paused():
         return _write(outcomes, out_dir, wanted, citation)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while the outputs are written, then as it was.
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while outputs are written, then as it was.
 
     Writing makes hundreds of thousands of short-lived objects without cycles (freed by
     their reference counts as before); the collector's passes over everything the query
