@@ -31,7 +31,9 @@ def _node_serve(args: argparse.Namespace) -> int:
     from node.hosting import config_paths, host_all, load_all, stop_all
     from security.revocation import renewal_warnings
 
-    hosted = host_all(load_all(config_paths(args.config)), insecure=args.insecure)
+    hosted = host_all(
+        load_all(config_paths(args.config)), insecure=args.insecure, workers=args.workers
+    )
     mode = "plaintext (--insecure)" if args.insecure else "mutual TLS"
     log = logging.getLogger("fedstats")
     for node in hosted:
@@ -441,6 +443,17 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), cities=args.cities, persons=args.persons)
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedstats",
@@ -484,6 +497,15 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument(
         "--insecure", action="store_true", help="plaintext, allowed on a loopback address only"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="threads answering calls, shared by the nodes of this process (default 16); "
+        "each node runs at most 8 calls at once, so a node whose calls hang holds up to 8: "
+        "give 8 per node for nodes that can never hold each other up",
     )
     serve.add_argument(
         "--grace",

@@ -110,3 +110,15 @@ def test_a_hosted_node_with_an_unmapped_outcome_stops_the_whole_process_before_i
     assert info.value.reason == Reason.UNMAPPED_OUTCOME
     assert str(bad) in info.value.message and "[variables.wstatus]" in info.value.message
     assert not (tmp_path / "state-two").exists()  # its ledger never opened: nothing charged
+
+
+@pytest.mark.parametrize("workers", ["0", "-3", "many"])
+def test_a_worker_count_that_is_not_a_positive_number_is_bad_usage(
+    workers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fedstats.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["node", "serve", "--config", "nodes/", "--workers", workers])
+    assert info.value.code == 2
+    assert "--workers" in capsys.readouterr().err
