@@ -48,17 +48,36 @@ def _unmapped(codes: Iterable[str]) -> bool:
     return any(c.endswith(f"={UNMAPPED_AS_UNKNOWN.code}") for c in codes)
 
 
-def unmapped_note(unknown_share: float | None) -> str:
+def unmapped_note(unknown_share: float | None, published: bool = True, pooled: bool = False) -> str:
     """The stated share of a row whose outcome counts unmapped values as unknown.
+
+    A pooled row's share is the pooled cell's, all members' unknown outcomes together, and
+    says so (each flagged member's own share is on its own row). A row that is not
+    published states no share: its noisy unknown share there may be anything from 0 to
+    100% and would read as a fact.
 
     Args:
         unknown_share: The row's noisy unknown share in percent (``BenchmarkRow``), or
             None where the node released no unknown-outcome margin.
+        published: Whether the row's value is published.
+        pooled: Whether the row pools several nodes.
     """
+    maps = "their code maps" if pooled else "the code map"
     if unknown_share is None:
         return (
             "the population cell's unknown share is not released; its unknown outcomes "
-            "include values outside the code map"
+            f"include values outside {maps}"
+        )
+    if not published:
+        return (
+            "no unknown share is stated where the value is not published; values outside "
+            f"{maps} count as unknown"
+        )
+    if pooled:
+        return (
+            f"{unknown_share:.1f}% of the pooled population cell has an unknown outcome, all "
+            "members' together, values outside the named members' code maps included; each "
+            "member's own share is on its row"
         )
     return (
         f"{unknown_share:.1f}% of the population cell has an unknown outcome, values "
@@ -74,7 +93,7 @@ def _deviation(
     for variable, code in (p.split("=", 1) for p in pairs):
         notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
     if _unmapped(pairs):
-        notes.append(unmapped_note(row.unknown_share))
+        notes.append(unmapped_note(row.unknown_share, row.status == Status.PUBLISHED))
     text = "; ".join(notes)
     return f"{';'.join(pairs)} ({text})" if pairs and text else ";".join(pairs) or text
 
@@ -130,7 +149,8 @@ def _fixed(
         if not _unmapped(codes):
             return {**fixed, "deviation": ";".join(codes)}, None
         return fixed, lambda r: {
-            "deviation": ";".join(codes) + f" ({unmapped_note(r.unknown_share)})",
+            "deviation": ";".join(codes)
+            + f" ({unmapped_note(r.unknown_share, r.status == Status.PUBLISHED, pooled=True)})",
             "flags": r.flags | DEVIATES,
         }
     if row.node != POOLED:

@@ -25,7 +25,7 @@ from coordinator.combine import POOLED, BenchmarkRow, benchmark_rows, read_resul
 from coordinator.flags import Status
 from coordinator.pooling import Pooling
 from coordinator.publish.summary import outcome_notes
-from coordinator.rowmeta import describe_rows
+from coordinator.rowmeta import describe_rows, unmapped_note
 from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query
@@ -99,11 +99,15 @@ def test_declared_unknown_flags_the_rows_reading_the_outcome_with_their_unknown_
     for row in own + pooled:
         assert "d" in row.flags and CODE in row.deviation
         assert row.unknown_share is not None and row.unknown_share > 0
-        stated = (
-            f"{row.unknown_share:.1f}% of the population cell has an unknown outcome, "
-            "values outside the code map included"
-        )
+        where = "pooled population cell" if row.node == POOLED else "population cell"
+        stated = f"{row.unknown_share:.1f}% of the {where} has an unknown outcome"
         assert stated in row.deviation
+    # A pooled row's share is the pool's, and says so; a row not published states none.
+    assert all("all members' together" in r.deviation for r in pooled)
+    assert unmapped_note(37.5, published=False) == (
+        "no unknown share is stated where the value is not published; values outside "
+        "the code map count as unknown"
+    )
     assert all(r.deviation.startswith(f"vienna:{CODE} (") for r in pooled)
     # Graz maps every value: its rows are not flagged; nor is any row of owner_share.
     untouched = [r for r in rows if r.node == "graz" or r.indicator == "owner_share"]

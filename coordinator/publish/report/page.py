@@ -40,6 +40,7 @@ from coordinator.publish.report.findings import (
 from coordinator.publish.report.labels import DIM_LABELS, GROUP_LABELS, group_label
 from coordinator.publish.report.markup import chart_html, table_html
 from indicators.catalogue import CATALOGUE
+from indicators.concepts import concept_text
 from privacy.budget import DEFAULT_DELTA, epsilon_for
 
 __all__ = ["FLAG_LEGEND", "render_report", "write_report"]
@@ -48,7 +49,7 @@ FLAG_LEGEND = (
     (":", "not published: the table says why (suppressed, not provided, no answer)"),
     ("c", "confidential: too few people to publish safely"),
     ("u", "low reliability: read with care (or, with ':', too noisy to publish)"),
-    ("d", "definition differs from the harmonised one"),
+    ("d", "definition or coverage differs from the harmonised one: the deviation says how"),
     ("z", "not applicable"),
 )
 
@@ -152,7 +153,8 @@ def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
                 else "none: no AROP rate"
             )
             concepts = "; ".join(
-                sorted({c for v in answer.concepts.values() for c in v.split(";")})
+                _meaning(c)
+                for c in sorted({c for v in answer.concepts.values() for c in v.split(";") if c})
             )
             facts = [answer.geo, answer.geo_level, answer.source, concepts or "harmonised",
                      answer.time_period, f"{r.min_count:g}",
@@ -160,6 +162,15 @@ def _sources(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
         name = answer.name if answer is not None and answer.name else node
         rows.append(TableRow([(t, False) for t in [name, *facts, status]]))
     return Table(heads, rows)
+
+
+def _meaning(pair: str) -> str:
+    """A concept code ``input=code`` with what it means, as the vocabulary says."""
+    variable, _, code = pair.partition("=")
+    try:
+        return f"{pair} ({concept_text(variable, code)})"
+    except KeyError:  # a code of a newer release's vocabulary: shown as the node sent it
+        return pair
 
 
 def _privacy(outcomes: Sequence[Outcome], nodes: list[str]) -> Table:
