@@ -111,18 +111,25 @@ def serve(work: Path, nodes: list[tuple[str, str]]) -> subprocess.Popen[bytes]:
     log = (work / "serve.log").open("wb")
     host = subprocess.Popen([str(fedstats), "node", "serve", "--config", str(work / "nodes")],
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    return await_ports(host, [a for _, a in nodes], work / "serve.log")
+
+
+def await_ports(
+    host: subprocess.Popen[bytes], addresses: list[str], log: Path
+) -> subprocess.Popen[bytes]:
+    """``host`` once every one of ``addresses`` (``host:port``) takes a connection."""
     deadline = time.monotonic() + 900
-    waiting = [int(a.rsplit(":", 1)[1]) for _, a in nodes]
+    waiting = [int(a.rsplit(":", 1)[1]) for a in addresses]
     while waiting:
         if host.poll() is not None:
-            raise SystemExit(f"node host exited: see {work / 'serve.log'}")
+            raise SystemExit(f"node host exited: see {log}")
         if time.monotonic() > deadline:
             raise SystemExit("node host did not start in 15 minutes")
         try:
             socket.create_connection(("127.0.0.1", waiting[0]), timeout=1).close()
             waiting.pop(0)
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.2)
     return host
 
 

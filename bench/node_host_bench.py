@@ -48,7 +48,7 @@ sys.path.insert(0, str(CODE))
 sys.path.insert(0, str(CODE / "bench"))
 
 import grpc  # noqa: E402
-from federation_bench import COORDINATOR, INDICATOR, setup  # noqa: E402
+from federation_bench import COORDINATOR, INDICATOR, await_ports, setup  # noqa: E402
 
 from fedstats.certs import party_files  # noqa: E402
 from indicators.spec import Query  # noqa: E402
@@ -119,19 +119,7 @@ def start_host(
         argv += ["--profile", str(profile)]
     log = (directory / "serve.log").open("wb")
     host = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 900
-    waiting = [int(a.rsplit(":", 1)[1]) for a in addresses]
-    while waiting:
-        if host.poll() is not None:
-            raise SystemExit(f"node host exited: see {directory / 'serve.log'}")
-        if time.monotonic() > deadline:
-            raise SystemExit("node host did not start in 15 minutes")
-        try:
-            socket.create_connection(("127.0.0.1", waiting[0]), timeout=1).close()
-            waiting.pop(0)
-        except OSError:
-            time.sleep(0.2)
-    return host
+    return await_ports(host, addresses, directory / "serve.log")
 
 
 class Client:
