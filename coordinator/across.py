@@ -153,18 +153,6 @@ class NodeEstimates:
     gaps: list[dict[tuple[Key, Key], tuple[float, float, float]]]
 
 
-def _stack(parts: Sequence[Cells]) -> Cells:
-    """Cells of one table per node as (nodes, cells) arrays."""
-    return Cells(
-        np.stack([p.values for p in parts]),
-        np.stack([p.variance for p in parts]),
-        np.stack([p.samples for p in parts]),
-        np.stack([p.noise_variance for p in parts]),
-        np.stack([p.deff for p in parts]),
-        np.stack([p.sample_noise_variance for p in parts]),
-    )
-
-
 BATCH_FLOATS = 8_000_000
 """At most this many gradient entries (64 MB) are held at once: nodes are estimated in
 batches of as many as fit (all 300 of a 120-cell table; fewer of a wide one)."""
@@ -212,7 +200,7 @@ def _batch(
 ) -> NodeEstimates:
     """One batch of nodes' estimates (see `node_estimates`)."""
     n = len(cells)
-    stacked = _stack(cells)
+    stacked = Cells.stack(cells)
     layout, one = Layout(spec, n), Layout(spec, 1)
     margin_stack = Stacked.of(margins, n)
     outcome = spec.outcome.codes

@@ -18,7 +18,7 @@ gives at ``p``), so the interval neither collapses at 0% or 100% nor leaves [0, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -129,15 +129,24 @@ class Cells:
         return replace(self, variance=variance)
 
     @staticmethod
-    def concat(parts: list[Cells]) -> Cells:
+    def concat(parts: Sequence[Cells]) -> Cells:
         """Cells of several releases side by side."""
+        return Cells._joined(parts, np.concatenate)
+
+    @staticmethod
+    def stack(parts: Sequence[Cells]) -> Cells:
+        """Cells of one table per release as (releases, cells) arrays."""
+        return Cells._joined(parts, np.stack)
+
+    @staticmethod
+    def _joined(parts: Sequence[Cells], join: Callable[[list[FloatArray]], FloatArray]) -> Cells:
         return Cells(
-            np.concatenate([p.values for p in parts]),
-            np.concatenate([p.variance for p in parts]),
-            np.concatenate([p.samples for p in parts]),
-            np.concatenate([p.noise_variance for p in parts]),
-            np.concatenate([p.deff for p in parts]),
-            np.concatenate([p.sample_noise_variance for p in parts]),
+            join([p.values for p in parts]),
+            join([p.variance for p in parts]),
+            join([p.samples for p in parts]),
+            join([p.noise_variance for p in parts]),
+            join([p.deff for p in parts]),
+            join([p.sample_noise_variance for p in parts]),
         )
 
 
