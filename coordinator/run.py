@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
@@ -10,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from common.errors import ConfigError, FedstatsError, QueryError, Reason
+from common.net import is_loopback
 from coordinator.client import (
     Dialer,
     NodeFailure,
@@ -72,14 +72,6 @@ def new_query_id(coordinator_id: str) -> str:
     return f"{coordinator_id}-{uuid.uuid4().hex}"
 
 
-def _loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
     """The coordinator's signer and dialer, after checking its own key and certificate.
 
@@ -99,7 +91,7 @@ def prepare(config: CoordinatorConfig) -> tuple[QuerySigner, Dialer]:
         for warning in renewal_warnings(config.tls):
             log.warning("%s", warning)
     else:
-        remote = [n.id for n in config.nodes if not _loopback(n.address)]
+        remote = [n.id for n in config.nodes if not is_loopback(n.address)]
         if remote:
             raise ConfigError(
                 f"{config.file}: refusing plaintext to non-loopback nodes: {', '.join(remote)}",

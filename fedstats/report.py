@@ -43,7 +43,13 @@ def coverage_report(config: NodeConfig, data: Harmonised | TableEngine) -> str:
         )
         if cov.codes:
             lines.append("    codes: " + ", ".join(f"{c}={n}" for c, n in cov.codes.items()))
-        fate = "not a valid age: in no table" if name == "age" else "counted as UNK"
+        fate = (
+            "not a valid age: in no table"
+            if name == "age"
+            else 'an unknown outcome, as declared (unmapped = "unknown")'
+            if name in config.unmapped_unknown
+            else "counted as UNK"
+        )
         for value, count in list(cov.unmapped.items())[:MAX_UNMAPPED_SHOWN]:
             problems += 1
             lines.append(f"    unmapped value {value!r}: {count} rows ({fate})")

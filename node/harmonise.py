@@ -267,8 +267,8 @@ def value_classes(
     """The class of each distinct value of one mapped column (`node.engines.sql`).
 
     Two values share a class exactly when `harmonise` stores the same code for them and
-    counts them the same way in the coverage report (known, missing or unmapped): the
-    code x 3 + that kind.
+    counts them the same way in the coverage report (known, missing, unmapped or caught
+    by ``default``): the code x ``KINDS`` + that kind.
     """
     series = distinct_of(pd.Series(values, dtype=object))
     kind: npt.NDArray[np.integer]

@@ -108,7 +108,8 @@ def test_node_check_shows_clipped_weights_and_what_default_caught(
     assert f"default caught 3 value(s), {caught.sum()} rows" in out
     for value, count in caught.items():
         assert f"'{value}' ({count})" in out
-    assert f"unmapped value '9': {(frame.ws == '9').sum()} rows (counted as UNK)" in out
+    declared = 'an unknown outcome, as declared (unmapped = "unknown")'
+    assert f"unmapped value '9': {(frame.ws == '9').sum()} rows ({declared})" in out
 
     loaded = load_config(config)
     engine_ = open_engine(loaded)
