@@ -157,10 +157,15 @@ def _certs_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _party(args: argparse.Namespace) -> tuple[str, str]:
+    """The role and id a certs command names (``--node ID`` or ``--coordinator ID``)."""
+    return ("node", args.node) if args.node else ("coordinator", args.coordinator)
+
+
 def _certs_issue(args: argparse.Namespace) -> int:
     from fedstats.certs import issue
 
-    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    role, ident = _party(args)
     files = issue(Path(args.dir), role, ident, tuple(args.host or ()), args.days)
     for name, path in files.items():
         print(f"{name:<9} {path}")
@@ -171,7 +176,7 @@ def _certs_issue(args: argparse.Namespace) -> int:
 def _certs_request(args: argparse.Namespace) -> int:
     from fedstats.certs_lifecycle import request
 
-    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    role, ident = _party(args)
     files = request(Path(args.out), role, ident, tuple(args.host or ()),
                     signing_key=args.signing_key)  # fmt: skip
     for name, path in files.items():
@@ -183,7 +188,7 @@ def _certs_request(args: argparse.Namespace) -> int:
 def _certs_sign(args: argparse.Namespace) -> int:
     from fedstats.certs_lifecycle import sign
 
-    role, ident = ("node", args.node) if args.node else ("coordinator", args.coordinator)
+    role, ident = _party(args)
     out = Path(args.out) if args.out else None
     path = sign(Path(args.dir), Path(args.csr), role, ident, days=args.days, out=out)
     print(f"signed {path} for {role} {ident}")
