@@ -79,7 +79,7 @@ def summary(
             lines.append(f"  ... {len(keys) - max_lines} more lines in the CSV")
     lines.append(
         "flags (Eurostat): c confidential (not published), u low reliability, "
-        "d definition differs, z not applicable; ':' a value that is not published"
+        "d definition or coverage differs, z not applicable; ':' a value that is not published"
     )
     for node, failure in (failures or {}).items():
         lines.append(f"node {node} did not answer: {failure.reason}: {failure.message}")
