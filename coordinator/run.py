@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
+from common.collector import collector_paused
 from common.errors import ConfigError, FedstatsError, QueryError, Reason
 from common.net import is_loopback
 from coordinator.client import (
@@ -20,7 +21,7 @@ from coordinator.client import (
 )
 from coordinator.combine import BenchmarkRow, NodeTables, read_result
 from coordinator.config import CoordinatorConfig
-from coordinator.kinds import Gathered, kind_of, plan_nodes
+from coordinator.kinds import Gathered, NodePlans, QueryKind, kind_of, plan_nodes
 from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
@@ -130,12 +131,25 @@ def run_query(
     with Session(dialer, config.total_timeout) as session:  # one channel per node
         descriptions = session.describe_all(config.nodes, config.timeout_seconds, signer)
         planned = plan_nodes(kind, descriptions)
-        failures = dict(planned.failures)
         queries = {node_id: plan.query for node_id, plan in planned.asked.items()}
         replies = session.fan_out(
             config.nodes, query_id, queries, signer, config.timeout_seconds, progress,
-            not_asked=tuple(failures),
+            not_asked=tuple(planned.failures),
         )  # fmt: skip
+    with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
+        return _outcome(config, kind, query_id, descriptions, planned, replies)
+
+
+def _outcome(
+    config: CoordinatorConfig,
+    kind: QueryKind,
+    query_id: str,
+    descriptions: dict[str, pb.NodeDescription | NodeFailure],
+    planned: NodePlans,
+    replies: dict[str, NodeReply],
+) -> QueryOutcome:
+    """The query's outcome from what the nodes said: their answers read and combined."""
+    failures = dict(planned.failures)
     answers: dict[str, NodeTables] = {}
     charged: dict[str, float] = {}
     for node_id, reply in replies.items():

@@ -8,11 +8,10 @@ The top of the publishing floor: ``benchmark.csv`` and ``benchmark.parquet``
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from common.collector import collector_paused
 from common.errors import FedstatsError, Reason
 from coordinator.publish.citation import Citation, with_release
 from coordinator.publish.outcome import Outcome
@@ -82,23 +81,6 @@ def write_outputs(
     wanted = check_formats(formats)
     with collector_paused():
         return _write(outcomes, out_dir, wanted, citation)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while outputs are written, then as it was.
-
-    Writing makes hundreds of thousands of short-lived objects without cycles (freed by
-    their reference counts as before); the collector's passes over everything the query
-    holds meanwhile cost about a fifth of the report's and SDMX's CPU at 300 cities.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _write(
