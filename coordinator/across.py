@@ -228,9 +228,8 @@ def _batch(
         numbers[key] = _Numbers(r, se, grad, low, high)
         values, ses, lows, highs = r.tolist(), se.tolist(), low.tolist(), high.tolist()
         defs = defined.tolist()
-        for k in range(n):
-            base = bases.base(k)
-            if not survey[k]:
+        for k, base in enumerate(bases.each()):
+            if not survey[k] and base.observations is not None:
                 base = Base(base.count, None, base.unknown_share)
             observed = base.observations.value if base.observations else base.count.value
             estimate = Estimate(values[k], ses[k], base.count.value, observed)

@@ -249,19 +249,16 @@ class TableBases:
     observations: tuple[FloatArray, FloatArray] | None
     unknown: FloatArray
 
-    def base(self, k: int) -> Base:
-        """Table ``k``'s base."""
-        value, variance = self.count
-        observed = None
+    def each(self) -> list[Base]:
+        """Every stacked table's base, in table order."""
+        values, variances = self.count[0].tolist(), self.count[1].tolist()
+        counts = [Noisy(v, math.sqrt(var)) for v, var in zip(values, variances, strict=True)]
+        observed: list[Noisy | None] = [None] * len(counts)
         if self.observations is not None:
-            n, n_var = self.observations
-            observed = Noisy(float(n[k]), math.sqrt(float(n_var[k])))
-        share = float(self.unknown[k])
-        return Base(
-            Noisy(float(value[k]), math.sqrt(float(variance[k]))),
-            observed,
-            share if math.isfinite(share) else None,
-        )
+            n, n_var = self.observations[0].tolist(), self.observations[1].tolist()
+            observed = [Noisy(v, math.sqrt(var)) for v, var in zip(n, n_var, strict=True)]
+        shares = [s if math.isfinite(s) else None for s in self.unknown.tolist()]
+        return [Base(*parts) for parts in zip(counts, observed, shares, strict=True)]
 
 
 def table_bases(

@@ -150,8 +150,8 @@ class BenchmarkRow:
         Raises:
             TypeError: A change names no field of the row.
         """
-        unknown = changes.keys() - _ROW_FIELDS
-        if unknown:
+        if not _ROW_FIELDS.issuperset(changes):
+            unknown = changes.keys() - _ROW_FIELDS
             raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
         row = object.__new__(BenchmarkRow)
         row.__dict__.update(self.__dict__)
@@ -333,7 +333,7 @@ def _published(x: float, share: bool) -> float | None:
     """A proportion in percent; shares are clipped to 0-100, level ratios at 0."""
     if not math.isfinite(x):
         return None
-    return _pct(min(max(x, 0.0), 1.0) if share else max(x, 0.0))
+    return 100.0 * (min(max(x, 0.0), 1.0) if share else max(x, 0.0))
 
 
 def _estimate(
@@ -509,6 +509,20 @@ def _rows(
     below = indicator.kind == BELOW_LINE
     breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
     flags: dict[str, Flags] = {}
+    common = BenchmarkRow(  # what every row of the source shares; each row amends it
+        node=source.node,
+        geo=source.geo,
+        time_period=source.period,
+        indicator=indicator.name,
+        group_dim=plan.query.group_dim,
+        group="",
+        breakdown={},
+        comparator=comparator,
+        unit=indicator.unit,
+        poverty_line=line if below else None,
+        poverty_line_source=source.line_source if below else "",
+        aggregate=source.aggregate,
+    )
     for (group, cell), versus in pairs.items():
         est, comp = estimate((group, cell)), estimate(versus)
         if cell not in breakdowns:
@@ -522,22 +536,12 @@ def _rows(
             if versus != (group, cell) and comp_shown:
                 values.update(_gap_fields(gap((group, cell), versus, est, comp), share))
         rows.append(
-            BenchmarkRow(
-                node=source.node,
-                geo=source.geo,
-                time_period=source.period,
-                indicator=indicator.name,
-                group_dim=plan.query.group_dim,
+            common.amended(
                 group=group,
                 breakdown=breakdowns[cell],
-                comparator=comparator,
-                unit=indicator.unit,
                 flags=flags[est.flag],
                 status=est.status,
                 comparator_value=_published(comp.value, share) if comp_shown else None,
-                poverty_line=line if below else None,
-                poverty_line_source=source.line_source if below else "",
-                aggregate=source.aggregate,
                 unknown_share=_pct(est.unknown_share),
                 **values,
             )

@@ -25,6 +25,7 @@ Named rule sets (``[disclosure] rules``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -49,6 +50,12 @@ class Noisy:
 
     value: float
     sigma: float = 0.0
+
+
+@functools.cache
+def _quantile(certainty: float) -> float:
+    """The standard normal quantile of ``certainty`` (read once per rule set's value)."""
+    return NormalDist().inv_cdf(certainty)
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class DisclosureRules:
         """Whether a noisy count clears a threshold by the safety margin."""
         if threshold <= 0:
             return True
-        z = NormalDist().inv_cdf(self.certainty)
+        z = _quantile(self.certainty)
         return count.value >= max(threshold, threshold / 2 + z * count.sigma + 0.5)
 
     def judge(
