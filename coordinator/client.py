@@ -36,7 +36,7 @@ from protos import node_pb2 as pb
 from protos import node_pb2_grpc as pb_grpc
 from security.certificates import TlsFiles
 from security.revocation import RevocationList, peer_certificate
-from security.signing import IDENTITY_METADATA_KEY, key_id, sign, verify
+from security.signing import IDENTITY_METADATA_KEY, sign, verify
 
 __all__ = [
     "Dialer",
@@ -258,9 +258,7 @@ def _verified(node: NodeAddress, signed: pb.SignedResult) -> pb.QueryResult | No
             Reason.NO_NODE_KEY, f"no public key configured for node {node.id!r}",
             "add public_key to its [[nodes]] entry (the node's .sign.pub file)",
         )  # fmt: skip
-    if signed.key_id != key_id(node.public_key) or not verify(
-        node.public_key, signed.result, signed.signature
-    ):
+    if signed.key_id != node.key_id or not verify(node.public_key, signed.result, signed.signature):
         return NodeFailure.of(
             Reason.BAD_RESULT_SIGNATURE,
             f"the result of node {node.id!r} is not signed by its configured key",
@@ -350,6 +348,7 @@ class Session:
         self.total = total
         self._runner = asyncio.Runner()
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, pb_grpc.NodeServiceStub] = {}
 
     def __enter__(self) -> Session:
         return self
@@ -364,15 +363,17 @@ class Session:
 
     def close(self) -> None:
         """Close every channel and the loop."""
-        channels, self._channels = list(self._channels.values()), {}
+        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
         if channels:
             self._runner.run(_gather(*(c.close(None) for c in channels)))
         self._runner.close()
 
     def _stub(self, node: NodeAddress) -> pb_grpc.NodeServiceStub:
-        if node.id not in self._channels:
+        stub = self._stubs.get(node.id)
+        if stub is None:
             self._channels[node.id] = self.dialer.aio_channel(node)
-        return pb_grpc.NodeServiceStub(self._channels[node.id])
+            stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(self._channels[node.id])
+        return stub
 
     def _run(self, calls: Mapping[str, Awaitable[_T]], late: Callable[[str], _T]) -> dict[str, _T]:
         """Run the calls together, within the session's total deadline.

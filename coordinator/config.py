@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from common.tomlfile import Section, read_toml
 from security.certificates import TlsFiles
 from security.config import parse_key_files, public_key
+from security.signing import key_id
 
 __all__ = ["CoordinatorConfig", "NodeAddress", "load_coordinator_config"]
 
@@ -21,6 +23,11 @@ class NodeAddress:
     id: str
     address: str
     public_key: Ed25519PublicKey | None = None
+
+    @cached_property
+    def key_id(self) -> str | None:
+        """The id of the node's key (`security.signing.key_id`), read once; None without one."""
+        return None if self.public_key is None else key_id(self.public_key)
 
 
 @dataclass(frozen=True)

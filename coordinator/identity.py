@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 from common.errors import FedstatsError, Reason
 from coordinator.config import NodeAddress
 from protos import node_pb2 as pb
-from security.signing import DESCRIPTION_DOMAIN, key_id, verify
+from security.signing import DESCRIPTION_DOMAIN, verify
 
 __all__ = ["checked_description"]
 
@@ -35,7 +35,7 @@ def checked_description(node: NodeAddress, signed: pb.SignedDescription) -> pb.N
             reason=Reason.NO_NODE_KEY,
             hint="add public_key to its [[nodes]] entry (the node's .sign.pub file)",
         )
-    if signed.key_id != key_id(node.public_key) or not verify(
+    if signed.key_id != node.key_id or not verify(
         node.public_key, DESCRIPTION_DOMAIN + signed.description, signed.signature
     ):
         raise FedstatsError(
