@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
 import os
 import signal
@@ -311,6 +313,7 @@ def _query(args: argparse.Namespace) -> int:
     from coordinator.run import run_pathway, run_query
     from security.signing import load_private_key
 
+    _frozen_at_exit()
     if args.secure:
         return _query_secure(args)
     if args.threshold is not None:
@@ -346,6 +349,19 @@ def _query(args: argparse.Namespace) -> int:
         print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
     _print_written(written)
     return _exit_code(outcomes, args.strict)
+
+
+def _frozen_at_exit() -> None:
+    """At exit, leave what is still alive to the process's end instead of collecting it.
+
+    The interpreter's last collections walk every object still alive (every module a
+    query imports: numpy, pandas, pyarrow, gRPC ...) for cycles, to free them only as the
+    process ends: about a sixth of a short query's CPU. Frozen (`gc.freeze`, run by
+    `atexit` before those collections), they are skipped. Every file is written and
+    closed before the command returns; atexit's other handlers (the log's flush) run.
+    """
+    atexit.unregister(gc.freeze)  # once, however often main runs in one process
+    atexit.register(gc.freeze)
 
 
 def _exit_code(outcomes: Sequence[QueryOutcome], strict: bool) -> int:
