@@ -221,7 +221,7 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         )
         margins[spec.key] = read_margins(table)
         try:
-            flags[spec.key] = [Flags(f) for f in table.cell_flags]
+            flags[spec.key] = [_cell_flags(f) for f in table.cell_flags]
         except ValueError as exc:
             raise FedstatsError(
                 f"node {result.node_id} answered with unknown cell flags ({exc})",
@@ -246,6 +246,16 @@ def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
         name=result.name,
         cached=result.cached,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _cell_flags(text: str) -> Flags:
+    """A released cell's flags (made once per text: 300 tables repeat a few texts).
+
+    Raises:
+        ValueError: On a letter that is not a flag (never cached).
+    """
+    return Flags(text)
 
 
 def _rules(d: pb.Disclosure) -> DisclosureRules:
