@@ -14,11 +14,17 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import opendp.prelude as dp
+from opendp.domains import atom_domain, vector_domain
+from opendp.measurements import make_gaussian
+from opendp.metrics import l2_distance
+from opendp.mod import Measurement, enable_features
+from opendp.typing import i64
+
+# OpenDP's modules by name, not its prelude (see `privacy.budget`).
 
 __all__ = ["GaussianRelease", "closed_form_sigma", "make_measurement", "release", "sigma_for"]
 
-dp.enable_features("contrib")
+enable_features("contrib")
 
 _MAX_NUDGES = 64
 
@@ -47,11 +53,9 @@ def closed_form_sigma(sensitivity: int, rho: float) -> float:
     return sensitivity / math.sqrt(2.0 * rho)
 
 
-def make_measurement(sigma: float) -> dp.Measurement:
+def make_measurement(sigma: float) -> Measurement:
     """OpenDP's discrete Gaussian on vectors of 64-bit integers under the L2 distance."""
-    return dp.m.make_gaussian(
-        dp.vector_domain(dp.atom_domain(T=dp.i64)), dp.l2_distance(T=dp.i64), scale=sigma
-    )
+    return make_gaussian(vector_domain(atom_domain(T=i64)), l2_distance(T=i64), scale=sigma)
 
 
 def sigma_for(sensitivity: int, rho: float) -> float:
@@ -60,7 +64,7 @@ def sigma_for(sensitivity: int, rho: float) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _calibrated(sensitivity: int, rho: float) -> tuple[dp.Measurement, float, float]:
+def _calibrated(sensitivity: int, rho: float) -> tuple[Measurement, float, float]:
     """OpenDP's measurement for a (sensitivity, rho) pair, its scale and its privacy map.
 
     Built once per pair and kept: a node answers many tables at the same few pairs, and
