@@ -23,6 +23,7 @@ from coordinator.combine import (
     groups_of,
 )
 from coordinator.publish.outcome import Outcome
+from coordinator.publish.report.charts import Dot
 from coordinator.publish.report.labels import group_label
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
@@ -126,6 +127,8 @@ class Block:
         self.lines = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in self.rows))
         skip = {self.comparator, TOTAL, "UNK"}
         self.groups = [g for g in dict.fromkeys(r.group for r in self.rows) if g not in skip]
+        # chart lines of rows drawn again and again, by id(row) and their emphasis
+        self.dots: dict[tuple[int, bool, bool], Dot] = {}
 
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
         """The row of a node, breakdown cell and group, or None."""

@@ -378,22 +378,8 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
     everyone = len(gaps.cities) <= CHART_CITIES
     rows = gaps.cities if everyone else list({id(r): r for r in [focus, *gaps.extremes]}.values())
     shown_rows = [*rows, *([pooled] if pooled is not None else [])]
-    dots = []
-    for row in sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0)):
-        node = row.node
-        dots.append(
-            Dot(
-                row_key(row),
-                line_label(node, ()),
-                row.gap,
-                row.gap_ci_low,
-                row.gap_ci_high,
-                str(row.flags),
-                note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
-                strong=node in (focus.node, POOLED),
-                accent=node == focus.node,
-            )
-        )
+    ranked = sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0))
+    dots = [_gap_dot(block, row, focus.node) for row in ranked]
     where = (
         "in every city"
         if everyone
@@ -404,7 +390,30 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
         f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
         f"({block.title}), percentage points, {where}; {focus.node} highlighted"
     )
-    return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
+    return dot_chart(dots, chart_axis(extent(dots), zero=True), label, again=True)
+
+
+def _gap_dot(block: Block, row: BenchmarkRow, focus: str) -> Dot:
+    """A row's line in the gap chart of the city ``focus``.
+
+    The same in every city's chart where the row is not the focus: made once per block.
+    """
+    node = row.node
+    strong, accent = node in (focus, POOLED), node == focus
+    key = (id(row), strong, accent)
+    if (dot := block.dots.get(key)) is None:
+        dot = block.dots[key] = Dot(
+            row_key(row),
+            line_label(node, ()),
+            row.gap,
+            row.gap_ci_low,
+            row.gap_ci_high,
+            str(row.flags),
+            note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
+            strong=strong,
+            accent=accent,
+        )
+    return dot
 
 
 def _city_table(node: str, blocks: list[Block]) -> Table:
