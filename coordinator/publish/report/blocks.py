@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from coordinator.combine import (
     POOLED,
@@ -28,6 +29,9 @@ from coordinator.publish.report.labels import group_label
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
 from privacy.estimators import Z95
+
+if TYPE_CHECKING:  # compare reads blocks
+    from coordinator.publish.report.compare import Comparison
 
 __all__ = ["Block", "CityGaps", "Place", "gap_se", "table_places"]
 
@@ -129,6 +133,9 @@ class Block:
         self.groups = [g for g in dict.fromkeys(r.group for r in self.rows) if g not in skip]
         # chart lines of rows drawn again and again, by id(row) and their emphasis
         self.dots: dict[tuple[int, bool, bool], Dot] = {}
+        # each row's comparison with the mean of the city gaps, by id(row) (see findings)
+        self.comparisons: dict[int, Comparison] = {}
+        self.gap_texts: dict[int, str] = {}  # the pooled rows' gap texts, by id(row)
 
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
         """The row of a node, breakdown cell and group, or None."""

@@ -42,8 +42,8 @@ def fill(template: Markup, *args: object, **kwargs: object) -> Markup:
     their format spec (their text never needs escaping).
     """
 
-    def safe(value: object) -> object:
-        return escape(value) if isinstance(value, str) else value
+    def safe(value: object) -> object:  # escaped text, as escape() gives it (markup as it is)
+        return escaped(value) if isinstance(value, str) else value
 
     text = str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})
     return Markup(text)

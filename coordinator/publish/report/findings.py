@@ -125,8 +125,15 @@ def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
 
 
 def compare(block: Block, row: BenchmarkRow) -> Comparison:
-    """The row's gap next to the unweighted mean of the city gaps of the same group and cell."""
-    return compare_to_mean(row, block.city_gaps(row), block.pooled(row))
+    """The row's gap next to the unweighted mean of the city gaps of the same group and cell.
+
+    Made once per row (the key comparison, a city's words and its table show it).
+    """
+    if (c := block.comparisons.get(id(row))) is None:
+        c = block.comparisons[id(row)] = compare_to_mean(
+            row, block.city_gaps(row), block.pooled(row)
+        )
+    return c
 
 
 def absent(row: BenchmarkRow, gap: bool = False) -> str:
@@ -416,6 +423,16 @@ def _gap_dot(block: Block, row: BenchmarkRow, focus: str) -> Dot:
     return dot
 
 
+def _gap_text(row: BenchmarkRow | None, block: Block) -> str:
+    """A row's gap with its flags and interval (each city's table shows the pooled ones)."""
+    if row is None:
+        return ""
+    if (text := block.gap_texts.get(id(row))) is None:
+        text = with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags)
+        block.gap_texts[id(row)] = text
+    return text
+
+
 def _city_table(node: str, blocks: list[Block]) -> Table:
     heads = [
         "indicator", "group", "value %", "gap (95% CI)", "pooled gap (95% CI)",
@@ -428,8 +445,8 @@ def _city_table(node: str, blocks: list[Block]) -> Table:
                 row = block.row(node, cell, group)
                 if row is None:
                     continue
-                c, p = compare(block, row), block.pooled(row)
-                pooled = with_interval(p.gap, p.gap_ci_low, p.gap_ci_high, p.flags) if p else ""
+                c = compare(block, row)
+                pooled = _gap_text(c.pooled, block)
                 cells = [
                     (" ".join([block.title, *cell]), False),
                     (f"{block.group_dim} {group}", False),
