@@ -5,7 +5,8 @@ per value (each escaped into a new ``Markup``) made it the slowest output. Here 
 or a chart is written as one string: every text is escaped exactly as Jinja2's
 autoescaping does (`markupsafe.escape`), a text with no character to escape is taken as
 it is (escaping would return it unchanged), and the result is marked safe once. The
-templates call these through their ``table`` and ``dot_chart`` macros.
+page template calls these directly: a Jinja2 macro around each added its own call
+machinery to each of the 3,000 charts of a 300-city report.
 """
 
 from __future__ import annotations
