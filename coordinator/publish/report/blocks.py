@@ -131,11 +131,12 @@ class Block:
         self.lines = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in self.rows))
         skip = {self.comparator, TOTAL, "UNK"}
         self.groups = [g for g in dict.fromkeys(r.group for r in self.rows) if g not in skip]
-        # chart lines of rows drawn again and again, by id(row) and their emphasis
-        self.dots: dict[tuple[int, bool, bool], Dot] = {}
-        # each row's comparison with the mean of the city gaps, by id(row) (see findings)
+        # Made once per row (see findings), by id(row), each with its row: chart lines of
+        # rows drawn again and again (by their emphasis too), comparisons with the mean of
+        # the city gaps, the pooled rows' gap texts.
+        self.dots: dict[tuple[int, bool, bool], tuple[BenchmarkRow, Dot]] = {}
         self.comparisons: dict[int, Comparison] = {}
-        self.gap_texts: dict[int, str] = {}  # the pooled rows' gap texts, by id(row)
+        self.gap_texts: dict[int, tuple[BenchmarkRow, str]] = {}
 
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
         """The row of a node, breakdown cell and group, or None."""

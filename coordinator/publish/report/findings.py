@@ -129,10 +129,10 @@ def compare(block: Block, row: BenchmarkRow) -> Comparison:
 
     Made once per row (the key comparison, a city's words and its table show it).
     """
-    if (c := block.comparisons.get(id(row))) is None:
-        c = block.comparisons[id(row)] = compare_to_mean(
-            row, block.city_gaps(row), block.pooled(row)
-        )
+    c = block.comparisons.get(id(row))
+    if c is None or c.row is not row:  # the entry holds its row: the id stays its
+        c = compare_to_mean(row, block.city_gaps(row), block.pooled(row))
+        block.comparisons[id(row)] = c
     return c
 
 
@@ -408,18 +408,21 @@ def _gap_dot(block: Block, row: BenchmarkRow, focus: str) -> Dot:
     node = row.node
     strong, accent = node in (focus, POOLED), node == focus
     key = (id(row), strong, accent)
-    if (dot := block.dots.get(key)) is None:
-        dot = block.dots[key] = Dot(
-            row_key(row),
-            line_label(node, ()),
-            row.gap,
-            row.gap_ci_low,
-            row.gap_ci_high,
-            str(row.flags),
-            note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
-            strong=strong,
-            accent=accent,
-        )
+    drawn = block.dots.get(key)
+    if drawn is not None and drawn[0] is row:  # the entry holds its row: the id stays its
+        return drawn[1]
+    dot = Dot(
+        row_key(row),
+        line_label(node, ()),
+        row.gap,
+        row.gap_ci_low,
+        row.gap_ci_high,
+        str(row.flags),
+        note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
+        strong=strong,
+        accent=accent,
+    )
+    block.dots[key] = (row, dot)
     return dot
 
 
@@ -427,9 +430,11 @@ def _gap_text(row: BenchmarkRow | None, block: Block) -> str:
     """A row's gap with its flags and interval (each city's table shows the pooled ones)."""
     if row is None:
         return ""
-    if (text := block.gap_texts.get(id(row))) is None:
-        text = with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags)
-        block.gap_texts[id(row)] = text
+    known = block.gap_texts.get(id(row))
+    if known is not None and known[0] is row:  # the entry holds its row: the id stays its
+        return known[1]
+    text = with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags)
+    block.gap_texts[id(row)] = (row, text)
     return text
 
 
