@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any
 
 from coordinator.combine import (
     POOLED,
@@ -29,9 +29,6 @@ from coordinator.publish.report.labels import group_label
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
 from privacy.estimators import Z95
-
-if TYPE_CHECKING:  # compare reads blocks
-    from coordinator.publish.report.compare import Comparison
 
 __all__ = ["Block", "CityGaps", "Place", "gap_se", "table_places"]
 
@@ -135,7 +132,7 @@ class Block:
         # rows drawn again and again (by their emphasis too), comparisons with the mean of
         # the city gaps, the pooled rows' gap texts.
         self.dots: dict[tuple[int, bool, bool], tuple[BenchmarkRow, Dot]] = {}
-        self.comparisons: dict[int, Comparison] = {}
+        self.comparisons: dict[int, Any] = {}  # findings.compare's (compare imports blocks)
         self.gap_texts: dict[int, tuple[BenchmarkRow, str]] = {}
 
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:

@@ -129,7 +129,7 @@ def compare(block: Block, row: BenchmarkRow) -> Comparison:
 
     Made once per row (the key comparison, a city's words and its table show it).
     """
-    c = block.comparisons.get(id(row))
+    c: Comparison | None = block.comparisons.get(id(row))
     if c is None or c.row is not row:  # the entry holds its row: the id stays its
         c = compare_to_mean(row, block.city_gaps(row), block.pooled(row))
         block.comparisons[id(row)] = c
