@@ -125,7 +125,7 @@ def test_a_chart_and_a_table_escape_every_text_or_none_needs_it() -> None:
     from markupsafe import escape
 
     from coordinator.publish.report.charts import Chart, Dot, chart_axis, dot_chart, extent
-    from coordinator.publish.report.findings import Table, TableRow
+    from coordinator.publish.report.findings import Grid, Table, TableRow
     from coordinator.publish.report.markup import _escaped, chart_html, table_html
 
     def chart(name: str) -> Chart:
@@ -149,3 +149,12 @@ def test_a_chart_and_a_table_escape_every_text_or_none_needs_it() -> None:
             f'<td>{escape(name)}</td><td class="own">61.5 u</td></tr>\n</table>'
         )
         assert table_html(table) == want
+        cells = [[name, "F", "61.5 u", "55.0 to 68.0"], ["b", "M", ":", ""]]
+        keys = [name, ""]
+        pairs = [
+            TableRow([(t, i >= 2) for i, t in enumerate(row)], key)
+            for row, key in zip(cells, keys, strict=True)
+        ]
+        heads = ["city", "sex", "value %", "95% CI"]
+        grid = Grid(heads, keys, cells, (True, True))
+        assert table_html(grid) == table_html(Table(heads, pairs))

@@ -34,6 +34,7 @@ from indicators.catalogue import CATALOGUE
 
 __all__ = [
     "CitySection",
+    "Grid",
     "Headline",
     "IndicatorSection",
     "Table",
@@ -62,6 +63,26 @@ class Table:
 
     heads: list[str]
     rows: list[TableRow]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table whose rows end alike, drawn as a `Table` of the same texts would be.
+
+    The last cells of every row hold its own numbers or not as ``tail`` says; no cell
+    before them does. `markup.table_html` draws it without a (text, own) pair per cell.
+
+    Attributes:
+        heads: Header texts.
+        keys: Each row's ``data-key`` ("" for none).
+        rows: Each row's cell texts.
+        tail: Whether each of the last ``len(tail)`` cells of a row holds its own numbers.
+    """
+
+    heads: list[str]
+    keys: list[str]
+    rows: list[list[str]]
+    tail: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -97,7 +118,7 @@ class IndicatorSection:
     versus: str
     comparator: str
     figures: list[GroupFigure]
-    numbers: Table
+    numbers: Grid
 
 
 @dataclass(frozen=True)
@@ -116,7 +137,7 @@ class CitySection:
     node: str
     geo: str
     findings: list[Finding]
-    table: Table
+    table: Grid
 
 
 def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
@@ -343,21 +364,27 @@ def indicator_section(block: Block) -> IndicatorSection:
     )
 
 
-def _numbers_table(block: Block) -> Table:
+def _numbers_table(block: Block) -> Grid:
     breakdowns = list(block.rows[0].breakdown) if block.rows else []
     heads = [
         "city", "geo", *breakdowns, "group", "value %", "95% CI", "comparator %", "gap, points",
         "gap 95% CI",
     ]  # fmt: skip
-    rows = []
-    for r in block.rows:
-        plain = ["pooled" if r.node == POOLED else r.node, r.geo, *r.breakdown.values(), r.group]
-        own = [shown(r.value, r.flags), interval_text(r.ci_low, r.ci_high)]
-        gap = [number(r.gap, True), interval_text(r.gap_ci_low, r.gap_ci_high, True)]
-        cells = [(t, False) for t in plain] + [(t, True) for t in own]
-        cells += [(number(r.comparator_value), False)] + [(t, True) for t in gap]
-        rows.append(TableRow(cells, row_key(r)))
-    return Table(heads, rows)
+    rows = [
+        [
+            "pooled" if r.node == POOLED else r.node,
+            r.geo,
+            *r.breakdown.values(),
+            r.group,
+            shown(r.value, r.flags),
+            interval_text(r.ci_low, r.ci_high),
+            number(r.comparator_value),
+            number(r.gap, True),
+            interval_text(r.gap_ci_low, r.gap_ci_high, True),
+        ]
+        for r in block.rows
+    ]
+    return Grid(heads, [row_key(r) for r in block.rows], rows, (True, True, False, True, True))
 
 
 def city_section(node: str, blocks: list[Block], headlines: list[tuple[Block, str]]) -> CitySection:
@@ -438,12 +465,12 @@ def _gap_text(row: BenchmarkRow | None, block: Block) -> str:
     return text
 
 
-def _city_table(node: str, blocks: list[Block]) -> Table:
+def _city_table(node: str, blocks: list[Block]) -> Grid:
     heads = [
         "indicator", "group", "value %", "gap (95% CI)", "pooled gap (95% CI)",
         "gap minus the mean of city gaps (95% CI)", "the gap is",
     ]  # fmt: skip
-    rows = []
+    keys, rows = [], []
     for block in blocks:
         for cell in block.cells_of(node):
             for group in block.groups:
@@ -451,15 +478,16 @@ def _city_table(node: str, blocks: list[Block]) -> Table:
                 if row is None:
                     continue
                 c = compare(block, row)
-                pooled = _gap_text(c.pooled, block)
-                cells = [
-                    (" ".join([block.title, *cell]), False),
-                    (f"{block.group_dim} {group}", False),
-                    (shown(row.value, row.flags), True),
-                    (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
-                    (pooled, False),
-                    (difference_text(c.difference), True),
-                    (c.verdict if row.gap is not None else absent(row, gap=True), False),
-                ]
-                rows.append(TableRow(cells, row_key(row)))
-    return Table(heads, rows)
+                rows.append(
+                    [
+                        " ".join([block.title, *cell]),
+                        f"{block.group_dim} {group}",
+                        shown(row.value, row.flags),
+                        with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags),
+                        _gap_text(c.pooled, block),
+                        difference_text(c.difference),
+                        c.verdict if row.gap is not None else absent(row, gap=True),
+                    ]
+                )
+                keys.append(row_key(row))
+    return Grid(heads, keys, rows, (False, False, True, True, False, True, False))

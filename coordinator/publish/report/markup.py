@@ -17,13 +17,15 @@ from markupsafe import Markup
 
 from coordinator.publish.report.charts import Chart, ChartLine, Tick
 from coordinator.publish.report.escaping import escaped, plain
-from coordinator.publish.report.findings import Table
+from coordinator.publish.report.findings import Grid, Table
 
 __all__ = ["chart_html", "table_html"]
 
 
-def table_html(t: Table) -> Markup:
+def table_html(t: Table | Grid) -> Markup:
     """A table: its header row, then each row (with its ``data-key``) and cells."""
+    if isinstance(t, Grid):
+        return _grid_html(t)
     keys = [r.key for r in t.rows]
     texts = [x for r in t.rows for x, _ in r.cells]
     if plain([*t.heads, *keys, *texts]):  # every text is its escaped form
@@ -46,6 +48,29 @@ def table_html(t: Table) -> Markup:
             for text, own in row.cells
         ]
         out.append("</tr>\n")
+    out.append("</table>")
+    return Markup("".join(out))
+
+
+def _grid_html(g: Grid) -> Markup:
+    """A `Grid` as `table_html` draws a `Table` of the same texts: one format per row."""
+    heads, keys, rows = g.heads, g.keys, g.rows
+    if not plain([*heads, *keys, *(x for row in rows for x in row)]):
+        heads, keys = [escaped(h) for h in heads], [escaped(k) for k in keys]
+        rows = [[escaped(x) for x in row] for row in rows]
+    cells: dict[int, str] = {}  # the cells' markup with a hole per text, by row length
+
+    def holes(n: int) -> str:
+        if (text := cells.get(n)) is None:
+            own = [False] * (n - len(g.tail)) + list(g.tail[max(len(g.tail) - n, 0) :])
+            text = "".join('<td class="own">%s</td>' if o else "<td>%s</td>" for o in own)
+            cells[n] = text
+        return text
+
+    out = ["<table>\n<tr>", *[f"<th>{head}</th>" for head in heads], "</tr>\n"]
+    for key, row in zip(keys, rows, strict=True):
+        start = f'<tr data-key="{key}">' if key else "<tr>"
+        out.append(start + holes(len(row)) % tuple(row) + "</tr>\n")
     out.append("</table>")
     return Markup("".join(out))
 
