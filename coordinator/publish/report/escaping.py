@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-__all__ = ["escaped", "fill", "plain"]
+__all__ = ["escaped", "fill", "filled", "plain"]
 
 _SPECIAL = re.compile(r"[<>&'\"]")
 
@@ -41,9 +41,13 @@ def fill(template: Markup, *args: object, **kwargs: object) -> Markup:
     Every text given is escaped (markup given stays as it is); numbers are formatted with
     their format spec (their text never needs escaping).
     """
+    return Markup(filled(template, *args, **kwargs))
+
+
+def filled(template: str, *args: object, **kwargs: object) -> str:
+    """`fill`'s text, not yet marked safe (for sentences joined before they are)."""
 
     def safe(value: object) -> object:  # escaped text, as escape() gives it (markup as it is)
         return escaped(value) if isinstance(value, str) else value
 
-    text = str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})
-    return Markup(text)
+    return str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})

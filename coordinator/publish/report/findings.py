@@ -28,7 +28,7 @@ from coordinator.publish.report.compare import (
     compare_to_mean,
     composition,
 )
-from coordinator.publish.report.escaping import fill
+from coordinator.publish.report.escaping import fill, filled
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
 from indicators.catalogue import CATALOGUE
 
@@ -274,7 +274,7 @@ _VERDICTS = {
 def _in_words(block: Block, c: Comparison) -> Markup:
     """The comparison as sentences that a reader new to the project can follow.
 
-    ``Markup.format`` escapes every value it is given.
+    `fill` and `filled` escape every value they are given.
     """
     row = c.row
     what = f"the {block.title.split(',')[0].lower()} of {block.label(row.group)}"
@@ -287,11 +287,9 @@ def _in_words(block: Block, c: Comparison) -> Markup:
             shown=shown(row.value, row.flags),
             why=absent(row, gap=True),
         )
-    text = fill(
-        Markup(
-            "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: "
-            "a gap of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
-        ),
+    text = filled(  # the sentences' text, escaped, marked safe once joined
+        "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: "
+        "a gap of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. ",
         where=where,
         what=what,
         value=number(row.value),
@@ -303,14 +301,12 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         unreliable=" (flagged u: low reliability)" if "u" in row.flags else "",
     )
     if c.mean_gap is None or c.difference is None:
-        return fill(Markup("<p>{}No other city's gap is published to compare it with.</p>"), text)
+        return Markup(f"<p>{text}No other city's gap is published to compare it with.</p>")
     low, high = c.difference.interval()
-    text += fill(
-        Markup(
-            "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
-            "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
-            "{high:+.2f}). "
-        ),
+    text += filled(
+        "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
+        "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
+        "{high:+.2f}). ",
         n=c.cities,
         gap=number(c.mean_gap, True),
         diff=c.difference.value,
@@ -318,10 +314,10 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         high=high,
     )
     reversed_ = ", possibly reversed" if row.gap * c.mean_gap < 0 else ""
-    text += fill(_VERDICTS[c.verdict], n=row.node, reversed=reversed_)
+    text += filled(_VERDICTS[c.verdict], n=row.node, reversed=reversed_)
     if c.verdict in ("larger", "smaller") and abs(c.difference.value) < 1.0:
         text += " The difference is under one percentage point: clear, but small."
-    return fill(Markup("<p>{}</p>"), text)
+    return Markup(f"<p>{text}</p>")
 
 
 def _value_dots(block: Block, group: str) -> list[Dot]:
