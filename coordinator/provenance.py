@@ -44,6 +44,7 @@ from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
 from coordinator.publish.citation import Citation, release_id, with_release
+from coordinator.publish.jsontext import dumps_indented
 from coordinator.publish.outputs import (
     check_formats,
     collector_paused,
@@ -167,7 +168,7 @@ def _write_document(
         "files": {str(path.relative_to(out_dir)): _sha256(path) for path in files},
     }
     path = out_dir / FILE
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path.write_text(dumps_indented(document) + "\n", encoding="utf-8")
     return path
 
 

@@ -38,6 +38,7 @@ from google.protobuf.message import DecodeError
 
 from coordinator.chain import ChainPosition
 from coordinator.combine import BenchmarkRow
+from coordinator.publish.jsontext import dumps_indented
 from coordinator.verify_report import VerifyReport, check_request
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key
@@ -121,7 +122,7 @@ def write_public(full: Path, rows: list[list[BenchmarkRow]]) -> Path:
     raw = full.read_bytes()
     document = public_form(json.loads(raw), _sha256(raw), rows)
     path = full.parent / PUBLIC_FILE
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path.write_text(dumps_indented(document) + "\n", encoding="utf-8")
     return path
 
 

@@ -14,13 +14,13 @@ lists the members of each pooled value. The files sit in the output directory, s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from coordinator.combine import POOLED, NodeTables
 from coordinator.publish.citation import Citation
+from coordinator.publish.jsontext import dumps_indented
 from coordinator.publish.outcome import Outcome
 from indicators.catalogue import CATALOGUE
 from indicators.concepts import concept_text, harmonised_code
@@ -151,8 +151,8 @@ def write_reference_metadata(
     paths = []
     for node in nodes:
         path = folder / f"{node}.json"
-        path.write_text(json.dumps(_node_document(node, outcomes, citation), indent=2) + "\n")
+        path.write_text(dumps_indented(_node_document(node, outcomes, citation)) + "\n")
         paths.append(path)
     pooled = folder / "pooled.json"
-    pooled.write_text(json.dumps(_pooled_document(outcomes, citation), indent=2) + "\n")
+    pooled.write_text(dumps_indented(_pooled_document(outcomes, citation)) + "\n")
     return [*paths, pooled]

@@ -7,15 +7,18 @@ is not published (``status`` other than ``published``). ``unknown_share`` is in 
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from coordinator.combine import BenchmarkRow
-from coordinator.publish.numbers import published, published_float
 
 __all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "breakdown_columns", "write_csv", "write_parquet"]
 
@@ -40,44 +43,71 @@ def breakdown_columns(rows: Iterable[BenchmarkRow]) -> list[str]:
     return list(seen)
 
 
-def _after(row: BenchmarkRow) -> list[str]:
-    """A row's columns after the breakdowns, as text."""
-    return [
-        published(getattr(row, name), _FLOAT_COLUMNS[name])
-        if name in _FLOAT_COLUMNS
-        else str(getattr(row, name))
-        for name in COLUMNS_AFTER
-    ]
+def _column(rows: Sequence[BenchmarkRow], name: str) -> list[str]:
+    """A column after the breakdowns, as text: a number as published, anything else its str."""
+    values = list(map(attrgetter(name), rows))
+    if name in _FLOAT_COLUMNS:
+        spec = f".{_FLOAT_COLUMNS[name]}f"  # `published`, one column at a time
+        return ["" if v is None else format(v, spec) for v in values]
+    return list(map(str, values))
 
 
 def write_csv(rows: Sequence[BenchmarkRow], path: Path) -> None:
-    """Write benchmark.csv: one row per node x indicator x group x breakdown cell."""
+    """Write benchmark.csv: one row per node x indicator x group x breakdown cell.
+
+    Built a column at a time, each field as ``csv.writer`` writes it (`_csv_column`), and
+    joined into lines: a ``csv.writer`` row by row costs more than the text itself.
+    """
     extra = breakdown_columns(rows)
+    columns = [_csv_column(list(map(attrgetter(name), rows))) for name in COLUMNS_BEFORE]
+    columns += [_csv_column([r.breakdown.get(c, "") for r in rows]) for c in extra]
+    columns += [_csv_column(_column(rows, name)) for name in COLUMNS_AFTER]
+    header = [_csv_field(name) for name in [*COLUMNS_BEFORE, *extra, *COLUMNS_AFTER]]
+    lines = [",".join(header), *map(",".join, zip(*columns, strict=True)), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*COLUMNS_BEFORE, *extra, *COLUMNS_AFTER])
-        for r in rows:
-            before = [getattr(r, name) for name in COLUMNS_BEFORE]
-            writer.writerow([*before, *[r.breakdown.get(c, "") for c in extra], *_after(r)])
+    path.write_text("\r\n".join(lines), encoding="utf-8", newline="")
+
+
+_QUOTED = re.compile(r'[,"\r\n\x00]')
+"""What ``csv.writer`` may quote or refuse in a field: a field without these it writes as is."""
+
+
+def _csv_column(values: list[Any]) -> list[str]:
+    """A column's fields as ``csv.writer`` (the default dialect) writes each of them."""
+    if set(map(type, values)) <= {str}:
+        texts: list[str] = values
+    else:  # as csv.writer: None is blank, anything else its str
+        texts = ["" if v is None else str(v) for v in values]
+    if _QUOTED.search(" ".join(texts)) is None:
+        return texts
+    return [_csv_field(t) if _QUOTED.search(t) else t for t in texts]
+
+
+def _csv_field(text: str) -> str:
+    """One field as ``csv.writer`` writes it in a row of several (the csv module's own)."""
+    sink = io.StringIO()
+    csv.writer(sink, lineterminator="\r\n").writerow([text, ""])
+    return sink.getvalue().removesuffix(",\r\n")
 
 
 def write_parquet(rows: Sequence[BenchmarkRow], path: Path) -> None:
     """Write benchmark.parquet: benchmark.csv's columns, numbers as float64 (null if blank).
 
-    The columns are handed to Arrow as buffers (`_strings`, `_floats`): ``pa.array`` of
-    Python lists imports pandas (to recognise its objects), a quarter second of CPU that
-    writing a table of text and numbers does not need.
+    The columns are handed to Arrow as buffers (`_strings`): ``pa.array`` of Python lists
+    imports pandas (to recognise its objects), a quarter second of CPU that writing a
+    table of text and numbers does not need. A number is its published text (the CSV's)
+    read by Arrow's cast to float64, which reads every decimal text to the nearest double,
+    as ``float`` does.
     """
     extra = breakdown_columns(rows)
-    arrays = [_strings([getattr(r, name) for r in rows]) for name in COLUMNS_BEFORE]
+    arrays = [_strings(list(map(attrgetter(name), rows))) for name in COLUMNS_BEFORE]
     arrays += [_strings([r.breakdown.get(c, "") for r in rows]) for c in extra]
     for name in COLUMNS_AFTER:
         if name in _FLOAT_COLUMNS:
-            digits = _FLOAT_COLUMNS[name]
-            arrays.append(_floats([published_float(getattr(r, name), digits) for r in rows]))
+            texts = _column(rows, name)
+            arrays.append(_strings([t or None for t in texts]).cast(pa.float64()))
         else:
-            arrays.append(_strings([str(getattr(r, name)) for r in rows]))
+            arrays.append(_strings(_column(rows, name)))
     names = [*COLUMNS_BEFORE, *extra, *COLUMNS_AFTER]
     schema = pa.schema([(n, pa.float64() if n in _FLOAT_COLUMNS else pa.string()) for n in names])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,22 +124,15 @@ def _validity(values: Sequence[object]) -> pa.Buffer | None:
 
 def _strings(values: Sequence[str | None]) -> pa.Array:
     """A UTF-8 string array (None a null) built from its offsets and bytes."""
-    texts = [v or "" for v in values]
+    texts = [v or "" for v in values] if None in values else cast(Sequence[str], values)
     joined = "".join(texts)
     data = joined.encode("utf-8")
-    if len(data) == len(joined):  # ASCII: a text's length is its number of bytes
-        lengths = [len(t) for t in texts]
-    else:
-        lengths = [len(t.encode("utf-8")) for t in texts]
+    lengths: Iterable[int] = map(len, texts)  # ASCII: a text's length is its number of bytes
+    if len(data) != len(joined):
+        lengths = (len(t.encode("utf-8")) for t in texts)
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets[1:] = np.fromiter(lengths, dtype=np.int64, count=len(texts)).cumsum()
     if offsets[-1] >= 2**31:
         raise ValueError("a benchmark.parquet text column over 2 GiB")  # not a query's size
     buffers = [_validity(values), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.string(), len(texts), buffers)
-
-
-def _floats(values: Sequence[float | None]) -> pa.Array:
-    """A float64 array (None a null) built from its values."""
-    data = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return pa.Array.from_buffers(pa.float64(), len(data), [_validity(values), pa.py_buffer(data)])

@@ -118,3 +118,43 @@ def test_city_gaps_summed_once_give_each_citys_own_comparison() -> None:
         assert found.difference is not None
         assert found.difference.value == pytest.approx(row.gap - mean, rel=1e-12)
         assert found.difference.se == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_chart_and_a_table_escape_every_text_or_none_needs_it() -> None:
+    """The escaped path writes what the plain path writes where nothing needs escaping."""
+    from markupsafe import escape
+
+    from coordinator.publish.report.charts import Chart, Dot, chart_axis, dot_chart, extent
+    from coordinator.publish.report.findings import Grid, Table, TableRow
+    from coordinator.publish.report.markup import _escaped, chart_html, table_html
+
+    def chart(name: str) -> Chart:
+        dots = [
+            Dot(f"{name}|k", name, 61.5, 55.0, 68.0, "u", marker=70.1, note="gap -8.6 u"),
+            Dot("pooled|k", "pooled", None, None, None, "c", note="too few"),
+            Dot("b|k", "b", 12.0, 10.0, 14.0, "", strong=True, accent=True),
+        ]
+        return dot_chart(dots, chart_axis(extent(dots), zero=False), f"{name}: every city")
+
+    plain = chart("city7")
+    assert chart_html(_escaped(plain)) == chart_html(plain)
+    hostile = '<b a="1">&\'x'
+    page = chart_html(chart(hostile))
+    assert hostile not in page and page.count(str(escape(hostile))) >= 4
+    assert page == str(chart_html(chart("city7"))).replace("city7", str(escape(hostile)))
+    for name in ("city7", hostile):
+        table = Table(["city", "value %"], [TableRow([(name, False), ("61.5 u", True)], name)])
+        want = (
+            f'<table>\n<tr><th>city</th><th>value %</th></tr>\n<tr data-key="{escape(name)}">'
+            f'<td>{escape(name)}</td><td class="own">61.5 u</td></tr>\n</table>'
+        )
+        assert table_html(table) == want
+        cells = [[name, "F", "61.5 u", "55.0 to 68.0"], ["b", "M", ":", ""]]
+        keys = [name, ""]
+        pairs = [
+            TableRow([(t, i >= 2) for i, t in enumerate(row)], key)
+            for row, key in zip(cells, keys, strict=True)
+        ]
+        heads = ["city", "sex", "value %", "95% CI"]
+        grid = Grid(heads, keys, cells, (True, True))
+        assert table_html(grid) == table_html(Table(heads, pairs))

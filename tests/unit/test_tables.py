@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import struct
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,10 +12,20 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from coordinator.combine import BenchmarkRow
 from coordinator.flags import Flags, Status
-from coordinator.publish.tables import write_csv, write_parquet
+from coordinator.publish.numbers import published, published_float
+from coordinator.publish.tables import (
+    _FLOAT_COLUMNS,
+    COLUMNS_AFTER,
+    COLUMNS_BEFORE,
+    write_csv,
+    write_parquet,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +74,48 @@ def test_writing_parquet_does_not_import_pandas(tmp_path: Path) -> None:
     )
     assert done.stdout.strip() == "False"
     assert pq.read_table(tmp_path / "b.parquet").num_rows == 3
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab ,"\r\n\x01é\t;')), max_size=6)
+_NUMBER = st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(_TEXT, _TEXT, _TEXT, st.lists(_NUMBER, min_size=10, max_size=10)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_csv_and_parquet_hold_each_field_as_csv_writer_and_float_do(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[tuple[str, str, str, list[float | None]]]
+) -> None:
+    """Fields that need quoting, blanks, numbers as published: as csv.writer writes a row."""
+    base = rows()[0]
+    table = []
+    for geo, deviation, source, numbers in cases:
+        row = replace(base, geo=geo, deviation=deviation, source=source, breakdown={"sex": geo})
+        table.append(row.amended(**dict(zip(_FLOAT_COLUMNS, numbers, strict=True))))
+    path = tmp_path_factory.mktemp("csv")
+    write_csv(table, path / "b.csv")
+    sink = io.StringIO()
+    writer = csv.writer(sink)
+    writer.writerow([*COLUMNS_BEFORE, "sex", *COLUMNS_AFTER])
+    for r in table:
+        after = [
+            published(getattr(r, n), _FLOAT_COLUMNS[n])
+            if n in _FLOAT_COLUMNS
+            else str(getattr(r, n))
+            for n in COLUMNS_AFTER
+        ]
+        writer.writerow([*(getattr(r, n) for n in COLUMNS_BEFORE), r.breakdown["sex"], *after])
+    assert (path / "b.csv").read_bytes() == sink.getvalue().encode("utf-8")
+    write_parquet(table, path / "b.parquet")
+    written = pq.read_table(path / "b.parquet")
+    for name, digits in _FLOAT_COLUMNS.items():
+        want = [published_float(getattr(r, name), digits) for r in table]
+        got = written.column(name).to_pylist()
+        assert [None if v is None else struct.pack("<d", v) for v in got] == [
+            None if v is None else struct.pack("<d", v) for v in want
+        ]

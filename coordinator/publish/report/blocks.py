@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from coordinator.combine import (
     POOLED,
@@ -23,6 +24,7 @@ from coordinator.combine import (
     groups_of,
 )
 from coordinator.publish.outcome import Outcome
+from coordinator.publish.report.charts import Dot
 from coordinator.publish.report.labels import group_label
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
@@ -126,6 +128,12 @@ class Block:
         self.lines = list(dict.fromkeys((r.node, tuple(r.breakdown.values())) for r in self.rows))
         skip = {self.comparator, TOTAL, "UNK"}
         self.groups = [g for g in dict.fromkeys(r.group for r in self.rows) if g not in skip]
+        # Made once per row (see findings), by id(row), each with its row: chart lines of
+        # rows drawn again and again (by their emphasis too), comparisons with the mean of
+        # the city gaps, the pooled rows' gap texts.
+        self.dots: dict[tuple[int, bool, bool], tuple[BenchmarkRow, Dot]] = {}
+        self.comparisons: dict[int, Any] = {}  # findings.compare's (compare imports blocks)
+        self.gap_texts: dict[int, tuple[BenchmarkRow, str]] = {}
 
     def row(self, node: str, cell: tuple[str, ...], group: str) -> BenchmarkRow | None:
         """The row of a node, breakdown cell and group, or None."""

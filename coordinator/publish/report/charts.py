@@ -6,6 +6,7 @@ text). Values are clipped to the axis: an unreliable value's huge interval is dr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -113,27 +114,48 @@ def extent(dots: list[Dot]) -> list[float | None]:
     ]
 
 
-def dot_chart(dots: list[Dot], axis: tuple[float, float, float], label: str) -> Chart:
-    """A chart of values with intervals, one line per dot, in the given order."""
-    low, high, step = axis
+def dot_chart(
+    dots: list[Dot], axis: tuple[float, float, float], label: str, again: bool = False
+) -> Chart:
+    """A chart of values with intervals, one line per dot, in the given order.
+
+    ``again``: the dots are drawn in other charts too, at the same place on the same axis
+    (the lines are remembered).
+    """
+    low, high, _ = axis
     height = _TOP + _ROW_H * len(dots) + 8
+    draw = _remembered if again else _line
+    lines = [draw(d, _TOP + _ROW_H * i + _ROW_H / 2, low, high) for i, d in enumerate(dots)]
+    return Chart(
+        label, _W, height, _LABEL_W - 8, _LABEL_W + 4, _W - _NOTE_W + 8, list(_ticks(*axis)),
+        _TOP - 6, height - 6, _TOP - 10, lines,
+    )  # fmt: skip
+
+
+def _scale(low: float, high: float) -> Callable[[float], float]:
+    """A value's x on an axis from low to high (clipped to it)."""
 
     def x(v: float) -> float:
         return _LABEL_W + (min(max(v, low), high) - low) / (high - low) * (_W - _LABEL_W - _NOTE_W)
 
+    return x
+
+
+@functools.lru_cache(maxsize=256)
+def _ticks(low: float, high: float, step: float) -> tuple[Tick, ...]:
+    """An axis's grid lines and labels (charts of a report share few axes)."""
+    x = _scale(low, high)
     ticks = []
     for i in range(round((high - low) / step) + 1):
         tick = low + i * step
         color = "#444" if abs(tick) < 1e-9 else "#e3e3e3"
         ticks.append(Tick(f"{x(tick):.1f}", f"{tick:g}", color))
-    lines = [_line(d, _TOP + _ROW_H * i + _ROW_H / 2, x) for i, d in enumerate(dots)]
-    return Chart(
-        label, _W, height, _LABEL_W - 8, _LABEL_W + 4, _W - _NOTE_W + 8, ticks,
-        _TOP - 6, height - 6, _TOP - 10, lines,
-    )  # fmt: skip
+    return tuple(ticks)
 
 
-def _line(dot: Dot, y: float, x: Callable[[float], float]) -> ChartLine:
+def _line(dot: Dot, y: float, low: float, high: float) -> ChartLine:
+    """A dot drawn at height y on an axis from low to high."""
+    x = _scale(low, high)
     interval = interval_text(dot.low, dot.high)
     tip = f"{dot.label}: {shown(dot.value, dot.flags)}" + (f" ({interval})" if interval else "")
     text_y = f"{y + 4:.1f}"
@@ -153,3 +175,9 @@ def _line(dot: Dot, y: float, x: Callable[[float], float]) -> ChartLine:
         dot.key, tip, dot.label, text_y, dot.strong, None, f"{y:.1f}", ink,
         "#fff" if "u" in dot.flags else ink, f"{x(dot.value):.1f}", marker, path, dot.note,
     )  # fmt: skip
+
+
+_remembered = functools.lru_cache(maxsize=4096)(_line)
+"""`_line`, remembered: equal arguments draw equal lines (a zero's sign, or an int for a
+float, changes no text: values are written by `number`, which writes -0.0 as 0.0, and
+positions are offsets from the label column)."""

@@ -1,19 +1,19 @@
 """Escaping for the report's HTML, as Jinja2's autoescaping does it, with fast paths.
 
 `escaped` gives a value's autoescaped text (a text with no character to escape is taken
-as it is: escaping would return it unchanged); `escaper` picks plain ``str`` for a whole
-table or chart whose texts have none; `fill` is `markupsafe.Markup.format` in one
-``str.format``.
+as it is: escaping would return it unchanged); `plain` says whether all of a table's or a
+chart's texts have none (each is then written as it is); `fill` is
+`markupsafe.Markup.format` in one ``str.format``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-__all__ = ["escaped", "escaper", "fill"]
+__all__ = ["escaped", "fill", "filled", "plain"]
 
 _SPECIAL = re.compile(r"[<>&'\"]")
 
@@ -25,14 +25,14 @@ def escaped(value: object) -> str:
     return str(escape(value))
 
 
-def escaper(values: Iterable[object]) -> Callable[[object], str]:
-    """`escaped`, or plain ``str`` when none of the values has a character to escape.
+def plain(texts: Sequence[object]) -> bool:
+    """Whether every value is a ``str`` without a character to escape (its own escaped form).
 
-    One scan of all a table's or chart's texts instead of one per text: ``str`` of a text
-    without such a character (or of a number) is its escaped form.
+    One scan of all a table's or chart's texts instead of one per text.
     """
-    texts = [str(v) for v in values]
-    return str if _SPECIAL.search("\x00".join(texts)) is None else escaped
+    if not set(map(type, texts)) <= {str}:
+        return False
+    return _SPECIAL.search("\x00".join(texts)) is None  # type: ignore[arg-type]
 
 
 def fill(template: Markup, *args: object, **kwargs: object) -> Markup:
@@ -41,9 +41,13 @@ def fill(template: Markup, *args: object, **kwargs: object) -> Markup:
     Every text given is escaped (markup given stays as it is); numbers are formatted with
     their format spec (their text never needs escaping).
     """
+    return Markup(filled(template, *args, **kwargs))
 
-    def safe(value: object) -> object:
-        return escape(value) if isinstance(value, str) else value
 
-    text = str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})
-    return Markup(text)
+def filled(template: str, *args: object, **kwargs: object) -> str:
+    """`fill`'s text, not yet marked safe (for sentences joined before they are)."""
+
+    def safe(value: object) -> object:  # escaped text, as escape() gives it (markup as it is)
+        return escaped(value) if isinstance(value, str) else value
+
+    return str.format(template, *map(safe, args), **{k: safe(v) for k, v in kwargs.items()})

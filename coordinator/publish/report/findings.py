@@ -28,12 +28,13 @@ from coordinator.publish.report.compare import (
     compare_to_mean,
     composition,
 )
-from coordinator.publish.report.escaping import fill
+from coordinator.publish.report.escaping import fill, filled
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
 from indicators.catalogue import CATALOGUE
 
 __all__ = [
     "CitySection",
+    "Grid",
     "Headline",
     "IndicatorSection",
     "Table",
@@ -62,6 +63,26 @@ class Table:
 
     heads: list[str]
     rows: list[TableRow]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table whose rows end alike, drawn as a `Table` of the same texts would be.
+
+    The last cells of every row hold its own numbers or not as ``tail`` says; no cell
+    before them does. `markup.table_html` draws it without a (text, own) pair per cell.
+
+    Attributes:
+        heads: Header texts.
+        keys: Each row's ``data-key`` ("" for none).
+        rows: Each row's cell texts.
+        tail: Whether each of the last ``len(tail)`` cells of a row holds its own numbers.
+    """
+
+    heads: list[str]
+    keys: list[str]
+    rows: list[list[str]]
+    tail: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -97,7 +118,7 @@ class IndicatorSection:
     versus: str
     comparator: str
     figures: list[GroupFigure]
-    numbers: Table
+    numbers: Grid
 
 
 @dataclass(frozen=True)
@@ -116,7 +137,7 @@ class CitySection:
     node: str
     geo: str
     findings: list[Finding]
-    table: Table
+    table: Grid
 
 
 def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
@@ -125,8 +146,15 @@ def _cities(block: Block, row: BenchmarkRow) -> list[BenchmarkRow]:
 
 
 def compare(block: Block, row: BenchmarkRow) -> Comparison:
-    """The row's gap next to the unweighted mean of the city gaps of the same group and cell."""
-    return compare_to_mean(row, block.city_gaps(row), block.pooled(row))
+    """The row's gap next to the unweighted mean of the city gaps of the same group and cell.
+
+    Made once per row (the key comparison, a city's words and its table show it).
+    """
+    c: Comparison | None = block.comparisons.get(id(row))
+    if c is None or c.row is not row:  # the entry holds its row: the id stays its
+        c = compare_to_mean(row, block.city_gaps(row), block.pooled(row))
+        block.comparisons[id(row)] = c
+    return c
 
 
 def absent(row: BenchmarkRow, gap: bool = False) -> str:
@@ -246,7 +274,7 @@ _VERDICTS = {
 def _in_words(block: Block, c: Comparison) -> Markup:
     """The comparison as sentences that a reader new to the project can follow.
 
-    ``Markup.format`` escapes every value it is given.
+    `fill` and `filled` escape every value they are given.
     """
     row = c.row
     what = f"the {block.title.split(',')[0].lower()} of {block.label(row.group)}"
@@ -259,11 +287,9 @@ def _in_words(block: Block, c: Comparison) -> Markup:
             shown=shown(row.value, row.flags),
             why=absent(row, gap=True),
         )
-    text = fill(
-        Markup(
-            "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: "
-            "a gap of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. "
-        ),
+    text = filled(  # the sentences' text, escaped, marked safe once joined
+        "{where}, {what} is <b>{value}%</b> (95% CI {ci}), against {versus}% for {label}: "
+        "a gap of <b>{gap} percentage points</b> (95% CI {gap_ci}){unreliable}. ",
         where=where,
         what=what,
         value=number(row.value),
@@ -275,14 +301,12 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         unreliable=" (flagged u: low reliability)" if "u" in row.flags else "",
     )
     if c.mean_gap is None or c.difference is None:
-        return fill(Markup("<p>{}No other city's gap is published to compare it with.</p>"), text)
+        return Markup(f"<p>{text}No other city's gap is published to compare it with.</p>")
     low, high = c.difference.interval()
-    text += fill(
-        Markup(
-            "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
-            "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
-            "{high:+.2f}). "
-        ),
+    text += filled(
+        "The unweighted mean of the gaps of the {n} cities that publish one is {gap} points. "
+        "The difference between the two is {diff:+.2f} points (95% CI {low:+.2f} to "
+        "{high:+.2f}). ",
         n=c.cities,
         gap=number(c.mean_gap, True),
         diff=c.difference.value,
@@ -290,10 +314,10 @@ def _in_words(block: Block, c: Comparison) -> Markup:
         high=high,
     )
     reversed_ = ", possibly reversed" if row.gap * c.mean_gap < 0 else ""
-    text += fill(_VERDICTS[c.verdict], n=row.node, reversed=reversed_)
+    text += filled(_VERDICTS[c.verdict], n=row.node, reversed=reversed_)
     if c.verdict in ("larger", "smaller") and abs(c.difference.value) < 1.0:
         text += " The difference is under one percentage point: clear, but small."
-    return fill(Markup("<p>{}</p>"), text)
+    return Markup(f"<p>{text}</p>")
 
 
 def _value_dots(block: Block, group: str) -> list[Dot]:
@@ -336,21 +360,27 @@ def indicator_section(block: Block) -> IndicatorSection:
     )
 
 
-def _numbers_table(block: Block) -> Table:
+def _numbers_table(block: Block) -> Grid:
     breakdowns = list(block.rows[0].breakdown) if block.rows else []
     heads = [
         "city", "geo", *breakdowns, "group", "value %", "95% CI", "comparator %", "gap, points",
         "gap 95% CI",
     ]  # fmt: skip
-    rows = []
-    for r in block.rows:
-        plain = ["pooled" if r.node == POOLED else r.node, r.geo, *r.breakdown.values(), r.group]
-        own = [shown(r.value, r.flags), interval_text(r.ci_low, r.ci_high)]
-        gap = [number(r.gap, True), interval_text(r.gap_ci_low, r.gap_ci_high, True)]
-        cells = [(t, False) for t in plain] + [(t, True) for t in own]
-        cells += [(number(r.comparator_value), False)] + [(t, True) for t in gap]
-        rows.append(TableRow(cells, row_key(r)))
-    return Table(heads, rows)
+    rows = [
+        [
+            "pooled" if r.node == POOLED else r.node,
+            r.geo,
+            *r.breakdown.values(),
+            r.group,
+            shown(r.value, r.flags),
+            interval_text(r.ci_low, r.ci_high),
+            number(r.comparator_value),
+            number(r.gap, True),
+            interval_text(r.gap_ci_low, r.gap_ci_high, True),
+        ]
+        for r in block.rows
+    ]
+    return Grid(heads, [row_key(r) for r in block.rows], rows, (True, True, False, True, True))
 
 
 def city_section(node: str, blocks: list[Block], headlines: list[tuple[Block, str]]) -> CitySection:
@@ -378,22 +408,8 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
     everyone = len(gaps.cities) <= CHART_CITIES
     rows = gaps.cities if everyone else list({id(r): r for r in [focus, *gaps.extremes]}.values())
     shown_rows = [*rows, *([pooled] if pooled is not None else [])]
-    dots = []
-    for row in sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0)):
-        node = row.node
-        dots.append(
-            Dot(
-                row_key(row),
-                line_label(node, ()),
-                row.gap,
-                row.gap_ci_low,
-                row.gap_ci_high,
-                str(row.flags),
-                note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
-                strong=node in (focus.node, POOLED),
-                accent=node == focus.node,
-            )
-        )
+    ranked = sorted(shown_rows, key=lambda r: block.rank.get(r.node, 0))
+    dots = [_gap_dot(block, row, focus.node) for row in ranked]
     where = (
         "in every city"
         if everyone
@@ -404,31 +420,70 @@ def _gap_chart(block: Block, focus: BenchmarkRow) -> Chart:
         f"Gap between {block.label(focus.group)} and {block.label(block.comparator)} "
         f"({block.title}), percentage points, {where}; {focus.node} highlighted"
     )
-    return dot_chart(dots, chart_axis(extent(dots), zero=True), label)
+    return dot_chart(dots, chart_axis(extent(dots), zero=True), label, again=True)
 
 
-def _city_table(node: str, blocks: list[Block]) -> Table:
+def _gap_dot(block: Block, row: BenchmarkRow, focus: str) -> Dot:
+    """A row's line in the gap chart of the city ``focus``.
+
+    The same in every city's chart where the row is not the focus: made once per block.
+    """
+    node = row.node
+    strong, accent = node in (focus, POOLED), node == focus
+    key = (id(row), strong, accent)
+    drawn = block.dots.get(key)
+    if drawn is not None and drawn[0] is row:  # the entry holds its row: the id stays its
+        return drawn[1]
+    dot = Dot(
+        row_key(row),
+        line_label(node, ()),
+        row.gap,
+        row.gap_ci_low,
+        row.gap_ci_high,
+        str(row.flags),
+        note=shown(row.gap, row.flags, True) if row.gap is not None else absent(row, True),
+        strong=strong,
+        accent=accent,
+    )
+    block.dots[key] = (row, dot)
+    return dot
+
+
+def _gap_text(row: BenchmarkRow | None, block: Block) -> str:
+    """A row's gap with its flags and interval (each city's table shows the pooled ones)."""
+    if row is None:
+        return ""
+    known = block.gap_texts.get(id(row))
+    if known is not None and known[0] is row:  # the entry holds its row: the id stays its
+        return known[1]
+    text = with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags)
+    block.gap_texts[id(row)] = (row, text)
+    return text
+
+
+def _city_table(node: str, blocks: list[Block]) -> Grid:
     heads = [
         "indicator", "group", "value %", "gap (95% CI)", "pooled gap (95% CI)",
         "gap minus the mean of city gaps (95% CI)", "the gap is",
     ]  # fmt: skip
-    rows = []
+    keys, rows = [], []
     for block in blocks:
         for cell in block.cells_of(node):
             for group in block.groups:
                 row = block.row(node, cell, group)
                 if row is None:
                     continue
-                c, p = compare(block, row), block.pooled(row)
-                pooled = with_interval(p.gap, p.gap_ci_low, p.gap_ci_high, p.flags) if p else ""
-                cells = [
-                    (" ".join([block.title, *cell]), False),
-                    (f"{block.group_dim} {group}", False),
-                    (shown(row.value, row.flags), True),
-                    (with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags), True),
-                    (pooled, False),
-                    (difference_text(c.difference), True),
-                    (c.verdict if row.gap is not None else absent(row, gap=True), False),
-                ]
-                rows.append(TableRow(cells, row_key(row)))
-    return Table(heads, rows)
+                c = compare(block, row)
+                rows.append(
+                    [
+                        " ".join([block.title, *cell]),
+                        f"{block.group_dim} {group}",
+                        shown(row.value, row.flags),
+                        with_interval(row.gap, row.gap_ci_low, row.gap_ci_high, row.flags),
+                        _gap_text(c.pooled, block),
+                        difference_text(c.difference),
+                        c.verdict if row.gap is not None else absent(row, gap=True),
+                    ]
+                )
+                keys.append(row_key(row))
+    return Grid(heads, keys, rows, (False, False, True, True, False, True, False))

@@ -61,7 +61,7 @@ _TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_TEMPLATES.globals.update(table_html=table_html, chart_html=chart_html)
+_TEMPLATES.globals.update(table_html=table_html, chart_html=chart_html, ink=INK, grey=GREY)
 
 
 @dataclass(frozen=True)
