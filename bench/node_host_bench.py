@@ -32,6 +32,7 @@ import cProfile
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -236,7 +237,8 @@ def host_main(directory: str, profile: str | None) -> None:
         main_profile = cProfile.Profile(time.thread_time)
         profiles.append(main_profile)
         main_profile.enable()
-    code = main(["node", "serve", "--config", directory])
+    extra = shlex.split(os.environ.get("NODE_HOST_SERVE_ARGS", ""))
+    code = main(["node", "serve", "--config", directory, *extra])
     if profile:
         import pstats
 
@@ -272,7 +274,12 @@ def main() -> None:
         "--baseline", help="a checkout of other node code (e.g. `git archive main`): each size "
         "is measured on it too, alternating with this one, under the same load",
     )  # fmt: skip
+    parser.add_argument(
+        "--serve-args", default="", help="more options for the host's `fedstats node serve` "
+        "(e.g. \"--workers 4\"): each size's host runs with them",
+    )  # fmt: skip
     args = parser.parse_args()
+    os.environ["NODE_HOST_SERVE_ARGS"] = args.serve_args  # the hosts' environment
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="nodehost-"))
     if not (work / "nodes").is_dir() or len(list((work / "nodes").glob("*.toml"))) < max(sizes):
