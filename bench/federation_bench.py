@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import random
 import resource
 import shutil
 import socket
@@ -59,18 +60,25 @@ PHASES = ("fan-out", "query", "csv", "parquet", "sdmx", "html", "provenance", "w
 nodes' own work included); the rest of ``query`` is planning and combining."""
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (held open together, so none repeats)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports below the kernel's ephemeral range.
+
+    Other processes on a shared machine take ephemeral ports (port 0, and every outgoing
+    connection) all the time: a port picked there is often taken again before the node
+    host binds it. A gRPC server binds with SO_REUSEPORT off (`node.server`), so a port
+    taken since is an error at start.
+    """
+    ports: list[int] = []
+    for port in random.sample(range(20_000, 32_000), 12_000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise SystemExit(f"no {count} free ports")
 
 
 def setup(work: Path, nodes: int, persons: int) -> list[tuple[str, str]]:
@@ -84,7 +92,7 @@ def setup(work: Path, nodes: int, persons: int) -> list[tuple[str, str]]:
     for seed, city in enumerate(CITIES):
         write(generate(city, persons, seed=seed), work / "data" / f"{city}.csv")
     addresses = []
-    for i, port in enumerate(_free_ports(nodes)):
+    for i, port in enumerate(free_ports(nodes)):
         city = CITIES[i % len(CITIES)]
         node_id, address = f"city{i:03d}", f"127.0.0.1:{port}"
         issue(pki, "node", node_id)

@@ -31,12 +31,10 @@ import argparse
 import asyncio
 import cProfile
 import os
-import random
 import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,7 +48,13 @@ sys.path.insert(0, str(CODE))
 sys.path.insert(0, str(CODE / "bench"))
 
 import grpc  # noqa: E402
-from federation_bench import COORDINATOR, INDICATOR, await_ports, setup  # noqa: E402
+from federation_bench import (  # noqa: E402
+    COORDINATOR,
+    INDICATOR,
+    await_ports,
+    free_ports,
+    setup,
+)
 
 from fedstats.certs import party_files  # noqa: E402
 from indicators.spec import Query  # noqa: E402
@@ -65,25 +69,6 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process, all its threads (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports below the kernel's ephemeral range.
-
-    Other processes on a shared machine take ephemeral ports (port 0) all the time, and a
-    gRPC server binds with SO_REUSEPORT: a port picked there could end up shared.
-    """
-    ports: list[int] = []
-    for port in random.sample(range(20_000, 32_000), 12_000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise SystemExit(f"no {count} free ports")
 
 
 def host_dirs(work: Path, n: int, hosts: int) -> list[tuple[Path, list[tuple[str, str]]]]:
