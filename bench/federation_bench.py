@@ -1,8 +1,11 @@
 """Three hundred cities: one federated query with every output, through the real CLI.
 
 Sets up a federation on loopback (a CA, one certificate and signing key per node, the
-demo's synthetic cities copied to N distinct nodes), serves every node from ONE
-``fedstats node serve --config DIR`` process over mutual TLS, then runs
+demo's synthetic cities copied to N distinct nodes), serves the nodes from ``--hosts K``
+``fedstats node serve --config DIR_i`` processes over mutual TLS (default: one per core,
+as an office would run them on such a machine; node i is served by process i mod K, so
+every size spreads over all of them; ``--hosts 1`` serves every node from ONE process),
+then runs
 
     fedstats query --indicators employment_rate --group citizen --by sex,age \\
         --format csv,parquet,sdmx,html
@@ -18,7 +21,8 @@ size runs ``--repeats`` times (default 3) and each phase keeps its fastest run.
 Beside the wall-clock times it prints CPU seconds, which a shared machine disturbs less:
 the coordinator's CPU per phase (all its threads: the TLS handshakes of the fan-out run in
 gRPC's own threads) and for the whole command (interpreter start and imports included),
-and the node host's CPU per query (read from ``/proc/<pid>/stat`` before and after).
+and the node hosts' CPU per query (all K processes together, read from
+``/proc/<pid>/stat`` before and after).
 
 The machine may be shared: the figures are what this run saw (say so with them).
 
@@ -31,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import random
 import resource
 import shutil
 import socket
@@ -55,18 +60,25 @@ PHASES = ("fan-out", "query", "csv", "parquet", "sdmx", "html", "provenance", "w
 nodes' own work included); the rest of ``query`` is planning and combining."""
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (held open together, so none repeats)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports below the kernel's ephemeral range.
+
+    Other processes on a shared machine take ephemeral ports (port 0, and every outgoing
+    connection) all the time: a port picked there is often taken again before the node
+    host binds it. A gRPC server binds with SO_REUSEPORT off (`node.server`), so a port
+    taken since is an error at start.
+    """
+    ports: list[int] = []
+    for port in random.sample(range(20_000, 32_000), 12_000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise SystemExit(f"no {count} free ports")
 
 
 def setup(work: Path, nodes: int, persons: int) -> list[tuple[str, str]]:
@@ -80,7 +92,7 @@ def setup(work: Path, nodes: int, persons: int) -> list[tuple[str, str]]:
     for seed, city in enumerate(CITIES):
         write(generate(city, persons, seed=seed), work / "data" / f"{city}.csv")
     addresses = []
-    for i, port in enumerate(_free_ports(nodes)):
+    for i, port in enumerate(free_ports(nodes)):
         city = CITIES[i % len(CITIES)]
         node_id, address = f"city{i:03d}", f"127.0.0.1:{port}"
         issue(pki, "node", node_id)
@@ -105,13 +117,34 @@ def coordinator_toml(work: Path, nodes: list[tuple[str, str]]) -> Path:
     return path
 
 
-def serve(work: Path, nodes: list[tuple[str, str]]) -> subprocess.Popen[bytes]:
-    """One ``fedstats node serve --config nodes/`` process; returns once every port answers."""
+def serve(work: Path, nodes: list[tuple[str, str]], hosts: int) -> list[subprocess.Popen[bytes]]:
+    """``hosts`` ``fedstats node serve --config DIR_i`` processes; once every port answers.
+
+    Node i is served by process i mod ``hosts``: ``work/host-K-i`` holds its configs (their
+    relative paths, ``../data`` and ``../state``, resolve as from ``nodes/``).
+    """
     fedstats = Path(sys.executable).parent / "fedstats"
-    log = (work / "serve.log").open("wb")
-    host = subprocess.Popen([str(fedstats), "node", "serve", "--config", str(work / "nodes")],
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    return await_ports(host, [a for _, a in nodes], work / "serve.log")
+    configs = sorted((work / "nodes").glob("*.toml"))
+    started = []
+    try:
+        for h in range(hosts):
+            directory = work / f"host-{hosts}-{h}"
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            for path in configs[h::hosts]:
+                shutil.copyfile(path, directory / path.name)
+            log = (directory / "serve.log").open("wb")
+            argv = [str(fedstats), "node", "serve", "--config", str(directory)]
+            started.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        for h, host in enumerate(started):
+            await_ports(
+                host, [a for _, a in nodes[h::hosts]], work / f"host-{hosts}-{h}" / "serve.log"
+            )
+    except BaseException:
+        for host in started:
+            host.kill()
+        raise
+    return started
 
 
 def await_ports(
@@ -190,7 +223,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def query(
-    work: Path, nodes: list[tuple[str, str]], rho: float = RHO, host: int | None = None
+    work: Path, nodes: list[tuple[str, str]], rho: float = RHO, hosts: tuple[int, ...] = ()
 ) -> dict[str, float]:
     """Time one `fedstats query` over the nodes, in a fresh process."""
     out = work / f"out-{len(nodes)}"
@@ -199,14 +232,14 @@ def query(
     argv = ["query", "--config", str(coordinator_toml(work, nodes)), "--indicators", INDICATOR,
             "--group", "citizen", "--by", "sex,age", "--rho", str(rho), "--out", str(out),
             "--format", "csv,parquet,sdmx,html"]  # fmt: skip
-    host_before = cpu_seconds(host) if host else 0.0
+    host_before = sum(map(cpu_seconds, hosts))
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(timings), "--", *argv],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     whole = time.perf_counter() - started
-    host_cpu = cpu_seconds(host) - host_before if host else 0.0
+    host_cpu = sum(map(cpu_seconds, hosts)) - host_before
     if done.returncode != 0 or not timings.exists():
         raise SystemExit(f"fedstats query failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(timings.read_text())
@@ -218,18 +251,19 @@ def query(
 
 
 def best_of(
-    work: Path, nodes: list[tuple[str, str]], repeats: int, run: int, host: int
+    work: Path, nodes: list[tuple[str, str]], repeats: int, run: int, hosts: tuple[int, ...]
 ) -> dict[str, float]:
     """Each phase's fastest of ``repeats`` runs (the machine is shared: contention only
     ever adds time). Every run asks a slightly different rho, so no node answers from its
     cache of identical queries: each run costs the nodes the full work."""
     runs = [
-        query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000), host) for i in range(repeats)
+        query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000), hosts)
+        for i in range(repeats)
     ]
     return {key: min(r[key] for r in runs) for key in runs[0]}
 
 
-def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int) -> None:
+def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int, hosts: int) -> None:
     """Print the table, per-node costs and growth exponents."""
     head = f"{'N':>4} " + " ".join(f"{p:>10}" for p in PHASES) + f" {'coord MiB':>10} {'rows':>7}"
     print(head)
@@ -267,7 +301,7 @@ def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int) ->
     base = results[sizes[0]]
     ratios = [f"{p} x{results[big].get(p, 0.0) / base[p]:.1f}" for p in PHASES if base.get(p)]
     print(f"\nratio to the N={sizes[0]} baseline of this run: " + "  ".join(ratios))
-    print(f"\nnode host: {nodes} nodes in one process, {host_mib:.0f} MiB resident "
+    print(f"\nnode hosts: {nodes} nodes in {hosts} process(es), {host_mib:.0f} MiB resident "
           f"({host_mib / nodes:.1f} MiB per node); load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} cores (shared machine)")  # fmt: skip
 
@@ -279,6 +313,10 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3, help="runs per size; best is kept")
     parser.add_argument("--work", help="working directory (default: a temporary one)")
+    parser.add_argument(
+        "--hosts", type=int, default=len(os.sched_getaffinity(0)),
+        help="node host processes, the nodes shared among them (default: one per core)",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="fedbench-"))
@@ -286,19 +324,21 @@ def main() -> None:
     nodes = setup(work, max(sizes), args.persons)
     print(f"set up {len(nodes)} nodes in {time.perf_counter() - started:.0f} s ({work})")
     started = time.perf_counter()
-    host = serve(work, nodes)
-    print(f"one `fedstats node serve` process serves {len(nodes)} nodes after "
+    hosts = serve(work, nodes, args.hosts)
+    print(f"{args.hosts} `fedstats node serve` process(es) serve {len(nodes)} nodes after "
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     try:
-        host_mib = rss_mib(host.pid)
-        query(work, nodes[:1])  # warm the page cache and the nodes' first-call paths
-        results = {
-            n: best_of(work, nodes[:n], args.repeats, i, host.pid) for i, n in enumerate(sizes)
-        }
+        host_mib = sum(rss_mib(host.pid) for host in hosts)
+        pids = tuple(host.pid for host in hosts)
+        for h in range(args.hosts):  # warm the page cache and each host's first-call paths
+            query(work, nodes[h : h + 1])
+        results = {n: best_of(work, nodes[:n], args.repeats, i, pids) for i, n in enumerate(sizes)}
     finally:
-        host.terminate()
-        host.wait(60)
-    report(results, host_mib, len(nodes))
+        for host in hosts:
+            host.terminate()
+        for host in hosts:
+            host.wait(60)
+    report(results, host_mib, len(nodes), args.hosts)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,17 +1,18 @@
-"""A node host's CPU per node and query: N node configs served by one process.
+"""A node host's CPU per node and query: N node configs served by K processes.
 
 Sets up N nodes as the federation benchmark does (`federation_bench.setup`: a CA, one
 certificate and signing key per node, the demo's synthetic cities copied to N nodes),
-serves the first N of them from ONE process exactly as ``fedstats node serve --config
-DIR`` does (this script's ``--host`` mode calls the CLI's own ``main``), then plays the
+serves the first N of them from ``--hosts K`` processes (default: one per core; node i
+in process i mod K; ``--hosts 1``: ONE process), each exactly as ``fedstats node serve
+--config DIR`` does (this script's ``--host`` mode calls the CLI's own ``main``), then plays the
 coordinator over mutual TLS: per round, a fresh channel per node (one TLS handshake, as
 one ``fedstats query`` opens), ``DescribeSigned`` to every node at once, then one
 signed ``RunQuery`` (``employment_rate --group citizen --by sex,age``: one 120-cell
 table) to every node at once. Each round asks its own rho, so no node answers from its
 stored answers and every round costs the nodes their full work.
 
-It reports the host's CPU time (user + system, from ``/proc/PID/stat``: every thread of
-the host, gRPC's C-core and the TLS handshakes included) per node and round (the mean
+It reports the hosts' CPU time (user + system, from ``/proc/PID/stat``: every thread of
+every host, gRPC's C-core and the TLS handshakes included) per node and round (the mean
 of the rounds), split into describe and query, the fastest round's wall time and the
 host's CPU while idle. ``--baseline DIR`` measures other node code (e.g. ``git archive``
 of main) at each size too, alternating with this checkout's, under the same load. The
@@ -30,11 +31,10 @@ import argparse
 import asyncio
 import cProfile
 import os
-import random
 import re
+import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +48,13 @@ sys.path.insert(0, str(CODE))
 sys.path.insert(0, str(CODE / "bench"))
 
 import grpc  # noqa: E402
-from federation_bench import COORDINATOR, INDICATOR, await_ports, setup  # noqa: E402
+from federation_bench import (  # noqa: E402
+    COORDINATOR,
+    INDICATOR,
+    await_ports,
+    free_ports,
+    setup,
+)
 
 from fedstats.certs import party_files  # noqa: E402
 from indicators.spec import Query  # noqa: E402
@@ -65,43 +71,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports below the kernel's ephemeral range.
+def host_dirs(work: Path, n: int, hosts: int) -> list[tuple[Path, list[tuple[str, str]]]]:
+    """The first ``n`` node configs, node i in directory i mod ``hosts``, each on a port free now.
 
-    Other processes on a shared machine take ephemeral ports (port 0) all the time, and a
-    gRPC server binds with SO_REUSEPORT: a port picked there could end up shared.
-    """
-    ports: list[int] = []
-    for port in random.sample(range(20_000, 32_000), 12_000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise SystemExit(f"no {count} free ports")
-
-
-def host_dir(work: Path, n: int) -> tuple[Path, list[tuple[str, str]]]:
-    """The first ``n`` node configs in a directory of their own, each on a port free now.
-
-    The ports are picked just before the host starts (another process may have taken one
+    The ports are picked just before the hosts start (another process may have taken one
     since the setup), and every node starts with an empty ledger. ``../data`` and the
     other relative paths still resolve.
     """
-    directory = work / f"host-{n}"
-    for fresh in (directory, work / "state"):  # fresh ledgers: the coordinator's cap is whole
-        shutil.rmtree(fresh, ignore_errors=True)
-        fresh.mkdir()
+    shutil.rmtree(work / "state", ignore_errors=True)  # fresh ledgers: the cap is whole
+    (work / "state").mkdir()
     paths = sorted((work / "nodes").glob("*.toml"))[:n]
-    nodes = []
-    for path, port in zip(paths, free_ports(n), strict=True):
+    shares: list[tuple[Path, list[tuple[str, str]]]] = []
+    for h in range(hosts):
+        directory = work / (f"host-{n}" if hosts == 1 else f"host-{n}-{hosts}-{h}")
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir()
+        shares.append((directory, []))
+    for i, (path, port) in enumerate(zip(paths, free_ports(n), strict=True)):
+        directory, nodes = shares[i % hosts]
         text = re.sub(r'(?m)^listen = ".*"$', f'listen = "127.0.0.1:{port}"', path.read_text())
         (directory / path.name).write_text(text, encoding="utf-8")
         nodes.append((path.stem, f"127.0.0.1:{port}"))
-    return directory, nodes
+    return [share for share in shares if share[1]]
 
 
 def start_host(
@@ -143,8 +134,8 @@ class Client:
         ).SerializeToString()  # fmt: skip
         return pb.SignedQuery(request=request, signature=sign(self.key, request))
 
-    async def round(self, pid: int, rho: float, tag: str) -> tuple[float, float]:
-        """Describe then query every node on fresh channels; the host's CPU for each."""
+    async def round(self, pids: list[int], rho: float, tag: str) -> tuple[float, float]:
+        """Describe then query every node on fresh channels; the hosts' CPU for each."""
         channels = [
             grpc.aio.secure_channel(a, self.credentials, [("grpc.ssl_target_name_override", i)])
             for i, a in self.nodes
@@ -153,15 +144,15 @@ class Client:
         query = Query((INDICATOR,), "citizen", ("sex", "age"), "NAT", rho)
         requests = [self.signed(i, tag, query) for i, _ in self.nodes]
         try:
-            start = cpu_seconds(pid)
+            start = sum(map(cpu_seconds, pids))
             described = await asyncio.gather(
                 *(s.DescribeSigned(pb.DescribeRequest(), timeout=120) for s in stubs)
             )
-            middle = cpu_seconds(pid)
+            middle = sum(map(cpu_seconds, pids))
             answered = await asyncio.gather(
                 *(s.RunQuery(r, timeout=120) for s, r in zip(stubs, requests, strict=True))
             )
-            end = cpu_seconds(pid)
+            end = sum(map(cpu_seconds, pids))
         finally:
             await asyncio.gather(*(c.close(None) for c in channels))
         assert len(described) == len(answered) == len(self.nodes)
@@ -178,36 +169,49 @@ def measure(
     profile: Path | None = None,
     perf: Path | None = None,
     code: Path | None = None,
+    hosts: int = 1,
 ) -> dict[str, float]:
-    """Serve the first ``n`` nodes from one host, run ``rounds`` rounds; per-node CPU in ms."""
-    directory, nodes = host_dir(work, n)
-    host = start_host(directory, [a for _, a in nodes], profile, code)
-    client = Client(work, nodes)
+    """Serve the first ``n`` nodes from ``hosts`` processes, run ``rounds`` rounds.
+
+    Returns the CPU of all the hosts together per node (ms), the fastest round's wall
+    time and the hosts' CPU share while idle. With several hosts, ``profile`` is written
+    per host (``FILE.0``, ``FILE.1`` ...) and ``perf`` records them all.
+    """
+    shares = host_dirs(work, n, hosts)
+    started: list[subprocess.Popen[bytes]] = []
     try:
+        for h, (directory, share) in enumerate(shares):
+            own = profile if profile is None or len(shares) == 1 else Path(f"{profile}.{h}")
+            started.append(start_host(directory, [a for _, a in share], own, code))
+        pids = [host.pid for host in started]
+        client = Client(work, [node for _, share in shares for node in share])
         time.sleep(1.0)
-        idle_start, idle_clock = cpu_seconds(host.pid), time.monotonic()
+        idle_start, idle_clock = sum(map(cpu_seconds, pids)), time.monotonic()
         time.sleep(5.0)
-        idle = (cpu_seconds(host.pid) - idle_start) / (time.monotonic() - idle_clock)
+        idle = (sum(map(cpu_seconds, pids)) - idle_start) / (time.monotonic() - idle_clock)
         seen: list[tuple[float, float, float]] = []
         recorder = None
-        if perf is not None:  # perf samples every thread of the host, C-core and TLS included
+        if perf is not None:  # perf samples every thread of the hosts, C-core and TLS included
             recorder = subprocess.Popen(
-                ["perf", "record", "-F", "499", "-g", "-p", str(host.pid), "-o", str(perf)],
+                ["perf", "record", "-F", "499", "-g", "-p", ",".join(map(str, pids)),
+                 "-o", str(perf)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(1.0)
         for r in range(rounds + 1):  # the first round warms the nodes' first-call paths
             clock = time.monotonic()
             rho = 0.01 * (1 + (time.time_ns() % 10**9) / 1e10)  # new every round
-            describe, query = asyncio.run(client.round(host.pid, rho, f"b{n}-{r}-{time.time_ns()}"))
+            describe, query = asyncio.run(client.round(pids, rho, f"b{n}-{r}-{time.time_ns()}"))
             if r:
                 seen.append((describe, query, time.monotonic() - clock))
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(60)
     finally:
-        host.send_signal(signal.SIGTERM)
-        host.wait(120)
+        for host in started:
+            host.send_signal(signal.SIGTERM)
+        for host in started:
+            host.wait(120)
     count = n * len(seen)  # means over the rounds: /proc counts CPU in ticks of 10 ms
     return {
         "describe_ms": 1000 * sum(s[0] for s in seen) / count,
@@ -236,7 +240,8 @@ def host_main(directory: str, profile: str | None) -> None:
         main_profile = cProfile.Profile(time.thread_time)
         profiles.append(main_profile)
         main_profile.enable()
-    code = main(["node", "serve", "--config", directory])
+    extra = shlex.split(os.environ.get("NODE_HOST_SERVE_ARGS", ""))
+    code = main(["node", "serve", "--config", directory, *extra])
     if profile:
         import pstats
 
@@ -272,7 +277,17 @@ def main() -> None:
         "--baseline", help="a checkout of other node code (e.g. `git archive main`): each size "
         "is measured on it too, alternating with this one, under the same load",
     )  # fmt: skip
+    parser.add_argument(
+        "--hosts", type=int, default=len(os.sched_getaffinity(0)),
+        help="host processes, node i served by process i mod K (default: one per core; "
+        "1: every node from ONE process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--serve-args", default="", help="more options for the host's `fedstats node serve` "
+        "(e.g. \"--workers 4\"): each size's host runs with them",
+    )  # fmt: skip
     args = parser.parse_args()
+    os.environ["NODE_HOST_SERVE_ARGS"] = args.serve_args  # the hosts' environment
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="nodehost-"))
     if not (work / "nodes").is_dir() or len(list((work / "nodes").glob("*.toml"))) < max(sizes):
@@ -285,9 +300,11 @@ def main() -> None:
         profile = Path(args.profile) if args.profile and n == max(sizes) else None
         perf = Path(args.perf) if args.perf and n == max(sizes) else None
         if args.baseline:
-            row(n, measure(work, n, args.rounds, code=Path(args.baseline).resolve()), "baseline")
-        row(n, measure(work, n, args.rounds, profile, perf), "")
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
+            baseline = Path(args.baseline).resolve()
+            row(n, measure(work, n, args.rounds, code=baseline, hosts=args.hosts), "baseline")
+        row(n, measure(work, n, args.rounds, profile, perf, hosts=args.hosts), "")
+    print(f"{args.hosts} host process(es); load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores (shared machine)")  # fmt: skip
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
 

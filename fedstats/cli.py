@@ -528,11 +528,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=_positive_int,
-        default=16,
         metavar="N",
-        help="threads answering calls, shared by the nodes of this process (default 16); "
-        "each node runs at most 8 calls at once, so a node whose calls hang holds up to 8: "
-        "give 8 per node for nodes that can never hold each other up",
+        help="threads answering calls, shared by the nodes of this process (default: 2 for "
+        "several nodes, measured best on 2 cores at 300 nodes: more threads only take turns "
+        "at Python's interpreter lock; 8 for one node). With several nodes, "
+        "one node runs at most N-1 calls at once (and never more than 8): a node whose calls "
+        "hang (an engine that does not answer) leaves the other nodes the one worker left, "
+        "so they answer one call at a time, and two such nodes hold every worker until "
+        "their calls end; where nodes must never hold each other up, serve each from its "
+        "own process",
     )
     serve.add_argument(
         "--grace",

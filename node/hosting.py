@@ -21,7 +21,17 @@ from node.metrics import MetricsServer, NodeMetrics, metrics_address, serve_metr
 from node.server import NodeServer, build_server, worker_pool
 from node.service import NodeService
 
-__all__ = ["HostedNode", "check_isolated", "config_paths", "host_all", "load_all", "stop_all"]
+__all__ = [
+    "DEFAULT_WORKERS",
+    "SINGLE_NODE_WORKERS",
+    "HostedNode",
+    "call_limit",
+    "check_isolated",
+    "config_paths",
+    "host_all",
+    "load_all",
+    "stop_all",
+]
 
 
 @dataclass
@@ -114,27 +124,57 @@ def check_isolated(configs: list[NodeConfig]) -> None:
             )
 
 
+DEFAULT_WORKERS = 2
+"""Threads answering the calls of a process hosting several nodes (unless ``--workers``).
+
+Measured at 300 hosted nodes on 2 cores (`bench/node_host_bench.py`, host CPU per node
+and query): 16 threads 21.5 ms, 4 threads 14.6 ms, 2 threads 11.0 ms, 1 thread 11.9 ms
+and a slower round. More threads than cores only take turns at the interpreter lock;
+two keep both cores busy while OpenDP's sampler (which releases the lock) runs.
+"""
+
+SINGLE_NODE_WORKERS = 8
+"""Threads of a process serving one node: as before hosting, its calls may wait on a
+database engine rather than compete for the interpreter lock."""
+
+
+def call_limit(workers: int, nodes: int) -> int:
+    """How many calls one node may run at once on a pool of ``workers`` shared by ``nodes``.
+
+    At most 8, and with several nodes one fewer than the workers, so that a node whose
+    calls hang (an engine that does not answer) never holds every worker: the others
+    keep answering on the rest.
+    """
+    return max(1, min(8, workers - 1 if nodes > 1 else workers))
+
+
 def host_all(
-    configs: list[NodeConfig], *, insecure: bool = False, workers: int = 16
+    configs: list[NodeConfig], *, insecure: bool = False, workers: int | None = None
 ) -> list[HostedNode]:
     """Start one server per config; if any fails to start, those started are stopped.
 
     Args:
         configs: Node configs, already checked by `check_isolated`.
         insecure: Serve plaintext (loopback only) instead of each node's mutual TLS.
-        workers: Threads answering calls, shared by the nodes.
+        workers: Threads answering calls, shared by the nodes (None: `DEFAULT_WORKERS`
+            for several nodes, `SINGLE_NODE_WORKERS` for one).
 
     Each node gets the factory's own server, and their calls run on one worker pool of
-    the process (threads started on demand), each node's at most 8 at once (more wait
-    their turn). A pool per node would mean hundreds of threads taking turns at the
-    interpreter lock: at 300 nodes that tripled the host's CPU per query
-    (`bench/node_host_bench.py`).
+    the process (threads started on demand), each node's at most `call_limit` at once
+    (more wait their turn). A pool per node would mean hundreds of threads taking turns
+    at the interpreter lock: at 300 nodes that tripled the host's CPU per query
+    (`bench/node_host_bench.py`). With few workers, a node whose calls hang holds
+    ``workers - 1`` of them and every other node of the process answers on the one left,
+    one call at a time; two such nodes hold every worker until their calls end.
 
     Raises:
         ConfigError: A config without [tls] (unless insecure), or one that cannot start.
     """
     hosted: list[HostedNode] = []
+    if workers is None:
+        workers = DEFAULT_WORKERS if len(configs) > 1 else SINGLE_NODE_WORKERS
     pool = worker_pool(workers)
+    limit = call_limit(workers, len(configs))
     try:
         for config in configs:
             if config.tls is None and not insecure:
@@ -152,6 +192,7 @@ def host_all(
                 tls=None if insecure else config.tls,
                 health_address=config.health_listen,
                 interceptors=(metrics,) if metrics else (),
+                max_workers=limit,
                 workers=pool,
             )
             hosted.append(HostedNode(service, server))

@@ -166,6 +166,7 @@ class Ledger:
         self.owner = f"{_process_identity(os.getpid())}:{uuid.uuid4().hex}"
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._mirrored = -1  # the audit entry this ledger last wrote to the chain head
         self._db = _open(path)
         self._closer = weakref.finalize(self, self._db.close)
         self._file = _identity(path)
@@ -176,7 +177,7 @@ class Ledger:
                     _check_consistent(db, path)
                     if chain_head is not None:
                         check_not_behind(db, path, chain_head)
-                        mirror(chain_head, last_entry(db))
+                        self._mirror(db)
         except BaseException:
             self.close()
             raise
@@ -216,8 +217,21 @@ class Ledger:
                 if db.in_transaction:  # the connection outlives this call: leave it clean
                     db.execute("ROLLBACK")
                 raise
-            if self.chain_head is not None:
-                mirror(self.chain_head, last_entry(db))
+            self._mirror(db)
+
+    def _mirror(self, db: sqlite3.Connection) -> None:
+        """Write the audit log's last entry to the chain head, unless this ledger already did.
+
+        A transaction that appended no audit entry (a reservation, a cancel) leaves the
+        head as this ledger last wrote it, and the head only moves forward: there is
+        nothing to write, and no file is opened.
+        """
+        if self.chain_head is None:
+            return
+        head = last_entry(db)
+        if head.seq != self._mirrored:
+            mirror(self.chain_head, head)
+            self._mirrored = head.seq
 
     def _audit(
         self,

@@ -7,6 +7,8 @@ coordinator judges ``c`` and ``u`` on the indicator's own denominator and measur
 non-response. For surveys each margin is released twice: weighted, and as the number of
 observations. Each margin is its own Gaussian release with its own share of the table's
 rho; one person changes one population cell of each by at most the table's sensitivity.
+The margins of one source (weighted, or observations) share a sensitivity and a rho, so
+their noise is drawn in one OpenDP invocation (`privacy.gaussian.release_each`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from indicators.spec import TableSpec, margin_codes
 from node.engine import TableCounts
 from privacy.budget import split_rho
-from privacy.gaussian import release
+from privacy.gaussian import release_each
 
 __all__ = ["MarginRelease", "release_margins"]
 
@@ -60,14 +62,18 @@ def release_margins(
     sources = [(full.counts, False, sensitivity)]
     if full.samples is not None:
         sources.append((full.samples, True, 1))
-    rhos = iter(split_rho(rho, [1.0] * (len(sets) * len(sources))))
+    rhos = split_rho(rho, [1.0] * (len(sets) * len(sources)))
+    share = rhos[0]  # equal weights: every margin gets the same rho
+    if any(r != share for r in rhos):
+        raise ArithmeticError("the margins' shares of rho differ")
     out = []
     for true, observations, delta in sources:
         by_outcome = true.reshape(-1, len(codes))
-        for chosen in sets:
-            columns = [codes.index(c) for c in chosen]
-            totals = by_outcome[:, columns].sum(axis=1).astype(np.int64)
-            noisy = release(totals, delta, next(rhos))
+        totals = [
+            by_outcome[:, [codes.index(c) for c in chosen]].sum(axis=1).astype(np.int64)
+            for chosen in sets
+        ]
+        for chosen, noisy in zip(sets, release_each(totals, delta, share), strict=True):
             out.append(
                 MarginRelease(
                     list(chosen), observations, noisy.values.tolist(), noisy.sigma, noisy.rho,

@@ -41,3 +41,13 @@ def test_a_busy_server_holds_at_most_its_limit_of_the_shared_workers() -> None:
     assert isinstance(failed.exception(timeout=5), ZeroDivisionError)
     assert busy.running == 0
     shared.shutdown()
+
+
+def test_a_hosted_node_never_holds_every_worker_of_a_shared_pool() -> None:
+    from node.hosting import call_limit
+
+    assert call_limit(2, 300) == 1  # one hanging node leaves the other nodes a worker
+    assert call_limit(4, 2) == 3
+    assert call_limit(16, 300) == 8  # and never more than 8, as before
+    assert call_limit(1, 300) == 1  # one worker: nothing left to spare
+    assert call_limit(2, 1) == 2 and call_limit(16, 1) == 8  # one node has them all

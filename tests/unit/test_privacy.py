@@ -9,7 +9,13 @@ import pytest
 
 from privacy.budget import epsilon_for, from_micro, split_rho, to_micro
 from privacy.estimators import Cells, difference, difference_interval, ratio
-from privacy.gaussian import closed_form_sigma, make_measurement, release, sigma_for
+from privacy.gaussian import (
+    closed_form_sigma,
+    make_measurement,
+    release,
+    release_each,
+    sigma_for,
+)
 
 
 @pytest.mark.parametrize("sensitivity", [1, 2, 7, 2001])
@@ -37,6 +43,24 @@ def test_noise_has_the_promised_standard_deviation() -> None:
     assert abs(sd / out.sigma - 1) < 0.02, sd  # SE of the ratio is ~0.16%
     assert abs(float(np.mean(out.values))) < 0.1  # unbiased: SE ~0.011
     assert out.values.dtype == np.int64
+
+
+def test_vectors_released_in_one_invocation_are_each_their_own_release() -> None:
+    """`release_each`: the same scale and charge as `release`, every entry its own draw."""
+    vectors = [np.zeros(20_000, dtype=np.int64), np.full(3, 1000, dtype=np.int64),
+               np.full(20_000, 50, dtype=np.int64)]  # fmt: skip
+    parts = release_each(vectors, 2, 0.08)  # sigma = 5
+    alone = release(vectors[1], 2, 0.08)
+    assert [p.values.size for p in parts] == [20_000, 3, 20_000]
+    for part in parts:
+        assert (part.sigma, part.rho, part.sensitivity) == (alone.sigma, alone.rho, 2)
+        assert part.values.dtype == np.int64
+    for part, true in ((parts[0], 0), (parts[2], 50)):  # centred on its own vector
+        assert abs(float(np.mean(part.values)) - true) < 0.2  # SE ~0.035
+        assert abs(float(np.std(part.values)) / part.sigma - 1) < 0.05
+    assert np.all(np.abs(parts[1].values - 1000) < 60)  # 12 sigma
+    assert not np.array_equal(parts[0].values[:1000], parts[2].values[:1000] - 50)
+    assert release_each([], 1, 0.1) == []
 
 
 @pytest.mark.slow
