@@ -8,16 +8,22 @@ The top of the publishing floor: ``benchmark.csv`` and ``benchmark.parquet``
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.collector import collector_paused
 from common.errors import FedstatsError, Reason
+from coordinator.publish.beside import Beside, can_fork
 from coordinator.publish.citation import Citation, with_release
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.refmeta import FOLDER, write_reference_metadata
 from coordinator.publish.report.page import write_report
 from coordinator.publish.tables import write_csv, write_parquet
+
+if TYPE_CHECKING:
+    from coordinator.combine import BenchmarkRow
 
 __all__ = ["FORMATS", "check_formats", "collector_paused", "output_files", "write_outputs"]
 
@@ -86,16 +92,50 @@ def write_outputs(
 def _write(
     outcomes: Sequence[Outcome], out_dir: Path, wanted: list[str], citation: Citation | None
 ) -> dict[str, Path]:
-    """`write_outputs` of checked formats."""
+    """`write_outputs` of checked formats: the report on another core while the rest is written.
+
+    A failure anywhere (SDMX's checks of the rows included) leaves no report behind and,
+    if this call made ``out_dir``, no empty directory either.
+    """
     rows = [row for outcome in outcomes for row in outcome.rows]
     if citation is not None:
         rows = with_release(rows, citation.release)
+    made = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = None
+    if "html" in wanted and len(wanted) > 1 and can_fork():
+        report = Beside(
+            lambda path: write_report(outcomes, path, citation), out_dir / "report.html"
+        )
+    try:
+        written = _write_here(rows, outcomes, out_dir, wanted, citation, report is None)
+    except BaseException:
+        if report is not None:
+            report.finish(keep=False)
+        if made:
+            with contextlib.suppress(OSError):  # only if still empty
+                out_dir.rmdir()
+        raise
+    if report is not None:
+        report.finish()
+        written["html"] = report.path
+    return {key: written[key] for key in [*wanted, "metadata"] if key in written}
+
+
+def _write_here(
+    rows: list[BenchmarkRow],
+    outcomes: Sequence[Outcome],
+    out_dir: Path,
+    wanted: list[str],
+    citation: Citation | None,
+    report: bool,
+) -> dict[str, Path]:
+    """The outputs this process writes (the report too when ``report``); SDMX's checks first."""
     release = None
     if "sdmx" in wanted:
         from coordinator.publish.sdmx import prepare_sdmx  # sdmx1 takes a second to import
 
         release = prepare_sdmx(rows, citation)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in wanted:
         if fmt == "csv":
@@ -107,7 +147,7 @@ def _write(
         elif fmt == "sdmx" and release is not None:
             written[fmt] = out_dir / "sdmx"
             release.write(written[fmt])
-        elif fmt == "html":
+        elif fmt == "html" and report:
             written[fmt] = out_dir / "report.html"
             write_report(outcomes, written[fmt], citation)
     if citation is not None:

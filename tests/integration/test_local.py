@@ -87,6 +87,10 @@ def test_local_outputs_and_provenance(local_run: tuple[QueryOutcome, Path, Path]
     with pytest.raises(FedstatsError) as caught:
         write_outputs([outcome], tmp_path / "sdmx-out", ["csv", "sdmx"])
     assert caught.value.reason == "UNSUPPORTED_FORMAT"
+    with pytest.raises(FedstatsError) as caught:  # the report's writer process is stopped
+        write_outputs([outcome], tmp_path / "all-out", ["csv", "sdmx", "html"])
+    assert caught.value.reason == "UNSUPPORTED_FORMAT"
+    assert not (tmp_path / "all-out").exists()  # no report, no partial file, no directory
 
 
 @pytest.mark.parametrize("comparator", ["NAT", "sex=F"])

@@ -92,6 +92,17 @@ def read_benchmark_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def test_the_report_is_the_same_from_its_writer_process(
+    tmp_path: Path, written: tuple[QueryOutcome, dict[str, Path]]
+) -> None:
+    """With other formats the report is rendered in a forked process; alone, in this one."""
+    outcome, paths = written
+    alone = write_outputs([outcome], tmp_path / "alone", ["html"])
+    assert alone["html"].read_bytes() == paths["html"].read_bytes()
+    assert list(paths) == list(FORMATS)  # the formats in the order asked for
+    assert not [p for p in paths["html"].parent.iterdir() if p.name.startswith(".")]
+
+
 def test_parquet_has_the_csv_columns_with_types(
     written: tuple[QueryOutcome, dict[str, Path]],
 ) -> None:
