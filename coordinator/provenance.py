@@ -38,6 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
+from common.collector import collector_paused
 from common.errors import FedstatsError, Reason
 from coordinator.chain import ChainPosition, fingerprint_changes, rollbacks
 from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
@@ -45,12 +46,7 @@ from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
 from coordinator.publish.citation import Citation, release_id, with_release
 from coordinator.publish.jsontext import dumps_indented
-from coordinator.publish.outputs import (
-    check_formats,
-    collector_paused,
-    output_files,
-    write_outputs,
-)
+from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
 from coordinator.run import QueryOutcome
 from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record

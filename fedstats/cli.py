@@ -320,41 +320,44 @@ def _query(args: argparse.Namespace) -> int:
         from security.signing import load_private_key
     gc.freeze()
     _frozen_at_exit()
-    if args.secure:
-        return _query_secure(args)
-    if args.threshold is not None:
-        raise QueryError("--threshold is for a secure round", field="--threshold",
-                         hint="add --secure, or drop --threshold")  # fmt: skip
-    formats = check_formats(args.format.split(","))  # before any node is asked
-    config = load_coordinator_config(args.config)
-    query = _query_of(args)
-    pooling = Pooling(
-        aggregate=AGGREGATES[args.pooled],
-        min_coverage=0.5 if args.pool_min_coverage is None else args.pool_min_coverage,
-        deviations=args.pool_deviations,
-    )
-    progress = FanOutProgress()
-    if args.pathway:
-        periods = list(_listed(args.pathway))
-        outcomes = run_pathway(config, query, periods, progress=progress, pooling=pooling)
-    else:
-        outcomes = [run_query(config, query, progress=progress, pooling=pooling)]
-    assert config.signing_key is not None  # run_query checked it
-    citation = citation_for(
-        [o.query_id for o in outcomes], config.id, config.issuer, config.release_version
-    )
-    written = publish(
-        outcomes, Path(args.out), formats, config.id,
-        load_private_key(config.signing_key, "signing.key").public_key(),
-        {n.id: n.public_key for n in config.nodes if n.public_key is not None}, citation,
-    )  # fmt: skip
-    names = names_of(outcomes)
-    for outcome in outcomes:
-        notes = outcome_notes(outcome)
-        print(summary(outcome.rows, outcome.failures, notes=notes, names=names))
-        print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
-    _print_written(written)
-    return _exit_code(outcomes, args.strict)
+    try:
+        if args.secure:
+            return _query_secure(args)
+        if args.threshold is not None:
+            raise QueryError("--threshold is for a secure round", field="--threshold",
+                             hint="add --secure, or drop --threshold")  # fmt: skip
+        formats = check_formats(args.format.split(","))  # before any node is asked
+        config = load_coordinator_config(args.config)
+        query = _query_of(args)
+        pooling = Pooling(
+            aggregate=AGGREGATES[args.pooled],
+            min_coverage=0.5 if args.pool_min_coverage is None else args.pool_min_coverage,
+            deviations=args.pool_deviations,
+        )
+        progress = FanOutProgress()
+        if args.pathway:
+            periods = list(_listed(args.pathway))
+            outcomes = run_pathway(config, query, periods, progress=progress, pooling=pooling)
+        else:
+            outcomes = [run_query(config, query, progress=progress, pooling=pooling)]
+        assert config.signing_key is not None  # run_query checked it
+        citation = citation_for(
+            [o.query_id for o in outcomes], config.id, config.issuer, config.release_version
+        )
+        written = publish(
+            outcomes, Path(args.out), formats, config.id,
+            load_private_key(config.signing_key, "signing.key").public_key(),
+            {n.id: n.public_key for n in config.nodes if n.public_key is not None}, citation,
+        )  # fmt: skip
+        names = names_of(outcomes)
+        for outcome in outcomes:
+            notes = outcome_notes(outcome)
+            print(summary(outcome.rows, outcome.failures, notes=notes, names=names))
+            print(f"\nquery {outcome.query_id}: {len(outcome.rows)} rows")
+        _print_written(written)
+        return _exit_code(outcomes, args.strict)
+    finally:  # a process that goes on (a test, an embedding program) collects them again
+        gc.unfreeze()
 
 
 def _frozen_at_exit() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from common.collector import collector_paused
 from common.errors import FedstatsError, Reason
-from coordinator.publish.beside import Beside, can_fork
+from coordinator.publish.beside import Beside
 from coordinator.publish.citation import Citation, with_release
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.refmeta import FOLDER, write_reference_metadata
@@ -25,7 +25,7 @@ from coordinator.publish.tables import write_csv, write_parquet
 if TYPE_CHECKING:
     from coordinator.combine import BenchmarkRow
 
-__all__ = ["FORMATS", "check_formats", "collector_paused", "output_files", "write_outputs"]
+__all__ = ["FORMATS", "check_formats", "output_files", "write_outputs"]
 
 FORMATS = ("csv", "parquet", "sdmx", "html")
 
@@ -94,31 +94,31 @@ def _write(
 ) -> dict[str, Path]:
     """`write_outputs` of checked formats: the report on another core while the rest is written.
 
-    A failure anywhere (SDMX's checks of the rows included) leaves no report behind and,
-    if this call made ``out_dir``, no empty directory either.
+    A failure anywhere (SDMX's checks of the rows included) leaves no report behind and
+    none of the directories this call made.
     """
     rows = [row for outcome in outcomes for row in outcome.rows]
     if citation is not None:
         rows = with_release(rows, citation.release)
-    made = not out_dir.exists()
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     out_dir.mkdir(parents=True, exist_ok=True)
     report = None
-    if "html" in wanted and len(wanted) > 1 and can_fork():
-        report = Beside(
+    if "html" in wanted and len(wanted) > 1:  # `beside`: on the other core meanwhile
+        report = Beside.start(
             lambda path: write_report(outcomes, path, citation), out_dir / "report.html"
         )
     try:
         written = _write_here(rows, outcomes, out_dir, wanted, citation, report is None)
+        if report is not None:
+            report.finish()
+            written["html"] = report.path
     except BaseException:
         if report is not None:
             report.finish(keep=False)
-        if made:
-            with contextlib.suppress(OSError):  # only if still empty
-                out_dir.rmdir()
+        for directory in made:  # innermost first; only those still empty
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         raise
-    if report is not None:
-        report.finish()
-        written["html"] = report.path
     return {key: written[key] for key in [*wanted, "metadata"] if key in written}
 
 
