@@ -28,18 +28,8 @@ def table_html(t: Table | Grid) -> Markup:
         return _grid_html(t)
     keys = [r.key for r in t.rows]
     texts = [x for r in t.rows for x, _ in r.cells]
-    if plain([*t.heads, *keys, *texts]):  # every text is its escaped form
-        out = ["<table>\n<tr>", *[f"<th>{head}</th>" for head in t.heads], "</tr>\n"]
-        for row in t.rows:
-            out.append(f'<tr data-key="{row.key}">' if row.key else "<tr>")
-            out += [
-                f'<td class="own">{text}</td>' if own else f"<td>{text}</td>"
-                for text, own in row.cells
-            ]
-            out.append("</tr>\n")
-        out.append("</table>")
-        return Markup("".join(out))
-    e = escaped
+    # every text is its escaped form when plain: `str` of a str is the str itself (C, fast)
+    e = str if plain([*t.heads, *keys, *texts]) else escaped
     out = ["<table>\n<tr>", *[f"<th>{e(head)}</th>" for head in t.heads], "</tr>\n"]
     for row in t.rows:
         out.append(f'<tr data-key="{e(row.key)}">' if row.key else "<tr>")
