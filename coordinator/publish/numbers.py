@@ -14,7 +14,7 @@ __all__ = [
     "interval_text",
     "number",
     "published",
-    "published_float",
+    "published_column",
     "shown",
     "with_interval",
 ]
@@ -25,10 +25,10 @@ def published(x: float | None, digits: int = 1) -> str:
     return "" if x is None else f"{x:.{digits}f}"
 
 
-def published_float(x: float | None, digits: int) -> float | None:
-    """The published number as a float (what the text says), None where it is blank."""
-    text = published(x, digits)
-    return float(text) if text else None
+def published_column(values: list[float | None], digits: int = 1) -> list[str]:
+    """`published` of every value of a column, with one format spec for all of them."""
+    spec = f".{digits}f"
+    return ["" if x is None else format(x, spec) for x in values]
 
 
 def number(x: float | None, signed: bool = False) -> str:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from coordinator.combine import BenchmarkRow
+from coordinator.publish.numbers import published_column
 
 __all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "breakdown_columns", "write_csv", "write_parquet"]
 
@@ -47,8 +48,7 @@ def _column(rows: Sequence[BenchmarkRow], name: str) -> list[str]:
     """A column after the breakdowns, as text: a number as published, anything else its str."""
     values = list(map(attrgetter(name), rows))
     if name in _FLOAT_COLUMNS:
-        spec = f".{_FLOAT_COLUMNS[name]}f"  # `published`, one column at a time
-        return ["" if v is None else format(v, spec) for v in values]
+        return published_column(values, _FLOAT_COLUMNS[name])
     return list(map(str, values))
 
 
