@@ -206,8 +206,7 @@ def child(argv: list[str], timings: Path) -> None:
         setattr(module, name, wrapper)
 
     timed(run, "run_query", "query")
-    timed(client.Session, "describe_all", "fan-out")
-    timed(client.Session, "fan_out", "fan-out")
+    timed(client.Session, "describe_then_ask", "fan-out")
     timed(outputs, "write_csv", "csv")
     timed(outputs, "write_parquet", "parquet")
     timed(sdmx, "prepare_sdmx", "sdmx")

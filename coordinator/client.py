@@ -39,6 +39,7 @@ from security.revocation import RevocationList, peer_certificate
 from security.signing import IDENTITY_METADATA_KEY, sign, verify
 
 __all__ = [
+    "Described",
     "Dialer",
     "NodeFailure",
     "NodeReply",
@@ -483,6 +484,71 @@ class Session:
             for node_id in not_asked:
                 progress(node_id, "failed")
         return self._run({n.id: ask(n) for n in asked}, late)
+
+    def describe_then_ask(
+        self,
+        nodes: tuple[NodeAddress, ...],
+        query_id: str,
+        plan: Callable[[str, pb.NodeDescription | NodeFailure], Query | None],
+        signer: QuerySigner,
+        timeout: float,
+        progress: ProgressFn | None = None,
+    ) -> Described:
+        """Describe each node and ask it its own query as soon as its description is in.
+
+        ``plan(node_id, description)`` is the node's query from its own description alone
+        (None: it is not asked), so asking one node never waits for another's
+        description: a node that is slow to describe delays only itself. Each node's
+        describe and answer share the session's total deadline; a node still out when it
+        passes did not answer the call it was in.
+
+        Returns:
+            Every node's description (or why there is none) and, for every node asked,
+            its reply, both in the order of ``nodes``.
+        """
+        descriptions: dict[str, pb.NodeDescription | NodeFailure] = {}
+        requests: dict[str, pb.SignedQuery] = {}
+
+        def told(node_id: str, state: str) -> None:
+            if progress is not None:
+                progress(node_id, state)
+
+        async def converse(node: NodeAddress) -> NodeReply | None:
+            description = await self._describe(node, timeout, signer)
+            descriptions[node.id] = description
+            query = plan(node.id, description)
+            if query is None:
+                told(node.id, "failed")
+                return None
+            requests[node.id] = signer.sign_for(node.id, query_id, query)
+            reply = await self._ask(node, requests[node.id], timeout)
+            told(node.id, "answered" if reply.result is not None else "failed")
+            return reply
+
+        def late(node_id: str) -> NodeReply | None:
+            told(node_id, "failed")
+            if node_id not in descriptions:
+                descriptions[node_id] = _late(node_id, "Describe")
+                plan(node_id, descriptions[node_id])
+                return None
+            # signed right after its description came (no wait between): it was asked
+            return NodeReply(node_id, request=requests[node_id], failure=_late(node_id, "RunQuery"))
+
+        for node in nodes:
+            told(node.id, "waiting")
+        outcomes = self._run({n.id: converse(n) for n in nodes}, late)
+        return Described(
+            {n.id: descriptions[n.id] for n in nodes},
+            {n: reply for n, reply in outcomes.items() if reply is not None},
+        )
+
+
+@dataclass(frozen=True)
+class Described:
+    """What `Session.describe_then_ask` heard: descriptions and replies by node."""
+
+    descriptions: dict[str, pb.NodeDescription | NodeFailure]
+    replies: dict[str, NodeReply]
 
 
 _T = TypeVar("_T")

@@ -39,8 +39,8 @@ class CoordinatorConfig:
         id: The coordinator's id (its certificate says ``fedstats://coordinator/<id>``).
         state_dir: Where the log of queries asked is kept.
         timeout_seconds: Deadline of one node's answer.
-        query_timeout_seconds: Deadline of each fan-out as a whole (every node's
-            describe, then every node's answer, retries included); default four times
+        query_timeout_seconds: Deadline of the fan-out as a whole (each node's
+            describe, then its answer, retries included); default four times
             ``timeout_seconds``.
         nodes: The nodes to ask.
         tls: CA, certificate and key for mutual TLS; None dials plaintext (loopback only).

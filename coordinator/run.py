@@ -128,16 +128,32 @@ def run_query(
     kind = kind_of(query, pooling)
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
+    each: dict[str, NodePlans] = {}
+
+    def plan(node_id: str, description: pb.NodeDescription | NodeFailure) -> Query | None:
+        """The node's query, from its own description only (see `plan_nodes`)."""
+        each[node_id] = plan_nodes(kind, {node_id: description})
+        asked = each[node_id].asked.get(node_id)
+        return None if asked is None else asked.query
+
     with Session(dialer, config.total_timeout) as session:  # one channel per node
-        descriptions = session.describe_all(config.nodes, config.timeout_seconds, signer)
-        planned = plan_nodes(kind, descriptions)
-        queries = {node_id: plan.query for node_id, plan in planned.asked.items()}
-        replies = session.fan_out(
-            config.nodes, query_id, queries, signer, config.timeout_seconds, progress,
-            not_asked=tuple(planned.failures),
-        )  # fmt: skip
+        heard = session.describe_then_ask(
+            config.nodes, query_id, plan, signer, config.timeout_seconds, progress
+        )
+    planned = _merged([each[n.id] for n in config.nodes])
     with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
-        return _outcome(config, kind, query_id, descriptions, planned, replies)
+        return _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)
+
+
+def _merged(parts: list[NodePlans]) -> NodePlans:
+    """One node's plans after another's, as `plan_nodes` gives them for all at once."""
+    merged = NodePlans()
+    for part in parts:
+        merged.plans.update(part.plans)
+        merged.asked.update(part.asked)
+        merged.missing.update(part.missing)
+        merged.failures.update(part.failures)
+    return merged
 
 
 def _outcome(
