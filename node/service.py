@@ -360,13 +360,13 @@ class NodeService:
             answer = QueryAnswer.from_stored(query_id, outcome.answer)
             if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
                 answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
-            position = outcome.position
-            answer = replace(answer, fingerprint=outcome.fingerprint)
+            position, fingerprint = outcome.position, outcome.fingerprint
         else:
             answer, position = self._compute_and_commit(outcome, plan, served)
-            answer = replace(answer, fingerprint=served.fingerprint)
+            fingerprint = served.fingerprint
         return replace(
             answer,
+            fingerprint=fingerprint,
             time_period=served.config.dataset.time_period,
             audit_seq=position.seq,
             audit_hash=position.hash,
