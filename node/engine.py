@@ -33,8 +33,10 @@ from node.harmonise import Harmonised
 __all__ = [
     "BLOCK_ROWS",
     "MAX_KEYS",
+    "CountPlan",
     "TableCounts",
     "compute_table",
+    "count_plan",
     "require_variables",
     "sensitivity",
 ]
@@ -84,21 +86,62 @@ def _unknown_local(data: Harmonised, name: str) -> bool:
     return False
 
 
-def compute_table(data: Harmonised, spec: TableSpec) -> TableCounts:
+@dataclass(frozen=True)
+class CountPlan:
+    """What counting a table takes besides the rows: derived from the spec and code lists.
+
+    Attributes:
+        names: The variables of the key (age aside), in key order.
+        radices: Their numbers of stored codes.
+        ages: Age byte to age class (`_age_classes`).
+        n_keys: Size of the key space.
+        fold: Cell of every key (`_fold`); None when the table has more than
+            ``MAX_KEYS`` keys and is counted by cell index instead.
+    """
+
+    names: tuple[str, ...]
+    radices: tuple[int, ...]
+    ages: npt.NDArray[np.uint8]
+    n_keys: int
+    fold: npt.NDArray[np.intp] | None
+
+
+def count_plan(data: Harmonised, spec: TableSpec) -> CountPlan:
+    """The plan of counting ``spec`` over ``data``: the same for every call on the same data.
+
+    Its arrays are read-only, so that an engine can keep it and share it between calls.
+    """
+    names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
+    radices = [len(data.variable(n).codes) for n in names]
+    ages, contributions = _age_classes(spec)
+    n_keys = math.prod(radices) * len(contributions)
+    fold = None
+    if n_keys <= MAX_KEYS:
+        fold = _fold(data, spec, names, radices, contributions)
+        fold.setflags(write=False)
+    ages.setflags(write=False)
+    return CountPlan(tuple(names), tuple(radices), ages, n_keys, fold)
+
+
+def compute_table(data: Harmonised, spec: TableSpec, plan: CountPlan | None = None) -> TableCounts:
     """Count one table over the harmonised microdata.
+
+    Args:
+        data: The microdata.
+        spec: The table.
+        plan: `count_plan` of the same data and spec, when the caller kept one.
 
     Raises:
         QueryError: When the node does not provide a variable the table reads.
     """
     require_variables(data, spec)
-    names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
-    radices = [len(data.variable(n).codes) for n in names]
-    ages, contributions = _age_classes(spec)
-    n_keys = math.prod(radices) * len(contributions)
-    if n_keys > MAX_KEYS:  # too many keys to count per block: index each row's cell
+    if plan is None:
+        plan = count_plan(data, spec)
+    if plan.fold is None:  # too many keys to count per block: index each row's cell
         return _by_cell_index(data, spec)
-    key_counts, key_sums = _count_keys(data, names, radices, ages, n_keys)
-    fold = _fold(data, spec, names, radices, contributions)
+    names, radices = list(plan.names), list(plan.radices)
+    key_counts, key_sums = _count_keys(data, names, radices, plan.ages, plan.n_keys)
+    fold = plan.fold
     n_cells = spec.n_cells
     counts = np.bincount(fold, weights=key_counts, minlength=n_cells + 1)[:n_cells]
     samples = np.rint(counts).astype(np.int64)

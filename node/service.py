@@ -35,7 +35,7 @@ from node.margins import MarginRelease, release_margins
 from node.national_line import LINE_QUERY, NationalLine, configured, obtain
 from node.policy import CoordinatorGrant
 from privacy.budget import from_micro, split_rho
-from privacy.disclosure import RULE_SETS, Noisy
+from privacy.disclosure import RULE_SETS
 from privacy.gaussian import release
 from security.signing import key_id, load_private_key, sign
 
@@ -360,13 +360,13 @@ class NodeService:
             answer = QueryAnswer.from_stored(query_id, outcome.answer)
             if outcome.cap_micro:  # paid for by another coordinator: fresh to this one
                 answer = replace(answer, rho_charged=from_micro(outcome.cap_micro), cached=False)
-            position = outcome.position
-            answer = replace(answer, fingerprint=outcome.fingerprint)
+            position, fingerprint = outcome.position, outcome.fingerprint
         else:
             answer, position = self._compute_and_commit(outcome, plan, served)
-            answer = replace(answer, fingerprint=served.fingerprint)
+            fingerprint = served.fingerprint
         return replace(
             answer,
+            fingerprint=fingerprint,
             time_period=served.config.dataset.time_period,
             audit_seq=position.seq,
             audit_hash=position.hash,
@@ -463,14 +463,11 @@ class NodeService:
         whole = margins[0].codes  # every known outcome: the population cell
         counts = next(m for m in margins if m.codes == whole and not m.observations)
         observations = next((m for m in margins if m.codes == whole and m.observations), None)
-        rules = self.config.disclosure
-        return [
-            rules.judge(
-                Noisy(c, counts.sigma),
-                None if observations is None else Noisy(observations.counts[i], observations.sigma),
-            ).flag
-            for i, c in enumerate(counts.counts)
-        ]
+        if observations is None:
+            return self.config.disclosure.cell_flags(counts.counts, counts.sigma)
+        return self.config.disclosure.cell_flags(
+            counts.counts, counts.sigma, observations.counts, observations.sigma
+        )
 
     def fingerprint(self, time_period: str | None = None) -> str:
         """The fingerprint a period's answers are keyed on (the latest period's by default)."""

@@ -9,6 +9,7 @@ with an ErrorDetail, never ``INTERNAL``. Every ErrorDetail is bounded in size
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import threading
@@ -132,8 +133,7 @@ def coordinator_of(context: grpc.ServicerContext, tls: bool) -> str | None:
             reason=Reason.UNAUTHENTICATED,
             hint="connect with mutual TLS and a certificate issued by the federation CA",
         )
-    cert = x509.load_pem_x509_certificate(pem)
-    identities = [i for i in map(parse_identity, uris(cert)) if i is not None]
+    identities = _identities(pem)
     if not identities:
         raise AccessError(
             "the client certificate names no fedstats:// identity",
@@ -148,6 +148,17 @@ def coordinator_of(context: grpc.ServicerContext, tls: bool) -> str | None:
             hint="issue the coordinator's certificate with `fedstats certs issue --coordinator ID`",
         )
     return ident
+
+
+@functools.lru_cache(maxsize=256)
+def _identities(pem: bytes) -> tuple[tuple[str, str], ...]:
+    """The fedstats identities a certificate's URI SANs name, in order.
+
+    Parsed once per certificate: a coordinator's every call on every connection sends
+    the same PEM bytes, and what they name does not change.
+    """
+    cert = x509.load_pem_x509_certificate(pem)
+    return tuple(i for i in map(parse_identity, uris(cert)) if i is not None)
 
 
 def _refuse_malformed(request: object) -> None:

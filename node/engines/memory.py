@@ -16,7 +16,7 @@ from numpy._core import multiarray as np_multiarray
 from indicators.spec import TableSpec
 from indicators.variables import Variable
 from node.config import NodeConfig
-from node.engine import TableCounts, compute_table, require_variables
+from node.engine import CountPlan, TableCounts, compute_table, count_plan, require_variables
 from node.fingerprint import harmonised_digest
 from node.harmonise import Coverage, Harmonised, WeightClipping, harmonise
 from node.source import load_frame
@@ -26,6 +26,8 @@ __all__ = ["MemoryEngine", "known_shares"]
 _PAGES_LOCK = threading.Lock()
 _PAGES_USERS: list[None] = []  # loads now running with numpy's huge-page requests off
 _PAGES_BEFORE: list[bool] = []  # the setting before the first of them
+_MAX_PLANS = 16  # count plans an engine keeps (the tables it was asked for last)
+_MAX_PLAN_KEYS = 1 << 12  # and only small ones: a plan's fold holds one index per key
 
 
 class MemoryEngine:
@@ -44,6 +46,8 @@ class MemoryEngine:
         self.provided: tuple[str, ...] = tuple(data.codes)
         self.coverage: dict[str, Coverage] = data.coverage
         self.clipping: WeightClipping | None = data.clipping
+        self._plans: dict[TableSpec, CountPlan] = {}
+        self._plans_lock = threading.Lock()
 
     @classmethod
     def load(cls, config: NodeConfig) -> MemoryEngine:
@@ -72,8 +76,23 @@ class MemoryEngine:
         require_variables(self.data, spec)
 
     def count(self, spec: TableSpec) -> TableCounts:
-        """The table's true counts."""
-        return compute_table(self.data, spec)
+        """The table's true counts.
+
+        The data never change, so the table's `count_plan` (its age classes and fold,
+        the part of the count that does not read the rows) is kept for the next call
+        asking the same table: a node is asked the same few tables again and again.
+        """
+        require_variables(self.data, spec)
+        with self._plans_lock:
+            plan = self._plans.get(spec)
+        if plan is None:
+            plan = count_plan(self.data, spec)
+            if plan.n_keys <= _MAX_PLAN_KEYS:
+                with self._plans_lock:
+                    if len(self._plans) >= _MAX_PLANS:
+                        del self._plans[next(iter(self._plans))]  # the oldest
+                    self._plans[spec] = plan
+        return compute_table(self.data, spec, plan)
 
     def content_digest(self) -> str:
         """Digest of the harmonised arrays in row order (`node.fingerprint`)."""

@@ -129,3 +129,31 @@ def test_a_12896_cell_income_table_is_counted_by_key_and_agrees_with_the_cell_in
     if weighted:
         assert fast.samples is not None and slow.samples is not None
         assert np.array_equal(fast.samples, slow.samples)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_memory_engine_counts_the_same_with_the_plans_it_keeps(weighted: bool) -> None:
+    from node.engines.memory import _MAX_PLANS, MemoryEngine
+
+    data = random_data(20_000, weighted, seed=3)
+    engine = MemoryEngine(data)
+    queries = [
+        Query((indicator,), group, by, "NAT", 1.0)
+        for indicator in ("employment_rate", "attainment_high", "tertiary_30_34")
+        for group in ("c_birth", "citizen")
+        for by in [(), ("sex",), ("age",), ("sex", "age")]
+    ]
+    specs = [t for q in queries for t in compile_query(q).tables]
+    assert len(specs) > _MAX_PLANS  # some plans are dropped and made again
+    for _ in range(2):  # the second pass counts with kept plans (or remade ones)
+        for spec in specs:
+            kept, fresh = engine.count(spec), compute_table(data, spec)
+            assert np.array_equal(kept.counts, fresh.counts)
+            assert (kept.samples is None) == (fresh.samples is None)
+            if fresh.samples is not None:
+                assert kept.samples is not None
+                assert np.array_equal(kept.samples, fresh.samples)
+    assert 0 < len(engine._plans) <= _MAX_PLANS
+    plan = next(iter(engine._plans.values()))
+    assert plan.fold is not None and not plan.fold.flags.writeable
+    assert not plan.ages.flags.writeable
