@@ -1,10 +1,9 @@
 """Durable file replacement: a crash leaves either the old file or the new one, whole.
 
 Every state file a party rewrites (the chain head, the CRL high-water mark, a restored
-ledger) goes through `replace_durably` (the chain head, written after every release,
-through `write_durably_fd`: the same steps on a file descriptor): the new bytes are
-written to a temporary file in the same directory and fsynced, ``os.replace`` swaps it in
-atomically, and the directory is fsynced so that the rename itself survives a power cut.
+ledger) goes through `replace_durably`: the new bytes are written to a temporary file in
+the same directory and fsynced, ``os.replace`` swaps it in atomically, and the directory
+is fsynced so that the rename itself survives a power cut.
 """
 
 from __future__ import annotations
