@@ -13,13 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = [
-    "fsync_directory",
-    "fsync_file",
-    "replace_durably",
-    "write_durably",
-    "write_durably_fd",
-]
+__all__ = ["fsync_directory", "fsync_file", "replace_durably", "write_durably"]
 
 
 def fsync_file(path: Path) -> None:
@@ -69,34 +63,3 @@ def write_durably(target: Path, data: bytes) -> None:
         out.write(data)
 
     replace_durably(target, fill)
-
-
-def write_durably_fd(target: Path, data: bytes) -> None:
-    """`write_durably` on a file descriptor: for a small file written often (the chain head).
-
-    The same steps and files: the temporary file, created with the same flags and mode,
-    written, fsynced and closed, renamed over ``target``, the directory fsynced; the
-    directory is made only when it is missing.
-    """
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
-        try:
-            fd = os.open(partial, _CREATE, 0o666)
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(partial, _CREATE, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    fsync_directory(target.parent)
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # as open(path, "wb") does

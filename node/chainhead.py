@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.durable import write_durably_fd
+from common.durable import write_durably
 from common.errors import ConfigError, Reason
 
 __all__ = ["ChainHead", "check_not_behind", "last_entry", "mirror", "read_head"]
@@ -38,17 +37,9 @@ def last_entry(db: sqlite3.Connection) -> ChainHead:
 
 
 def read_head(path: Path) -> ChainHead | None:
-    """The mirrored head, or None when the file does not exist yet.
-
-    The file is read as ``path.read_text(encoding="utf-8")`` reads it (its newlines
-    translated), from one unbuffered read of its bytes.
-    """
+    """The mirrored head, or None when the file does not exist yet."""
     try:
-        with open(path, "rb", buffering=0) as file:
-            text = file.readall().decode("utf-8")
-        if "\r" in text:  # universal newlines, as a text-mode read gives them
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8"))
         return ChainHead(int(data["seq"]), str(data["hash"]))
     except FileNotFoundError:
         return None
@@ -61,28 +52,14 @@ def read_head(path: Path) -> ChainHead | None:
 
 
 def mirror(path: Path, head: ChainHead) -> None:
-    """Write ``head`` to ``path`` unless the file already names a later entry.
-
-    Writers serialise on ``flock`` of the lock file beside it (made as ``open(lock, "a")``
-    makes it; its directory only when missing), held until the head is written.
-    """
-    lock_path = path.with_suffix(path.suffix + ".lock")
-    try:
-        lock = os.open(lock_path, _APPEND, 0o666)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(lock_path, _APPEND, 0o666)
-    try:
+    """Write ``head`` to ``path`` unless the file already names a later entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = read_head(path)
         if current is not None and current.seq >= head.seq:
             return
-        write_durably_fd(path, json.dumps({"seq": head.seq, "hash": head.hash}).encode())
-    finally:
-        os.close(lock)  # and with it the lock
-
-
-_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND  # as open(path, "a") does
+        write_durably(path, json.dumps({"seq": head.seq, "hash": head.hash}).encode())
 
 
 def behind(db: sqlite3.Connection, head: ChainHead) -> str:
