@@ -35,7 +35,7 @@ from node.margins import MarginRelease, release_margins
 from node.national_line import LINE_QUERY, NationalLine, configured, obtain
 from node.policy import CoordinatorGrant
 from privacy.budget import from_micro, split_rho
-from privacy.disclosure import RULE_SETS
+from privacy.disclosure import RULE_SETS, Noisy
 from privacy.gaussian import release
 from security.signing import key_id, load_private_key, sign
 
@@ -463,11 +463,14 @@ class NodeService:
         whole = margins[0].codes  # every known outcome: the population cell
         counts = next(m for m in margins if m.codes == whole and not m.observations)
         observations = next((m for m in margins if m.codes == whole and m.observations), None)
-        if observations is None:
-            return self.config.disclosure.cell_flags(counts.counts, counts.sigma)
-        return self.config.disclosure.cell_flags(
-            counts.counts, counts.sigma, observations.counts, observations.sigma
-        )
+        rules = self.config.disclosure
+        return [
+            rules.judge(
+                Noisy(c, counts.sigma),
+                None if observations is None else Noisy(observations.counts[i], observations.sigma),
+            ).flag
+            for i, c in enumerate(counts.counts)
+        ]
 
     def fingerprint(self, time_period: str | None = None) -> str:
         """The fingerprint a period's answers are keyed on (the latest period's by default)."""

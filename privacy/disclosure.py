@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -119,47 +118,6 @@ class DisclosureRules:
         if not self.passes(base, self.unreliable_below) or unknown > self.unknown_flag:
             return Judgement(UNRELIABLE)
         return Judgement()
-
-    def cell_flags(
-        self,
-        counts: Sequence[float],
-        sigma: float,
-        observations: Sequence[float] | None = None,
-        observations_sigma: float = 0.0,
-    ) -> list[str]:
-        """`judge`'s flag of each cell (no unknown share), its safety margins computed once.
-
-        Cell ``i`` is judged on ``Noisy(counts[i], sigma)`` and, for surveys, on
-        ``Noisy(observations[i], observations_sigma)``: every cell of a margin has the
-        same noise, so each threshold's bound (``passes``) is the same for all of them.
-        The flags are exactly those of `judge`, threshold by threshold in its order.
-        """
-        use_counts = self.weighted or observations is None
-        values = counts if use_counts else observations
-        base_sigma = sigma if use_counts else observations_sigma
-        assert values is not None
-        bounds: dict[float, float] = {}
-
-        def passes(value: float, threshold: float) -> bool:
-            if threshold <= 0:
-                return True
-            if threshold not in bounds:  # `passes`, its right-hand side computed once
-                z = _quantile(self.certainty)
-                bounds[threshold] = max(threshold, threshold / 2 + z * base_sigma + 0.5)
-            return value >= bounds[threshold]
-
-        unknown = 0.0  # no unknown share: `judge`'s default
-        withheld, flagged = unknown > self.unknown_suppress, unknown > self.unknown_flag
-        flags = []
-        for i in range(len(counts)):
-            value = values[i]
-            if not passes(value, self.min_count):
-                flags.append(CONFIDENTIAL)
-            elif withheld or not passes(value, self.unreliable_below) or flagged:
-                flags.append(UNRELIABLE)
-            else:
-                flags.append("")
-        return flags
 
     def estimate_flag(self, cell_flag: str, value: float, se: float) -> str:
         """Flag of an estimate: its cell's flag, or ``u`` when its CV is too high."""

@@ -170,31 +170,3 @@ def test_the_base_is_never_noisier_than_the_margin_or_the_cell_sum() -> None:
     without = base_of(cells[0], layout, [()], [0], (), den, False)
     assert without.count.sigma == pytest.approx(cell_sd)
     assert without.unknown_share is None
-
-
-@pytest.mark.parametrize(
-    "rules",
-    [
-        *NAMED_RULES.values(),
-        DisclosureRules(),
-        DisclosureRules(min_count=0, unreliable_below=0),
-        DisclosureRules(min_count=15, unreliable_below=15, weighted=True, certainty=0.9),
-        DisclosureRules(min_count=0, unreliable_below=30, unknown_flag=-1.0),
-        DisclosureRules(min_count=5, unknown_suppress=-0.5),
-    ],
-    ids=lambda r: r.name or repr(r),
-)
-def test_cell_flags_are_judge_flags_cell_by_cell(rules: DisclosureRules) -> None:
-    rng = np.random.default_rng(7)
-    counts = [int(c) for c in rng.integers(-30, 400, size=500)]
-    observations = [int(c) for c in rng.integers(-30, 120, size=500)]
-    for sigma, observations_sigma in [(0.0, 0.0), (3.7, 1.2), (41.5, 9.0)]:
-        register = [rules.judge(Noisy(c, sigma)).flag for c in counts]
-        assert rules.cell_flags(counts, sigma) == register
-        survey = [
-            rules.judge(Noisy(c, sigma), Noisy(o, observations_sigma)).flag
-            for c, o in zip(counts, observations, strict=True)
-        ]
-        assert rules.cell_flags(counts, sigma, observations, observations_sigma) == survey
-        assert "c" in register or rules.min_count <= 0  # the values reach every branch
-        assert "" in register or rules.unknown_suppress < 0 or rules.unknown_flag < 0
