@@ -249,14 +249,24 @@ class TableBases:
     observations: tuple[FloatArray, FloatArray] | None
     unknown: FloatArray
 
-    def each(self) -> list[Base]:
-        """Every stacked table's base, in table order."""
+    def each(self, surveys: Sequence[bool] | None = None) -> list[Base]:
+        """Every stacked table's base, in table order.
+
+        Args:
+            surveys: Per table, whether its base has observations (a register's has
+                none, though a survey stacked with it has them); None: every table's
+                when they were measured.
+        """
         values, variances = self.count[0].tolist(), self.count[1].tolist()
         counts = [Noisy(v, math.sqrt(var)) for v, var in zip(values, variances, strict=True)]
         observed: list[Noisy | None] = [None] * len(counts)
         if self.observations is not None:
             n, n_var = self.observations[0].tolist(), self.observations[1].tolist()
-            observed = [Noisy(v, math.sqrt(var)) for v, var in zip(n, n_var, strict=True)]
+            wanted = [True] * len(counts) if surveys is None else surveys
+            observed = [
+                Noisy(v, math.sqrt(var)) if survey else None
+                for v, var, survey in zip(n, n_var, wanted, strict=True)
+            ]
         shares = [s if math.isfinite(s) else None for s in self.unknown.tolist()]
         return [Base(*parts) for parts in zip(counts, observed, shares, strict=True)]
 

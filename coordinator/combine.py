@@ -498,22 +498,35 @@ def _rows_for(
                 kept[key] = found
         return found
 
-    def gap(key: Key, versus: Key, est: Estimated, comp: Estimated) -> tuple[float, float, float]:
-        return gap_interval(est, comp, source.cells)
+    share = is_share(indicator)
 
-    return _rows(source, indicator, plan, pairs, estimate, gap)
+    def numbers(key: Key, versus: Key) -> tuple[str, Status, dict[str, Any]]:
+        est, comp = estimate(key), estimate(versus)
+        comp_shown = comp.status == Status.PUBLISHED
+        values: dict[str, Any] = {
+            "comparator_value": _published(comp.value, share) if comp_shown else None,
+            "unknown_share": _pct(est.unknown_share),
+        }
+        if est.status == Status.PUBLISHED:
+            values.update(_estimate_fields(est, share))
+            if versus != key and comp_shown:
+                values.update(_gap_fields(gap_interval(est, comp, source.cells), share))
+        return est.flag, est.status, values
+
+    return _rows(source, indicator, plan, pairs, numbers)
+
+
+Numbers = Callable[[Key, Key], tuple[str, Status, dict[str, Any]]]
+"""A row's flag, status and numeric fields, from its group and cell and its comparator's."""
 
 
 def _rows(
-    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key],
-    estimate: Callable[[Key], Estimated],
-    gap: Callable[[Key, Key, Estimated, Estimated], tuple[float, float, float]],
-) -> list[BenchmarkRow]:  # fmt: skip
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers
+) -> list[BenchmarkRow]:
     """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
     _, spec = plan.indicator(indicator.name)
     comparator = comparator_group(spec, plan.query.comparator)
-    share = is_share(indicator)
     breakdown_dims = spec.dims[1:]
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
     below = indicator.kind == BELOW_LINE
@@ -533,29 +546,15 @@ def _rows(
         poverty_line_source=source.line_source if below else "",
         aggregate=source.aggregate,
     )
-    for (group, cell), versus in pairs.items():
-        est, comp = estimate((group, cell)), estimate(versus)
+    for key, versus in pairs.items():
+        group, cell = key
+        flag, status, values = numbers(key, versus)
         if cell not in breakdowns:
             breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
-        if est.flag not in flags:
-            flags[est.flag] = Flags(est.flag) | source.extra_flags
-        comp_shown = comp.status == Status.PUBLISHED
-        values: dict[str, Any] = {}
-        if est.status == Status.PUBLISHED:
-            values = _estimate_fields(est, share)
-            if versus != (group, cell) and comp_shown:
-                values.update(_gap_fields(gap((group, cell), versus, est, comp), share))
-        rows.append(
-            common.amended(
-                group=group,
-                breakdown=breakdowns[cell],
-                flags=flags[est.flag],
-                status=est.status,
-                comparator_value=_published(comp.value, share) if comp_shown else None,
-                unknown_share=_pct(est.unknown_share),
-                **values,
-            )
-        )
+        if flag not in flags:
+            flags[flag] = Flags(flag) | source.extra_flags
+        values.update(group=group, breakdown=breakdowns[cell], flags=flags[flag], status=status)
+        rows.append(common.amended(**values))
     return rows
 
 
@@ -762,14 +761,31 @@ def _across(
         dict(groups_of(spec)), pairs,
     )  # fmt: skip
 
+    columns, gaps = found.columns, found.gaps
+    published = Status.PUBLISHED
+
     def rows(source: _Source) -> list[BenchmarkRow]:
         k = order[source.node]
-        gaps = found.gaps[k]
 
-        def gap(key: Key, versus: Key, _: Estimated, __: Estimated) -> tuple[float, float, float]:
-            return gaps[(key, versus)]
+        def numbers(key: Key, versus: Key) -> tuple[str, Status, dict[str, Any]]:
+            est, comp = columns[key], columns[versus]
+            status = est.statuses[k]
+            comp_shown = comp.statuses[k] == published
+            values: dict[str, Any] = {
+                "comparator_value": comp.value[k] if comp_shown else None,
+                "unknown_share": est.unknown_share[k],
+            }
+            if status == published:
+                values.update(
+                    value=est.value[k], ci_low=est.low[k], ci_high=est.high[k],
+                    denominator=est.denominator[k], estimate=est.estimates[k],
+                )  # fmt: skip
+                if versus != key and comp_shown:
+                    gap, low, high = gaps[(key, versus)]
+                    values.update(gap=gap[k], gap_ci_low=low[k], gap_ci_high=high[k])
+            return est.flags[k], status, values
 
-        return _rows(source, indicator, plan, pairs, found.estimates[k].__getitem__, gap)
+        return _rows(source, indicator, plan, pairs, numbers)
 
     return rows
 
