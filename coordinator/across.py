@@ -226,7 +226,10 @@ class NodeEstimates:
 
 def shown(x: FloatArray) -> Shown:
     """Each number as a row holds it: None where not finite."""
-    return [v if math.isfinite(v) else None for v in x.tolist()]
+    out: Shown = x.tolist()
+    for k in np.flatnonzero(~np.isfinite(x)).tolist():
+        out[k] = None
+    return out
 
 
 def percent(x: FloatArray, share: bool) -> Shown:

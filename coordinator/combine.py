@@ -150,12 +150,21 @@ class BenchmarkRow:
         Raises:
             TypeError: A change names no field of the row.
         """
+        return self.amended_by(changes)
+
+    def amended_by(self, changes: Mapping[str, Any]) -> BenchmarkRow:
+        """`amended` with the changes as a mapping (the caller's own: not copied as keywords).
+
+        Raises:
+            TypeError: A change names no field of the row.
+        """
         if not _ROW_FIELDS.issuperset(changes):
             unknown = changes.keys() - _ROW_FIELDS
             raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
+        values = self.__dict__.copy()
+        values.update(changes)
         row = object.__new__(BenchmarkRow)
-        row.__dict__.update(self.__dict__)
-        row.__dict__.update(changes)
+        object.__setattr__(row, "__dict__", values)  # frozen: set as the instance's own
         return row
 
 
@@ -554,7 +563,7 @@ def _rows(
         if flag not in flags:
             flags[flag] = Flags(flag) | source.extra_flags
         values.update(group=group, breakdown=breakdowns[cell], flags=flags[flag], status=status)
-        rows.append(common.amended(**values))
+        rows.append(common.amended_by(values))
     return rows
 
 

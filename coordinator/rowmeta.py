@@ -180,5 +180,5 @@ def describe_rows(
             known[key] = _fixed(row, plan, answers, pooling, levels, pooled)
         fixed, per_row = known[key]
         changes = {**fixed, **per_row(row)} if per_row is not None else fixed
-        out.append(row.amended(**changes) if changes else row)
+        out.append(row.amended_by(changes) if changes else row)
     return out
