@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.bases import Base, Margin, Stacked, positions_of, table_bases
+from coordinator.bases import Base, BaseParts, Margin, Stacked, positions_of, table_bases
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import UNRELIABLE, Status
 from indicators.catalogue import Indicator
@@ -78,7 +78,7 @@ class Estimated(NamedTuple):
 def settle(
     rules: DisclosureRules,
     estimate: Estimate,
-    base: Base,
+    base: Base | BaseParts,
     interval: tuple[float, float],
     *,
     defined: bool,
@@ -87,16 +87,22 @@ def settle(
 ) -> tuple[str, Status, tuple[float, float]]:
     """A value's flag, status and interval from the rules and its numbers.
 
+    A published value keeps the interval given.
+
     Args:
         rules: The disclosure rules.
         estimate: The value, its standard error and denominator.
-        base: What the rules read (its denominator's noisy margins).
+        base: What the rules read (its denominator's noisy margins): a `Base`, or its
+            count, observations and unknown share (`TableBases.each`).
         interval: The value's interval.
         defined: Whether the value and its standard error are defined.
         noisy: Whether noise dominates a binned distribution the value reads.
         rate: Whether the interval is a rate's score interval (nan: noise swamps it).
     """
-    judged = rules.judge(base.count, base.observations, base.unknown_share)
+    count, observations, unknown_share = (
+        (base.count, base.observations, base.unknown_share) if isinstance(base, Base) else base
+    )
+    judged = rules.judge(count, observations, unknown_share)
     flag = rules.estimate_flag(judged.flag, estimate.value, estimate.se)
     status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
     if noisy:
@@ -331,8 +337,9 @@ def _batch(
         statuses: list[Status] = []
         estimates: list[Estimate] = []
         for k, base in enumerate(bases.each(survey)):
-            observed = base.observations.value if base.observations else base.count.value
-            estimate = Estimate(values[k], ses[k], base.count.value, observed)
+            count, observations, _ = base
+            observed = observations.value if observations else count.value
+            estimate = Estimate(values[k], ses[k], count.value, observed)
             flag, status, _ = settle(
                 rules[k], estimate, base, (lows[k], highs[k]),
                 defined=defs[k], noisy=False, rate=True,

@@ -530,16 +530,21 @@ Numbers = Callable[[Key, Key], tuple[str, Status, dict[str, Any]]]
 
 
 def _rows(
-    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers
-) -> list[BenchmarkRow]:
-    """Rows of one indicator for one source: every breakdown cell and group."""
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers,
+    breakdowns: dict[Cell, dict[str, str]] | None = None,
+) -> list[BenchmarkRow]:  # fmt: skip
+    """Rows of one indicator for one source: every breakdown cell and group.
+
+    ``breakdowns`` keeps each cell's breakdown codes (read-only, shared by the cell's
+    rows) for the indicator's rows of other sources.
+    """
     rows: list[BenchmarkRow] = []
     _, spec = plan.indicator(indicator.name)
     comparator = comparator_group(spec, plan.query.comparator)
     breakdown_dims = spec.dims[1:]
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
     below = indicator.kind == BELOW_LINE
-    breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
+    breakdowns = {} if breakdowns is None else breakdowns
     flags: dict[str, Flags] = {}
     common = BenchmarkRow(  # what every row of the source shares; each row amends it
         node=source.node,
@@ -772,6 +777,7 @@ def _across(
 
     columns, gaps = found.columns, found.gaps
     published = Status.PUBLISHED
+    breakdowns: dict[Cell, dict[str, str]] = {}  # the same for every node
 
     def rows(source: _Source) -> list[BenchmarkRow]:
         k = order[source.node]
@@ -794,7 +800,7 @@ def _across(
                     values.update(gap=gap[k], gap_ci_low=low[k], gap_ci_high=high[k])
             return est.flags[k], status, values
 
-        return _rows(source, indicator, plan, pairs, numbers)
+        return _rows(source, indicator, plan, pairs, numbers, breakdowns)
 
     return rows
 
