@@ -185,6 +185,7 @@ class _Source:
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
     line_source: str = ""  # where a single node's poverty line comes from
+    described: Mapping[str, str] = field(default_factory=dict)  # fields every row has
     _stacked: dict[int, Stacked] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
@@ -525,6 +526,15 @@ def _rows_for(
     return _rows(source, indicator, plan, pairs, numbers)
 
 
+Described = Callable[[str, str], Mapping[str, str] | None]
+"""The fields every row of a node's indicator has (by node id and indicator name), or None."""
+
+
+def _undescribed(node: str, indicator: str) -> None:
+    """No fields given as rows are made (`describe_rows` adds them after)."""
+    return None
+
+
 Numbers = Callable[[Key, Key], tuple[str, Status, dict[str, Any]]]
 """A row's flag, status and numeric fields, from its group and cell and its comparator's."""
 
@@ -560,6 +570,8 @@ def _rows(
         poverty_line_source=source.line_source if below else "",
         aggregate=source.aggregate,
     )
+    if source.described:
+        common = common.amended_by(source.described)
     for key, versus in pairs.items():
         group, cell = key
         flag, status, values = numbers(key, versus)
@@ -695,6 +707,7 @@ def benchmark_rows(
     pooled: bool | Pooling = True,
     flagged: Flags = NONE,
     not_provided: frozenset[str] = frozenset(),
+    described: Described | None = None,
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 
@@ -710,6 +723,8 @@ def benchmark_rows(
         flagged: Flags every row carries.
         not_provided: Nodes that were not asked because they provide none of the
             query's variables.
+        described: The fields every row of an answering node's indicator has
+            (`coordinator.rowmeta.RowMeta.node_fields`): its rows are made with them.
     """
     pooling = pooled if isinstance(pooled, Pooling) else Pooling(enabled=pooled)
     rows: list[BenchmarkRow] = []
@@ -721,8 +736,9 @@ def benchmark_rows(
         if indicator.kind == BELOW_LINE:
             lines = poverty_lines(plan, having)
             having = {n: a for n, a in having.items() if n in lines}
+        given = described or _undescribed
         sources = {
-            node_id: _node_source(plan, spec, node_id, a, lines, flagged)
+            node_id: _node_source(plan, spec, node_id, a, lines, flagged, given(node_id, name))
             for node_id in node_order
             if (a := having.get(node_id)) is not None
         }
@@ -747,14 +763,18 @@ def benchmark_rows(
 
 def _node_source(
     plan: Plan, spec: TableSpec, node_id: str, a: NodeTables, lines: dict[str, float],
-    flagged: Flags,
+    flagged: Flags, fields: Mapping[str, str] | None = None,
 ) -> _Source:  # fmt: skip
-    """One answering node's rows' source: its table of the indicator."""
+    """One answering node's rows' source: its table of the indicator.
+
+    ``fields`` are what every row of it has (`benchmark_rows`' ``described``).
+    """
     return _Source(
         node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
         [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
         lines=[lines[node_id]] if lines else None,
         line_source=_line_source(plan, a) if lines else "",
+        described=fields or {},
     )  # fmt: skip
 
 
