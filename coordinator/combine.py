@@ -163,9 +163,14 @@ class BenchmarkRow:
             raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
         values = self.__dict__.copy()
         values.update(changes)
-        row = object.__new__(BenchmarkRow)
-        object.__setattr__(row, "__dict__", values)  # frozen: set as the instance's own
-        return row
+        return _row_of(values)
+
+
+def _row_of(fields: dict[str, Any]) -> BenchmarkRow:
+    """A row whose instance dict is ``fields``: every field of the row, by name, in order."""
+    row = object.__new__(BenchmarkRow)
+    object.__setattr__(row, "__dict__", fields)  # frozen: set as the instance's own
+    return row
 
 
 _ROW_FIELDS = frozenset(f.name for f in fields(BenchmarkRow))
@@ -510,18 +515,17 @@ def _rows_for(
 
     share = is_share(indicator)
 
-    def numbers(key: Key, versus: Key) -> tuple[str, Status, dict[str, Any]]:
+    def numbers(_: int, key: Key, versus: Key, fields: dict[str, Any]) -> str:
         est, comp = estimate(key), estimate(versus)
         comp_shown = comp.status == Status.PUBLISHED
-        values: dict[str, Any] = {
-            "comparator_value": _published(comp.value, share) if comp_shown else None,
-            "unknown_share": _pct(est.unknown_share),
-        }
+        fields["status"] = est.status
+        fields["comparator_value"] = _published(comp.value, share) if comp_shown else None
+        fields["unknown_share"] = _pct(est.unknown_share)
         if est.status == Status.PUBLISHED:
-            values.update(_estimate_fields(est, share))
+            fields.update(_estimate_fields(est, share))
             if versus != key and comp_shown:
-                values.update(_gap_fields(gap_interval(est, comp, source.cells), share))
-        return est.flag, est.status, values
+                fields.update(_gap_fields(gap_interval(est, comp, source.cells), share))
+        return est.flag
 
     return _rows(source, indicator, plan, pairs, numbers)
 
@@ -535,8 +539,9 @@ def _undescribed(node: str, indicator: str) -> None:
     return None
 
 
-Numbers = Callable[[Key, Key], tuple[str, Status, dict[str, Any]]]
-"""A row's flag, status and numeric fields, from its group and cell and its comparator's."""
+Numbers = Callable[[int, Key, Key, dict[str, Any]], str]
+"""Sets a row's status and numeric fields in its fields and returns its flag, from the
+position of its pair in the rows' order, its group and cell and its comparator's."""
 
 
 def _rows(
@@ -572,15 +577,21 @@ def _rows(
     )
     if source.described:
         common = common.amended_by(source.described)
-    for key, versus in pairs.items():
+    template = common.__dict__
+    for at, (key, versus) in enumerate(pairs.items()):
         group, cell = key
-        flag, status, values = numbers(key, versus)
-        if cell not in breakdowns:
-            breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
-        if flag not in flags:
-            flags[flag] = Flags(flag) | source.extra_flags
-        values.update(group=group, breakdown=breakdowns[cell], flags=flags[flag], status=status)
-        rows.append(common.amended_by(values))
+        fields = template.copy()
+        flag = numbers(at, key, versus, fields)
+        breakdown = breakdowns.get(cell)
+        if breakdown is None:
+            breakdown = breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
+        flagged = flags.get(flag)
+        if flagged is None:
+            flagged = flags[flag] = Flags(flag) | source.extra_flags
+        fields["group"] = group
+        fields["breakdown"] = breakdown
+        fields["flags"] = flagged
+        rows.append(_row_of(fields))
     return rows
 
 
@@ -795,30 +806,35 @@ def _across(
         dict(groups_of(spec)), pairs,
     )  # fmt: skip
 
-    columns, gaps = found.columns, found.gaps
     published = Status.PUBLISHED
     breakdowns: dict[Cell, dict[str, str]] = {}  # the same for every node
+    # each pair's columns, in the rows' order: its own, its comparator's, their gap's
+    read = [
+        (found.columns[key], found.columns[versus], found.gaps.get((key, versus)))
+        for key, versus in pairs.items()
+    ]
 
     def rows(source: _Source) -> list[BenchmarkRow]:
         k = order[source.node]
 
-        def numbers(key: Key, versus: Key) -> tuple[str, Status, dict[str, Any]]:
-            est, comp = columns[key], columns[versus]
-            status = est.statuses[k]
+        def numbers(at: int, _: Key, __: Key, fields: dict[str, Any]) -> str:
+            est, comp, gaps = read[at]
+            status = fields["status"] = est.statuses[k]
             comp_shown = comp.statuses[k] == published
-            values: dict[str, Any] = {
-                "comparator_value": comp.value[k] if comp_shown else None,
-                "unknown_share": est.unknown_share[k],
-            }
+            if comp_shown:
+                fields["comparator_value"] = comp.value[k]
+            fields["unknown_share"] = est.unknown_share[k]
             if status == published:
-                values.update(
-                    value=est.value[k], ci_low=est.low[k], ci_high=est.high[k],
-                    denominator=est.denominator[k], estimate=est.estimates[k],
-                )  # fmt: skip
-                if versus != key and comp_shown:
-                    gap, low, high = gaps[(key, versus)]
-                    values.update(gap=gap[k], gap_ci_low=low[k], gap_ci_high=high[k])
-            return est.flags[k], status, values
+                fields["value"] = est.value[k]
+                fields["ci_low"] = est.low[k]
+                fields["ci_high"] = est.high[k]
+                fields["denominator"] = est.denominator[k]
+                fields["estimate"] = est.estimates[k]
+                if gaps is not None and comp_shown:
+                    fields["gap"] = gaps[0][k]
+                    fields["gap_ci_low"] = gaps[1][k]
+                    fields["gap_ci_high"] = gaps[2][k]
+            return est.flags[k]
 
         return _rows(source, indicator, plan, pairs, numbers, breakdowns)
 
