@@ -241,13 +241,14 @@ def shown(x: FloatArray) -> Shown:
 def percent(x: FloatArray, share: bool) -> Shown:
     """Proportions in percent as rows publish them (`coordinator.combine`'s ``_published``).
 
-    Element by element the scalar rule's own operations: below 0 is 0, a share above 1 is
-    1 (Python's ``max(x, 0.0)`` and ``min(x, 1.0)``: a nan or -0.0 stays), times 100.
+    Element by element the scalar rule's own operations: None where not finite, below 0 is
+    0, a share above 1 is 1 (Python's ``max(x, 0.0)`` and ``min(x, 1.0)``: -0.0 stays),
+    times 100.
     """
     clipped = np.where(x < 0.0, 0.0, x)
     if share:
         clipped = np.where(clipped > 1.0, 1.0, clipped)
-    return shown(100.0 * clipped)
+    return shown(np.where(np.isfinite(x), 100.0 * clipped, math.nan))
 
 
 def gap_percent(x: FloatArray, share: bool) -> Shown:

@@ -27,6 +27,8 @@ from coordinator.bases import Margin
 from coordinator.combine import (
     BenchmarkRow,
     NodeTables,
+    _gap_fields,
+    _published,
     _rows_for,
     _Source,
     benchmark_rows,
@@ -380,3 +382,13 @@ def test_rows_made_with_their_nodes_fields_equal_the_rows_described_after() -> N
     assert all("d" in r.flags for r in made if r.node == "n2")
     assert {r.geo_level for r in made if r.node == "silent"} == {"city"}
     assert any(r.node == "*" and r.status == "published" for r in made)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_published_columns_equal_the_scalar_rules_on_every_edge(share: bool) -> None:
+    edges = [0.0, -0.0, 0.5, 1.0, 1.5, -0.25, -1.5, 2e-17, math.nan, math.inf, -math.inf]
+    x = np.array(edges)
+    assert repr(across.percent(x, share)) == repr([_published(v, share) for v in edges])
+    gaps = [_gap_fields((v, v, v), share)["gap"] for v in edges]
+    assert repr(across.gap_percent(x, share)) == repr(gaps)
+    assert repr(across.shown(x)) == repr([v if math.isfinite(v) else None for v in edges])
