@@ -150,13 +150,27 @@ class BenchmarkRow:
         Raises:
             TypeError: A change names no field of the row.
         """
+        return self.amended_by(changes)
+
+    def amended_by(self, changes: Mapping[str, Any]) -> BenchmarkRow:
+        """`amended` with the changes as a mapping (the caller's own: not copied as keywords).
+
+        Raises:
+            TypeError: A change names no field of the row.
+        """
         if not _ROW_FIELDS.issuperset(changes):
             unknown = changes.keys() - _ROW_FIELDS
             raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
-        row = object.__new__(BenchmarkRow)
-        row.__dict__.update(self.__dict__)
-        row.__dict__.update(changes)
-        return row
+        values = self.__dict__.copy()
+        values.update(changes)
+        return _row_of(values)
+
+
+def _row_of(fields: dict[str, Any]) -> BenchmarkRow:
+    """A row whose instance dict is ``fields``: every field of the row, by name, in order."""
+    row = object.__new__(BenchmarkRow)
+    object.__setattr__(row, "__dict__", fields)  # frozen: set as the instance's own
+    return row
 
 
 _ROW_FIELDS = frozenset(f.name for f in fields(BenchmarkRow))
@@ -176,6 +190,7 @@ class _Source:
     lines: list[float] | None = None  # poverty line of each stacked table
     aggregate: str = ""  # pooled rows: how the nodes are aggregated
     line_source: str = ""  # where a single node's poverty line comes from
+    described: Mapping[str, str] = field(default_factory=dict)  # fields every row has
     _stacked: dict[int, Stacked] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
@@ -498,26 +513,53 @@ def _rows_for(
                 kept[key] = found
         return found
 
-    def gap(key: Key, versus: Key, est: Estimated, comp: Estimated) -> tuple[float, float, float]:
-        return gap_interval(est, comp, source.cells)
+    share = is_share(indicator)
 
-    return _rows(source, indicator, plan, pairs, estimate, gap)
+    def numbers(_: int, key: Key, versus: Key, fields: dict[str, Any]) -> str:
+        est, comp = estimate(key), estimate(versus)
+        comp_shown = comp.status == Status.PUBLISHED
+        fields["status"] = est.status
+        fields["comparator_value"] = _published(comp.value, share) if comp_shown else None
+        fields["unknown_share"] = _pct(est.unknown_share)
+        if est.status == Status.PUBLISHED:
+            fields.update(_estimate_fields(est, share))
+            if versus != key and comp_shown:
+                fields.update(_gap_fields(gap_interval(est, comp, source.cells), share))
+        return est.flag
+
+    return _rows(source, indicator, plan, pairs, numbers)
+
+
+Described = Callable[[str, str], Mapping[str, str] | None]
+"""The fields every row of a node's indicator has (by node id and indicator name), or None."""
+
+
+def _undescribed(node: str, indicator: str) -> None:
+    """No fields given as rows are made (`describe_rows` adds them after)."""
+    return None
+
+
+Numbers = Callable[[int, Key, Key, dict[str, Any]], str]
+"""Sets a row's status and numeric fields in its fields and returns its flag, from the
+position of its pair in the rows' order, its group and cell and its comparator's."""
 
 
 def _rows(
-    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key],
-    estimate: Callable[[Key], Estimated],
-    gap: Callable[[Key, Key, Estimated, Estimated], tuple[float, float, float]],
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers,
+    breakdowns: dict[Cell, dict[str, str]] | None = None,
 ) -> list[BenchmarkRow]:  # fmt: skip
-    """Rows of one indicator for one source: every breakdown cell and group."""
+    """Rows of one indicator for one source: every breakdown cell and group.
+
+    ``breakdowns`` keeps each cell's breakdown codes (read-only, shared by the cell's
+    rows) for the indicator's rows of other sources.
+    """
     rows: list[BenchmarkRow] = []
     _, spec = plan.indicator(indicator.name)
     comparator = comparator_group(spec, plan.query.comparator)
-    share = is_share(indicator)
     breakdown_dims = spec.dims[1:]
     line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
     below = indicator.kind == BELOW_LINE
-    breakdowns: dict[Cell, dict[str, str]] = {}  # read-only, shared by a cell's rows
+    breakdowns = {} if breakdowns is None else breakdowns
     flags: dict[str, Flags] = {}
     common = BenchmarkRow(  # what every row of the source shares; each row amends it
         node=source.node,
@@ -533,29 +575,23 @@ def _rows(
         poverty_line_source=source.line_source if below else "",
         aggregate=source.aggregate,
     )
-    for (group, cell), versus in pairs.items():
-        est, comp = estimate((group, cell)), estimate(versus)
-        if cell not in breakdowns:
-            breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
-        if est.flag not in flags:
-            flags[est.flag] = Flags(est.flag) | source.extra_flags
-        comp_shown = comp.status == Status.PUBLISHED
-        values: dict[str, Any] = {}
-        if est.status == Status.PUBLISHED:
-            values = _estimate_fields(est, share)
-            if versus != (group, cell) and comp_shown:
-                values.update(_gap_fields(gap((group, cell), versus, est, comp), share))
-        rows.append(
-            common.amended(
-                group=group,
-                breakdown=breakdowns[cell],
-                flags=flags[est.flag],
-                status=est.status,
-                comparator_value=_published(comp.value, share) if comp_shown else None,
-                unknown_share=_pct(est.unknown_share),
-                **values,
-            )
-        )
+    if source.described:
+        common = common.amended_by(source.described)
+    template = common.__dict__
+    for at, (key, versus) in enumerate(pairs.items()):
+        group, cell = key
+        fields = template.copy()
+        flag = numbers(at, key, versus, fields)
+        breakdown = breakdowns.get(cell)
+        if breakdown is None:
+            breakdown = breakdowns[cell] = _breakdown(breakdown_dims, cell, indicator)
+        flagged = flags.get(flag)
+        if flagged is None:
+            flagged = flags[flag] = Flags(flag) | source.extra_flags
+        fields["group"] = group
+        fields["breakdown"] = breakdown
+        fields["flags"] = flagged
+        rows.append(_row_of(fields))
     return rows
 
 
@@ -682,6 +718,7 @@ def benchmark_rows(
     pooled: bool | Pooling = True,
     flagged: Flags = NONE,
     not_provided: frozenset[str] = frozenset(),
+    described: Described | None = None,
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 
@@ -697,6 +734,8 @@ def benchmark_rows(
         flagged: Flags every row carries.
         not_provided: Nodes that were not asked because they provide none of the
             query's variables.
+        described: The fields every row of an answering node's indicator has
+            (`coordinator.rowmeta.RowMeta.node_fields`): its rows are made with them.
     """
     pooling = pooled if isinstance(pooled, Pooling) else Pooling(enabled=pooled)
     rows: list[BenchmarkRow] = []
@@ -708,8 +747,9 @@ def benchmark_rows(
         if indicator.kind == BELOW_LINE:
             lines = poverty_lines(plan, having)
             having = {n: a for n, a in having.items() if n in lines}
+        given = described or _undescribed
         sources = {
-            node_id: _node_source(plan, spec, node_id, a, lines, flagged)
+            node_id: _node_source(plan, spec, node_id, a, lines, flagged, given(node_id, name))
             for node_id in node_order
             if (a := having.get(node_id)) is not None
         }
@@ -734,14 +774,18 @@ def benchmark_rows(
 
 def _node_source(
     plan: Plan, spec: TableSpec, node_id: str, a: NodeTables, lines: dict[str, float],
-    flagged: Flags,
+    flagged: Flags, fields: Mapping[str, str] | None = None,
 ) -> _Source:  # fmt: skip
-    """One answering node's rows' source: its table of the indicator."""
+    """One answering node's rows' source: its table of the indicator.
+
+    ``fields`` are what every row of it has (`benchmark_rows`' ``described``).
+    """
     return _Source(
         node_id, a.geo, a.time_period, a.cells[spec.key], a.rules,
         [a.margins.get(spec.key, ())], flagged | (DEVIATES if a.deviates(spec) else ""),
         lines=[lines[node_id]] if lines else None,
         line_source=_line_source(plan, a) if lines else "",
+        described=fields or {},
     )  # fmt: skip
 
 
@@ -762,14 +806,37 @@ def _across(
         dict(groups_of(spec)), pairs,
     )  # fmt: skip
 
+    published = Status.PUBLISHED
+    breakdowns: dict[Cell, dict[str, str]] = {}  # the same for every node
+    # each pair's columns, in the rows' order: its own, its comparator's, their gap's
+    read = [
+        (found.columns[key], found.columns[versus], found.gaps.get((key, versus)))
+        for key, versus in pairs.items()
+    ]
+
     def rows(source: _Source) -> list[BenchmarkRow]:
         k = order[source.node]
-        gaps = found.gaps[k]
 
-        def gap(key: Key, versus: Key, _: Estimated, __: Estimated) -> tuple[float, float, float]:
-            return gaps[(key, versus)]
+        def numbers(at: int, _: Key, __: Key, fields: dict[str, Any]) -> str:
+            est, comp, gaps = read[at]
+            status = fields["status"] = est.statuses[k]
+            comp_shown = comp.statuses[k] == published
+            if comp_shown:
+                fields["comparator_value"] = comp.value[k]
+            fields["unknown_share"] = est.unknown_share[k]
+            if status == published:
+                fields["value"] = est.value[k]
+                fields["ci_low"] = est.low[k]
+                fields["ci_high"] = est.high[k]
+                fields["denominator"] = est.denominator[k]
+                fields["estimate"] = est.estimates[k]
+                if gaps is not None and comp_shown:
+                    fields["gap"] = gaps[0][k]
+                    fields["gap_ci_low"] = gaps[1][k]
+                    fields["gap_ci_high"] = gaps[2][k]
+            return est.flags[k]
 
-        return _rows(source, indicator, plan, pairs, found.estimates[k].__getitem__, gap)
+        return _rows(source, indicator, plan, pairs, numbers, breakdowns)
 
     return rows
 

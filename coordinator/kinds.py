@@ -30,7 +30,7 @@ from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
 from coordinator.pooling import Pooling, check_pooling
-from coordinator.rowmeta import describe_rows
+from coordinator.rowmeta import RowMeta, describe_rows
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable
@@ -118,11 +118,13 @@ class Harmonised(QueryKind):
 
     def rows(self, gathered: Gathered) -> list[BenchmarkRow]:
         """Per indicator: each node's rows (without values where it did not answer), pooled."""
+        meta = RowMeta(self.plan, gathered.answers, self.pooling, gathered.levels)
         rows = benchmark_rows(
             self.plan, gathered.order, gathered.answers, gathered.geos,
             periods=gathered.periods, pooled=self.pooling, not_provided=gathered.not_provided,
+            described=meta.node_fields,
         )  # fmt: skip
-        return describe_rows(rows, self.plan, gathered.answers, self.pooling, gathered.levels)
+        return meta.describe(rows)
 
     def outcome_plan(self, gathered: Gathered) -> Plan:
         """The query's plan."""

@@ -34,7 +34,7 @@ from indicators.catalogue import BELOW_LINE
 from indicators.concepts import UNMAPPED_AS_UNKNOWN
 from indicators.spec import Plan
 
-__all__ = ["codes_of", "describe_rows", "unmapped_note"]
+__all__ = ["RowMeta", "codes_of", "describe_rows", "unmapped_note"]
 
 
 def codes_of(answer: NodeTables, variables: Iterable[str]) -> list[str]:
@@ -86,13 +86,17 @@ def unmapped_note(unknown_share: float | None, published: bool = True, pooled: b
 
 
 def _deviation(
-    answer: NodeTables, variables: tuple[str, ...], pairs: list[str], row: BenchmarkRow
+    answer: NodeTables, variables: tuple[str, ...], pairs: list[str], row: BenchmarkRow | None
 ) -> str:
-    """``input=code`` pairs, then the node's notes in brackets (without repeating the codes)."""
+    """``input=code`` pairs, then the node's notes in brackets (without repeating the codes).
+
+    ``row`` is read only when the pairs count unmapped values as unknown (its share).
+    """
     notes = [answer.deviations[v] for v in variables if v in answer.deviations]
     for variable, code in (p.split("=", 1) for p in pairs):
         notes = [n.replace(f"{variable}: {code}: ", "").replace(f"{code}: ", "") for n in notes]
     if _unmapped(pairs):
+        assert row is not None
         notes.append(unmapped_note(row.unknown_share, row.status == Status.PUBLISHED))
     text = "; ".join(notes)
     return f"{';'.join(pairs)} ({text})" if pairs and text else ";".join(pairs) or text
@@ -114,6 +118,24 @@ def _joined(values: Iterable[str]) -> str:
     return "+".join(sorted({v for v in values if v}))
 
 
+def _node_fixed(
+    answer: NodeTables, variables: tuple[str, ...]
+) -> tuple[dict[str, str], Callable[[BenchmarkRow], dict[str, Any]] | None]:
+    """What every row of an answering node's indicator gains, and what depends on the row.
+
+    The second part is None unless the node counts unmapped values as unknown: then each
+    row's deviation states its own unknown share, and it is ``d``.
+    """
+    pairs = codes_of(answer, variables)
+    fixed = {"source": answer.source, "geo_level": answer.geo_level}
+    if not _unmapped(pairs):
+        return {**fixed, "deviation": _deviation(answer, variables, pairs, None)}, None
+    return fixed, lambda r: {
+        "deviation": _deviation(answer, variables, pairs, r),
+        "flags": r.flags | DEVIATES,
+    }
+
+
 def _fixed(
     row: BenchmarkRow,
     plan: Plan,
@@ -130,14 +152,7 @@ def _fixed(
     variables = plan.indicator(row.indicator)[1].variables()
     answer = answers.get(row.node)
     if answer is not None:
-        pairs = codes_of(answer, variables)
-        fixed = {"source": answer.source, "geo_level": answer.geo_level}
-        if not _unmapped(pairs):
-            return {**fixed, "deviation": _deviation(answer, variables, pairs, row)}, None
-        return fixed, lambda r: {
-            "deviation": _deviation(answer, variables, pairs, r),
-            "flags": r.flags | DEVIATES,
-        }
+        return _node_fixed(answer, variables)
     if pooled:
         members = [answers[n] for n in _members(plan, row.indicator, answers, pooling)]
         codes = [f"{a.node_id}:{c}" for a in members for c in codes_of(a, variables)]
@@ -158,6 +173,66 @@ def _fixed(
     return {}, None
 
 
+class RowMeta:
+    """The metadata of one query's rows (`describe_rows`), some given as rows are made.
+
+    `node_fields` gives an answering node's fields that do not depend on the row, for
+    `coordinator.combine.benchmark_rows` to make its rows with; `describe` then adds the
+    metadata to every other row (and leaves those rows as they are).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        answers: Mapping[str, NodeTables],
+        pooling: Pooling,
+        levels: Mapping[str, str] | None = None,
+    ) -> None:
+        """The metadata of rows of ``plan`` over ``answers``, pooled by ``pooling``."""
+        self.plan, self.answers, self.pooling, self.levels = plan, answers, pooling, levels
+        self._given: set[tuple[str, str]] = set()  # (node, indicator) made with their fields
+
+    def node_fields(self, node: str, indicator: str) -> dict[str, str] | None:
+        """The fields every row of an answering node's indicator has, made with them.
+
+        None when some depend on the row (or the node did not answer): `describe` adds them.
+        """
+        answer = self.answers.get(node)
+        if answer is None:
+            return None
+        fixed, per_row = _node_fixed(answer, self.plan.indicator(indicator)[1].variables())
+        if per_row is not None:
+            return None
+        self._given.add((node, indicator))
+        return fixed
+
+    def describe(self, rows: Sequence[BenchmarkRow]) -> list[BenchmarkRow]:
+        """The rows with ``source``, ``deviation`` and ``geo_level`` (and pooled composition).
+
+        Rows of nodes without an answer get the ``geo_level`` they described (``levels``),
+        and a blank source and deviation: nothing they signed says more. What a node's
+        rows share is read once per node and indicator; rows made with `node_fields` have
+        it already.
+        """
+        out: list[BenchmarkRow] = []
+        known: dict[tuple[str, str, bool], tuple[dict[str, str], Any]] = {}
+        given = self._given
+        for row in rows:
+            pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
+            if not pooled and (row.node, row.indicator) in given:
+                out.append(row)
+                continue
+            key = (row.node, row.indicator, pooled)
+            if key not in known:
+                known[key] = _fixed(
+                    row, self.plan, self.answers, self.pooling, self.levels, pooled
+                )  # fmt: skip
+            fixed, per_row = known[key]
+            changes = {**fixed, **per_row(row)} if per_row is not None else fixed
+            out.append(row.amended_by(changes) if changes else row)
+        return out
+
+
 def describe_rows(
     rows: Sequence[BenchmarkRow],
     plan: Plan,
@@ -171,14 +246,4 @@ def describe_rows(
     and a blank source and deviation: nothing they signed says more. What a node's rows
     share is read once per node and indicator.
     """
-    out: list[BenchmarkRow] = []
-    known: dict[tuple[str, str, bool], tuple[dict[str, str], Any]] = {}
-    for row in rows:
-        pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
-        key = (row.node, row.indicator, pooled)
-        if key not in known:
-            known[key] = _fixed(row, plan, answers, pooling, levels, pooled)
-        fixed, per_row = known[key]
-        changes = {**fixed, **per_row(row)} if per_row is not None else fixed
-        out.append(row.amended(**changes) if changes else row)
-    return out
+    return RowMeta(plan, answers, pooling, levels).describe(rows)

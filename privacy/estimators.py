@@ -521,10 +521,17 @@ def rate_intervals(
 
     ``cells`` holds arrays of shape (tables, cells); ``num`` and ``den`` select cells of
     one table. Each row's bounds equal ``rate_interval`` on that table alone, bit for bit.
+    Only a row whose ``den`` cells have a design effect (a survey's) has a sampling term:
+    the others' is 0 whatever their sums, which are summed for the surveys' rows alone.
     """
     d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den)
-    deff, d_j, n_j = _table_sums(cells.deff, cells.values, cells.samples, den)
-    k = 0.0 + sampling_term(deff, d_j, n_j, np.where(d > 0, d, 1.0))
+    deff = np.where(den, cells.deff, 0.0).max(axis=-1, initial=0.0)
+    k = np.zeros(d.shape)
+    rows = np.flatnonzero(deff > 0)
+    if rows.size:
+        _, d_j, n_j = _table_sums(cells.deff[rows], cells.values[rows], cells.samples[rows], den)
+        safe = np.where(d > 0, d, 1.0)[rows]
+        k[rows] = 0.0 + sampling_term(deff[rows], d_j, n_j, safe)
     low, high = score_bounds(r, s_num, s_den, k, z)
     return np.where(d > 0, low, math.nan), np.where(d > 0, high, math.nan)
 

@@ -27,6 +27,8 @@ from coordinator.bases import Margin
 from coordinator.combine import (
     BenchmarkRow,
     NodeTables,
+    _gap_fields,
+    _published,
     _rows_for,
     _Source,
     benchmark_rows,
@@ -35,8 +37,10 @@ from coordinator.combine import (
     groups_of,
     read_result,
 )
-from coordinator.kinds import kind_of
+from coordinator.kinds import Gathered, Harmonised, kind_of
+from coordinator.pooling import Pooling
 from coordinator.publish.numbers import published
+from coordinator.rowmeta import describe_rows
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from privacy.disclosure import NAMED_RULES, DisclosureRules, Noisy
@@ -348,3 +352,43 @@ def test_nodes_estimated_in_batches_of_one_give_the_same_rows(
     monkeypatch.setattr(across, "BATCH_FLOATS", 1)  # one node per batch
     apart = benchmark_rows(plan, list(answers), answers, pooled=False)
     assert [_fields(r) for r in apart] == [_fields(r) for r in together]
+
+
+def test_rows_made_with_their_nodes_fields_equal_the_rows_described_after() -> None:
+    plan = _plan()
+    _, spec = plan.indicator("employment_rate")
+    rng = np.random.default_rng(7)
+    answers = {f"n{k}": _node(k, spec, rng) for k in range(5)}
+    answers["n1"] = dataclasses.replace(
+        answers["n1"], source="survey", geo_level="city",
+        concepts={"wstatus": "wstatus=self_declared"},
+        deviations={"wstatus": "wstatus: self_declared: asked, not registered"},
+    )  # fmt: skip
+    answers["n2"] = dataclasses.replace(  # its rows' deviation depends on the row
+        answers["n2"], concepts={"wstatus": "wstatus=unmapped_as_unknown"}
+    )
+    order = ["n0", "n1", "n2", "n3", "n4", "silent"]
+    gathered = Gathered(order, {}, answers, {"silent": "G9"}, levels={"silent": "city"})
+    pooling = Pooling(min_coverage=0.5)
+    made = Harmonised(plan, pooling).rows(gathered)
+    after = describe_rows(
+        benchmark_rows(plan, order, answers, gathered.geos, pooled=pooling),
+        plan, answers, pooling, gathered.levels,
+    )  # fmt: skip
+    assert [_fields(r) for r in made] == [_fields(r) for r in after]
+    assert {r.deviation for r in made if r.node == "n1"} == {
+        "wstatus=self_declared (asked, not registered)"
+    }
+    assert all("d" in r.flags for r in made if r.node == "n2")
+    assert {r.geo_level for r in made if r.node == "silent"} == {"city"}
+    assert any(r.node == "*" and r.status == "published" for r in made)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_published_columns_equal_the_scalar_rules_on_every_edge(share: bool) -> None:
+    edges = [0.0, -0.0, 0.5, 1.0, 1.5, -0.25, -1.5, 2e-17, math.nan, math.inf, -math.inf]
+    x = np.array(edges)
+    assert repr(across.percent(x, share)) == repr([_published(v, share) for v in edges])
+    gaps = [_gap_fields((v, v, v), share)["gap"] for v in edges]
+    assert repr(across.gap_percent(x, share)) == repr(gaps)
+    assert repr(across.shown(x)) == repr([v if math.isfinite(v) else None for v in edges])
