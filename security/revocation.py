@@ -34,7 +34,7 @@ CRL_WARN_DAYS = 7
 
 @dataclass(frozen=True)
 class _Loaded:
-    stamp: tuple[int, int]
+    stamp: tuple[int, ...]
     crl: x509.CertificateRevocationList
 
 
@@ -88,7 +88,7 @@ class RevocationList:
             if self.seen is not None:
                 record_seen(self.seen, self.ca, mark, self.path)
             self._highest = mark
-        return _Loaded((stat.st_mtime_ns, stat.st_size), crl)
+        return _Loaded(_stamp(stat), crl)
 
     def current(self) -> x509.CertificateRevocationList:
         """The CRL, re-read when its file changed since it was last read.
@@ -103,7 +103,7 @@ class RevocationList:
                 raise ConfigError(
                     f"tls.crl: {self.path} cannot be read ({exc})", field="tls.crl"
                 ) from None
-            if (stat.st_mtime_ns, stat.st_size) != self._loaded.stamp:
+            if _stamp(stat) != self._loaded.stamp:
                 self._loaded = self._load()
             return self._loaded.crl
 
@@ -113,6 +113,15 @@ class RevocationList:
             return None
         entry = self.current().get_revoked_certificate_by_serial_number(cert.serial_number)
         return None if entry is None else entry.revocation_date_utc
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, ...]:
+    """What tells that the CRL file changed since it was read.
+
+    A file renamed over it (a new inode, as `fedstats certs revoke` writes it) shows even
+    within one tick of the file system's clock, when size and times may all be the same.
+    """
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
 
 
 def peer_certificate(

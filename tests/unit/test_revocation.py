@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,26 @@ def test_a_revoked_certificate_is_found_and_the_list_is_reread_on_change(tmp_pat
     )
     revoke(tmp_path, gone.cert)  # twice: listed once
     assert len(list(revocations.current())) == 1
+
+
+def test_a_list_renamed_over_the_old_one_is_reread_even_with_its_size_and_times(
+    tmp_path: Path,
+) -> None:
+    init_ca(tmp_path)
+    gone = _party(tmp_path, "gone")
+    crl = revoke(tmp_path)
+    crl.write_bytes(crl.read_bytes() + b"\n" * 1000)  # PEM ignores what follows its block
+    old = os.stat(crl)
+    revocations = RevocationList(crl, tmp_path / "ca.pem")
+    newer = revoke(tmp_path, gone.cert).read_bytes()
+    # the newer list, as long as the old file and with its times, renamed over it
+    replacement = tmp_path / "crl.pem.new"
+    replacement.write_bytes(newer + b"\n" * (old.st_size - len(newer)))
+    os.utime(replacement, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(replacement, crl)
+    assert (os.stat(crl).st_size, os.stat(crl).st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    load = x509.load_pem_x509_certificate
+    assert revocations.revoked(load(gone.cert.read_bytes())) is not None
 
 
 def test_a_list_of_another_ca_or_no_list_is_refused(tmp_path: Path) -> None:
