@@ -56,11 +56,10 @@ Key = tuple[str, Cell]  # a group and a breakdown cell
 class Estimated(NamedTuple):
     """One group's estimate in one breakdown cell, with what publication needs.
 
+    Made by the one-source path (pooled rows, medians, poverty rates), one at a time:
     ``linear`` (with ``variance``, each cell's variance as the estimate reads it, and
-    ``own``, the cells whose variance it set) is kept by estimates made one at a time,
-    for their gaps; estimates made across nodes have their gaps made with them. A named
-    tuple: a 300-city query makes one per node, group and cell (21,000), and a frozen
-    dataclass's ``__init__`` costs four times as much.
+    ``own``, the cells whose variance it set) is kept for their gaps. Rows across nodes
+    are made from published columns (`percent`, `gap_percent`) and make none.
     """
 
     value: float

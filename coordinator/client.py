@@ -50,7 +50,6 @@ __all__ = [
     "describe_all",
     "describe_node",
     "failure_of",
-    "fan_out",
 ]
 
 _RETRYABLE = {
@@ -317,21 +316,6 @@ def describe_all(
         return session.describe_all(nodes, timeout, signer)
 
 
-def fan_out(
-    nodes: tuple[NodeAddress, ...],
-    query_id: str,
-    queries: dict[str, Query],
-    signer: QuerySigner,
-    dialer: Dialer,
-    timeout: float,
-    progress: ProgressFn | None = None,
-    not_asked: tuple[str, ...] = (),
-) -> dict[str, NodeReply]:
-    """Ask every node its own query concurrently (`Session.fan_out` in a session of its own)."""
-    with Session(dialer) as session:
-        return session.fan_out(nodes, query_id, queries, signer, timeout, progress, not_asked)
-
-
 class Session:
     """One query's conversations with the nodes: an event loop and a channel per node.
 
@@ -445,46 +429,6 @@ class Session:
             return _reply(node, request, signed)
         raise AssertionError("unreachable")
 
-    def fan_out(
-        self,
-        nodes: tuple[NodeAddress, ...],
-        query_id: str,
-        queries: dict[str, Query],
-        signer: QuerySigner,
-        timeout: float,
-        progress: ProgressFn | None = None,
-        not_asked: tuple[str, ...] = (),
-    ) -> dict[str, NodeReply]:
-        """Ask every node its own query concurrently; every node asked gets an entry.
-
-        Args:
-            nodes: The nodes to ask (those without an entry in ``queries`` are skipped).
-            query_id: The query's id, the same on every node.
-            queries: Each node's query (the indicators it can answer).
-            signer: Signs each node's request.
-            timeout: Deadline of each call.
-            progress: Told each node's state.
-            not_asked: Nodes already known to have failed (reported as failed at once).
-        """
-        asked = [n for n in nodes if n.id in queries]
-        requests = {n.id: signer.sign_for(n.id, query_id, queries[n.id]) for n in asked}
-
-        async def ask(node: NodeAddress) -> NodeReply:
-            reply = await self._ask(node, requests[node.id], timeout)
-            if progress is not None:
-                progress(node.id, "answered" if reply.result is not None else "failed")
-            return reply
-
-        def late(node_id: str) -> NodeReply:
-            return NodeReply(node_id, request=requests[node_id], failure=_late(node_id, "RunQuery"))
-
-        if progress is not None:
-            for node_id in [n.id for n in asked] + list(not_asked):
-                progress(node_id, "waiting")
-            for node_id in not_asked:
-                progress(node_id, "failed")
-        return self._run({n.id: ask(n) for n in asked}, late)
-
     def describe_then_ask(
         self,
         nodes: tuple[NodeAddress, ...],
@@ -499,8 +443,9 @@ class Session:
         ``plan(node_id, description)`` is the node's query from its own description alone
         (None: it is not asked), so asking one node never waits for another's
         description: a node that is slow to describe delays only itself. Each node's
-        describe and answer share the session's total deadline; a node still out when it
-        passes did not answer the call it was in.
+        describe and answer share the session's total deadline: a query is sent with the
+        time left of it as its deadline (at most ``timeout``), and a node still out when
+        it passes did not answer the call it was in.
 
         Returns:
             Every node's description (or why there is none) and, for every node asked,
@@ -508,6 +453,7 @@ class Session:
         """
         descriptions: dict[str, pb.NodeDescription | NodeFailure] = {}
         requests: dict[str, pb.SignedQuery] = {}
+        ends = None if self.total is None else time.monotonic() + self.total
 
         def told(node_id: str, state: str) -> None:
             if progress is not None:
@@ -521,7 +467,8 @@ class Session:
                 told(node.id, "failed")
                 return None
             requests[node.id] = signer.sign_for(node.id, query_id, query)
-            reply = await self._ask(node, requests[node.id], timeout)
+            left = timeout if ends is None else min(timeout, ends - time.monotonic())
+            reply = await self._ask(node, requests[node.id], left)
             told(node.id, "answered" if reply.result is not None else "failed")
             return reply
 
@@ -529,7 +476,6 @@ class Session:
             told(node_id, "failed")
             if node_id not in descriptions:
                 descriptions[node_id] = _late(node_id, "Describe")
-                plan(node_id, descriptions[node_id])
                 return None
             # signed right after its description came (no wait between): it was asked
             return NodeReply(node_id, request=requests[node_id], failure=_late(node_id, "RunQuery"))

@@ -530,7 +530,7 @@ def _rows_for(
     return _rows(source, indicator, plan, pairs, numbers)
 
 
-Described = Callable[[str, str], Mapping[str, str] | None]
+NodeFields = Callable[[str, str], Mapping[str, str] | None]
 """The fields every row of a node's indicator has (by node id and indicator name), or None."""
 
 
@@ -718,7 +718,7 @@ def benchmark_rows(
     pooled: bool | Pooling = True,
     flagged: Flags = NONE,
     not_provided: frozenset[str] = frozenset(),
-    described: Described | None = None,
+    described: NodeFields | None = None,
 ) -> list[BenchmarkRow]:
     """Every benchmark row of one query: per node, then pooled, per indicator.
 

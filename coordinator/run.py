@@ -132,7 +132,14 @@ def run_query(
 
     def plan(node_id: str, description: pb.NodeDescription | NodeFailure) -> Query | None:
         """The node's query, from its own description only (see `plan_nodes`)."""
-        each[node_id] = plan_nodes(kind, {node_id: description})
+        try:
+            each[node_id] = plan_nodes(kind, {node_id: description})
+        except Exception:  # a fault planning one node: the others' answers are kept
+            log.exception("planning the query for node %s failed; it was not asked", node_id)
+            failure = NodeFailure.of(
+                Reason.INTERNAL, f"the coordinator could not plan node {node_id}'s query"
+            )
+            each[node_id] = NodePlans(failures={node_id: failure})
         asked = each[node_id].asked.get(node_id)
         return None if asked is None else asked.query
 
@@ -140,6 +147,9 @@ def run_query(
         heard = session.describe_then_ask(
             config.nodes, query_id, plan, signer, config.timeout_seconds, progress
         )
+    for node in config.nodes:  # those that did not describe within the deadline
+        if node.id not in each:
+            each[node.id] = plan_nodes(kind, {node.id: heard.descriptions[node.id]})
     planned = _merged([each[n.id] for n in config.nodes])
     with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
         return _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)

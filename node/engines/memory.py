@@ -26,7 +26,7 @@ __all__ = ["MemoryEngine", "known_shares"]
 _PAGES_LOCK = threading.Lock()
 _PAGES_USERS: list[None] = []  # loads now running with numpy's huge-page requests off
 _PAGES_BEFORE: list[bool] = []  # the setting before the first of them
-_MAX_PLANS = 16  # count plans an engine keeps (the tables it was asked for last)
+_MAX_PLANS = 16  # count plans an engine keeps (the first asked is dropped first)
 _MAX_PLAN_KEYS = 1 << 12  # and only small ones: a plan's fold holds one index per key
 
 
