@@ -66,7 +66,11 @@ def _node_serve(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    stop.wait()
+    # Python runs a signal's handler in the main thread, but the kernel may deliver the
+    # signal to any thread (gRPC's, the metrics server's): then nothing wakes a main thread
+    # blocked in an untimed wait. Waking twice a second runs the handler within 0.5 s.
+    while not stop.wait(0.5):
+        pass
     ids = ", ".join(node.config.id for node in hosted)
     log.info(
         "node %s stopping on %s: no new calls; calls in flight have %g s to finish",

@@ -147,4 +147,8 @@ def _scrape_served(process: subprocess.Popen[str], config_path: Path) -> None:
         assert scraped[("fedstats_node_rho_spent", key)] == 0
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # not left for `with Popen` to wait on forever
+            raise

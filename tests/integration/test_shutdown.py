@@ -8,6 +8,9 @@ once the lock is let go, inside the grace period.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import platform
 import signal
 import sqlite3
 import subprocess
@@ -146,6 +149,46 @@ def test_a_call_still_running_after_the_grace_period_is_abandoned_cleanly(
     assert "audit log verified" in capsys.readouterr().out
     assert main(["budget", "--config", str(config)]) == 0
     assert "0.2" in capsys.readouterr().out
+
+
+def test_sigterm_taken_by_any_thread_stops_the_node(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    """The kernel gives a process's SIGTERM to any of its threads that does not block
+    it; sent here to one of the node's other threads (gRPC's, the metrics server's), it
+    must stop the node as surely as when the main thread takes it."""
+    config = tmp_path / "vienna.toml"
+    config.write_text(cities.node_toml("vienna"))
+    node = ServedNode(config)
+    try:
+        node.wait_for("start")
+        pid = node.proc.pid
+        deadline = time.monotonic() + 30
+        while not _catches_sigterm(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # its handler is set just after the start lines
+        other = next(int(t) for t in sorted(os.listdir(f"/proc/{pid}/task")) if int(t) != pid)
+        _signal_thread(pid, other, signal.SIGTERM)
+        assert node.wait(timeout=20) == 0
+    finally:
+        if node.proc.poll() is None:
+            node.proc.kill()
+    assert node.events("stopping")[0]["signal"] == "SIGTERM"
+
+
+def _catches_sigterm(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
+def _signal_thread(pid: int, tid: int, sig: int) -> None:
+    """tgkill(2): a signal to one thread of another process (Python has no wrapper)."""
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
 
 
 def test_a_refusal_is_one_log_line_with_its_reason(tmp_path: Path, cities: SyntheticCities) -> None:
