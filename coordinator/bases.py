@@ -254,25 +254,23 @@ class TableBases:
     observations: tuple[FloatArray, FloatArray] | None
     unknown: FloatArray
 
-    def each(self, surveys: Sequence[bool] | None = None) -> list[BaseParts]:
+    def each(self, surveys: Sequence[bool]) -> list[BaseParts]:
         """Every stacked table's base as its count, observations and unknown share.
 
         A `Base`'s fields as a plain tuple (one per node and row of a 300-city query).
 
         Args:
             surveys: Per table, whether its base has observations (a register's has
-                none, though a survey stacked with it has them); None: every table's
-                when they were measured.
+                none, though a survey stacked with it has them).
         """
         values, variances = self.count[0].tolist(), self.count[1].tolist()
         counts = [Noisy(v, math.sqrt(var)) for v, var in zip(values, variances, strict=True)]
         observed: list[Noisy | None] = [None] * len(counts)
         if self.observations is not None:
             n, n_var = self.observations[0].tolist(), self.observations[1].tolist()
-            wanted = [True] * len(counts) if surveys is None else surveys
             observed = [
                 Noisy(v, math.sqrt(var)) if survey else None
-                for v, var, survey in zip(n, n_var, wanted, strict=True)
+                for v, var, survey in zip(n, n_var, surveys, strict=True)
             ]
         shares = [s if math.isfinite(s) else None for s in self.unknown.tolist()]
         return list(zip(counts, observed, shares, strict=True))

@@ -110,7 +110,11 @@ def count_plan(data: Harmonised, spec: TableSpec) -> CountPlan:
     """The plan of counting ``spec`` over ``data``: the same for every call on the same data.
 
     Its arrays are read-only, so that an engine can keep it and share it between calls.
+
+    Raises:
+        QueryError: When the node does not provide a variable the table reads.
     """
+    require_variables(data, spec)
     names = list(dict.fromkeys(d.name for d in spec.all_dims if d.name != AGE))
     radices = [len(data.variable(n).codes) for n in names]
     ages, contributions = _age_classes(spec)
@@ -129,12 +133,12 @@ def compute_table(data: Harmonised, spec: TableSpec, plan: CountPlan | None = No
     Args:
         data: The microdata.
         spec: The table.
-        plan: `count_plan` of the same data and spec, when the caller kept one.
+        plan: `count_plan` of the same data and spec, when the caller kept one (its
+            variables were checked when it was made).
 
     Raises:
         QueryError: When the node does not provide a variable the table reads.
     """
-    require_variables(data, spec)
     if plan is None:
         plan = count_plan(data, spec)
     if plan.fold is None:  # too many keys to count per block: index each row's cell

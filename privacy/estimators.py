@@ -436,12 +436,18 @@ def pow2(x: FloatArray) -> FloatArray:
     return out
 
 
+def _largest_deff(deff: FloatArray, den: BoolArray) -> FloatArray:
+    """Per row of (tables, cells) arrays: the ``den`` cells' largest design effect."""
+    largest: FloatArray = np.where(den, deff, 0.0).max(axis=-1, initial=0.0)
+    return largest
+
+
 def _table_sums(
     deff: FloatArray, values: FloatArray, samples: FloatArray, den: BoolArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per row of (tables, cells) arrays: the ``den`` cells' largest deff, count, samples."""
     return (
-        np.where(den, deff, 0.0).max(axis=-1, initial=0.0),
+        _largest_deff(deff, den),
         np.where(den, values, 0.0).sum(axis=-1),
         np.where(den, samples, 0.0).sum(axis=-1),
     )
@@ -525,7 +531,7 @@ def rate_intervals(
     the others' is 0 whatever their sums, which are summed for the surveys' rows alone.
     """
     d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den)
-    deff = np.where(den, cells.deff, 0.0).max(axis=-1, initial=0.0)
+    deff = _largest_deff(cells.deff, den)
     k = np.zeros(d.shape)
     rows = np.flatnonzero(deff > 0)
     if rows.size:

@@ -82,7 +82,6 @@ class MemoryEngine:
         the part of the count that does not read the rows) is kept for the next call
         asking the same table: a node is asked the same few tables again and again.
         """
-        require_variables(self.data, spec)
         with self._plans_lock:
             plan = self._plans.get(spec)
         if plan is None:
