@@ -19,7 +19,10 @@ The HTML report is rendered in a forked writer process while the coordinator wri
 other formats (`coordinator.publish.beside`): its time is the writer's own and overlaps
 theirs, and the whole command's CPU and peak memory include the writer's.
 The baseline is the same command at N = 1 in the same run: ratios are against it. Each
-size runs ``--repeats`` times (default 3) and each phase keeps its fastest run.
+size runs a first query that describes every node (no description kept from before, as a
+coordinator's first query), printed on its own at the end, then ``--repeats`` more
+(default 3) that plan from the descriptions kept (as every later query does), and each
+phase keeps its fastest of those.
 
 Beside the wall-clock times it prints CPU seconds, which a shared machine disturbs less:
 the coordinator's CPU per phase (all its threads: the TLS handshakes of the fan-out run in
@@ -51,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from coordinator.config import load_coordinator_config  # noqa: E402
+from coordinator.described import DESCRIPTIONS_FILE  # noqa: E402
 from fedstats import configs  # noqa: E402
 from fedstats.certs import init_ca, issue, party_files  # noqa: E402
 from fedstats.synth import CITIES, city_facts, generate, write  # noqa: E402
@@ -262,17 +267,23 @@ def query(
     return figures
 
 
-def best_of(
+def first_and_best(
     work: Path, nodes: list[tuple[str, str]], repeats: int, run: int, hosts: tuple[int, ...]
-) -> dict[str, float]:
-    """Each phase's fastest of ``repeats`` runs (the machine is shared: contention only
-    ever adds time). Every run asks a slightly different rho, so no node answers from its
-    cache of identical queries: each run costs the nodes the full work."""
-    runs = [
-        query(work, nodes, RHO * (1 + (run * repeats + i + 1) / 1000), hosts)
-        for i in range(repeats)
-    ]
-    return {key: min(r[key] for r in runs) for key in runs[0]}
+) -> tuple[dict[str, float], dict[str, float]]:
+    """A first query, then each phase's fastest of ``repeats`` more runs.
+
+    The first query finds no kept description (`coordinator.described`: the file is
+    removed before it), so it describes every node, as a coordinator's very first query
+    does; the runs after it plan from the descriptions it kept, as every later query of a
+    coordinator does. The fastest is kept because the machine is shared: contention only
+    ever adds time. Every run asks a slightly different rho, so no node answers from its
+    cache of identical queries: each run costs the nodes the full work.
+    """
+    config = load_coordinator_config(coordinator_toml(work, nodes))
+    (config.state_dir / DESCRIPTIONS_FILE).unlink(missing_ok=True)
+    rhos = [RHO * (1 + (run * (repeats + 1) + i + 1) / 1000) for i in range(repeats + 1)]
+    first, *runs = [query(work, nodes, rho, hosts) for rho in rhos]
+    return first, {key: min(r[key] for r in runs) for key in runs[0]}
 
 
 def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int, hosts: int) -> None:
@@ -344,13 +355,20 @@ def main() -> None:
         pids = tuple(host.pid for host in hosts)
         for h in range(args.hosts):  # warm the page cache and each host's first-call paths
             query(work, nodes[h : h + 1])
-        results = {n: best_of(work, nodes[:n], args.repeats, i, pids) for i, n in enumerate(sizes)}
+        measured = {
+            n: first_and_best(work, nodes[:n], args.repeats, i, pids) for i, n in enumerate(sizes)
+        }
     finally:
         for host in hosts:
             host.terminate()
         for host in hosts:
             host.wait(60)
-    report(results, host_mib, len(nodes), args.hosts)
+    report({n: best for n, (_, best) in measured.items()}, host_mib, len(nodes), args.hosts)
+    print("\nfirst query of each size (no kept description: every node is described first):")
+    for n, (first, _) in measured.items():
+        print(f"{n:>4}  fan-out {first['fan-out']:.3f}s  query {first['query']:.3f}s  whole "
+              f"{first['whole']:.3f}s  cpu: query {first['cpu query']:.3f}s  fan-out "
+              f"{first['cpu fan-out']:.3f}s  host {first['cpu host']:.3f}s")  # fmt: skip
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
 

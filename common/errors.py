@@ -69,6 +69,11 @@ class Reason(StrEnum):
         "FAILED_PRECONDITION",
         "the node serves no data for the period",
     )
+    DESCRIPTION_CHANGED = (
+        "DESCRIPTION_CHANGED",
+        "FAILED_PRECONDITION",
+        "the query was planned from a description the node no longer serves; describe it again",
+    )
     # The ledger.
     QUERY_ID_REUSED = "QUERY_ID_REUSED", "ALREADY_EXISTS", "the query id was used for another query"
     QUERY_IN_PROGRESS = "QUERY_IN_PROGRESS", "ABORTED", "the same query id is being answered; retry"

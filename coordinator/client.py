@@ -57,6 +57,9 @@ _RETRYABLE = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.ABORTED,
 }
+_DESCRIBE_AGAIN = {Reason.DESCRIPTION_CHANGED, Reason.WRONG_AUDIENCE}
+"""Refusals of a query planned from a kept description after which the node is described:
+it serves another description now, or another node answers at its address (plaintext)."""
 ProgressFn = Callable[[str, str], None]
 """Called as ``progress(node_id, state)``; state is ``waiting``, ``answered`` or ``failed``."""
 
@@ -111,9 +114,24 @@ class QuerySigner:
     key: Ed25519PrivateKey
 
     def sign_for(
-        self, node_id: str, query_id: str, query: Query, secure: pb.SecureRound | None = None
+        self,
+        node_id: str,
+        query_id: str,
+        query: Query,
+        secure: pb.SecureRound | None = None,
+        described_sha256: str = "",
     ) -> pb.SignedQuery:
-        """A request addressed to one node, signed now (with a secure round's description)."""
+        """A request addressed to one node, signed now.
+
+        Args:
+            node_id: The node (the request's audience).
+            query_id: The query's idempotency key.
+            query: The node's query.
+            secure: A secure round's description, for a secure query.
+            described_sha256: The digest of the description the query was planned from
+                (`NodeDescription.description_sha256`): a node that no longer serves it
+                refuses the query before charging anything.
+        """
         request = pb.QueryRequest(
             query_id=query_id,
             spec=query.to_wire(),
@@ -121,6 +139,7 @@ class QuerySigner:
             audience=node_id,
             issued_at_ms=int(time.time() * 1000),
             secure=secure,
+            described_sha256=described_sha256,
         ).SerializeToString()
         return pb.SignedQuery(request=request, signature=sign(self.key, request))
 
@@ -377,13 +396,18 @@ class Session:
         calls = {n.id: self._describe(n, timeout, signer) for n in nodes}
         return self._run(calls, lambda node_id: _late(node_id, "Describe"))
 
+    async def _revoked(self, node: NodeAddress, timeout: float) -> NodeFailure | None:
+        """`Dialer.revoked` off the loop (without a CRL there is nothing to check: no thread)."""
+        if self.dialer.tls is None or self.dialer.revocations is None:
+            return None
+        return await asyncio.to_thread(self.dialer.revoked, node, timeout)
+
     async def _describe(
         self, node: NodeAddress, timeout: float, signer: QuerySigner | None
     ) -> pb.NodeDescription | NodeFailure:
-        if self.dialer.tls is not None and self.dialer.revocations is not None:
-            revoked = await asyncio.to_thread(self.dialer.revoked, node, timeout)
-            if revoked is not None:  # (without a CRL there is nothing to check: no thread)
-                return revoked
+        revoked = await self._revoked(node, timeout)
+        if revoked is not None:
+            return revoked
         metadata = [signer.identity_for(node.id)] if signer is not None else None
         stub = self._stub(node)
         try:
@@ -437,6 +461,7 @@ class Session:
         signer: QuerySigner,
         timeout: float,
         progress: ProgressFn | None = None,
+        kept: Mapping[str, pb.NodeDescription] | None = None,
     ) -> Described:
         """Describe each node and ask it its own query as soon as its description is in.
 
@@ -447,29 +472,65 @@ class Session:
         time left of it as its deadline (at most ``timeout``), and a node still out when
         it passes did not answer the call it was in.
 
+        A node with a description in ``kept`` (`coordinator.described`, signed by the node
+        for an earlier query) is asked at once, its query planned from that description
+        and naming its digest: one call instead of two. A node that no longer serves that
+        description refuses before charging anything (``DESCRIPTION_CHANGED``) and is
+        then described and asked as any other; so is a node the kept description would
+        not be asked (what it lacks is read from what it says now, never from memory).
+
         Returns:
             Every node's description (or why there is none) and, for every node asked,
-            its reply, both in the order of ``nodes``.
+            its reply, both in the order of ``nodes``; and the descriptions to keep.
         """
         descriptions: dict[str, pb.NodeDescription | NodeFailure] = {}
         requests: dict[str, pb.SignedQuery] = {}
+        fresh: dict[str, pb.NodeDescription | None] = {}
         ends = None if self.total is None else time.monotonic() + self.total
 
         def told(node_id: str, state: str) -> None:
             if progress is not None:
                 progress(node_id, state)
 
-        async def converse(node: NodeAddress) -> NodeReply | None:
-            description = await self._describe(node, timeout, signer)
+        async def ask(node: NodeAddress, query: Query, digest: str) -> NodeReply:
+            requests[node.id] = signer.sign_for(node.id, query_id, query, described_sha256=digest)
+            left = timeout if ends is None else min(timeout, ends - time.monotonic())
+            return await self._ask(node, requests[node.id], left)
+
+        async def from_kept(node: NodeAddress, description: pb.NodeDescription) -> NodeReply | None:
+            """The reply to the query planned from a kept description (None: describe it)."""
+            if await self._revoked(node, timeout) is not None:
+                return None  # described below, where the revocation is checked and said
             descriptions[node.id] = description
             query = plan(node.id, description)
-            if query is None:
-                told(node.id, "failed")
-                return None
-            requests[node.id] = signer.sign_for(node.id, query_id, query)
-            left = timeout if ends is None else min(timeout, ends - time.monotonic())
-            reply = await self._ask(node, requests[node.id], left)
-            told(node.id, "answered" if reply.result is not None else "failed")
+            if query is not None:
+                reply = await ask(node, query, description.description_sha256)
+                if reply.failure is None or reply.failure.reason not in _DESCRIBE_AGAIN:
+                    return reply
+                fresh[node.id] = None  # forgotten, unless it describes itself below
+            del descriptions[node.id]  # from now on, late is late in Describe
+            requests.pop(node.id, None)
+            return None
+
+        async def described(node: NodeAddress) -> NodeReply | None:
+            """The reply to the query planned from what the node says now (None: not asked)."""
+            description = await self._describe(node, timeout, signer)
+            descriptions[node.id] = description
+            digest = ""
+            if isinstance(description, pb.NodeDescription):
+                digest = description.description_sha256
+                if digest:  # signed, by a node that checks it: worth keeping
+                    fresh[node.id] = description
+            query = plan(node.id, description)
+            return None if query is None else await ask(node, query, digest)
+
+        async def converse(node: NodeAddress) -> NodeReply | None:
+            reply = None
+            if kept is not None and node.id in kept:
+                reply = await from_kept(node, kept[node.id])
+            if reply is None:
+                reply = await described(node)
+            told(node.id, "failed" if reply is None or reply.result is None else "answered")
             return reply
 
         def late(node_id: str) -> NodeReply | None:
@@ -486,15 +547,24 @@ class Session:
         return Described(
             {n.id: descriptions[n.id] for n in nodes},
             {n: reply for n, reply in outcomes.items() if reply is not None},
+            fresh,
         )
 
 
 @dataclass(frozen=True)
 class Described:
-    """What `Session.describe_then_ask` heard: descriptions and replies by node."""
+    """What `Session.describe_then_ask` heard.
+
+    Attributes:
+        descriptions: Each node's description (or why there is none).
+        replies: Each asked node's reply.
+        fresh: The signed descriptions heard now, to keep for the next query; None for a
+            kept description the node no longer serves (to forget).
+    """
 
     descriptions: dict[str, pb.NodeDescription | NodeFailure]
     replies: dict[str, NodeReply]
+    fresh: dict[str, pb.NodeDescription | None]
 
 
 _T = TypeVar("_T")

@@ -21,6 +21,7 @@ from coordinator.client import (
 )
 from coordinator.combine import BenchmarkRow, NodeTables, read_result
 from coordinator.config import CoordinatorConfig
+from coordinator.described import keep, kept
 from coordinator.kinds import Gathered, NodePlans, QueryKind, kind_of, plan_nodes
 from coordinator.pooling import Pooling
 from indicators.spec import Plan, Query
@@ -145,8 +146,9 @@ def run_query(
 
     with Session(dialer, config.total_timeout) as session:  # one channel per node
         heard = session.describe_then_ask(
-            config.nodes, query_id, plan, signer, config.timeout_seconds, progress
+            config.nodes, query_id, plan, signer, config.timeout_seconds, progress, kept(config)
         )
+    keep(config, heard.fresh)
     for node in config.nodes:  # those that did not describe within the deadline
         if node.id not in each:
             each[node.id] = plan_nodes(kind, {node.id: heard.descriptions[node.id]})

@@ -43,6 +43,7 @@ class Admitted:
     query: Query
     grant: CoordinatorGrant
     request_sha256: str
+    described_sha256: str = ""
 
 
 class Gatekeeper:
@@ -100,6 +101,7 @@ class Gatekeeper:
             query=Query.from_wire(envelope.spec),
             grant=self.policy.grant(signer),
             request_sha256=hashlib.sha256(request).hexdigest(),
+            described_sha256=envelope.described_sha256,
         )
 
     def identify(self, request: bytes, signature: bytes) -> str:

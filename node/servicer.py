@@ -273,7 +273,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         problems = svc.coverage_problems()
         deviations, concepts = svc.deviations(), svc.concepts()
         clipping = svc.engine.clipping
-        return pb.NodeDescription(
+        described = pb.NodeDescription(
             node_id=cfg.id,
             geo=cfg.geo,
             name=cfg.name,
@@ -303,6 +303,23 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 weight_removed_share_ceil=ceil_share(clipping.weight_share_removed),
             ),
         )
+        described.description_sha256 = description_digest(described, svc.key_id)
+        return described
+
+    def _check_described(self, described_sha256: str) -> None:
+        """Refuse a query planned from a description this node no longer serves.
+
+        A coordinator may plan from a description it kept from an earlier query and name
+        its digest in the request; if the node's config, data or result key changed since
+        (a restart), the plan may not fit it, so nothing is computed or charged.
+        """
+        if described_sha256 and described_sha256 != self._static_description.description_sha256:
+            raise QueryError(
+                "the query was planned from a description this node no longer serves (its "
+                "config, data or result key changed since); nothing was charged",
+                reason=Reason.DESCRIPTION_CHANGED,
+                hint="describe the node again and plan the query from what it says now",
+            )
 
     def RunQuery(  # noqa: N802 - gRPC method name
         self, request: pb.SignedQuery, context: grpc.ServicerContext
@@ -315,6 +332,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         try:
             peer = coordinator_of(context, self.tls)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
+            self._check_described(admitted.described_sha256)
             answer = self.service.run_query(
                 admitted.query_id,
                 admitted.query,
@@ -423,6 +441,20 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
             fingerprint=answer.fingerprint,
             unmapped_share_ceil=unmapped_shares_ceil(served.engine.coverage),
         )
+
+
+def description_digest(description: pb.NodeDescription, key_id: str) -> str:
+    """SHA-256 (hex) of a description without its budget, and of the node's result key id.
+
+    Everything a coordinator plans from, and the key it checks answers with: when any of
+    it changes, so does the digest (`NodeServicer._check_described`).
+    """
+    static = pb.NodeDescription()
+    static.CopyFrom(description)
+    static.ClearField("budget")
+    static.ClearField("description_sha256")
+    body = static.SerializeToString(deterministic=True)
+    return hashlib.sha256(key_id.encode() + b"\n" + body).hexdigest()
 
 
 def _log_answer(answer: QueryAnswer, coordinator: str, seconds: float) -> None:

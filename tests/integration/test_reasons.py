@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.errors import ERROR_METADATA_KEY, FedstatsError, Reason
 from coordinator.client import Dialer, QuerySigner, ask_node
 from coordinator.config import CoordinatorConfig, NodeAddress
+from coordinator.described import DESCRIPTIONS_FILE
 from coordinator.provenance import publish
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
@@ -494,6 +495,13 @@ def _wrong_audience(fed: Federation) -> list[Seen]:
     return [node_refusal(fed, fed.signer().sign_for("tyrol", "q", QUERY))]
 
 
+@case(Reason.DESCRIPTION_CHANGED)
+def _description_changed(fed: Federation) -> list[Seen]:
+    """Planned from a description the node does not serve (kept from before a restart)."""
+    request = fed.signer().sign_for(NODE, "q", QUERY, described_sha256="0" * 64)
+    return [node_refusal(fed, request)]
+
+
 @case(Reason.STALE_QUERY)
 def _stale_query(fed: Federation) -> list[Seen]:
     return [node_refusal(fed, restamped(fed, fed.signed("q"), -600))]
@@ -665,6 +673,10 @@ def modified_node(
     credentials = grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=True)
     port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
+    # The coordinator meets this node for the first time: it plans from what the node
+    # says, not from the real node's description kept by an earlier case (the relayed
+    # queries would reach the real node, which serves that description still).
+    (fed.coordinator().state_dir / DESCRIPTIONS_FILE).unlink(missing_ok=True)
     try:
         yield fed.node(f"127.0.0.1:{port}")
     finally:

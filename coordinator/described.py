@@ -1,0 +1,97 @@
+"""Node descriptions kept between queries, so that a query asks each node in one call.
+
+A node's description (its variables, codes, periods, rules: everything a query is planned
+from) changes only when the node restarts with another config, other data or another
+result key. The coordinator keeps the last description each node signed, in
+``<state_dir>/descriptions.json``, and plans the next query from it, naming its digest
+(``NodeDescription.description_sha256``) in the signed request: a node that no longer
+serves that description refuses before anything is computed or charged
+(``DESCRIPTION_CHANGED``), and is described again (`coordinator.client.Session`).
+
+Only descriptions whose signature verified against the node's configured key are kept,
+with that key's id; a description kept under another key than the one configured now is
+not used. The budget is not kept: it is read from each answer. The file is a cache: when
+it is missing or unreadable every node is described, as on the first query, and deleting
+it is always safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from common.durable import write_durably
+from coordinator.config import CoordinatorConfig
+from protos import node_pb2 as pb
+
+__all__ = ["DESCRIPTIONS_FILE", "keep", "kept"]
+
+log = logging.getLogger("fedstats.coordinator")
+
+DESCRIPTIONS_FILE = "descriptions.json"
+_FORMAT = 1
+
+
+def kept(config: CoordinatorConfig) -> dict[str, pb.NodeDescription]:
+    """The kept description of each configured node that has one under its configured key."""
+    entries = _read(config.state_dir / DESCRIPTIONS_FILE)
+    out: dict[str, pb.NodeDescription] = {}
+    for node in config.nodes:
+        entry = entries.get(node.id)
+        if not isinstance(entry, dict) or node.key_id is None or entry.get("key_id") != node.key_id:
+            continue
+        try:
+            description = pb.NodeDescription.FromString(base64.b64decode(entry["description"]))
+        except (KeyError, TypeError, binascii.Error, DecodeError):
+            continue
+        if description.node_id == node.id and description.description_sha256:
+            out[node.id] = description
+    return out
+
+
+def keep(config: CoordinatorConfig, fresh: Mapping[str, pb.NodeDescription | None]) -> None:
+    """Keep the descriptions heard now (without their budget); forget those mapped to None.
+
+    The entries of other nodes (another config sharing the state directory) are left as
+    they were. Nothing is written when nothing changed.
+    """
+    if not fresh:
+        return
+    path = config.state_dir / DESCRIPTIONS_FILE
+    entries = _read(path)
+    keys = {node.id: node.key_id for node in config.nodes}
+    for node_id, description in fresh.items():
+        if description is None or keys.get(node_id) is None:
+            entries.pop(node_id, None)
+            continue
+        static = pb.NodeDescription()
+        static.CopyFrom(description)
+        static.ClearField("budget")
+        entries[node_id] = {
+            "key_id": keys[node_id],
+            "description": base64.b64encode(static.SerializeToString()).decode("ascii"),
+        }
+    text = json.dumps({"format": _FORMAT, "nodes": entries}, sort_keys=True)
+    write_durably(path, text.encode("utf-8"))
+
+
+def _read(path: Path) -> dict[str, object]:
+    """The file's entries by node; none (logged) when it is missing or unreadable."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable (%s); every node is described again", path, exc)
+        return {}
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    if not isinstance(nodes, dict) or document.get("format") != _FORMAT:
+        log.warning("%s: not a descriptions file of this release; every node is described", path)
+        return {}
+    return nodes
