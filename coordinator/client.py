@@ -577,10 +577,22 @@ async def _gather(*calls: Awaitable[object]) -> None:
 async def _within(
     calls: Mapping[str, Awaitable[_T]], total: float | None, late: Callable[[str], _T]
 ) -> dict[str, _T]:
-    """Each call's result by node; those not done within ``total`` seconds are cancelled."""
-    tasks = {node_id: asyncio.ensure_future(call) for node_id, call in calls.items()}
+    """Each call's result by node; those not done within ``total`` seconds are cancelled.
+
+    The calls start one after another, each let run to its first wait (its request on
+    the wire) before the next starts: started all at once, every node's planning and
+    signing would come before the first request left, and the nodes would sit idle
+    meanwhile (about 85 ms at 300 nodes).
+    """
+    ends = None if total is None else time.monotonic() + total
+    tasks: dict[str, asyncio.Future[_T]] = {}
+    for node_id, call in calls.items():
+        tasks[node_id] = asyncio.ensure_future(call)
+        await asyncio.sleep(0)
     if tasks:
-        await asyncio.wait(tasks.values(), timeout=total)
+        await asyncio.wait(
+            tasks.values(), timeout=None if ends is None else ends - time.monotonic()
+        )
     results: dict[str, _T] = {}
     for node_id, task in tasks.items():
         if task.done():
