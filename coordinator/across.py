@@ -6,8 +6,9 @@ value, standard error, rules' base, score interval and gap for one group and bre
 cell are a few numpy operations whatever the number of nodes. The arithmetic is the
 per-row arithmetic's own (`privacy.estimators.ratio_rows`, `rate_intervals`,
 `difference_intervals`, `coordinator.bases.table_bases`), so each node gets the numbers
-its rows get one at a time, bit for bit; the disclosure rules and flags are then read per
-row by `settle`, the one place that turns numbers into a flag and a status.
+its rows get one at a time, bit for bit; so are the flags and statuses: `settle_columns`
+applies `settle`'s rules (`privacy.disclosure.RuleColumns`, the scalar rules' array form)
+to every node's row at once, and the unit tests hold the two equal on every edge.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.bases import Base, BaseParts, Margin, Stacked, positions_of, table_bases
+from coordinator.bases import (
+    Base,
+    Margin,
+    Stacked,
+    TableBases,
+    positions_of,
+    table_bases,
+)
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import UNRELIABLE, Status
 from indicators.catalogue import Indicator
 from indicators.spec import TableSpec, denominator_codes
-from privacy.disclosure import DisclosureRules
+from privacy.disclosure import FLAG_CODES, DisclosureRules, RuleColumns
 from privacy.estimators import (
     Cells,
     Estimate,
@@ -46,6 +54,7 @@ __all__ = [
     "node_estimates",
     "percent",
     "settle",
+    "settle_columns",
     "shown",
 ]
 
@@ -77,7 +86,7 @@ class Estimated(NamedTuple):
 def settle(
     rules: DisclosureRules,
     estimate: Estimate,
-    base: Base | BaseParts,
+    base: Base,
     interval: tuple[float, float],
     *,
     defined: bool,
@@ -91,17 +100,13 @@ def settle(
     Args:
         rules: The disclosure rules.
         estimate: The value, its standard error and denominator.
-        base: What the rules read (its denominator's noisy margins): a `Base`, or its
-            count, observations and unknown share (`TableBases.each`).
+        base: What the rules read (its denominator's noisy margins).
         interval: The value's interval.
         defined: Whether the value and its standard error are defined.
         noisy: Whether noise dominates a binned distribution the value reads.
         rate: Whether the interval is a rate's score interval (nan: noise swamps it).
     """
-    count, observations, unknown_share = (
-        (base.count, base.observations, base.unknown_share) if isinstance(base, Base) else base
-    )
-    judged = rules.judge(count, observations, unknown_share)
+    judged = rules.judge(base.count, base.observations, base.unknown_share)
     flag = rules.estimate_flag(judged.flag, estimate.value, estimate.se)
     status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
     if noisy:
@@ -111,6 +116,45 @@ def settle(
     if rate and not all(map(math.isfinite, interval)):  # noise swamps the rate
         flag, status = flag or UNRELIABLE, Status.SUPPRESSED
     return flag, status, interval
+
+
+def settle_columns(
+    rules: RuleColumns,
+    value: FloatArray,
+    se: FloatArray,
+    bases: TableBases,
+    surveys: npt.NDArray[np.bool_],
+    interval: tuple[FloatArray, FloatArray],
+    defined: npt.NDArray[np.bool_],
+) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """`settle` of many rates at once (``noisy=False``, ``rate=True``): flags and withheld.
+
+    Element by element `settle`'s own rules on the arrays (`RuleColumns`; the unit tests
+    hold the two equal on every edge).
+
+    Args:
+        rules: Each value's disclosure rules.
+        value: The values.
+        se: Their standard errors.
+        bases: What the rules read, per value (`TableBases`).
+        surveys: Per value, whether its base has observations.
+        interval: Each value's interval (a rate's score interval).
+        defined: Whether each value and its standard error are defined.
+
+    Returns:
+        Each value's flag, and whether it is withheld (status ``suppressed``).
+    """
+    count = (bases.count[0], np.sqrt(bases.count[1]))
+    observed = bases.observations
+    observations = (
+        None if observed is None else (observed[0], np.sqrt(observed[1]), surveys)
+    )  # fmt: skip
+    unknown = np.where(np.isfinite(bases.unknown), bases.unknown, math.nan)
+    judged, withheld = rules.judge(count, observations, unknown)
+    codes = rules.estimate_flag(judged, value, se)
+    swamped = ~defined | ~(np.isfinite(interval[0]) & np.isfinite(interval[1]))
+    codes = np.where(swamped & (codes == 0), FLAG_CODES.index(UNRELIABLE), codes)
+    return list(map(FLAG_CODES.__getitem__, codes.tolist())), withheld | swamped
 
 
 def gap_bounds(
@@ -169,7 +213,8 @@ class Column:
     Attributes:
         flags: Each node's flag (`settle`).
         statuses: Each node's status.
-        estimates: Each node's estimate (kept on its row when published).
+        estimates: Each node's estimate where its row is published (kept on the row), else
+            None.
         value: The value in percent (`percent`).
         low: The interval's low bound in percent; a published value's interval is the one
             `settle` was given.
@@ -180,7 +225,7 @@ class Column:
 
     flags: list[str]
     statuses: list[Status]
-    estimates: list[Estimate]
+    estimates: list[Estimate | None]
     value: Shown
     low: Shown
     high: Shown
@@ -192,6 +237,8 @@ class Column:
         for name in _COLUMN_FIELDS:
             getattr(self, name).extend(getattr(other, name))
 
+
+_STATUSES = (Status.PUBLISHED, Status.SUPPRESSED)  # by whether withheld
 
 _COLUMN_FIELDS = (
     "flags", "statuses", "estimates", "value", "low", "high", "denominator", "unknown_share"
@@ -315,6 +362,8 @@ def _batch(
     denominator = denominator_codes(indicator, spec)
     counted_at = [where[c] for c in denominator]
     survey = [bool(np.any(c.deff > 0)) for c in cells]
+    surveys = np.array(survey, dtype=bool)
+    judging = RuleColumns.of(rules)
     share = is_share(indicator)
     numbers: dict[Key, _Numbers] = {}
     columns: dict[Key, Column] = {}
@@ -331,22 +380,18 @@ def _batch(
         defined = np.isfinite(r) & np.all(np.isfinite(grad), axis=-1) & np.isfinite(se)
         bases = table_bases(stacked, layout, margin_stack, groups, cell, denominator, any(survey))
         numbers[key] = _Numbers(r, se, grad, low, high)
-        values, ses, lows, highs = r.tolist(), se.tolist(), low.tolist(), high.tolist()
-        defs = defined.tolist()
-        flags: list[str] = []
-        statuses: list[Status] = []
-        estimates: list[Estimate] = []
-        for k, base in enumerate(bases.each(survey)):
-            count, observations, _ = base
-            observed = observations.value if observations else count.value
-            estimate = Estimate(values[k], ses[k], count.value, observed)
-            flag, status, _ = settle(
-                rules[k], estimate, base, (lows[k], highs[k]),
-                defined=defs[k], noisy=False, rate=True,
-            )  # fmt: skip
-            flags.append(flag)
-            statuses.append(status)
-            estimates.append(estimate)
+        flags, withheld = settle_columns(
+            judging, r, se, bases, surveys, (low, high), defined
+        )  # fmt: skip
+        observed = bases.count[0]  # the estimate's samples: observations, for a survey
+        if bases.observations is not None:
+            observed = np.where(surveys, bases.observations[0], observed)
+        values, ses = r.tolist(), se.tolist()
+        counts, samples = bases.count[0].tolist(), observed.tolist()
+        estimates: list[Estimate | None] = [None] * n
+        for k in np.flatnonzero(~withheld).tolist():  # a published row keeps its estimate
+            estimates[k] = Estimate(values[k], ses[k], counts[k], samples[k])
+        statuses = list(map(_STATUSES.__getitem__, withheld.tolist()))
         columns[key] = Column(
             flags, statuses, estimates, percent(r, share), percent(low, share),
             percent(high, share), shown(bases.count[0]), shown(100.0 * bases.unknown),

@@ -25,7 +25,6 @@ from protos import node_pb2 as pb
 
 __all__ = [
     "Base",
-    "BaseParts",
     "Margin",
     "Stacked",
     "TableBases",
@@ -73,10 +72,6 @@ class Base:
     count: Noisy
     observations: Noisy | None
     unknown_share: float | None
-
-
-BaseParts = tuple[Noisy, Noisy | None, float | None]
-"""A `Base`'s count, observations and unknown share as a plain tuple."""
 
 
 @dataclass(frozen=True)
@@ -253,27 +248,6 @@ class TableBases:
     count: tuple[FloatArray, FloatArray]
     observations: tuple[FloatArray, FloatArray] | None
     unknown: FloatArray
-
-    def each(self, surveys: Sequence[bool]) -> list[BaseParts]:
-        """Every stacked table's base as its count, observations and unknown share.
-
-        A `Base`'s fields as a plain tuple (one per node and row of a 300-city query).
-
-        Args:
-            surveys: Per table, whether its base has observations (a register's has
-                none, though a survey stacked with it has them).
-        """
-        values, variances = self.count[0].tolist(), self.count[1].tolist()
-        counts = [Noisy(v, math.sqrt(var)) for v, var in zip(values, variances, strict=True)]
-        observed: list[Noisy | None] = [None] * len(counts)
-        if self.observations is not None:
-            n, n_var = self.observations[0].tolist(), self.observations[1].tolist()
-            observed = [
-                Noisy(v, math.sqrt(var)) if survey else None
-                for v, var, survey in zip(n, n_var, surveys, strict=True)
-            ]
-        shares = [s if math.isfinite(s) else None for s in self.unknown.tolist()]
-        return list(zip(counts, observed, shares, strict=True))
 
 
 def table_bases(

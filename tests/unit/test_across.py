@@ -18,12 +18,13 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from coordinator import across
-from coordinator.bases import Margin
+from coordinator.bases import Base, Margin, TableBases
 from coordinator.combine import (
     BenchmarkRow,
     NodeTables,
@@ -37,14 +38,15 @@ from coordinator.combine import (
     groups_of,
     read_result,
 )
+from coordinator.flags import Status
 from coordinator.kinds import Gathered, Harmonised, kind_of
 from coordinator.pooling import Pooling
 from coordinator.publish.numbers import published
 from coordinator.rowmeta import describe_rows
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
-from privacy.disclosure import NAMED_RULES, DisclosureRules, Noisy
-from privacy.estimators import Z95, Cells
+from privacy.disclosure import FLAG_CODES, NAMED_RULES, DisclosureRules, Noisy, RuleColumns
+from privacy.estimators import Z95, Cells, Estimate
 from privacy.gaussian import release
 from protos import node_pb2 as pb
 
@@ -392,3 +394,116 @@ def test_published_columns_equal_the_scalar_rules_on_every_edge(share: bool) -> 
     gaps = [_gap_fields((v, v, v), share)["gap"] for v in edges]
     assert repr(across.gap_percent(x, share)) == repr(gaps)
     assert repr(across.shown(x)) == repr([v if math.isfinite(v) else None for v in edges])
+
+
+# Every edge of the rules: thresholds met exactly and missed by one ulp, zero, negative,
+# nan and infinite counts, noise and shares, rule sets with thresholds of 0.
+EDGE_RULES = [
+    *NAMED_RULES.values(),
+    DisclosureRules(),
+    DisclosureRules(min_count=0, unreliable_below=0, max_cv=0.0, unknown_flag=0.0),
+    DisclosureRules(
+        min_count=20,
+        unreliable_below=20,
+        unknown_flag=0.0,
+        unknown_suppress=0.0,
+        weighted=True,
+        certainty=0.5,
+    ),
+    DisclosureRules(min_count=-5, unreliable_below=30, unknown_suppress=-0.1, certainty=0.999),
+]
+EDGE_COUNTS = [math.nan, -math.inf, math.inf, -1.0, 0.0, -0.0, 5.0, 9.5, 10.0, 10.5, 20.0,
+               25.5, 30.0, 49.0, 50.0, 1e9]  # fmt: skip
+EDGE_VARIANCES = [0.0, 1.0, 18.49, 1e6, math.nan, math.inf]
+EDGE_SHARES = [math.nan, 0.0, 0.03, 0.2, 0.2000001, 0.5, 0.55, 1.0, -0.1]
+EDGE_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 0.1, -0.5, 0.75, 2.0]
+EDGE_SES = [math.nan, math.inf, 0.0, 1e-300, 0.03, 0.0225, 0.15, 0.3, 1.0]
+
+
+def _edge_values(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """``n`` values' rules' inputs drawn from the edges, with counts on each rule's bars."""
+    pick = {
+        name: np.array(edges)[rng.integers(0, len(edges), n)]
+        for name, edges in (
+            ("count", EDGE_COUNTS), ("count_var", EDGE_VARIANCES), ("obs", EDGE_COUNTS),
+            ("obs_var", EDGE_VARIANCES), ("unknown", EDGE_SHARES), ("value", EDGE_VALUES),
+            ("se", EDGE_SES), ("low", EDGE_VALUES), ("high", EDGE_VALUES),
+        )
+    }  # fmt: skip
+    rule = rng.integers(0, len(EDGE_RULES), n)
+    for k in range(0, n, 3):  # a third exactly on, or one ulp below, a bar of its rules
+        r = EDGE_RULES[rule[k]]
+        threshold = (r.min_count, r.unreliable_below)[k % 2]
+        sigma = math.sqrt(pick["count_var"][k]) if math.isfinite(pick["count_var"][k]) else 1.0
+        pick["count_var"][k] = sigma * sigma
+        bar = max(threshold, threshold / 2 + NormalDist().inv_cdf(r.certainty) * sigma + 0.5)
+        pick["count"][k] = bar if k % 6 < 3 else math.nextafter(bar, -math.inf)
+        pick["obs"][k], pick["obs_var"][k] = pick["count"][k], pick["count_var"][k]
+    pick["rule"] = rule
+    pick["survey"] = rng.random(n) < 0.5
+    pick["defined"] = rng.random(n) < 0.8
+    return pick
+
+
+def test_rules_on_arrays_equal_the_scalar_rules_on_every_edge() -> None:
+    e = _edge_values(np.random.default_rng(7), 30_000)
+    rules = [EDGE_RULES[r] for r in e["rule"]]
+    columns = RuleColumns.of(rules)
+    sigma, obs_sigma = np.sqrt(e["count_var"]), np.sqrt(e["obs_var"])
+    x = {name: v.tolist() for name, v in e.items()}
+    s, s_obs = sigma.tolist(), obs_sigma.tolist()
+    for with_observations in (True, False):
+        observations = (e["obs"], obs_sigma, e["survey"]) if with_observations else None
+        codes, withheld = columns.judge((e["count"], sigma), observations, e["unknown"])
+        cell_flags = columns.estimate_flag(codes, e["value"], e["se"])
+        expected, expected_flags = [], []
+        for k, r in enumerate(rules):
+            observed = Noisy(x["obs"][k], s_obs[k]) if with_observations else None
+            judged = r.judge(
+                Noisy(x["count"][k], s[k]),
+                observed if x["survey"][k] else None,
+                None if math.isnan(x["unknown"][k]) else x["unknown"][k],
+            )
+            expected.append((judged.flag, judged.suppressed))
+            expected_flags.append(r.estimate_flag(judged.flag, x["value"][k], x["se"][k]))
+        got = [(FLAG_CODES[c], bool(w)) for c, w in zip(codes.tolist(), withheld, strict=True)]
+        assert got == expected
+        assert [FLAG_CODES[c] for c in cell_flags.tolist()] == expected_flags
+        # every outcome occurs: the edges reach each branch of the rules
+        assert {f for f, _ in expected} == {"", "u", "c"} and {w for _, w in expected} == {
+            True, False
+        }  # fmt: skip
+        assert len({(f, w) for f, w in expected}) == 4  # c withheld, u withheld, u, none
+
+
+def test_rates_settled_together_equal_each_settled_alone_on_every_edge() -> None:
+    e = _edge_values(np.random.default_rng(11), 20_000)
+    rules = [EDGE_RULES[r] for r in e["rule"]]
+    x = {name: v.tolist() for name, v in e.items()}
+    for with_observations in (True, False):
+        bases = TableBases(
+            (e["count"], e["count_var"]),
+            (e["obs"], e["obs_var"]) if with_observations else None,
+            e["unknown"],
+        )
+        flags, withheld = across.settle_columns(
+            RuleColumns.of(rules), e["value"], e["se"], bases, e["survey"],
+            (e["low"], e["high"]), e["defined"],
+        )  # fmt: skip
+        expected = []
+        for k, r in enumerate(rules):
+            observed = Noisy(x["obs"][k], math.sqrt(x["obs_var"][k]))
+            base = Base(
+                Noisy(x["count"][k], math.sqrt(x["count_var"][k])),
+                observed if with_observations and x["survey"][k] else None,
+                None if math.isnan(x["unknown"][k]) else x["unknown"][k],
+            )
+            estimate = Estimate(x["value"][k], x["se"][k])
+            interval = (x["low"][k], x["high"][k])
+            flag, status, _ = across.settle(
+                r, estimate, base, interval, defined=x["defined"][k], noisy=False,
+                rate=True,
+            )  # fmt: skip
+            expected.append((flag, status == Status.SUPPRESSED))
+        assert list(zip(flags, withheld.tolist(), strict=True)) == expected
+        assert len(set(expected)) == 4
