@@ -47,7 +47,7 @@ from indicators.spec import (
     parse_comparator,
 )
 from indicators.variables import AGE
-from privacy.disclosure import DisclosureRules
+from privacy.disclosure import FLAG_CODES, DisclosureRules
 from privacy.estimators import Cells, Estimate, rate_interval
 from protos import node_pb2 as pb
 
@@ -545,39 +545,15 @@ position of its pair in the rows' order, its group and cell and its comparator's
 
 
 def _rows(
-    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers,
-    breakdowns: dict[Cell, dict[str, str]] | None = None,
-) -> list[BenchmarkRow]:  # fmt: skip
-    """Rows of one indicator for one source: every breakdown cell and group.
-
-    ``breakdowns`` keeps each cell's breakdown codes (read-only, shared by the cell's
-    rows) for the indicator's rows of other sources.
-    """
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers
+) -> list[BenchmarkRow]:
+    """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
     _, spec = plan.indicator(indicator.name)
-    comparator = comparator_group(spec, plan.query.comparator)
     breakdown_dims = spec.dims[1:]
-    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
-    below = indicator.kind == BELOW_LINE
-    breakdowns = {} if breakdowns is None else breakdowns
+    breakdowns: dict[Cell, dict[str, str]] = {}
     flags: dict[str, Flags] = {}
-    common = BenchmarkRow(  # what every row of the source shares; each row amends it
-        node=source.node,
-        geo=source.geo,
-        time_period=source.period,
-        indicator=indicator.name,
-        group_dim=plan.query.group_dim,
-        group="",
-        breakdown={},
-        comparator=comparator,
-        unit=indicator.unit,
-        poverty_line=line if below else None,
-        poverty_line_source=source.line_source if below else "",
-        aggregate=source.aggregate,
-    )
-    if source.described:
-        common = common.amended_by(source.described)
-    template = common.__dict__
+    template = _template(source, indicator, plan)
     for at, (key, versus) in enumerate(pairs.items()):
         group, cell = key
         fields = template.copy()
@@ -593,6 +569,30 @@ def _rows(
         fields["flags"] = flagged
         rows.append(_row_of(fields))
     return rows
+
+
+def _template(source: _Source, indicator: Indicator, plan: Plan) -> dict[str, Any]:
+    """The fields every row of one indicator for one source shares; each row amends them."""
+    _, spec = plan.indicator(indicator.name)
+    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
+    below = indicator.kind == BELOW_LINE
+    common = BenchmarkRow(
+        node=source.node,
+        geo=source.geo,
+        time_period=source.period,
+        indicator=indicator.name,
+        group_dim=plan.query.group_dim,
+        group="",
+        breakdown={},
+        comparator=comparator_group(spec, plan.query.comparator),
+        unit=indicator.unit,
+        poverty_line=line if below else None,
+        poverty_line_source=source.line_source if below else "",
+        aggregate=source.aggregate,
+    )
+    if source.described:
+        common = common.amended_by(source.described)
+    return common.__dict__
 
 
 def _cells(spec: TableSpec, aggregate: str) -> list[Cell]:
@@ -807,18 +807,39 @@ def _across(
     )  # fmt: skip
 
     published = Status.PUBLISHED
-    breakdowns: dict[Cell, dict[str, str]] = {}  # the same for every node
-    # each pair's columns, in the rows' order: its own, its comparator's, their gap's
+    breakdown_dims = spec.dims[1:]
+    # each pair's group, breakdown codes (read-only, shared by the cell's rows) and
+    # columns, in the rows' order: its own, its comparator's, their gap's
     read = [
-        (found.columns[key], found.columns[versus], found.gaps.get((key, versus)))
+        (
+            key[0], _breakdown(breakdown_dims, key[1], indicator), found.columns[key],
+            found.columns[versus], found.gaps.get((key, versus)),
+        )
         for key, versus in pairs.items()
-    ]
+    ]  # fmt: skip
+    flagged: dict[tuple[str, Flags], Flags] = {}  # a flag with a source's extra flags
 
     def rows(source: _Source) -> list[BenchmarkRow]:
-        k = order[source.node]
+        """One node's rows, each its template with its pair's numbers in the node's column.
 
-        def numbers(at: int, _: Key, __: Key, fields: dict[str, Any]) -> str:
-            est, comp, gaps = read[at]
+        The fields `_rows_for` sets, as it sets them: a row shows its comparator's value
+        where the comparator is published, its own numbers and gap where it is.
+        """
+        k = order[source.node]
+        extra = source.extra_flags
+        flags = {}
+        for flag in FLAG_CODES:  # every flag `settle_columns` gives
+            if (flag, extra) not in flagged:
+                flagged[flag, extra] = Flags(flag) | extra
+            flags[flag] = flagged[flag, extra]
+        template = _template(source, indicator, plan)
+        out: list[BenchmarkRow] = []
+        append, new, assign = out.append, object.__new__, object.__setattr__
+        for group, breakdown, est, comp, gaps in read:
+            fields = template.copy()  # a copy and item sets: faster than a dict display
+            fields["group"] = group
+            fields["breakdown"] = breakdown
+            fields["flags"] = flags[est.flags[k]]
             status = fields["status"] = est.statuses[k]
             comp_shown = comp.statuses[k] == published
             if comp_shown:
@@ -834,9 +855,10 @@ def _across(
                     fields["gap"] = gaps[0][k]
                     fields["gap_ci_low"] = gaps[1][k]
                     fields["gap_ci_high"] = gaps[2][k]
-            return est.flags[k]
-
-        return _rows(source, indicator, plan, pairs, numbers, breakdowns)
+            row = new(BenchmarkRow)
+            assign(row, "__dict__", fields)  # as `_row_of`
+            append(row)
+        return out
 
     return rows
 
