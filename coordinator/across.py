@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,14 +33,16 @@ from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import UNRELIABLE, Status
 from indicators.catalogue import Indicator
 from indicators.spec import TableSpec, denominator_codes
-from privacy.disclosure import FLAG_CODES, DisclosureRules, RuleColumns
+from privacy.disclosure import FLAG_CODES, CodeArray, DisclosureRules, RuleColumns
 from privacy.estimators import (
     Cells,
     Estimate,
     Linear,
+    RateTerms,
     difference_intervals,
     gradient_variance,
-    rate_intervals,
+    rate_bounds,
+    rate_terms,
     ratio_rows,
 )
 
@@ -126,7 +128,7 @@ def settle_columns(
     surveys: npt.NDArray[np.bool_],
     interval: tuple[FloatArray, FloatArray],
     defined: npt.NDArray[np.bool_],
-) -> tuple[list[str], npt.NDArray[np.bool_]]:
+) -> tuple[CodeArray, npt.NDArray[np.bool_]]:
     """`settle` of many rates at once (``noisy=False``, ``rate=True``): flags and withheld.
 
     Element by element `settle`'s own rules on the arrays (`RuleColumns`; the unit tests
@@ -141,8 +143,11 @@ def settle_columns(
         interval: Each value's interval (a rate's score interval).
         defined: Whether each value and its standard error are defined.
 
+    Any shape whose last axis is the rules' (values of several groups and cells stacked).
+
     Returns:
-        Each value's flag, and whether it is withheld (status ``suppressed``).
+        Each value's flag code (`FLAG_CODES`), and whether it is withheld (status
+        ``suppressed``).
     """
     count = (bases.count[0], np.sqrt(bases.count[1]))
     observed = bases.observations
@@ -153,8 +158,10 @@ def settle_columns(
     judged, withheld = rules.judge(count, observations, unknown)
     codes = rules.estimate_flag(judged, value, se)
     swamped = ~defined | ~(np.isfinite(interval[0]) & np.isfinite(interval[1]))
-    codes = np.where(swamped & (codes == 0), FLAG_CODES.index(UNRELIABLE), codes)
-    return list(map(FLAG_CODES.__getitem__, codes.tolist())), withheld | swamped
+    settled: CodeArray = np.where(
+        swamped & (codes == 0), FLAG_CODES.index(UNRELIABLE), codes
+    ).astype(np.int8)
+    return settled, withheld | swamped
 
 
 def gap_bounds(
@@ -284,6 +291,14 @@ def shown(x: FloatArray) -> Shown:
     return out
 
 
+def _shown_rows(x: FloatArray) -> list[Shown]:
+    """`shown` of each row of a 2-D array."""
+    out: list[Shown] = x.tolist()
+    for i, k in np.argwhere(~np.isfinite(x)).tolist():
+        out[i][k] = None
+    return out
+
+
 def percent(x: FloatArray, share: bool) -> Shown:
     """Proportions in percent as rows publish them (`coordinator.combine`'s ``_published``).
 
@@ -291,18 +306,30 @@ def percent(x: FloatArray, share: bool) -> Shown:
     0, a share above 1 is 1 (Python's ``max(x, 0.0)`` and ``min(x, 1.0)``: -0.0 stays),
     times 100.
     """
+    return shown(_percent_array(x, share))
+
+
+def _percent_array(x: FloatArray, share: bool) -> FloatArray:
+    """`percent` before `shown` (nan where not finite), element-wise on any shape."""
     clipped = np.where(x < 0.0, 0.0, x)
     if share:
         clipped = np.where(clipped > 1.0, 1.0, clipped)
-    return shown(np.where(np.isfinite(x), 100.0 * clipped, math.nan))
+    out: FloatArray = np.where(np.isfinite(x), 100.0 * clipped, math.nan)
+    return out
 
 
 def gap_percent(x: FloatArray, share: bool) -> Shown:
     """Gaps in percentage points as rows publish them: a gap of two shares in [-1, 1]."""
+    return shown(_gap_array(x, share))
+
+
+def _gap_array(x: FloatArray, share: bool) -> FloatArray:
+    """`gap_percent` before `shown`, element-wise on any shape."""
     if share:
         x = np.where(x < -1.0, -1.0, x)
         x = np.where(x > 1.0, 1.0, x)
-    return shown(100.0 * x)
+    out: FloatArray = 100.0 * x
+    return out
 
 
 BATCH_FLOATS = 8_000_000
@@ -365,47 +392,73 @@ def _batch(
     surveys = np.array(survey, dtype=bool)
     judging = RuleColumns.of(rules)
     share = is_share(indicator)
-    numbers: dict[Key, _Numbers] = {}
-    columns: dict[Key, Column] = {}
     keys = list(dict.fromkeys([*pairs, *pairs.values()]))
-    for key in keys:
-        group, cell = key
+    at = {key: i for i, key in enumerate(keys)}
+    # each group and cell's sums (one numpy pass over every node each); then every
+    # element-wise step once over all of them, stacked (keys, nodes)
+    ratios, variances, grads, terms = [], [], [], []
+    for group, cell in keys:
         groups = members[group]
         num, den = one.mask(groups, cell, numerator), one.mask(groups, cell, ratio_den)
         counted = one.mask(groups, cell, counted_at)
         r, _, grad = ratio_rows(stacked.values, num, den)
-        var = gradient_variance(grad, stacked.variance)
-        se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)
-        low, high = rate_intervals(stacked, num, counted)
-        defined = np.isfinite(r) & np.all(np.isfinite(grad), axis=-1) & np.isfinite(se)
-        bases = table_bases(stacked, layout, margin_stack, groups, cell, denominator, any(survey))
-        numbers[key] = _Numbers(r, se, grad, low, high)
-        flags, withheld = settle_columns(
-            judging, r, se, bases, surveys, (low, high), defined
-        )  # fmt: skip
-        observed = bases.count[0]  # the estimate's samples: observations, for a survey
-        if bases.observations is not None:
-            observed = np.where(surveys, bases.observations[0], observed)
-        values, ses = r.tolist(), se.tolist()
-        counts, samples = bases.count[0].tolist(), observed.tolist()
+        ratios.append(r)
+        variances.append(gradient_variance(grad, stacked.variance))
+        grads.append(grad)
+        terms.append(rate_terms(stacked, num, counted))
+    r, var = np.stack(ratios), np.stack(variances)
+    low, high = rate_bounds(cast(RateTerms, tuple(np.stack(t) for t in zip(*terms, strict=True))))
+    se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)
+    finite_grads = np.stack([np.all(np.isfinite(g), axis=-1) for g in grads])
+    defined = np.isfinite(r) & finite_grads & np.isfinite(se)
+    selections = [(members[group], cell) for group, cell in keys]
+    bases = table_bases(stacked, layout, margin_stack, selections, denominator, any(survey))
+    count, observations = bases.count, bases.observations
+    codes, withheld = settle_columns(judging, r, se, bases, surveys, (low, high), defined)
+    samples = count[0] if observations is None else np.where(surveys, observations[0], count[0])
+    shown_columns = zip(
+        _shown_rows(_percent_array(r, share)), _shown_rows(_percent_array(low, share)),
+        _shown_rows(_percent_array(high, share)), _shown_rows(count[0]),
+        _shown_rows(100.0 * bases.unknown), strict=True,
+    )  # fmt: skip
+    values, ses, denominators, sampled = (
+        r.tolist(),
+        se.tolist(),
+        count[0].tolist(),
+        samples.tolist(),
+    )
+    columns: dict[Key, Column] = {}
+    for i, (key, (value, lows, highs, denominator_shown, unknown_shown)) in enumerate(
+        zip(keys, shown_columns, strict=True)
+    ):
         estimates: list[Estimate | None] = [None] * n
-        for k in np.flatnonzero(~withheld).tolist():  # a published row keeps its estimate
-            estimates[k] = Estimate(values[k], ses[k], counts[k], samples[k])
-        statuses = list(map(_STATUSES.__getitem__, withheld.tolist()))
+        for k in np.flatnonzero(~withheld[i]).tolist():  # a published row keeps its estimate
+            estimates[k] = Estimate(values[i][k], ses[i][k], denominators[i][k], sampled[i][k])
         columns[key] = Column(
-            flags, statuses, estimates, percent(r, share), percent(low, share),
-            percent(high, share), shown(bases.count[0]), shown(100.0 * bases.unknown),
+            list(map(FLAG_CODES.__getitem__, codes[i].tolist())),
+            list(map(_STATUSES.__getitem__, withheld[i].tolist())),
+            estimates, value, lows, highs, denominator_shown, unknown_shown,
         )  # fmt: skip
+    compared = [(key, versus) for key, versus in pairs.items() if key != versus]
     gaps: dict[tuple[Key, Key], tuple[Shown, Shown, Shown]] = {}
-    for key, versus in pairs.items():
-        if key == versus:
-            continue
-        a, b = numbers[key], numbers[versus]
-        covariance = np.sum(a.grad * b.grad * stacked.variance, axis=-1)
-        gap, low, high = gap_bounds(
-            (a.value, a.low, a.high), (b.value, b.low, b.high), (a.se, b.se), covariance, share
-        )
-        gaps[(key, versus)] = (
-            gap_percent(gap, share), gap_percent(low, share), gap_percent(high, share)
-        )  # fmt: skip
+    if not compared:
+        return NodeEstimates(columns, gaps)
+    first = [at[key] for key, _ in compared]
+    second = [at[versus] for _, versus in compared]
+    covariance = np.stack(  # pair by pair: one pair's gradients at a time
+        [
+            np.sum(grads[a] * grads[b] * stacked.variance, axis=-1)
+            for a, b in zip(first, second, strict=True)
+        ]
+    )
+    gap, gap_low, gap_high = gap_bounds(
+        (r[first], low[first], high[first]), (r[second], low[second], high[second]),
+        (se[first], se[second]), covariance, share,
+    )  # fmt: skip
+    shown_gaps = zip(
+        _shown_rows(_gap_array(gap, share)), _shown_rows(_gap_array(gap_low, share)),
+        _shown_rows(_gap_array(gap_high, share)), strict=True,
+    )  # fmt: skip
+    for pair, (g, lo, hi) in zip(compared, shown_gaps, strict=True):
+        gaps[pair] = (g, lo, hi)
     return NodeEstimates(columns, gaps)

@@ -159,6 +159,12 @@ def _combined(
     )
 
 
+Measured = tuple[FloatArray, FloatArray, BoolArray]
+"""A count's value and noise variance per table, and whether each table knows it."""
+Part = tuple[FloatArray, FloatArray, BoolArray]
+"""One measurement of a count per table: value, noise variance, whether the table has it."""
+
+
 def table_measures(
     cells: Cells,
     layout: Layout,
@@ -173,11 +179,31 @@ def table_measures(
     The table's own cells summed, combined with every released margin of the same codes;
     a table with neither (no such cells and no such margin) does not know it.
     """
+    parts = _parts(cells, layout, margins, groups, cell, codes, observations)
+    if not parts:
+        return np.zeros(layout.tile), np.zeros(layout.tile), np.zeros(layout.tile, dtype=bool)
+    return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
+
+
+def _parts(
+    cells: Cells,
+    layout: Layout,
+    margins: Stacked,
+    groups: list[int],
+    cell: Cell,
+    codes: tuple[str, ...],
+    observations: bool,
+) -> list[Part]:
+    """The measurements `table_measures` combines: the cells' own sum, then each margin's.
+
+    How many there are and which tables have each depend on ``codes`` and
+    ``observations`` alone, not on the group and cell.
+    """
     where = positions_of(layout.spec.outcome.codes)
     positions = [where[c] for c in codes if c in where]
     population = layout.flat_cells(groups, cell)
     shape = (layout.tile, layout.spec.n_cells)
-    parts: list[tuple[FloatArray, FloatArray, BoolArray]] = []
+    parts: list[Part] = []
     if positions:  # each stacked table's own slice: linear in the stacked cells
         single = Layout(layout.spec, 1).mask(groups, cell, positions)
         counts, noise = (
@@ -196,8 +222,31 @@ def table_measures(
     for values, sigmas, present in margins.parts(codes, observations):
         sums: FloatArray = np.take(values, population, axis=-1).sum(axis=-1)
         parts.append((sums, population.size * pow2(sigmas), present))
-    if not parts:
-        return np.zeros(layout.tile), np.zeros(layout.tile), np.zeros(layout.tile, dtype=bool)
+    return parts
+
+
+def _selections_measures(
+    cells: Cells,
+    layout: Layout,
+    margins: Stacked,
+    selections: Sequence[tuple[list[int], Cell]],
+    codes: tuple[str, ...],
+    observations: bool,
+) -> Measured:
+    """`table_measures` of each selection (groups, cell): arrays (selections, tables).
+
+    Each selection's sums as `table_measures` makes them, stacked, then combined once:
+    the combination is element-wise, so each element is the one `table_measures` gives.
+    Whether a table knows the count does not depend on the selection: (tables,).
+    """
+    each = [_parts(cells, layout, margins, g, c, codes, observations) for g, c in selections]
+    shape = (len(selections), layout.tile)
+    if not each[0]:
+        return np.zeros(shape), np.zeros(shape), np.zeros(layout.tile, dtype=bool)
+    parts: list[Part] = [
+        (np.stack([p[j][0] for p in each]), np.stack([p[j][1] for p in each]), each[0][j][2])
+        for j in range(len(each[0]))
+    ]
     return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
 
 
@@ -237,7 +286,7 @@ def unknown_share(known: FloatArray, missing: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class TableBases:
-    """`Base` of one value in each stacked table, as arrays over the tables.
+    """`Base` of values in each stacked table, as arrays over the tables (last axis).
 
     Attributes:
         count: The denominator's count and its noise variance.
@@ -254,22 +303,36 @@ def table_bases(
     cells: Cells,
     layout: Layout,
     margins: Stacked,
-    groups: list[int],
-    cell: Cell,
+    selections: Sequence[tuple[list[int], Cell]],
     denominator: tuple[str, ...],
     survey: bool,
 ) -> TableBases:
-    """The rules' base in each stacked table on its own (see `base_of`)."""
-    count = table_measures(cells, layout, margins, groups, cell, denominator, False)
-    observed = (
-        table_measures(cells, layout, margins, groups, cell, denominator, True) if survey else None
-    )
-    share = np.full(layout.tile, math.nan)
+    """The rules' base in each stacked table on its own (see `base_of`), per selection.
+
+    Args:
+        cells: The stacked tables' cells.
+        layout: Their layout.
+        margins: Their margins.
+        selections: Each value's group code positions and breakdown cell.
+        denominator: The outcome codes the indicator divides by.
+        survey: Whether the tables have observation counts.
+
+    Returns:
+        Arrays (selections, tables).
+    """
+
+    def measure(
+        codes: tuple[str, ...], observations: bool
+    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        return _selections_measures(cells, layout, margins, selections, codes, observations)
+
+    count = measure(denominator, False)
+    observed = measure(denominator, True) if survey else None
+    share = np.full((len(selections), layout.tile), math.nan)
     released = margins.has(UNKNOWN)
     if released.any():
-        every = layout.spec.outcome.codes
-        known = table_measures(cells, layout, margins, groups, cell, every, False)
-        missing = table_measures(cells, layout, margins, groups, cell, UNKNOWN, False)
+        known = measure(layout.spec.outcome.codes, False)
+        missing = measure(UNKNOWN, False)
         share = np.where(
             released & known[2] & missing[2], unknown_share(known[0], missing[0]), math.nan
         )

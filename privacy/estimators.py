@@ -29,6 +29,7 @@ __all__ = [
     "Cells",
     "Estimate",
     "Linear",
+    "RateTerms",
     "below_linear",
     "difference",
     "difference_interval",
@@ -36,8 +37,10 @@ __all__ = [
     "gradient_variance",
     "pow2",
     "quantile_linear",
+    "rate_bounds",
     "rate_interval",
     "rate_intervals",
+    "rate_terms",
     "ratio",
     "ratio_linear",
     "ratio_rows",
@@ -520,6 +523,11 @@ def _rate_terms(
     return d, r, selected_sums(noise, num) / d2, selected_sums(noise, den) / d2
 
 
+RateTerms = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+"""Per row: a rate's denominator ``d``, clipped rate, noise terms over ``d^2`` and sampling
+term ``k`` (`rate_terms`)."""
+
+
 def rate_intervals(
     cells: Cells, num: BoolArray, den: BoolArray, z: float = Z95
 ) -> tuple[FloatArray, FloatArray]:
@@ -527,6 +535,13 @@ def rate_intervals(
 
     ``cells`` holds arrays of shape (tables, cells); ``num`` and ``den`` select cells of
     one table. Each row's bounds equal ``rate_interval`` on that table alone, bit for bit.
+    """
+    return rate_bounds(rate_terms(cells, num, den), z)
+
+
+def rate_terms(cells: Cells, num: BoolArray, den: BoolArray) -> RateTerms:
+    """The terms of `rate_intervals` on every row, before its element-wise bounds.
+
     Only a row whose ``den`` cells have a design effect (a survey's) has a sampling term:
     the others' is 0 whatever their sums, which are summed for the surveys' rows alone.
     """
@@ -538,6 +553,12 @@ def rate_intervals(
         _, d_j, n_j = _table_sums(cells.deff[rows], cells.values[rows], cells.samples[rows], den)
         safe = np.where(d > 0, d, 1.0)[rows]
         k[rows] = 0.0 + sampling_term(deff[rows], d_j, n_j, safe)
+    return d, r, s_num, s_den, k
+
+
+def rate_bounds(terms: RateTerms, z: float = Z95) -> tuple[FloatArray, FloatArray]:
+    """`rate_intervals`' bounds from its terms, element-wise (terms of any shape)."""
+    d, r, s_num, s_den, k = terms
     low, high = score_bounds(r, s_num, s_den, k, z)
     return np.where(d > 0, low, math.nan), np.where(d > 0, high, math.nan)
 

@@ -420,8 +420,13 @@ EDGE_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 0.1, -0.5, 0.75
 EDGE_SES = [math.nan, math.inf, 0.0, 1e-300, 0.03, 0.0225, 0.15, 0.3, 1.0]
 
 
-def _edge_values(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """``n`` values' rules' inputs drawn from the edges, with counts on each rule's bars."""
+def _edge_values(
+    rng: np.random.Generator, n: int, nodes: int | None = None
+) -> dict[str, np.ndarray]:
+    """``n`` values' rules' inputs drawn from the edges, with counts on each rule's bars.
+
+    With ``nodes``, value ``i`` is node ``i % nodes``'s: its rules and survey are the node's.
+    """
     pick = {
         name: np.array(edges)[rng.integers(0, len(edges), n)]
         for name, edges in (
@@ -430,7 +435,9 @@ def _edge_values(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
             ("se", EDGE_SES), ("low", EDGE_VALUES), ("high", EDGE_VALUES),
         )
     }  # fmt: skip
-    rule = rng.integers(0, len(EDGE_RULES), n)
+    rule = rng.integers(0, len(EDGE_RULES), nodes or n)
+    survey = rng.random(nodes or n) < 0.5
+    rule, survey = np.resize(rule, n), np.resize(survey, n)
     for k in range(0, n, 3):  # a third exactly on, or one ulp below, a bar of its rules
         r = EDGE_RULES[rule[k]]
         threshold = (r.min_count, r.unreliable_below)[k % 2]
@@ -440,7 +447,7 @@ def _edge_values(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         pick["count"][k] = bar if k % 6 < 3 else math.nextafter(bar, -math.inf)
         pick["obs"][k], pick["obs_var"][k] = pick["count"][k], pick["count_var"][k]
     pick["rule"] = rule
-    pick["survey"] = rng.random(n) < 0.5
+    pick["survey"] = survey
     pick["defined"] = rng.random(n) < 0.8
     return pick
 
@@ -477,18 +484,20 @@ def test_rules_on_arrays_equal_the_scalar_rules_on_every_edge() -> None:
 
 
 def test_rates_settled_together_equal_each_settled_alone_on_every_edge() -> None:
-    e = _edge_values(np.random.default_rng(11), 20_000)
+    nodes, keys = 500, 40  # as `_batch` stacks them: (groups and cells, nodes)
+    e = _edge_values(np.random.default_rng(11), nodes * keys, nodes)
     rules = [EDGE_RULES[r] for r in e["rule"]]
     x = {name: v.tolist() for name, v in e.items()}
+    a = {name: v.reshape(keys, nodes) for name, v in e.items()}
     for with_observations in (True, False):
         bases = TableBases(
-            (e["count"], e["count_var"]),
-            (e["obs"], e["obs_var"]) if with_observations else None,
-            e["unknown"],
+            (a["count"], a["count_var"]),
+            (a["obs"], a["obs_var"]) if with_observations else None,
+            a["unknown"],
         )
-        flags, withheld = across.settle_columns(
-            RuleColumns.of(rules), e["value"], e["se"], bases, e["survey"],
-            (e["low"], e["high"]), e["defined"],
+        codes, withheld = across.settle_columns(
+            RuleColumns.of(rules[:nodes]), a["value"], a["se"], bases, e["survey"][:nodes],
+            (a["low"], a["high"]), a["defined"],
         )  # fmt: skip
         expected = []
         for k, r in enumerate(rules):
@@ -505,5 +514,6 @@ def test_rates_settled_together_equal_each_settled_alone_on_every_edge() -> None
                 rate=True,
             )  # fmt: skip
             expected.append((flag, status == Status.SUPPRESSED))
-        assert list(zip(flags, withheld.tolist(), strict=True)) == expected
+        flags = [FLAG_CODES[c] for c in codes.ravel().tolist()]
+        assert list(zip(flags, withheld.ravel().tolist(), strict=True)) == expected
         assert len(set(expected)) == 4
