@@ -810,13 +810,17 @@ def _across(
     breakdown_dims = spec.dims[1:]
     # each pair's group, breakdown codes (read-only, shared by the cell's rows) and
     # columns, in the rows' order: its own, its comparator's, their gap's
-    read = [
-        (
-            key[0], _breakdown(breakdown_dims, key[1], indicator), found.columns[key],
-            found.columns[versus], found.gaps.get((key, versus)),
-        )
-        for key, versus in pairs.items()
-    ]  # fmt: skip
+    read = []
+    for key, versus in pairs.items():
+        est, comp = found.columns[key], found.columns[versus]
+        gaps = found.gaps.get((key, versus))
+        read.append(
+            (
+                key[0], _breakdown(breakdown_dims, key[1], indicator), est.flags, est.statuses,
+                comp.statuses, comp.value, est.unknown_share, est.value, est.low, est.high,
+                est.denominator, est.estimates, *(gaps or (None, None, None)),
+            )
+        )  # fmt: skip
     flagged: dict[tuple[str, Flags], Flags] = {}  # a flag with a source's extra flags
 
     def rows(source: _Source) -> list[BenchmarkRow]:
@@ -835,26 +839,29 @@ def _across(
         template = _template(source, indicator, plan)
         out: list[BenchmarkRow] = []
         append, new, assign = out.append, object.__new__, object.__setattr__
-        for group, breakdown, est, comp, gaps in read:
+        for (
+            group, breakdown, est_flags, statuses, comp_statuses, comp_value, unknown, value,
+            low, high, denominator, estimates, gap, gap_low, gap_high,
+        ) in read:  # fmt: skip
             fields = template.copy()  # a copy and item sets: faster than a dict display
             fields["group"] = group
             fields["breakdown"] = breakdown
-            fields["flags"] = flags[est.flags[k]]
-            status = fields["status"] = est.statuses[k]
-            comp_shown = comp.statuses[k] == published
+            fields["flags"] = flags[est_flags[k]]
+            status = fields["status"] = statuses[k]
+            comp_shown = comp_statuses[k] == published
             if comp_shown:
-                fields["comparator_value"] = comp.value[k]
-            fields["unknown_share"] = est.unknown_share[k]
+                fields["comparator_value"] = comp_value[k]
+            fields["unknown_share"] = unknown[k]
             if status == published:
-                fields["value"] = est.value[k]
-                fields["ci_low"] = est.low[k]
-                fields["ci_high"] = est.high[k]
-                fields["denominator"] = est.denominator[k]
-                fields["estimate"] = est.estimates[k]
-                if gaps is not None and comp_shown:
-                    fields["gap"] = gaps[0][k]
-                    fields["gap_ci_low"] = gaps[1][k]
-                    fields["gap_ci_high"] = gaps[2][k]
+                fields["value"] = value[k]
+                fields["ci_low"] = low[k]
+                fields["ci_high"] = high[k]
+                fields["denominator"] = denominator[k]
+                fields["estimate"] = estimates[k]
+                if gap is not None and comp_shown:
+                    fields["gap"] = gap[k]
+                    fields["gap_ci_low"] = gap_low[k]
+                    fields["gap_ci_high"] = gap_high[k]
             row = new(BenchmarkRow)
             assign(row, "__dict__", fields)  # as `_row_of`
             append(row)
