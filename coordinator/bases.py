@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from coordinator.estimates import Cell, Layout
 from privacy.disclosure import Noisy
-from privacy.estimators import Cells, pow2, selected_sums
+from privacy.estimators import Cells, pow2, selections_sums
 from protos import node_pb2 as pb
 
 __all__ = [
@@ -173,56 +173,16 @@ def table_measures(
     cell: Cell,
     codes: tuple[str, ...],
     observations: bool,
-) -> tuple[FloatArray, FloatArray, BoolArray]:
+) -> Measured:
     """One count in each stacked table: its value, noise variance and whether it is known.
 
     The table's own cells summed, combined with every released margin of the same codes;
     a table with neither (no such cells and no such margin) does not know it.
     """
-    parts = _parts(cells, layout, margins, groups, cell, codes, observations)
-    if not parts:
-        return np.zeros(layout.tile), np.zeros(layout.tile), np.zeros(layout.tile, dtype=bool)
-    return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
-
-
-def _parts(
-    cells: Cells,
-    layout: Layout,
-    margins: Stacked,
-    groups: list[int],
-    cell: Cell,
-    codes: tuple[str, ...],
-    observations: bool,
-) -> list[Part]:
-    """The measurements `table_measures` combines: the cells' own sum, then each margin's.
-
-    How many there are and which tables have each depend on ``codes`` and
-    ``observations`` alone, not on the group and cell.
-    """
-    where = positions_of(layout.spec.outcome.codes)
-    positions = [where[c] for c in codes if c in where]
-    population = layout.flat_cells(groups, cell)
-    shape = (layout.tile, layout.spec.n_cells)
-    parts: list[Part] = []
-    if positions:  # each stacked table's own slice: linear in the stacked cells
-        single = Layout(layout.spec, 1).mask(groups, cell, positions)
-        counts, noise = (
-            (cells.samples, cells.sample_noise_variance)
-            if observations
-            else (cells.values, cells.noise_variance)
-        )
-        every = np.ones(layout.tile, dtype=bool)
-        parts.append(
-            (
-                selected_sums(counts.reshape(shape), single),
-                selected_sums(noise.reshape(shape), single),
-                every,
-            )
-        )
-    for values, sigmas, present in margins.parts(codes, observations):
-        sums: FloatArray = np.take(values, population, axis=-1).sum(axis=-1)
-        parts.append((sums, population.size * pow2(sigmas), present))
-    return parts
+    value, variance, known = _selections_measures(
+        cells, layout, margins, [(groups, cell)], codes, observations
+    )
+    return value[0], variance[0], known
 
 
 def _selections_measures(
@@ -235,18 +195,39 @@ def _selections_measures(
 ) -> Measured:
     """`table_measures` of each selection (groups, cell): arrays (selections, tables).
 
-    Each selection's sums as `table_measures` makes them, stacked, then combined once:
-    the combination is element-wise, so each element is the one `table_measures` gives.
-    Whether a table knows the count does not depend on the selection: (tables,).
+    Each selection's measurements (its own cells' sum, then each margin's), stacked, and
+    combined once (element-wise). How many measurements there are and which tables have
+    each depend on ``codes`` and ``observations`` alone, so whether a table knows the
+    count does too: (tables,).
     """
-    each = [_parts(cells, layout, margins, g, c, codes, observations) for g, c in selections]
-    shape = (len(selections), layout.tile)
-    if not each[0]:
+    where = positions_of(layout.spec.outcome.codes)
+    positions = [where[c] for c in codes if c in where]
+    populations = [layout.flat_cells(groups, cell) for groups, cell in selections]
+    shape = (layout.tile, layout.spec.n_cells)
+    parts: list[Part] = []
+    if positions:  # each stacked table's own slice: linear in the stacked cells
+        one = Layout(layout.spec, 1)
+        own = [np.flatnonzero(one.mask(g, c, positions)) for g, c in selections]
+        counts, noise = (
+            (cells.samples, cells.sample_noise_variance)
+            if observations
+            else (cells.values, cells.noise_variance)
+        )
+        every = np.ones(layout.tile, dtype=bool)
+        parts.append(
+            (
+                selections_sums(counts.reshape(shape), own),
+                selections_sums(noise.reshape(shape), own),
+                every,
+            )
+        )
+    for values, sigmas, present in margins.parts(codes, observations):
+        noise_sq = pow2(sigmas)
+        variances = np.stack([population.size * noise_sq for population in populations])
+        parts.append((selections_sums(values, populations), variances, present))
+    if not parts:
+        shape = (len(selections), layout.tile)
         return np.zeros(shape), np.zeros(shape), np.zeros(layout.tile, dtype=bool)
-    parts: list[Part] = [
-        (np.stack([p[j][0] for p in each]), np.stack([p[j][1] for p in each]), each[0][j][2])
-        for j in range(len(each[0]))
-    ]
     return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
 
 

@@ -47,12 +47,14 @@ __all__ = [
     "sampling_term",
     "score_bounds",
     "selected_sums",
+    "selections_sums",
     "total_linear",
 ]
 
 Z95 = 1.959963984540054
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,23 @@ def selected_sums(values: FloatArray, mask: BoolArray) -> FloatArray:
     block = np.take(values, np.flatnonzero(mask), axis=-1)
     sums: FloatArray = block.sum(axis=-1)
     return sums
+
+
+def selections_sums(values: FloatArray, selections: Sequence[IntArray]) -> FloatArray:
+    """Each selection's `selected_sums`: (selections, rows), from cell positions.
+
+    Selections of as many cells are gathered into one block (rows, selections, cells)
+    and summed at once; each row's cells are summed pairwise on their own, as
+    `selected_sums` sums them, bit for bit.
+    """
+    out: FloatArray = np.empty((len(selections), values.shape[0]))
+    by_size: dict[int, list[int]] = {}
+    for i, at in enumerate(selections):
+        by_size.setdefault(at.size, []).append(i)
+    for which in by_size.values():
+        block = np.take(values, np.stack([selections[i] for i in which]), axis=-1)
+        out[which] = block.sum(axis=-1).T
+    return out
 
 
 def ratio_rows(

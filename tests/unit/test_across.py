@@ -46,7 +46,7 @@ from coordinator.rowmeta import describe_rows
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from privacy.disclosure import FLAG_CODES, NAMED_RULES, DisclosureRules, Noisy, RuleColumns
-from privacy.estimators import Z95, Cells, Estimate
+from privacy.estimators import Z95, Cells, Estimate, selected_sums, selections_sums
 from privacy.gaussian import release
 from protos import node_pb2 as pb
 
@@ -517,3 +517,21 @@ def test_rates_settled_together_equal_each_settled_alone_on_every_edge() -> None
         flags = [FLAG_CODES[c] for c in codes.ravel().tolist()]
         assert list(zip(flags, withheld.ravel().tolist(), strict=True)) == expected
         assert len(set(expected)) == 4
+
+
+def test_selections_summed_together_equal_each_summed_alone_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((300, 150)) * 1e3
+    values[5, :40] = math.nan
+    values[7, 3] = math.inf
+    # sizes below, at and over numpy's 8-wide unrolled and 128-wide pairwise blocks
+    sizes = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 30, 50, 129, 150]
+    selections = [np.sort(rng.choice(150, m, replace=False)) for m in sizes for _ in range(4)]
+    rng.shuffle(selections)  # sizes interleaved: each selection's sums come back in place
+    together = selections_sums(values, selections)
+    for at, sums in zip(selections, together, strict=True):
+        mask = np.zeros(150, dtype=bool)
+        mask[at] = True
+        alone = selected_sums(values, mask)
+        assert sums.tobytes() == alone.tobytes()
+        assert np.array_equal(alone, [row[mask].sum() for row in values], equal_nan=True)
