@@ -459,8 +459,17 @@ def pow2(x: FloatArray) -> FloatArray:
 
 
 def _largest_deff(deff: FloatArray, den: BoolArray) -> FloatArray:
-    """Per row of (tables, cells) arrays: the ``den`` cells' largest design effect."""
-    largest: FloatArray = np.where(den, deff, 0.0).max(axis=-1, initial=0.0)
+    """Per row of (tables, cells) arrays: the ``den`` cells' largest design effect (or 0).
+
+    One mask for every row (``den`` 1-D): the ``den`` cells gathered, their maximum with
+    0; else the cells outside ``den`` read as 0. The same number either way (a maximum
+    is exact, and both start from 0).
+    """
+    if den.ndim == 1:
+        gathered = np.take(deff, np.flatnonzero(den), axis=-1)
+        largest: FloatArray = gathered.max(axis=-1, initial=0.0)
+    else:
+        largest = np.where(den, deff, 0.0).max(axis=-1, initial=0.0)
     return largest
 
 

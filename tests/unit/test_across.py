@@ -45,6 +45,7 @@ from coordinator.publish.numbers import published
 from coordinator.rowmeta import describe_rows
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
+from privacy import estimators
 from privacy.disclosure import FLAG_CODES, NAMED_RULES, DisclosureRules, Noisy, RuleColumns
 from privacy.estimators import Z95, Cells, Estimate, selected_sums, selections_sums
 from privacy.gaussian import release
@@ -535,3 +536,17 @@ def test_selections_summed_together_equal_each_summed_alone_bit_for_bit() -> Non
         alone = selected_sums(values, mask)
         assert sums.tobytes() == alone.tobytes()
         assert np.array_equal(alone, [row[mask].sum() for row in values], equal_nan=True)
+
+
+def test_the_largest_design_effect_is_the_same_from_one_mask_or_a_mask_per_row() -> None:
+    rng = np.random.default_rng(5)
+    edges = np.array([0.0, -0.0, 1.0, 1.4, 2.5, -1.0, math.nan, math.inf, 1e-300])
+    deff = edges[rng.integers(0, len(edges), (400, 30))]
+    for den in (rng.random(30) < 0.3, np.zeros(30, dtype=bool), np.ones(30, dtype=bool)):
+        gathered = estimators._largest_deff(deff, den)  # one mask: its cells gathered
+        masked = estimators._largest_deff(deff, np.broadcast_to(den, deff.shape).copy())
+        assert np.array_equal(gathered, masked, equal_nan=True)
+        assert np.array_equal(gathered > 0, masked > 0)
+        expected = [max([0.0, *row[den]]) if not np.isnan(row[den]).any() else math.nan
+                    for row in deff]  # fmt: skip
+        assert np.array_equal(gathered, expected, equal_nan=True)
