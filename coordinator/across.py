@@ -409,8 +409,10 @@ def _batch(
     r, var = np.stack(ratios), np.stack(variances)
     low, high = rate_bounds(cast(RateTerms, tuple(np.stack(t) for t in zip(*terms, strict=True))))
     se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)
-    finite_grads = np.stack([np.all(np.isfinite(g), axis=-1) for g in grads])
-    defined = np.isfinite(r) & finite_grads & np.isfinite(se)
+    # Defined: a finite rate with a finite standard error. Every gradient entry is then
+    # finite too: a non-finite entry's term of the variance (its square times a cell's
+    # variance) is inf or nan whatever that variance, and so is any sum holding it.
+    defined = np.isfinite(r) & np.isfinite(se)
     selections = [(members[group], cell) for group, cell in keys]
     bases = table_bases(stacked, layout, margin_stack, selections, denominator, any(survey))
     count, observations = bases.count, bases.observations
@@ -421,23 +423,23 @@ def _batch(
         _shown_rows(_percent_array(high, share)), _shown_rows(count[0]),
         _shown_rows(100.0 * bases.unknown), strict=True,
     )  # fmt: skip
-    values, ses, denominators, sampled = (
-        r.tolist(),
-        se.tolist(),
-        count[0].tolist(),
-        samples.tolist(),
-    )
+    shown_at = ~withheld  # a published row keeps its estimate: made for those alone
+    made = Estimate.many(
+        r[shown_at].tolist(), se[shown_at].tolist(), count[0][shown_at].tolist(),
+        samples[shown_at].tolist(),
+    )  # fmt: skip
+    estimates: list[list[Estimate | None]] = [[None] * n for _ in keys]
+    for (i, k), estimate in zip(np.argwhere(shown_at).tolist(), made, strict=True):
+        estimates[i][k] = estimate
+    flags, statuses = codes.tolist(), withheld.tolist()
     columns: dict[Key, Column] = {}
     for i, (key, (value, lows, highs, denominator_shown, unknown_shown)) in enumerate(
         zip(keys, shown_columns, strict=True)
     ):
-        estimates: list[Estimate | None] = [None] * n
-        for k in np.flatnonzero(~withheld[i]).tolist():  # a published row keeps its estimate
-            estimates[k] = Estimate(values[i][k], ses[i][k], denominators[i][k], sampled[i][k])
         columns[key] = Column(
-            list(map(FLAG_CODES.__getitem__, codes[i].tolist())),
-            list(map(_STATUSES.__getitem__, withheld[i].tolist())),
-            estimates, value, lows, highs, denominator_shown, unknown_shown,
+            list(map(FLAG_CODES.__getitem__, flags[i])),
+            list(map(_STATUSES.__getitem__, statuses[i])),
+            estimates[i], value, lows, highs, denominator_shown, unknown_shown,
         )  # fmt: skip
     compared = [(key, versus) for key, versus in pairs.items() if key != versus]
     gaps: dict[tuple[Key, Key], tuple[Shown, Shown, Shown]] = {}

@@ -550,3 +550,27 @@ def test_the_largest_design_effect_is_the_same_from_one_mask_or_a_mask_per_row()
         expected = [max([0.0, *row[den]]) if not np.isnan(row[den]).any() else math.nan
                     for row in deff]  # fmt: skip
         assert np.array_equal(gathered, expected, equal_nan=True)
+
+
+def test_a_gradient_with_a_non_finite_entry_has_a_non_finite_variance() -> None:
+    # why `_batch` reads a rate as defined from its rate and standard error alone
+    rng = np.random.default_rng(9)
+    edges = np.array([0.0, -0.0, 1e-300, 2.0, -3.0, 1e200, math.inf, -math.inf, math.nan])
+    variance = edges[rng.integers(0, len(edges), (5000, 12))]
+    grad = rng.standard_normal((5000, 12)) * 1e3
+    grad[np.arange(5000), rng.integers(0, 12, 5000)] = edges[rng.integers(6, 9, 5000)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        var = estimators.gradient_variance(grad, variance)
+    assert not np.isfinite(var).any()
+
+
+def test_estimates_made_many_at_once_equal_estimates_made_one_by_one() -> None:
+    numbers = [0.25, math.nan, -0.0, math.inf, 1e-300]
+    columns = (numbers, numbers[::-1], numbers[1:] + numbers[:1], numbers)
+    one_by_one = [Estimate(*n) for n in zip(*columns, strict=True)]
+    made = Estimate.many(*columns)
+    assert repr(made) == repr(one_by_one)
+    assert [list(vars(e)) for e in made] == [list(vars(o)) for o in one_by_one]
+    assert made[0] == one_by_one[0] and hash(made[0]) == hash(one_by_one[0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made[0].value = 1.0  # type: ignore[misc]
