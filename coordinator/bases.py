@@ -89,22 +89,26 @@ class Stacked:
     @classmethod
     def of(cls, margins: Sequence[tuple[Margin, ...]], tiles: int) -> Stacked:
         """Stack each table's margins (a table past the end of ``margins`` has none)."""
-        keys = list(dict.fromkeys(_key(m) for copy in margins for m in copy))
+        by_key: dict[tuple[tuple[str, ...], bool], list[list[Margin]]] = {}
+        for k, copy in enumerate(margins):  # each key's margins per table, in one pass
+            for m in copy:
+                per_table = by_key.get(_key(m))
+                if per_table is None:
+                    per_table = by_key[_key(m)] = [[] for _ in range(tiles)]
+                if k < tiles:
+                    per_table[k].append(m)
         found: dict[tuple[tuple[str, ...], bool], list[tuple[FloatArray, FloatArray, BoolArray]]]
         found = {}
-        for key in keys:
-            per_table = [
-                [m for m in (margins[k] if k < len(margins) else ()) if _key(m) == key]
-                for k in range(tiles)
-            ]
+        for key, per_table in by_key.items():
             found[key] = []
             for j in range(max(map(len, per_table))):
-                present = np.array([len(f) > j for f in per_table])
-                width = next(f[j].values.size for f in per_table if len(f) > j)
+                having = [k for k, f in enumerate(per_table) if len(f) > j]
+                present = np.zeros(tiles, dtype=bool)
+                present[having] = True
+                width = per_table[having[0]][j].values.size
                 values, sigmas = np.zeros((tiles, width)), np.zeros(tiles)
-                for k, f in enumerate(per_table):
-                    if len(f) > j:
-                        values[k], sigmas[k] = f[j].values, f[j].sigma
+                values[having] = np.stack([per_table[k][j].values for k in having])
+                sigmas[having] = [per_table[k][j].sigma for k in having]
                 found[key].append((values, sigmas, present))
         return cls(tiles, found, len(margins))
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from coordinator import across
-from coordinator.bases import Base, Margin, TableBases
+from coordinator.bases import Base, Margin, Stacked, TableBases
 from coordinator.combine import (
     BenchmarkRow,
     NodeTables,
@@ -574,3 +574,51 @@ def test_estimates_made_many_at_once_equal_estimates_made_one_by_one() -> None:
     assert made[0] == one_by_one[0] and hash(made[0]) == hash(one_by_one[0])
     with pytest.raises(dataclasses.FrozenInstanceError):
         made[0].value = 1.0  # type: ignore[misc]
+
+
+Found = dict[tuple[tuple[str, ...], bool], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def _stacked_one_key_at_a_time(margins: list[tuple[Margin, ...]], tiles: int) -> Found:
+    """`Stacked.of` as it was written first: each key's margins looked up table by table."""
+    keys = list(dict.fromkeys((m.codes, m.observations) for copy in margins for m in copy))
+    found: Found = {}
+    for key in keys:
+        tables = [margins[k] if k < len(margins) else () for k in range(tiles)]
+        per_table = [[m for m in t if (m.codes, m.observations) == key] for t in tables]
+        found[key] = []
+        for j in range(max(map(len, per_table))):
+            present = np.array([len(f) > j for f in per_table])
+            width = next(f[j].values.size for f in per_table if len(f) > j)
+            values, sigmas = np.zeros((tiles, width)), np.zeros(tiles)
+            for k, f in enumerate(per_table):
+                if len(f) > j:
+                    values[k], sigmas[k] = f[j].values, f[j].sigma
+            found[key].append((values, sigmas, present))
+    return found
+
+
+@pytest.mark.parametrize("tiles", [1, 4, 6, 9])
+def test_margins_stacked_in_one_pass_equal_margins_stacked_key_by_key(tiles: int) -> None:
+    rng = np.random.default_rng(tiles)
+
+    def margin(codes: tuple[str, ...], observations: bool) -> Margin:
+        return Margin(codes, observations, rng.standard_normal(4), float(rng.random()))
+
+    a, b, unk = ("EMP", "UNE"), ("EMP",), ("UNK",)
+    margins = [
+        (margin(a, False), margin(unk, False), margin(a, False)),  # a key twice
+        (),
+        (margin(a, True), margin(b, False)),
+        (margin(unk, False),),
+        (margin(b, False), margin(a, False)),
+        (margin(("INAC",), False),),  # past the tiles when there are fewer than 6
+    ]
+    stacked = Stacked.of(margins, tiles)
+    expected = _stacked_one_key_at_a_time(margins, tiles)
+    assert list(stacked.found) == list(expected)
+    for key, parts in expected.items():
+        assert len(stacked.found[key]) == len(parts)
+        for got, want in zip(stacked.found[key], parts, strict=True):
+            for x, y in zip(got, want, strict=True):
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
