@@ -285,17 +285,20 @@ class NodeEstimates:
 
 def shown(x: FloatArray) -> Shown:
     """Each number as a row holds it: None where not finite."""
-    out: Shown = x.tolist()
-    for k in np.flatnonzero(~np.isfinite(x)).tolist():
-        out[k] = None
+    out: Shown = _with_none(x).tolist()
     return out
 
 
 def _shown_rows(x: FloatArray) -> list[Shown]:
     """`shown` of each row of a 2-D array."""
-    out: list[Shown] = x.tolist()
-    for i, k in np.argwhere(~np.isfinite(x)).tolist():
-        out[i][k] = None
+    out: list[Shown] = _with_none(x).tolist()
+    return out
+
+
+def _with_none(x: FloatArray) -> npt.NDArray[np.object_]:
+    """The numbers as Python floats in an object array, None where not finite."""
+    out = x.astype(object)
+    out[~np.isfinite(x)] = None
     return out
 
 

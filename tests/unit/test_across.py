@@ -395,6 +395,8 @@ def test_published_columns_equal_the_scalar_rules_on_every_edge(share: bool) -> 
     gaps = [_gap_fields((v, v, v), share)["gap"] for v in edges]
     assert repr(across.gap_percent(x, share)) == repr(gaps)
     assert repr(across.shown(x)) == repr([v if math.isfinite(v) else None for v in edges])
+    rows = np.stack([x, x[::-1]])  # as `_batch` shows its stacked columns: row by row
+    assert repr(across._shown_rows(rows)) == repr([across.shown(row) for row in rows])
 
 
 # Every edge of the rules: thresholds met exactly and missed by one ulp, zero, negative,
