@@ -44,6 +44,7 @@ from privacy.estimators import (
     rate_bounds,
     rate_terms,
     ratio_rows,
+    selections_sums,
 )
 
 __all__ = [
@@ -399,16 +400,26 @@ def _batch(
     at = {key: i for i, key in enumerate(keys)}
     # each group and cell's sums (one numpy pass over every node each); then every
     # element-wise step once over all of them, stacked (keys, nodes)
+    masks = [
+        (one.mask(members[g], c, numerator), one.mask(members[g], c, ratio_den),
+         one.mask(members[g], c, counted_at))
+        for g, c in keys
+    ]  # fmt: skip
+    at_num, at_den, at_counted = (
+        [np.flatnonzero(m[j]) for m in masks] for j in range(3)
+    )  # fmt: skip
+    values, noise = stacked.values, stacked.noise_variance
+    num_sums = selections_sums(values, at_num)
+    den_sums, counted_sums = selections_sums(values, at_den), selections_sums(values, at_counted)
+    noise_num, noise_counted = selections_sums(noise, at_num), selections_sums(noise, at_counted)
     ratios, variances, grads, terms = [], [], [], []
-    for group, cell in keys:
-        groups = members[group]
-        num, den = one.mask(groups, cell, numerator), one.mask(groups, cell, ratio_den)
-        counted = one.mask(groups, cell, counted_at)
-        r, _, grad = ratio_rows(stacked.values, num, den)
+    for i, (num, den, counted) in enumerate(masks):
+        r, _, grad = ratio_rows(values, num, den, (den_sums[i], num_sums[i]))
         ratios.append(r)
         variances.append(gradient_variance(grad, stacked.variance))
         grads.append(grad)
-        terms.append(rate_terms(stacked, num, counted))
+        sums = (counted_sums[i], num_sums[i], noise_num[i], noise_counted[i])
+        terms.append(rate_terms(stacked, num, counted, sums))
     r, var = np.stack(ratios), np.stack(variances)
     low, high = rate_bounds(cast(RateTerms, tuple(np.stack(t) for t in zip(*terms, strict=True))))
     se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)

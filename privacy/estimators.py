@@ -29,6 +29,7 @@ __all__ = [
     "Cells",
     "Estimate",
     "Linear",
+    "RateSums",
     "RateTerms",
     "below_linear",
     "difference",
@@ -230,17 +231,22 @@ def selections_sums(values: FloatArray, selections: Sequence[IntArray]) -> Float
 
 
 def ratio_rows(
-    values: FloatArray, num: BoolArray, den: BoolArray
+    values: FloatArray,
+    num: BoolArray,
+    den: BoolArray,
+    sums: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The ratio of two sums of cells on every row of ``values`` (rows, cells) at once.
 
     Returns each row's ratio ``r``, denominator ``d`` and gradient ``(num - r den) / d``;
-    a row whose denominator is not positive has a ratio and gradient of nan.
+    a row whose denominator is not positive has a ratio and gradient of nan. ``sums``:
+    the rows' sums of the ``den`` and the ``num`` cells, if summed already (the same
+    `selected_sums`, or `selections_sums` of many selections at once).
     """
-    d = selected_sums(values, den)
+    d, n = (selected_sums(values, den), selected_sums(values, num)) if sums is None else sums
     defined = d > 0
     safe = np.where(defined, d, 1.0)
-    r = np.where(defined, selected_sums(values, num) / safe, math.nan)
+    r = np.where(defined, n / safe, math.nan)
     g = (num.astype(np.float64) - r[..., None] * den.astype(np.float64)) / safe[..., None]
     return r, d, g if defined.all() else np.where(defined[..., None], g, math.nan)
 
@@ -565,15 +571,31 @@ def score_bounds(
     return np.where(bad, math.nan, low), np.where(bad, math.nan, high)
 
 
+RateSums = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+"""Per row: the sums a rate reads: its ``den`` and ``num`` cells' values, then their noise
+variances in the order ``num``, ``den``."""
+
+
 def _rate_terms(
-    values: FloatArray, noise: FloatArray, num: BoolArray, den: BoolArray
+    values: FloatArray,
+    noise: FloatArray,
+    num: BoolArray,
+    den: BoolArray,
+    sums: RateSums | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per row: the denominator ``d``, the clipped rate and the noise terms over ``d^2``."""
-    d = selected_sums(values, den)
+    d, n, noise_num, noise_den = (
+        (
+            selected_sums(values, den), selected_sums(values, num),
+            selected_sums(noise, num), selected_sums(noise, den),
+        )
+        if sums is None
+        else sums
+    )  # fmt: skip
     safe = np.where(d > 0, d, 1.0)
-    r = np.minimum(np.maximum(selected_sums(values, num) / safe, 0.0), 1.0)
+    r = np.minimum(np.maximum(n / safe, 0.0), 1.0)
     d2 = pow2(safe)
-    return d, r, selected_sums(noise, num) / d2, selected_sums(noise, den) / d2
+    return d, r, noise_num / d2, noise_den / d2
 
 
 RateTerms = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
@@ -592,13 +614,16 @@ def rate_intervals(
     return rate_bounds(rate_terms(cells, num, den), z)
 
 
-def rate_terms(cells: Cells, num: BoolArray, den: BoolArray) -> RateTerms:
+def rate_terms(
+    cells: Cells, num: BoolArray, den: BoolArray, sums: RateSums | None = None
+) -> RateTerms:
     """The terms of `rate_intervals` on every row, before its element-wise bounds.
 
     Only a row whose ``den`` cells have a design effect (a survey's) has a sampling term:
     the others' is 0 whatever their sums, which are summed for the surveys' rows alone.
+    ``sums``: the cells' sums it reads (`RateSums`), if summed already.
     """
-    d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den)
+    d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den, sums)
     deff = _largest_deff(cells.deff, den)
     k = np.zeros(d.shape)
     rows = np.flatnonzero(deff > 0)
