@@ -392,8 +392,7 @@ def _batch(
     ratio_den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
     denominator = denominator_codes(indicator, spec)
     counted_at = [where[c] for c in denominator]
-    survey = [bool(np.any(c.deff > 0)) for c in cells]
-    surveys = np.array(survey, dtype=bool)
+    surveys = np.any(stacked.deff > 0, axis=-1)  # per node: any cell with a design effect
     judging = RuleColumns.of(rules)
     share = is_share(indicator)
     keys = list(dict.fromkeys([*pairs, *pairs.values()]))
@@ -428,7 +427,7 @@ def _batch(
     # variance) is inf or nan whatever that variance, and so is any sum holding it.
     defined = np.isfinite(r) & np.isfinite(se)
     selections = [(members[group], cell) for group, cell in keys]
-    bases = table_bases(stacked, layout, margin_stack, selections, denominator, any(survey))
+    bases = table_bases(stacked, layout, margin_stack, selections, denominator, bool(surveys.any()))
     count, observations = bases.count, bases.observations
     codes, withheld = settle_columns(judging, r, se, bases, surveys, (low, high), defined)
     samples = count[0] if observations is None else np.where(surveys, observations[0], count[0])
