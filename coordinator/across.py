@@ -411,12 +411,13 @@ def _batch(
     num_sums = selections_sums(values, at_num)
     den_sums, counted_sums = selections_sums(values, at_den), selections_sums(values, at_counted)
     noise_num, noise_counted = selections_sums(noise, at_num), selections_sums(noise, at_counted)
-    ratios, variances, grads, terms = [], [], [], []
+    ratios, variances, terms = [], [], []
+    grads = np.empty((len(keys), *values.shape))  # written in place: no array per step
+    scratch = np.empty(values.shape)
     for i, (num, den, counted) in enumerate(masks):
-        r, _, grad = ratio_rows(values, num, den, (den_sums[i], num_sums[i]))
+        r, _, grad = ratio_rows(values, num, den, (den_sums[i], num_sums[i]), grads[i])
         ratios.append(r)
-        variances.append(gradient_variance(grad, stacked.variance))
-        grads.append(grad)
+        variances.append(gradient_variance(grad, stacked.variance, scratch))
         sums = (counted_sums[i], num_sums[i], noise_num[i], noise_counted[i])
         terms.append(rate_terms(stacked, num, counted, sums))
     r, var = np.stack(ratios), np.stack(variances)

@@ -235,25 +235,41 @@ def ratio_rows(
     num: BoolArray,
     den: BoolArray,
     sums: tuple[FloatArray, FloatArray] | None = None,
+    out: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The ratio of two sums of cells on every row of ``values`` (rows, cells) at once.
 
     Returns each row's ratio ``r``, denominator ``d`` and gradient ``(num - r den) / d``;
     a row whose denominator is not positive has a ratio and gradient of nan. ``sums``:
     the rows' sums of the ``den`` and the ``num`` cells, if summed already (the same
-    `selected_sums`, or `selections_sums` of many selections at once).
+    `selected_sums`, or `selections_sums` of many selections at once). ``out``: an array
+    of ``values``' shape the gradient is written into (else a new one).
     """
     d, n = (selected_sums(values, den), selected_sums(values, num)) if sums is None else sums
     defined = d > 0
     safe = np.where(defined, d, 1.0)
     r = np.where(defined, n / safe, math.nan)
-    g = (num.astype(np.float64) - r[..., None] * den.astype(np.float64)) / safe[..., None]
-    return r, d, g if defined.all() else np.where(defined[..., None], g, math.nan)
+    g = np.empty(values.shape) if out is None else out
+    np.multiply(r[..., None], den.astype(np.float64), out=g)
+    np.subtract(num.astype(np.float64), g, out=g)
+    np.divide(g, safe[..., None], out=g)
+    if not defined.all():
+        g[~defined] = math.nan
+    return r, d, g
 
 
-def gradient_variance(grad: FloatArray, variance: FloatArray) -> FloatArray:
-    """``sum(grad^2 x variance)`` over the last axis: a linear estimate's cell variance."""
-    out: FloatArray = np.sum(grad**2 * variance, axis=-1)
+def gradient_variance(
+    grad: FloatArray, variance: FloatArray, scratch: FloatArray | None = None
+) -> FloatArray:
+    """``sum(grad^2 x variance)`` over the last axis: a linear estimate's cell variance.
+
+    ``scratch``: an array of ``grad``'s shape to hold the terms (else new ones).
+    """
+    if scratch is None:
+        out: FloatArray = np.sum(grad**2 * variance, axis=-1)
+        return out
+    terms = np.multiply(np.square(grad, out=scratch), variance, out=scratch)
+    out = np.sum(terms, axis=-1)
     return out
 
 

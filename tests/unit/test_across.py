@@ -624,3 +624,16 @@ def test_margins_stacked_in_one_pass_equal_margins_stacked_key_by_key(tiles: int
         for got, want in zip(stacked.found[key], parts, strict=True):
             for x, y in zip(got, want, strict=True):
                 assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+
+
+def test_a_gradient_variance_summed_in_scratch_equals_it_summed_in_new_arrays() -> None:
+    rng = np.random.default_rng(13)
+    edges = np.array([0.0, -0.0, 5e-324, 1e-160, 1.5, -2.5, 1e154, 1e200, math.inf, math.nan])
+    spread = rng.standard_normal((300, 40)) * 10.0 ** rng.integers(-5, 5, (300, 40))
+    grad = np.where(rng.random((300, 40)) < 0.2, edges[rng.integers(0, 10, (300, 40))], spread)
+    variance = np.abs(rng.standard_normal((300, 40)))
+    scratch = np.empty(grad.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fresh = estimators.gradient_variance(grad, variance)
+        in_scratch = estimators.gradient_variance(grad, variance, scratch)
+    assert fresh.tobytes() == in_scratch.tobytes()
