@@ -461,12 +461,12 @@ def _batch(
         return NodeEstimates(columns, gaps)
     first = [at[key] for key, _ in compared]
     second = [at[versus] for _, versus in compared]
-    covariance = np.stack(  # pair by pair: one pair's gradients at a time
-        [
-            np.sum(grads[a] * grads[b] * stacked.variance, axis=-1)
-            for a, b in zip(first, second, strict=True)
-        ]
-    )
+    covariance = np.empty((len(compared), n))
+    for j, (a, b) in enumerate(zip(first, second, strict=True)):  # a pair at a time, in place
+        terms = np.multiply(
+            np.multiply(grads[a], grads[b], out=scratch), stacked.variance, out=scratch
+        )
+        covariance[j] = np.sum(terms, axis=-1)
     gap, gap_low, gap_high = gap_bounds(
         (r[first], low[first], high[first]), (r[second], low[second], high[second]),
         (se[first], se[second]), covariance, share,
