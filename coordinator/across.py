@@ -4,11 +4,14 @@ A ratio indicator's row of one node reads that node's table alone; a federation 
 cities has 300 tables of one layout. Stacked as a (nodes, cells) array, every node's
 value, standard error, rules' base, score interval and gap for one group and breakdown
 cell are a few numpy operations whatever the number of nodes. The arithmetic is the
-per-row arithmetic's own (`privacy.estimators.ratio_rows`, `rate_intervals`,
-`difference_intervals`, `coordinator.bases.table_bases`), so each node gets the numbers
-its rows get one at a time, bit for bit; so are the flags and statuses: `settle_columns`
-applies `settle`'s rules (`privacy.disclosure.RuleColumns`, the scalar rules' array form)
-to every node's row at once, and the unit tests hold the two equal on every edge.
+per-row arithmetic's own (`privacy.estimators.ratio_rows`, `rate_intervals`' terms and
+bounds, `difference_intervals`, `coordinator.bases.table_bases`), so each node gets the
+numbers its rows get one at a time, bit for bit; so are the flags and statuses:
+`settle_columns` applies `settle`'s rules (`privacy.disclosure.RuleColumns`, the scalar
+rules' array form) to every node's row at once, and the unit tests hold the two equal on
+every edge. The sums of all groups and cells are taken together (`selections_sums`), and
+every element-wise step runs once over them all, stacked (groups and cells, nodes):
+element-wise arithmetic gives each element the same bits whatever the array's shape.
 """
 
 from __future__ import annotations
