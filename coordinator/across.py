@@ -4,10 +4,14 @@ A ratio indicator's row of one node reads that node's table alone; a federation 
 cities has 300 tables of one layout. Stacked as a (nodes, cells) array, every node's
 value, standard error, rules' base, score interval and gap for one group and breakdown
 cell are a few numpy operations whatever the number of nodes. The arithmetic is the
-per-row arithmetic's own (`privacy.estimators.ratio_rows`, `rate_intervals`,
-`difference_intervals`, `coordinator.bases.table_bases`), so each node gets the numbers
-its rows get one at a time, bit for bit; the disclosure rules and flags are then read per
-row by `settle`, the one place that turns numbers into a flag and a status.
+per-row arithmetic's own (`privacy.estimators.ratio_rows`, `rate_intervals`' terms and
+bounds, `difference_intervals`, `coordinator.bases.table_bases`), so each node gets the
+numbers its rows get one at a time, bit for bit; so are the flags and statuses:
+`settle_columns` applies `settle`'s rules (`privacy.disclosure.RuleColumns`, the scalar
+rules' array form) to every node's row at once, and the unit tests hold the two equal on
+every edge. The sums of all groups and cells are taken together (`selections_sums`), and
+every element-wise step runs once over them all, stacked (groups and cells, nodes):
+element-wise arithmetic gives each element the same bits whatever the array's shape.
 """
 
 from __future__ import annotations
@@ -15,25 +19,35 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.bases import Base, BaseParts, Margin, Stacked, positions_of, table_bases
+from coordinator.bases import (
+    Base,
+    Margin,
+    Stacked,
+    TableBases,
+    positions_of,
+    table_bases,
+)
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import UNRELIABLE, Status
 from indicators.catalogue import Indicator
 from indicators.spec import TableSpec, denominator_codes
-from privacy.disclosure import DisclosureRules
+from privacy.disclosure import FLAG_CODES, CodeArray, DisclosureRules, RuleColumns
 from privacy.estimators import (
     Cells,
     Estimate,
     Linear,
+    RateTerms,
     difference_intervals,
     gradient_variance,
-    rate_intervals,
+    rate_bounds,
+    rate_terms,
     ratio_rows,
+    selections_sums,
 )
 
 __all__ = [
@@ -46,6 +60,7 @@ __all__ = [
     "node_estimates",
     "percent",
     "settle",
+    "settle_columns",
     "shown",
 ]
 
@@ -77,7 +92,7 @@ class Estimated(NamedTuple):
 def settle(
     rules: DisclosureRules,
     estimate: Estimate,
-    base: Base | BaseParts,
+    base: Base,
     interval: tuple[float, float],
     *,
     defined: bool,
@@ -91,17 +106,13 @@ def settle(
     Args:
         rules: The disclosure rules.
         estimate: The value, its standard error and denominator.
-        base: What the rules read (its denominator's noisy margins): a `Base`, or its
-            count, observations and unknown share (`TableBases.each`).
+        base: What the rules read (its denominator's noisy margins).
         interval: The value's interval.
         defined: Whether the value and its standard error are defined.
         noisy: Whether noise dominates a binned distribution the value reads.
         rate: Whether the interval is a rate's score interval (nan: noise swamps it).
     """
-    count, observations, unknown_share = (
-        (base.count, base.observations, base.unknown_share) if isinstance(base, Base) else base
-    )
-    judged = rules.judge(count, observations, unknown_share)
+    judged = rules.judge(base.count, base.observations, base.unknown_share)
     flag = rules.estimate_flag(judged.flag, estimate.value, estimate.se)
     status = Status.SUPPRESSED if judged.suppressed else Status.PUBLISHED
     if noisy:
@@ -111,6 +122,50 @@ def settle(
     if rate and not all(map(math.isfinite, interval)):  # noise swamps the rate
         flag, status = flag or UNRELIABLE, Status.SUPPRESSED
     return flag, status, interval
+
+
+def settle_columns(
+    rules: RuleColumns,
+    value: FloatArray,
+    se: FloatArray,
+    bases: TableBases,
+    surveys: npt.NDArray[np.bool_],
+    interval: tuple[FloatArray, FloatArray],
+    defined: npt.NDArray[np.bool_],
+) -> tuple[CodeArray, npt.NDArray[np.bool_]]:
+    """`settle` of many rates at once (``noisy=False``, ``rate=True``): flags and withheld.
+
+    Element by element `settle`'s own rules on the arrays (`RuleColumns`; the unit tests
+    hold the two equal on every edge).
+
+    Args:
+        rules: Each value's disclosure rules.
+        value: The values.
+        se: Their standard errors.
+        bases: What the rules read, per value (`TableBases`).
+        surveys: Per value, whether its base has observations.
+        interval: Each value's interval (a rate's score interval).
+        defined: Whether each value and its standard error are defined.
+
+    Any shape whose last axis is the rules' (values of several groups and cells stacked).
+
+    Returns:
+        Each value's flag code (`FLAG_CODES`), and whether it is withheld (status
+        ``suppressed``).
+    """
+    count = (bases.count[0], np.sqrt(bases.count[1]))
+    observed = bases.observations
+    observations = (
+        None if observed is None else (observed[0], np.sqrt(observed[1]), surveys)
+    )  # fmt: skip
+    unknown = np.where(np.isfinite(bases.unknown), bases.unknown, math.nan)
+    judged, withheld = rules.judge(count, observations, unknown)
+    codes = rules.estimate_flag(judged, value, se)
+    swamped = ~defined | ~(np.isfinite(interval[0]) & np.isfinite(interval[1]))
+    settled: CodeArray = np.where(
+        swamped & (codes == 0), FLAG_CODES.index(UNRELIABLE), codes
+    ).astype(np.int8)
+    return settled, withheld | swamped
 
 
 def gap_bounds(
@@ -169,7 +224,8 @@ class Column:
     Attributes:
         flags: Each node's flag (`settle`).
         statuses: Each node's status.
-        estimates: Each node's estimate (kept on its row when published).
+        estimates: Each node's estimate where its row is published (kept on the row), else
+            None.
         value: The value in percent (`percent`).
         low: The interval's low bound in percent; a published value's interval is the one
             `settle` was given.
@@ -180,7 +236,7 @@ class Column:
 
     flags: list[str]
     statuses: list[Status]
-    estimates: list[Estimate]
+    estimates: list[Estimate | None]
     value: Shown
     low: Shown
     high: Shown
@@ -192,6 +248,8 @@ class Column:
         for name in _COLUMN_FIELDS:
             getattr(self, name).extend(getattr(other, name))
 
+
+_STATUSES = (Status.PUBLISHED, Status.SUPPRESSED)  # by whether withheld
 
 _COLUMN_FIELDS = (
     "flags", "statuses", "estimates", "value", "low", "high", "denominator", "unknown_share"
@@ -231,9 +289,20 @@ class NodeEstimates:
 
 def shown(x: FloatArray) -> Shown:
     """Each number as a row holds it: None where not finite."""
-    out: Shown = x.tolist()
-    for k in np.flatnonzero(~np.isfinite(x)).tolist():
-        out[k] = None
+    out: Shown = _with_none(x).tolist()
+    return out
+
+
+def _shown_rows(x: FloatArray) -> list[Shown]:
+    """`shown` of each row of a 2-D array."""
+    out: list[Shown] = _with_none(x).tolist()
+    return out
+
+
+def _with_none(x: FloatArray) -> npt.NDArray[np.object_]:
+    """The numbers as Python floats in an object array, None where not finite."""
+    out = x.astype(object)
+    out[~np.isfinite(x)] = None
     return out
 
 
@@ -244,18 +313,30 @@ def percent(x: FloatArray, share: bool) -> Shown:
     0, a share above 1 is 1 (Python's ``max(x, 0.0)`` and ``min(x, 1.0)``: -0.0 stays),
     times 100.
     """
+    return shown(_percent_array(x, share))
+
+
+def _percent_array(x: FloatArray, share: bool) -> FloatArray:
+    """`percent` before `shown` (nan where not finite), element-wise on any shape."""
     clipped = np.where(x < 0.0, 0.0, x)
     if share:
         clipped = np.where(clipped > 1.0, 1.0, clipped)
-    return shown(np.where(np.isfinite(x), 100.0 * clipped, math.nan))
+    out: FloatArray = np.where(np.isfinite(x), 100.0 * clipped, math.nan)
+    return out
 
 
 def gap_percent(x: FloatArray, share: bool) -> Shown:
     """Gaps in percentage points as rows publish them: a gap of two shares in [-1, 1]."""
+    return shown(_gap_array(x, share))
+
+
+def _gap_array(x: FloatArray, share: bool) -> FloatArray:
+    """`gap_percent` before `shown`, element-wise on any shape."""
     if share:
         x = np.where(x < -1.0, -1.0, x)
         x = np.where(x > 1.0, 1.0, x)
-    return shown(100.0 * x)
+    out: FloatArray = 100.0 * x
+    return out
 
 
 BATCH_FLOATS = 8_000_000
@@ -314,53 +395,89 @@ def _batch(
     ratio_den = [i for i, c in enumerate(outcome) if c in indicator.denominator]
     denominator = denominator_codes(indicator, spec)
     counted_at = [where[c] for c in denominator]
-    survey = [bool(np.any(c.deff > 0)) for c in cells]
+    surveys = np.any(stacked.deff > 0, axis=-1)  # per node: any cell with a design effect
+    judging = RuleColumns.of(rules)
     share = is_share(indicator)
-    numbers: dict[Key, _Numbers] = {}
-    columns: dict[Key, Column] = {}
     keys = list(dict.fromkeys([*pairs, *pairs.values()]))
-    for key in keys:
-        group, cell = key
-        groups = members[group]
-        num, den = one.mask(groups, cell, numerator), one.mask(groups, cell, ratio_den)
-        counted = one.mask(groups, cell, counted_at)
-        r, _, grad = ratio_rows(stacked.values, num, den)
-        var = gradient_variance(grad, stacked.variance)
-        se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)
-        low, high = rate_intervals(stacked, num, counted)
-        defined = np.isfinite(r) & np.all(np.isfinite(grad), axis=-1) & np.isfinite(se)
-        bases = table_bases(stacked, layout, margin_stack, groups, cell, denominator, any(survey))
-        numbers[key] = _Numbers(r, se, grad, low, high)
-        values, ses, lows, highs = r.tolist(), se.tolist(), low.tolist(), high.tolist()
-        defs = defined.tolist()
-        flags: list[str] = []
-        statuses: list[Status] = []
-        estimates: list[Estimate] = []
-        for k, base in enumerate(bases.each(survey)):
-            count, observations, _ = base
-            observed = observations.value if observations else count.value
-            estimate = Estimate(values[k], ses[k], count.value, observed)
-            flag, status, _ = settle(
-                rules[k], estimate, base, (lows[k], highs[k]),
-                defined=defs[k], noisy=False, rate=True,
-            )  # fmt: skip
-            flags.append(flag)
-            statuses.append(status)
-            estimates.append(estimate)
+    at = {key: i for i, key in enumerate(keys)}
+    # each group and cell's sums (one numpy pass over every node each); then every
+    # element-wise step once over all of them, stacked (keys, nodes)
+    masks = [
+        (one.mask(members[g], c, numerator), one.mask(members[g], c, ratio_den),
+         one.mask(members[g], c, counted_at))
+        for g, c in keys
+    ]  # fmt: skip
+    at_num, at_den, at_counted = (
+        [np.flatnonzero(m[j]) for m in masks] for j in range(3)
+    )  # fmt: skip
+    values, noise = stacked.values, stacked.noise_variance
+    num_sums = selections_sums(values, at_num)
+    den_sums, counted_sums = selections_sums(values, at_den), selections_sums(values, at_counted)
+    noise_num, noise_counted = selections_sums(noise, at_num), selections_sums(noise, at_counted)
+    ratios, variances, terms = [], [], []
+    grads = np.empty((len(keys), *values.shape))  # written in place: no array per step
+    scratch = np.empty(values.shape)
+    for i, (num, den, counted) in enumerate(masks):
+        r, _, grad = ratio_rows(values, num, den, (den_sums[i], num_sums[i]), grads[i])
+        ratios.append(r)
+        variances.append(gradient_variance(grad, stacked.variance, scratch))
+        sums = (counted_sums[i], num_sums[i], noise_num[i], noise_counted[i])
+        terms.append(rate_terms(stacked, num, counted, sums))
+    r, var = np.stack(ratios), np.stack(variances)
+    low, high = rate_bounds(cast(RateTerms, tuple(np.stack(t) for t in zip(*terms, strict=True))))
+    se = np.where(np.isfinite(r), np.sqrt(np.where(np.isfinite(r), var, 0.0)), math.nan)
+    # Defined: a finite rate with a finite standard error. Every gradient entry is then
+    # finite too: a non-finite entry's term of the variance (its square times a cell's
+    # variance) is inf or nan whatever that variance, and so is any sum holding it.
+    defined = np.isfinite(r) & np.isfinite(se)
+    selections = [(members[group], cell) for group, cell in keys]
+    bases = table_bases(stacked, layout, margin_stack, selections, denominator, bool(surveys.any()))
+    count, observations = bases.count, bases.observations
+    codes, withheld = settle_columns(judging, r, se, bases, surveys, (low, high), defined)
+    samples = count[0] if observations is None else np.where(surveys, observations[0], count[0])
+    shown_columns = zip(
+        _shown_rows(_percent_array(r, share)), _shown_rows(_percent_array(low, share)),
+        _shown_rows(_percent_array(high, share)), _shown_rows(count[0]),
+        _shown_rows(100.0 * bases.unknown), strict=True,
+    )  # fmt: skip
+    shown_at = ~withheld  # a published row keeps its estimate: made for those alone
+    made = Estimate.many(
+        r[shown_at].tolist(), se[shown_at].tolist(), count[0][shown_at].tolist(),
+        samples[shown_at].tolist(),
+    )  # fmt: skip
+    estimates: list[list[Estimate | None]] = [[None] * n for _ in keys]
+    for (i, k), estimate in zip(np.argwhere(shown_at).tolist(), made, strict=True):
+        estimates[i][k] = estimate
+    flags, statuses = codes.tolist(), withheld.tolist()
+    columns: dict[Key, Column] = {}
+    for i, (key, (value, lows, highs, denominator_shown, unknown_shown)) in enumerate(
+        zip(keys, shown_columns, strict=True)
+    ):
         columns[key] = Column(
-            flags, statuses, estimates, percent(r, share), percent(low, share),
-            percent(high, share), shown(bases.count[0]), shown(100.0 * bases.unknown),
+            list(map(FLAG_CODES.__getitem__, flags[i])),
+            list(map(_STATUSES.__getitem__, statuses[i])),
+            estimates[i], value, lows, highs, denominator_shown, unknown_shown,
         )  # fmt: skip
+    compared = [(key, versus) for key, versus in pairs.items() if key != versus]
     gaps: dict[tuple[Key, Key], tuple[Shown, Shown, Shown]] = {}
-    for key, versus in pairs.items():
-        if key == versus:
-            continue
-        a, b = numbers[key], numbers[versus]
-        covariance = np.sum(a.grad * b.grad * stacked.variance, axis=-1)
-        gap, low, high = gap_bounds(
-            (a.value, a.low, a.high), (b.value, b.low, b.high), (a.se, b.se), covariance, share
+    if not compared:
+        return NodeEstimates(columns, gaps)
+    first = [at[key] for key, _ in compared]
+    second = [at[versus] for _, versus in compared]
+    covariance = np.empty((len(compared), n))
+    for j, (a, b) in enumerate(zip(first, second, strict=True)):  # a pair at a time, in place
+        terms = np.multiply(
+            np.multiply(grads[a], grads[b], out=scratch), stacked.variance, out=scratch
         )
-        gaps[(key, versus)] = (
-            gap_percent(gap, share), gap_percent(low, share), gap_percent(high, share)
-        )  # fmt: skip
+        covariance[j] = np.sum(terms, axis=-1)
+    gap, gap_low, gap_high = gap_bounds(
+        (r[first], low[first], high[first]), (r[second], low[second], high[second]),
+        (se[first], se[second]), covariance, share,
+    )  # fmt: skip
+    shown_gaps = zip(
+        _shown_rows(_gap_array(gap, share)), _shown_rows(_gap_array(gap_low, share)),
+        _shown_rows(_gap_array(gap_high, share)), strict=True,
+    )  # fmt: skip
+    for pair, (g, lo, hi) in zip(compared, shown_gaps, strict=True):
+        gaps[pair] = (g, lo, hi)
     return NodeEstimates(columns, gaps)

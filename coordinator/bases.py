@@ -20,12 +20,11 @@ import numpy.typing as npt
 
 from coordinator.estimates import Cell, Layout
 from privacy.disclosure import Noisy
-from privacy.estimators import Cells, pow2, selected_sums
+from privacy.estimators import Cells, pow2, selections_sums
 from protos import node_pb2 as pb
 
 __all__ = [
     "Base",
-    "BaseParts",
     "Margin",
     "Stacked",
     "TableBases",
@@ -75,10 +74,6 @@ class Base:
     unknown_share: float | None
 
 
-BaseParts = tuple[Noisy, Noisy | None, float | None]
-"""A `Base`'s count, observations and unknown share as a plain tuple."""
-
-
 @dataclass(frozen=True)
 class Stacked:
     """Every stacked table's margins, side by side: one array per margin and occurrence.
@@ -94,22 +89,26 @@ class Stacked:
     @classmethod
     def of(cls, margins: Sequence[tuple[Margin, ...]], tiles: int) -> Stacked:
         """Stack each table's margins (a table past the end of ``margins`` has none)."""
-        keys = list(dict.fromkeys(_key(m) for copy in margins for m in copy))
+        by_key: dict[tuple[tuple[str, ...], bool], list[list[Margin]]] = {}
+        for k, copy in enumerate(margins):  # each key's margins per table, in one pass
+            for m in copy:
+                per_table = by_key.get(_key(m))
+                if per_table is None:
+                    per_table = by_key[_key(m)] = [[] for _ in range(tiles)]
+                if k < tiles:
+                    per_table[k].append(m)
         found: dict[tuple[tuple[str, ...], bool], list[tuple[FloatArray, FloatArray, BoolArray]]]
         found = {}
-        for key in keys:
-            per_table = [
-                [m for m in (margins[k] if k < len(margins) else ()) if _key(m) == key]
-                for k in range(tiles)
-            ]
+        for key, per_table in by_key.items():
             found[key] = []
             for j in range(max(map(len, per_table))):
-                present = np.array([len(f) > j for f in per_table])
-                width = next(f[j].values.size for f in per_table if len(f) > j)
+                having = [k for k, f in enumerate(per_table) if len(f) > j]
+                present = np.zeros(tiles, dtype=bool)
+                present[having] = True
+                width = per_table[having[0]][j].values.size
                 values, sigmas = np.zeros((tiles, width)), np.zeros(tiles)
-                for k, f in enumerate(per_table):
-                    if len(f) > j:
-                        values[k], sigmas[k] = f[j].values, f[j].sigma
+                values[having] = np.stack([per_table[k][j].values for k in having])
+                sigmas[having] = [per_table[k][j].sigma for k in having]
                 found[key].append((values, sigmas, present))
         return cls(tiles, found, len(margins))
 
@@ -164,6 +163,12 @@ def _combined(
     )
 
 
+Measured = tuple[FloatArray, FloatArray, BoolArray]
+"""A count's value and noise variance per table, and whether each table knows it."""
+Part = tuple[FloatArray, FloatArray, BoolArray]
+"""One measurement of a count per table: value, noise variance, whether the table has it."""
+
+
 def table_measures(
     cells: Cells,
     layout: Layout,
@@ -172,19 +177,41 @@ def table_measures(
     cell: Cell,
     codes: tuple[str, ...],
     observations: bool,
-) -> tuple[FloatArray, FloatArray, BoolArray]:
+) -> Measured:
     """One count in each stacked table: its value, noise variance and whether it is known.
 
     The table's own cells summed, combined with every released margin of the same codes;
     a table with neither (no such cells and no such margin) does not know it.
     """
+    value, variance, known = _selections_measures(
+        cells, layout, margins, [(groups, cell)], codes, observations
+    )
+    return value[0], variance[0], known
+
+
+def _selections_measures(
+    cells: Cells,
+    layout: Layout,
+    margins: Stacked,
+    selections: Sequence[tuple[list[int], Cell]],
+    codes: tuple[str, ...],
+    observations: bool,
+) -> Measured:
+    """`table_measures` of each selection (groups, cell): arrays (selections, tables).
+
+    Each selection's measurements (its own cells' sum, then each margin's), stacked, and
+    combined once (element-wise). How many measurements there are and which tables have
+    each depend on ``codes`` and ``observations`` alone, so whether a table knows the
+    count does too: (tables,).
+    """
     where = positions_of(layout.spec.outcome.codes)
     positions = [where[c] for c in codes if c in where]
-    population = layout.flat_cells(groups, cell)
+    populations = [layout.flat_cells(groups, cell) for groups, cell in selections]
     shape = (layout.tile, layout.spec.n_cells)
-    parts: list[tuple[FloatArray, FloatArray, BoolArray]] = []
+    parts: list[Part] = []
     if positions:  # each stacked table's own slice: linear in the stacked cells
-        single = Layout(layout.spec, 1).mask(groups, cell, positions)
+        one = Layout(layout.spec, 1)
+        own = [np.flatnonzero(one.mask(g, c, positions)) for g, c in selections]
         counts, noise = (
             (cells.samples, cells.sample_noise_variance)
             if observations
@@ -193,16 +220,18 @@ def table_measures(
         every = np.ones(layout.tile, dtype=bool)
         parts.append(
             (
-                selected_sums(counts.reshape(shape), single),
-                selected_sums(noise.reshape(shape), single),
+                selections_sums(counts.reshape(shape), own),
+                selections_sums(noise.reshape(shape), own),
                 every,
             )
         )
     for values, sigmas, present in margins.parts(codes, observations):
-        sums: FloatArray = np.take(values, population, axis=-1).sum(axis=-1)
-        parts.append((sums, population.size * pow2(sigmas), present))
+        noise_sq = pow2(sigmas)
+        variances = np.stack([population.size * noise_sq for population in populations])
+        parts.append((selections_sums(values, populations), variances, present))
     if not parts:
-        return np.zeros(layout.tile), np.zeros(layout.tile), np.zeros(layout.tile, dtype=bool)
+        shape = (len(selections), layout.tile)
+        return np.zeros(shape), np.zeros(shape), np.zeros(layout.tile, dtype=bool)
     return (*_combined(parts), np.logical_or.reduce([p[2] for p in parts]))
 
 
@@ -242,7 +271,7 @@ def unknown_share(known: FloatArray, missing: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class TableBases:
-    """`Base` of one value in each stacked table, as arrays over the tables.
+    """`Base` of values in each stacked table, as arrays over the tables (last axis).
 
     Attributes:
         count: The denominator's count and its noise variance.
@@ -254,48 +283,41 @@ class TableBases:
     observations: tuple[FloatArray, FloatArray] | None
     unknown: FloatArray
 
-    def each(self, surveys: Sequence[bool]) -> list[BaseParts]:
-        """Every stacked table's base as its count, observations and unknown share.
-
-        A `Base`'s fields as a plain tuple (one per node and row of a 300-city query).
-
-        Args:
-            surveys: Per table, whether its base has observations (a register's has
-                none, though a survey stacked with it has them).
-        """
-        values, variances = self.count[0].tolist(), self.count[1].tolist()
-        counts = [Noisy(v, math.sqrt(var)) for v, var in zip(values, variances, strict=True)]
-        observed: list[Noisy | None] = [None] * len(counts)
-        if self.observations is not None:
-            n, n_var = self.observations[0].tolist(), self.observations[1].tolist()
-            observed = [
-                Noisy(v, math.sqrt(var)) if survey else None
-                for v, var, survey in zip(n, n_var, surveys, strict=True)
-            ]
-        shares = [s if math.isfinite(s) else None for s in self.unknown.tolist()]
-        return list(zip(counts, observed, shares, strict=True))
-
 
 def table_bases(
     cells: Cells,
     layout: Layout,
     margins: Stacked,
-    groups: list[int],
-    cell: Cell,
+    selections: Sequence[tuple[list[int], Cell]],
     denominator: tuple[str, ...],
     survey: bool,
 ) -> TableBases:
-    """The rules' base in each stacked table on its own (see `base_of`)."""
-    count = table_measures(cells, layout, margins, groups, cell, denominator, False)
-    observed = (
-        table_measures(cells, layout, margins, groups, cell, denominator, True) if survey else None
-    )
-    share = np.full(layout.tile, math.nan)
+    """The rules' base in each stacked table on its own (see `base_of`), per selection.
+
+    Args:
+        cells: The stacked tables' cells.
+        layout: Their layout.
+        margins: Their margins.
+        selections: Each value's group code positions and breakdown cell.
+        denominator: The outcome codes the indicator divides by.
+        survey: Whether the tables have observation counts.
+
+    Returns:
+        Arrays (selections, tables).
+    """
+
+    def measure(
+        codes: tuple[str, ...], observations: bool
+    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        return _selections_measures(cells, layout, margins, selections, codes, observations)
+
+    count = measure(denominator, False)
+    observed = measure(denominator, True) if survey else None
+    share = np.full((len(selections), layout.tile), math.nan)
     released = margins.has(UNKNOWN)
     if released.any():
-        every = layout.spec.outcome.codes
-        known = table_measures(cells, layout, margins, groups, cell, every, False)
-        missing = table_measures(cells, layout, margins, groups, cell, UNKNOWN, False)
+        known = measure(layout.spec.outcome.codes, False)
+        missing = measure(UNKNOWN, False)
         share = np.where(
             released & known[2] & missing[2], unknown_share(known[0], missing[0]), math.nan
         )

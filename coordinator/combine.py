@@ -47,7 +47,7 @@ from indicators.spec import (
     parse_comparator,
 )
 from indicators.variables import AGE
-from privacy.disclosure import DisclosureRules
+from privacy.disclosure import FLAG_CODES, DisclosureRules
 from privacy.estimators import Cells, Estimate, rate_interval
 from protos import node_pb2 as pb
 
@@ -545,39 +545,15 @@ position of its pair in the rows' order, its group and cell and its comparator's
 
 
 def _rows(
-    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers,
-    breakdowns: dict[Cell, dict[str, str]] | None = None,
-) -> list[BenchmarkRow]:  # fmt: skip
-    """Rows of one indicator for one source: every breakdown cell and group.
-
-    ``breakdowns`` keeps each cell's breakdown codes (read-only, shared by the cell's
-    rows) for the indicator's rows of other sources.
-    """
+    source: _Source, indicator: Indicator, plan: Plan, pairs: dict[Key, Key], numbers: Numbers
+) -> list[BenchmarkRow]:
+    """Rows of one indicator for one source: every breakdown cell and group."""
     rows: list[BenchmarkRow] = []
     _, spec = plan.indicator(indicator.name)
-    comparator = comparator_group(spec, plan.query.comparator)
     breakdown_dims = spec.dims[1:]
-    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
-    below = indicator.kind == BELOW_LINE
-    breakdowns = {} if breakdowns is None else breakdowns
+    breakdowns: dict[Cell, dict[str, str]] = {}
     flags: dict[str, Flags] = {}
-    common = BenchmarkRow(  # what every row of the source shares; each row amends it
-        node=source.node,
-        geo=source.geo,
-        time_period=source.period,
-        indicator=indicator.name,
-        group_dim=plan.query.group_dim,
-        group="",
-        breakdown={},
-        comparator=comparator,
-        unit=indicator.unit,
-        poverty_line=line if below else None,
-        poverty_line_source=source.line_source if below else "",
-        aggregate=source.aggregate,
-    )
-    if source.described:
-        common = common.amended_by(source.described)
-    template = common.__dict__
+    template = _template(source, indicator, plan)
     for at, (key, versus) in enumerate(pairs.items()):
         group, cell = key
         fields = template.copy()
@@ -593,6 +569,30 @@ def _rows(
         fields["flags"] = flagged
         rows.append(_row_of(fields))
     return rows
+
+
+def _template(source: _Source, indicator: Indicator, plan: Plan) -> dict[str, Any]:
+    """The fields every row of one indicator for one source shares; each row amends them."""
+    _, spec = plan.indicator(indicator.name)
+    line = source.lines[0] if source.lines and len(set(source.lines)) == 1 else None
+    below = indicator.kind == BELOW_LINE
+    common = BenchmarkRow(
+        node=source.node,
+        geo=source.geo,
+        time_period=source.period,
+        indicator=indicator.name,
+        group_dim=plan.query.group_dim,
+        group="",
+        breakdown={},
+        comparator=comparator_group(spec, plan.query.comparator),
+        unit=indicator.unit,
+        poverty_line=line if below else None,
+        poverty_line_source=source.line_source if below else "",
+        aggregate=source.aggregate,
+    )
+    if source.described:
+        common = common.amended_by(source.described)
+    return common.__dict__
 
 
 def _cells(spec: TableSpec, aggregate: str) -> list[Cell]:
@@ -807,36 +807,65 @@ def _across(
     )  # fmt: skip
 
     published = Status.PUBLISHED
-    breakdowns: dict[Cell, dict[str, str]] = {}  # the same for every node
-    # each pair's columns, in the rows' order: its own, its comparator's, their gap's
-    read = [
-        (found.columns[key], found.columns[versus], found.gaps.get((key, versus)))
-        for key, versus in pairs.items()
-    ]
+    breakdown_dims = spec.dims[1:]
+    # each pair's group, breakdown codes (read-only, shared by the cell's rows) and
+    # columns, in the rows' order: its own, its comparator's, their gap's
+    read = []
+    for key, versus in pairs.items():
+        est, comp = found.columns[key], found.columns[versus]
+        gaps = found.gaps.get((key, versus))
+        read.append(
+            (
+                key[0], _breakdown(breakdown_dims, key[1], indicator), est.flags, est.statuses,
+                comp.statuses, comp.value, est.unknown_share, est.value, est.low, est.high,
+                est.denominator, est.estimates, *(gaps or (None, None, None)),
+            )
+        )  # fmt: skip
+    flagged: dict[tuple[str, Flags], Flags] = {}  # a flag with a source's extra flags
 
     def rows(source: _Source) -> list[BenchmarkRow]:
+        """One node's rows, each its template with its pair's numbers in the node's column.
+
+        The fields `_rows_for` sets, as it sets them: a row shows its comparator's value
+        where the comparator is published, its own numbers and gap where it is.
+        """
         k = order[source.node]
-
-        def numbers(at: int, _: Key, __: Key, fields: dict[str, Any]) -> str:
-            est, comp, gaps = read[at]
-            status = fields["status"] = est.statuses[k]
-            comp_shown = comp.statuses[k] == published
+        extra = source.extra_flags
+        flags = {}
+        for flag in FLAG_CODES:  # every flag `settle_columns` gives
+            if (flag, extra) not in flagged:
+                flagged[flag, extra] = Flags(flag) | extra
+            flags[flag] = flagged[flag, extra]
+        template = _template(source, indicator, plan)
+        out: list[BenchmarkRow] = []
+        append, new, assign = out.append, object.__new__, object.__setattr__
+        for (
+            group, breakdown, est_flags, statuses, comp_statuses, comp_value, unknown, value,
+            low, high, denominator, estimates, gap, gap_low, gap_high,
+        ) in read:  # fmt: skip
+            fields = template.copy()  # a copy and item sets: faster than a dict display
+            fields["group"] = group
+            fields["breakdown"] = breakdown
+            fields["flags"] = flags[est_flags[k]]
+            status = fields["status"] = statuses[k]
+            comp_shown = comp_statuses[k] == published
             if comp_shown:
-                fields["comparator_value"] = comp.value[k]
-            fields["unknown_share"] = est.unknown_share[k]
+                fields["comparator_value"] = comp_value[k]
+            fields["unknown_share"] = unknown[k]
             if status == published:
-                fields["value"] = est.value[k]
-                fields["ci_low"] = est.low[k]
-                fields["ci_high"] = est.high[k]
-                fields["denominator"] = est.denominator[k]
-                fields["estimate"] = est.estimates[k]
-                if gaps is not None and comp_shown:
-                    fields["gap"] = gaps[0][k]
-                    fields["gap_ci_low"] = gaps[1][k]
-                    fields["gap_ci_high"] = gaps[2][k]
-            return est.flags[k]
-
-        return _rows(source, indicator, plan, pairs, numbers, breakdowns)
+                fields["value"] = value[k]
+                fields["ci_low"] = low[k]
+                fields["ci_high"] = high[k]
+                fields["denominator"] = denominator[k]
+                fields["estimate"] = estimates[k]
+                if gap is not None and comp_shown:
+                    fields["gap"] = gap[k]
+                    fields["gap_ci_low"] = gap_low[k]
+                    fields["gap_ci_high"] = gap_high[k]
+            row = new(BenchmarkRow)
+            assign(row, "__dict__", fields)  # as `_row_of`
+            append(row)
+        return out
 
     return rows
 

@@ -215,14 +215,21 @@ class RowMeta:
         it already.
         """
         out: list[BenchmarkRow] = []
+        append = out.append
         known: dict[tuple[str, str, bool], tuple[dict[str, str], Any]] = {}
         given = self._given
+        kept = ("", "")  # the last (node, indicator) whose rows were made with their fields
         for row in rows:
-            pooled = row.node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
-            if not pooled and (row.node, row.indicator) in given:
-                out.append(row)
+            node, indicator = row.node, row.indicator
+            if node == kept[0] and indicator == kept[1]:  # a run of one node's rows
+                append(row)
                 continue
-            key = (row.node, row.indicator, pooled)
+            pooled = node == POOLED and row.status in (Status.PUBLISHED, Status.SUPPRESSED)
+            if not pooled and (node, indicator) in given:
+                kept = (node, indicator)
+                append(row)
+                continue
+            key = (node, indicator, pooled)
             if key not in known:
                 known[key] = _fixed(
                     row, self.plan, self.answers, self.pooling, self.levels, pooled

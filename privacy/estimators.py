@@ -29,6 +29,8 @@ __all__ = [
     "Cells",
     "Estimate",
     "Linear",
+    "RateSums",
+    "RateTerms",
     "below_linear",
     "difference",
     "difference_interval",
@@ -36,20 +38,24 @@ __all__ = [
     "gradient_variance",
     "pow2",
     "quantile_linear",
+    "rate_bounds",
     "rate_interval",
     "rate_intervals",
+    "rate_terms",
     "ratio",
     "ratio_linear",
     "ratio_rows",
     "sampling_term",
     "score_bounds",
     "selected_sums",
+    "selections_sums",
     "total_linear",
 ]
 
 Z95 = 1.959963984540054
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,31 @@ class Estimate:
         """Symmetric normal interval, ``value +- z se``."""
         return self.value - z * self.se, self.value + z * self.se
 
+    @classmethod
+    def many(
+        cls,
+        values: Sequence[float],
+        ses: Sequence[float],
+        denominators: Sequence[float],
+        samples: Sequence[float],
+    ) -> list[Estimate]:
+        """``Estimate(value, se, denominator, samples)`` of each, made without ``__init__``.
+
+        Each instance's dict is its fields, in order (a 300-city query keeps about 14000;
+        the frozen ``__init__`` sets each field through ``object.__setattr__``).
+        """
+        new, assign = object.__new__, object.__setattr__
+        out: list[Estimate] = []
+        for value, se, denominator, n in zip(values, ses, denominators, samples, strict=True):
+            estimate = new(cls)
+            assign(
+                estimate,
+                "__dict__",
+                {"value": value, "se": se, "denominator": denominator, "samples": n},
+            )
+            out.append(estimate)
+        return out
+
 
 def selected_sums(values: FloatArray, mask: BoolArray) -> FloatArray:
     """Each row's sum of the masked cells of a (rows, cells) array.
@@ -182,25 +213,63 @@ def selected_sums(values: FloatArray, mask: BoolArray) -> FloatArray:
     return sums
 
 
+def selections_sums(values: FloatArray, selections: Sequence[IntArray]) -> FloatArray:
+    """Each selection's `selected_sums`: (selections, rows), from cell positions.
+
+    Selections of as many cells are gathered into one block (rows, selections, cells)
+    and summed at once; each row's cells are summed pairwise on their own, as
+    `selected_sums` sums them, bit for bit.
+    """
+    out: FloatArray = np.empty((len(selections), values.shape[0]))
+    by_size: dict[int, list[int]] = {}
+    for i, at in enumerate(selections):
+        by_size.setdefault(at.size, []).append(i)
+    for which in by_size.values():
+        block = np.take(values, np.stack([selections[i] for i in which]), axis=-1)
+        out[which] = block.sum(axis=-1).T
+    return out
+
+
 def ratio_rows(
-    values: FloatArray, num: BoolArray, den: BoolArray
+    values: FloatArray,
+    num: BoolArray,
+    den: BoolArray,
+    sums: tuple[FloatArray, FloatArray] | None = None,
+    out: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The ratio of two sums of cells on every row of ``values`` (rows, cells) at once.
 
     Returns each row's ratio ``r``, denominator ``d`` and gradient ``(num - r den) / d``;
-    a row whose denominator is not positive has a ratio and gradient of nan.
+    a row whose denominator is not positive has a ratio and gradient of nan. ``sums``:
+    the rows' sums of the ``den`` and the ``num`` cells, if summed already (the same
+    `selected_sums`, or `selections_sums` of many selections at once). ``out``: an array
+    of ``values``' shape the gradient is written into (else a new one).
     """
-    d = selected_sums(values, den)
+    d, n = (selected_sums(values, den), selected_sums(values, num)) if sums is None else sums
     defined = d > 0
     safe = np.where(defined, d, 1.0)
-    r = np.where(defined, selected_sums(values, num) / safe, math.nan)
-    g = (num.astype(np.float64) - r[..., None] * den.astype(np.float64)) / safe[..., None]
-    return r, d, g if defined.all() else np.where(defined[..., None], g, math.nan)
+    r = np.where(defined, n / safe, math.nan)
+    g = np.empty(values.shape) if out is None else out
+    np.multiply(r[..., None], den.astype(np.float64), out=g)
+    np.subtract(num.astype(np.float64), g, out=g)
+    np.divide(g, safe[..., None], out=g)
+    if not defined.all():
+        g[~defined] = math.nan
+    return r, d, g
 
 
-def gradient_variance(grad: FloatArray, variance: FloatArray) -> FloatArray:
-    """``sum(grad^2 x variance)`` over the last axis: a linear estimate's cell variance."""
-    out: FloatArray = np.sum(grad**2 * variance, axis=-1)
+def gradient_variance(
+    grad: FloatArray, variance: FloatArray, scratch: FloatArray | None = None
+) -> FloatArray:
+    """``sum(grad^2 x variance)`` over the last axis: a linear estimate's cell variance.
+
+    ``scratch``: an array of ``grad``'s shape to hold the terms (else new ones).
+    """
+    if scratch is None:
+        out: FloatArray = np.sum(grad**2 * variance, axis=-1)
+        return out
+    terms = np.multiply(np.square(grad, out=scratch), variance, out=scratch)
+    out = np.sum(terms, axis=-1)
     return out
 
 
@@ -437,8 +506,17 @@ def pow2(x: FloatArray) -> FloatArray:
 
 
 def _largest_deff(deff: FloatArray, den: BoolArray) -> FloatArray:
-    """Per row of (tables, cells) arrays: the ``den`` cells' largest design effect."""
-    largest: FloatArray = np.where(den, deff, 0.0).max(axis=-1, initial=0.0)
+    """Per row of (tables, cells) arrays: the ``den`` cells' largest design effect (or 0).
+
+    One mask for every row (``den`` 1-D): the ``den`` cells gathered, their maximum with
+    0; else the cells outside ``den`` read as 0. The same number either way (a maximum
+    is exact, and both start from 0).
+    """
+    if den.ndim == 1:
+        gathered = np.take(deff, np.flatnonzero(den), axis=-1)
+        largest: FloatArray = gathered.max(axis=-1, initial=0.0)
+    else:
+        largest = np.where(den, deff, 0.0).max(axis=-1, initial=0.0)
     return largest
 
 
@@ -509,15 +587,36 @@ def score_bounds(
     return np.where(bad, math.nan, low), np.where(bad, math.nan, high)
 
 
+RateSums = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+"""Per row: the sums a rate reads: its ``den`` and ``num`` cells' values, then their noise
+variances in the order ``num``, ``den``."""
+
+
 def _rate_terms(
-    values: FloatArray, noise: FloatArray, num: BoolArray, den: BoolArray
+    values: FloatArray,
+    noise: FloatArray,
+    num: BoolArray,
+    den: BoolArray,
+    sums: RateSums | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per row: the denominator ``d``, the clipped rate and the noise terms over ``d^2``."""
-    d = selected_sums(values, den)
+    d, n, noise_num, noise_den = (
+        (
+            selected_sums(values, den), selected_sums(values, num),
+            selected_sums(noise, num), selected_sums(noise, den),
+        )
+        if sums is None
+        else sums
+    )  # fmt: skip
     safe = np.where(d > 0, d, 1.0)
-    r = np.minimum(np.maximum(selected_sums(values, num) / safe, 0.0), 1.0)
+    r = np.minimum(np.maximum(n / safe, 0.0), 1.0)
     d2 = pow2(safe)
-    return d, r, selected_sums(noise, num) / d2, selected_sums(noise, den) / d2
+    return d, r, noise_num / d2, noise_den / d2
+
+
+RateTerms = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+"""Per row: a rate's denominator ``d``, clipped rate, noise terms over ``d^2`` and sampling
+term ``k`` (`rate_terms`)."""
 
 
 def rate_intervals(
@@ -527,10 +626,20 @@ def rate_intervals(
 
     ``cells`` holds arrays of shape (tables, cells); ``num`` and ``den`` select cells of
     one table. Each row's bounds equal ``rate_interval`` on that table alone, bit for bit.
+    """
+    return rate_bounds(rate_terms(cells, num, den), z)
+
+
+def rate_terms(
+    cells: Cells, num: BoolArray, den: BoolArray, sums: RateSums | None = None
+) -> RateTerms:
+    """The terms of `rate_intervals` on every row, before its element-wise bounds.
+
     Only a row whose ``den`` cells have a design effect (a survey's) has a sampling term:
     the others' is 0 whatever their sums, which are summed for the surveys' rows alone.
+    ``sums``: the cells' sums it reads (`RateSums`), if summed already.
     """
-    d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den)
+    d, r, s_num, s_den = _rate_terms(cells.values, cells.noise_variance, num, den, sums)
     deff = _largest_deff(cells.deff, den)
     k = np.zeros(d.shape)
     rows = np.flatnonzero(deff > 0)
@@ -538,6 +647,12 @@ def rate_intervals(
         _, d_j, n_j = _table_sums(cells.deff[rows], cells.values[rows], cells.samples[rows], den)
         safe = np.where(d > 0, d, 1.0)[rows]
         k[rows] = 0.0 + sampling_term(deff[rows], d_j, n_j, safe)
+    return d, r, s_num, s_den, k
+
+
+def rate_bounds(terms: RateTerms, z: float = Z95) -> tuple[FloatArray, FloatArray]:
+    """`rate_intervals`' bounds from its terms, element-wise (terms of any shape)."""
+    d, r, s_num, s_den, k = terms
     low, high = score_bounds(r, s_num, s_den, k, z)
     return np.where(d > 0, low, math.nan), np.where(d > 0, high, math.nan)
 

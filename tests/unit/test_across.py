@@ -18,12 +18,13 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from coordinator import across
-from coordinator.bases import Margin
+from coordinator.bases import Base, Margin, Stacked, TableBases
 from coordinator.combine import (
     BenchmarkRow,
     NodeTables,
@@ -37,14 +38,16 @@ from coordinator.combine import (
     groups_of,
     read_result,
 )
+from coordinator.flags import Status
 from coordinator.kinds import Gathered, Harmonised, kind_of
 from coordinator.pooling import Pooling
 from coordinator.publish.numbers import published
 from coordinator.rowmeta import describe_rows
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
-from privacy.disclosure import NAMED_RULES, DisclosureRules, Noisy
-from privacy.estimators import Z95, Cells
+from privacy import estimators
+from privacy.disclosure import FLAG_CODES, NAMED_RULES, DisclosureRules, Noisy, RuleColumns
+from privacy.estimators import Z95, Cells, Estimate, selected_sums, selections_sums
 from privacy.gaussian import release
 from protos import node_pb2 as pb
 
@@ -392,3 +395,245 @@ def test_published_columns_equal_the_scalar_rules_on_every_edge(share: bool) -> 
     gaps = [_gap_fields((v, v, v), share)["gap"] for v in edges]
     assert repr(across.gap_percent(x, share)) == repr(gaps)
     assert repr(across.shown(x)) == repr([v if math.isfinite(v) else None for v in edges])
+    rows = np.stack([x, x[::-1]])  # as `_batch` shows its stacked columns: row by row
+    assert repr(across._shown_rows(rows)) == repr([across.shown(row) for row in rows])
+
+
+# Every edge of the rules: thresholds met exactly and missed by one ulp, zero, negative,
+# nan and infinite counts, noise and shares, rule sets with thresholds of 0.
+EDGE_RULES = [
+    *NAMED_RULES.values(),
+    DisclosureRules(),
+    DisclosureRules(min_count=0, unreliable_below=0, max_cv=0.0, unknown_flag=0.0),
+    DisclosureRules(
+        min_count=20,
+        unreliable_below=20,
+        unknown_flag=0.0,
+        unknown_suppress=0.0,
+        weighted=True,
+        certainty=0.5,
+    ),
+    DisclosureRules(min_count=-5, unreliable_below=30, unknown_suppress=-0.1, certainty=0.999),
+]
+EDGE_COUNTS = [math.nan, -math.inf, math.inf, -1.0, 0.0, -0.0, 5.0, 9.5, 10.0, 10.5, 20.0,
+               25.5, 30.0, 49.0, 50.0, 1e9]  # fmt: skip
+EDGE_VARIANCES = [0.0, 1.0, 18.49, 1e6, math.nan, math.inf]
+EDGE_SHARES = [math.nan, 0.0, 0.03, 0.2, 0.2000001, 0.5, 0.55, 1.0, -0.1]
+EDGE_VALUES = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 0.1, -0.5, 0.75, 2.0]
+EDGE_SES = [math.nan, math.inf, 0.0, 1e-300, 0.03, 0.0225, 0.15, 0.3, 1.0]
+
+
+def _edge_values(
+    rng: np.random.Generator, n: int, nodes: int | None = None
+) -> dict[str, np.ndarray]:
+    """``n`` values' rules' inputs drawn from the edges, with counts on each rule's bars.
+
+    With ``nodes``, value ``i`` is node ``i % nodes``'s: its rules and survey are the node's.
+    """
+    pick = {
+        name: np.array(edges)[rng.integers(0, len(edges), n)]
+        for name, edges in (
+            ("count", EDGE_COUNTS), ("count_var", EDGE_VARIANCES), ("obs", EDGE_COUNTS),
+            ("obs_var", EDGE_VARIANCES), ("unknown", EDGE_SHARES), ("value", EDGE_VALUES),
+            ("se", EDGE_SES), ("low", EDGE_VALUES), ("high", EDGE_VALUES),
+        )
+    }  # fmt: skip
+    rule = rng.integers(0, len(EDGE_RULES), nodes or n)
+    survey = rng.random(nodes or n) < 0.5
+    rule, survey = np.resize(rule, n), np.resize(survey, n)
+    for k in range(0, n, 3):  # a third exactly on, or one ulp below, a bar of its rules
+        r = EDGE_RULES[rule[k]]
+        threshold = (r.min_count, r.unreliable_below)[k % 2]
+        sigma = math.sqrt(pick["count_var"][k]) if math.isfinite(pick["count_var"][k]) else 1.0
+        pick["count_var"][k] = sigma * sigma
+        bar = max(threshold, threshold / 2 + NormalDist().inv_cdf(r.certainty) * sigma + 0.5)
+        pick["count"][k] = bar if k % 6 < 3 else math.nextafter(bar, -math.inf)
+        pick["obs"][k], pick["obs_var"][k] = pick["count"][k], pick["count_var"][k]
+    pick["rule"] = rule
+    pick["survey"] = survey
+    pick["defined"] = rng.random(n) < 0.8
+    return pick
+
+
+def test_rules_on_arrays_equal_the_scalar_rules_on_every_edge() -> None:
+    e = _edge_values(np.random.default_rng(7), 30_000)
+    rules = [EDGE_RULES[r] for r in e["rule"]]
+    columns = RuleColumns.of(rules)
+    sigma, obs_sigma = np.sqrt(e["count_var"]), np.sqrt(e["obs_var"])
+    x = {name: v.tolist() for name, v in e.items()}
+    s, s_obs = sigma.tolist(), obs_sigma.tolist()
+    for with_observations in (True, False):
+        observations = (e["obs"], obs_sigma, e["survey"]) if with_observations else None
+        codes, withheld = columns.judge((e["count"], sigma), observations, e["unknown"])
+        cell_flags = columns.estimate_flag(codes, e["value"], e["se"])
+        expected, expected_flags = [], []
+        for k, r in enumerate(rules):
+            observed = Noisy(x["obs"][k], s_obs[k]) if with_observations else None
+            judged = r.judge(
+                Noisy(x["count"][k], s[k]),
+                observed if x["survey"][k] else None,
+                None if math.isnan(x["unknown"][k]) else x["unknown"][k],
+            )
+            expected.append((judged.flag, judged.suppressed))
+            expected_flags.append(r.estimate_flag(judged.flag, x["value"][k], x["se"][k]))
+        got = [(FLAG_CODES[c], bool(w)) for c, w in zip(codes.tolist(), withheld, strict=True)]
+        assert got == expected
+        assert [FLAG_CODES[c] for c in cell_flags.tolist()] == expected_flags
+        # every outcome occurs: the edges reach each branch of the rules
+        assert {f for f, _ in expected} == {"", "u", "c"} and {w for _, w in expected} == {
+            True, False
+        }  # fmt: skip
+        assert len({(f, w) for f, w in expected}) == 4  # c withheld, u withheld, u, none
+
+
+def test_rates_settled_together_equal_each_settled_alone_on_every_edge() -> None:
+    nodes, keys = 500, 40  # as `_batch` stacks them: (groups and cells, nodes)
+    e = _edge_values(np.random.default_rng(11), nodes * keys, nodes)
+    rules = [EDGE_RULES[r] for r in e["rule"]]
+    x = {name: v.tolist() for name, v in e.items()}
+    a = {name: v.reshape(keys, nodes) for name, v in e.items()}
+    for with_observations in (True, False):
+        bases = TableBases(
+            (a["count"], a["count_var"]),
+            (a["obs"], a["obs_var"]) if with_observations else None,
+            a["unknown"],
+        )
+        codes, withheld = across.settle_columns(
+            RuleColumns.of(rules[:nodes]), a["value"], a["se"], bases, e["survey"][:nodes],
+            (a["low"], a["high"]), a["defined"],
+        )  # fmt: skip
+        expected = []
+        for k, r in enumerate(rules):
+            observed = Noisy(x["obs"][k], math.sqrt(x["obs_var"][k]))
+            base = Base(
+                Noisy(x["count"][k], math.sqrt(x["count_var"][k])),
+                observed if with_observations and x["survey"][k] else None,
+                None if math.isnan(x["unknown"][k]) else x["unknown"][k],
+            )
+            estimate = Estimate(x["value"][k], x["se"][k])
+            interval = (x["low"][k], x["high"][k])
+            flag, status, _ = across.settle(
+                r, estimate, base, interval, defined=x["defined"][k], noisy=False,
+                rate=True,
+            )  # fmt: skip
+            expected.append((flag, status == Status.SUPPRESSED))
+        flags = [FLAG_CODES[c] for c in codes.ravel().tolist()]
+        assert list(zip(flags, withheld.ravel().tolist(), strict=True)) == expected
+        assert len(set(expected)) == 4
+
+
+def test_selections_summed_together_equal_each_summed_alone_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((300, 150)) * 1e3
+    values[5, :40] = math.nan
+    values[7, 3] = math.inf
+    # sizes below, at and over numpy's 8-wide unrolled and 128-wide pairwise blocks
+    sizes = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 30, 50, 129, 150]
+    selections = [np.sort(rng.choice(150, m, replace=False)) for m in sizes for _ in range(4)]
+    rng.shuffle(selections)  # sizes interleaved: each selection's sums come back in place
+    together = selections_sums(values, selections)
+    for at, sums in zip(selections, together, strict=True):
+        mask = np.zeros(150, dtype=bool)
+        mask[at] = True
+        alone = selected_sums(values, mask)
+        assert sums.tobytes() == alone.tobytes()
+        assert np.array_equal(alone, [row[mask].sum() for row in values], equal_nan=True)
+
+
+def test_the_largest_design_effect_is_the_same_from_one_mask_or_a_mask_per_row() -> None:
+    rng = np.random.default_rng(5)
+    edges = np.array([0.0, -0.0, 1.0, 1.4, 2.5, -1.0, math.nan, math.inf, 1e-300])
+    deff = edges[rng.integers(0, len(edges), (400, 30))]
+    for den in (rng.random(30) < 0.3, np.zeros(30, dtype=bool), np.ones(30, dtype=bool)):
+        gathered = estimators._largest_deff(deff, den)  # one mask: its cells gathered
+        masked = estimators._largest_deff(deff, np.broadcast_to(den, deff.shape).copy())
+        assert np.array_equal(gathered, masked, equal_nan=True)
+        assert np.array_equal(gathered > 0, masked > 0)
+        expected = [max([0.0, *row[den]]) if not np.isnan(row[den]).any() else math.nan
+                    for row in deff]  # fmt: skip
+        assert np.array_equal(gathered, expected, equal_nan=True)
+
+
+def test_a_gradient_with_a_non_finite_entry_has_a_non_finite_variance() -> None:
+    # why `_batch` reads a rate as defined from its rate and standard error alone
+    rng = np.random.default_rng(9)
+    edges = np.array([0.0, -0.0, 1e-300, 2.0, -3.0, 1e200, math.inf, -math.inf, math.nan])
+    variance = edges[rng.integers(0, len(edges), (5000, 12))]
+    grad = rng.standard_normal((5000, 12)) * 1e3
+    grad[np.arange(5000), rng.integers(0, 12, 5000)] = edges[rng.integers(6, 9, 5000)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        var = estimators.gradient_variance(grad, variance)
+    assert not np.isfinite(var).any()
+
+
+def test_estimates_made_many_at_once_equal_estimates_made_one_by_one() -> None:
+    numbers = [0.25, math.nan, -0.0, math.inf, 1e-300]
+    columns = (numbers, numbers[::-1], numbers[1:] + numbers[:1], numbers)
+    one_by_one = [Estimate(*n) for n in zip(*columns, strict=True)]
+    made = Estimate.many(*columns)
+    assert repr(made) == repr(one_by_one)
+    assert [list(vars(e)) for e in made] == [list(vars(o)) for o in one_by_one]
+    assert made[0] == one_by_one[0] and hash(made[0]) == hash(one_by_one[0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made[0].value = 1.0  # type: ignore[misc]
+
+
+Found = dict[tuple[tuple[str, ...], bool], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def _stacked_one_key_at_a_time(margins: list[tuple[Margin, ...]], tiles: int) -> Found:
+    """`Stacked.of` as it was written first: each key's margins looked up table by table."""
+    keys = list(dict.fromkeys((m.codes, m.observations) for copy in margins for m in copy))
+    found: Found = {}
+    for key in keys:
+        tables = [margins[k] if k < len(margins) else () for k in range(tiles)]
+        per_table = [[m for m in t if (m.codes, m.observations) == key] for t in tables]
+        found[key] = []
+        for j in range(max(map(len, per_table))):
+            present = np.array([len(f) > j for f in per_table])
+            width = next(f[j].values.size for f in per_table if len(f) > j)
+            values, sigmas = np.zeros((tiles, width)), np.zeros(tiles)
+            for k, f in enumerate(per_table):
+                if len(f) > j:
+                    values[k], sigmas[k] = f[j].values, f[j].sigma
+            found[key].append((values, sigmas, present))
+    return found
+
+
+@pytest.mark.parametrize("tiles", [1, 4, 6, 9])
+def test_margins_stacked_in_one_pass_equal_margins_stacked_key_by_key(tiles: int) -> None:
+    rng = np.random.default_rng(tiles)
+
+    def margin(codes: tuple[str, ...], observations: bool) -> Margin:
+        return Margin(codes, observations, rng.standard_normal(4), float(rng.random()))
+
+    a, b, unk = ("EMP", "UNE"), ("EMP",), ("UNK",)
+    margins = [
+        (margin(a, False), margin(unk, False), margin(a, False)),  # a key twice
+        (),
+        (margin(a, True), margin(b, False)),
+        (margin(unk, False),),
+        (margin(b, False), margin(a, False)),
+        (margin(("INAC",), False),),  # past the tiles when there are fewer than 6
+    ]
+    stacked = Stacked.of(margins, tiles)
+    expected = _stacked_one_key_at_a_time(margins, tiles)
+    assert list(stacked.found) == list(expected)
+    for key, parts in expected.items():
+        assert len(stacked.found[key]) == len(parts)
+        for got, want in zip(stacked.found[key], parts, strict=True):
+            for x, y in zip(got, want, strict=True):
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+
+
+def test_a_gradient_variance_summed_in_scratch_equals_it_summed_in_new_arrays() -> None:
+    rng = np.random.default_rng(13)
+    edges = np.array([0.0, -0.0, 5e-324, 1e-160, 1.5, -2.5, 1e154, 1e200, math.inf, math.nan])
+    spread = rng.standard_normal((300, 40)) * 10.0 ** rng.integers(-5, 5, (300, 40))
+    grad = np.where(rng.random((300, 40)) < 0.2, edges[rng.integers(0, 10, (300, 40))], spread)
+    variance = np.abs(rng.standard_normal((300, 40)))
+    scratch = np.empty(grad.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fresh = estimators.gradient_variance(grad, variance)
+        in_scratch = estimators.gradient_variance(grad, variance, scratch)
+    assert fresh.tobytes() == in_scratch.tobytes()
