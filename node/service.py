@@ -35,7 +35,7 @@ from node.margins import MarginRelease, release_margins
 from node.national_line import LINE_QUERY, NationalLine, configured, obtain
 from node.policy import CoordinatorGrant
 from privacy.budget import from_micro, split_rho
-from privacy.disclosure import RULE_SETS, Noisy
+from privacy.disclosure import FLAG_CODES, RULE_SETS
 from privacy.gaussian import release
 from security.signing import key_id, load_private_key, sign
 
@@ -463,14 +463,15 @@ class NodeService:
         whole = margins[0].codes  # every known outcome: the population cell
         counts = next(m for m in margins if m.codes == whole and not m.observations)
         observations = next((m for m in margins if m.codes == whole and m.observations), None)
-        rules = self.config.disclosure
-        return [
-            rules.judge(
-                Noisy(c, counts.sigma),
-                None if observations is None else Noisy(observations.counts[i], observations.sigma),
-            ).flag
-            for i, c in enumerate(counts.counts)
-        ]
+        value = np.asarray(counts.counts, dtype=np.float64)
+        observed = None
+        if observations is not None:
+            seen = np.asarray(observations.counts, dtype=np.float64)
+            observed = (seen, np.full_like(seen, observations.sigma), np.ones(len(seen), bool))
+        codes, _ = self.config.disclosure.columns.judge(
+            (value, np.full_like(value, counts.sigma)), observed, np.full_like(value, np.nan)
+        )
+        return [FLAG_CODES[code] for code in codes.tolist()]
 
     def fingerprint(self, time_period: str | None = None) -> str:
         """The fingerprint a period's answers are keyed on (the latest period's by default)."""

@@ -73,6 +73,11 @@ def _quantile(certainty: float) -> float:
     return NormalDist().inv_cdf(certainty)
 
 
+def _one(value: float) -> FloatArray:
+    """One number as an array of one (what `RuleColumns` reads)."""
+    return np.array([value], dtype=np.float64)
+
+
 def _bar(threshold: _Number, z: _Number, sigma: _Number) -> _Number:
     """What a noisy count must reach besides ``threshold``: ``T / 2 + z sigma + 1/2``.
 
@@ -115,42 +120,42 @@ class DisclosureRules:
     certainty: float = 0.99
     name: str = ""
 
+    @functools.cached_property
+    def columns(self) -> RuleColumns:
+        """These rules as `RuleColumns` of one value, which broadcast over any number of them.
+
+        The rules are written once, on arrays: the methods below are them on one value.
+        """
+        return RuleColumns.of([self])
+
     def passes(self, count: Noisy, threshold: float) -> bool:
         """Whether a noisy count clears a threshold by the safety margin."""
-        if threshold <= 0:
-            return True
-        z = _quantile(self.certainty)
-        return count.value >= max(threshold, _bar(threshold, z, count.sigma))
+        value, sigma = _one(count.value), _one(count.sigma)
+        return bool(self.columns.passes(value, sigma, _one(threshold))[0])
 
     def judge(
         self, count: Noisy, observations: Noisy | None = None, unknown_share: float | None = None
     ) -> Judgement:
-        """The flag of a value from its denominator's noisy margins.
+        """The flag of a value from its denominator's noisy margins (`RuleColumns.judge`).
 
         Args:
             count: The denominator's noisy (weighted, for surveys) count.
             observations: Its noisy number of observations (surveys; None for registers).
             unknown_share: The share of the population cell whose outcome is unknown.
         """
-        base = count if self.weighted or observations is None else observations
-        if not self.passes(base, self.min_count):
-            return Judgement(CONFIDENTIAL, suppressed=True)
-        unknown = unknown_share if unknown_share is not None else 0.0
-        if unknown > self.unknown_suppress:
-            return Judgement(UNRELIABLE, suppressed=True)
-        if not self.passes(base, self.unreliable_below) or unknown > self.unknown_flag:
-            return Judgement(UNRELIABLE)
-        return Judgement()
+        observed = None
+        if observations is not None:
+            observed = (_one(observations.value), _one(observations.sigma), np.ones(1, bool))
+        unknown = _one(math.nan if unknown_share is None else unknown_share)
+        codes, withheld = self.columns.judge(
+            (_one(count.value), _one(count.sigma)), observed, unknown
+        )
+        return Judgement(FLAG_CODES[int(codes[0])], suppressed=bool(withheld[0]))
 
     def estimate_flag(self, cell_flag: str, value: float, se: float) -> str:
         """Flag of an estimate: its cell's flag, or ``u`` when its CV is too high."""
-        if cell_flag:
-            return cell_flag
-        if not math.isfinite(value) or not math.isfinite(se):
-            return UNRELIABLE
-        if value == 0.0:
-            return UNRELIABLE if se > 0 else ""
-        return UNRELIABLE if se / abs(value) > self.max_cv else ""
+        cell = np.array([FLAG_CODES.index(cell_flag)], dtype=np.int8)
+        return FLAG_CODES[int(self.columns.estimate_flag(cell, _one(value), _one(se))[0])]
 
     @staticmethod
     def strictest(rules: list[DisclosureRules]) -> DisclosureRules:
@@ -173,9 +178,10 @@ class DisclosureRules:
 class RuleColumns:
     """Many values' rules side by side, each `DisclosureRules` field an array over them.
 
-    `judge` and `estimate_flag` are the scalar methods' rules, element by element (the
-    unit tests hold the two equal on every edge): a 300-city query judges each node's
-    row of a group and cell in one pass. Flags are codes, positions in `FLAG_CODES`.
+    The one place the rules are written: `DisclosureRules`' methods are these on one
+    value, a node judges a table's cells in one pass and a 300-city query each node's
+    row of a group and cell. Arrays of one value broadcast against any number of values.
+    Flags are codes, positions in `FLAG_CODES`.
     """
 
     min_count: FloatArray

@@ -455,7 +455,8 @@ def _edge_values(
     return pick
 
 
-def test_rules_on_arrays_equal_the_scalar_rules_on_every_edge() -> None:
+def test_rules_judged_together_equal_each_judged_alone_on_every_edge() -> None:
+    """Many values' rules side by side give what each value's own rules give alone."""
     e = _edge_values(np.random.default_rng(7), 30_000)
     rules = [EDGE_RULES[r] for r in e["rule"]]
     columns = RuleColumns.of(rules)
