@@ -17,6 +17,7 @@ has one too (``total``), after which the nodes still out become DEADLINE_EXCEEDE
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -405,30 +406,36 @@ class Session:
     async def _describe(
         self, node: NodeAddress, timeout: float, signer: QuerySigner | None
     ) -> pb.NodeDescription | NodeFailure:
+        return (await self._described(node, timeout, signer))[0]
+
+    async def _described(
+        self, node: NodeAddress, timeout: float, signer: QuerySigner | None
+    ) -> tuple[pb.NodeDescription | NodeFailure, pb.SignedDescription | None]:
+        """The node's description (or why there is none) and, when signed, its signed form."""
         revoked = await self._revoked(node, timeout)
         if revoked is not None:
-            return revoked
+            return revoked, None
         metadata = [signer.identity_for(node.id)] if signer is not None else None
         stub = self._stub(node)
         try:
             signed = await stub.DescribeSigned(
                 pb.DescribeRequest(), timeout=timeout, metadata=metadata
             )
-            return checked_description(node, signed)
+            return checked_description(node, signed), signed
         except FedstatsError as exc:
-            return NodeFailure.of(exc.reason, exc.message, exc.hint)
+            return NodeFailure.of(exc.reason, exc.message, exc.hint), None
         except grpc.RpcError as error:
             if not isinstance(error, grpc.aio.AioRpcError) or (
                 error.code() != grpc.StatusCode.UNIMPLEMENTED
             ):
-                return failure_of(error, node, self.dialer.tls is not None)
+                return failure_of(error, node, self.dialer.tls is not None), None
         try:  # a node of an earlier release: its unsigned description
             description: pb.NodeDescription = await stub.Describe(
                 pb.DescribeRequest(), timeout=timeout, metadata=metadata
             )
-            return description
+            return description, None
         except grpc.RpcError as error:
-            return failure_of(error, node, self.dialer.tls is not None)
+            return failure_of(error, node, self.dialer.tls is not None), None
 
     def ask(
         self, node: NodeAddress, request: pb.SignedQuery, timeout: float, retries: int = 2
@@ -461,7 +468,7 @@ class Session:
         signer: QuerySigner,
         timeout: float,
         progress: ProgressFn | None = None,
-        kept: Mapping[str, pb.NodeDescription] | None = None,
+        kept: Mapping[str, pb.SignedDescription] | None = None,
     ) -> Described:
         """Describe each node and ask it its own query as soon as its description is in.
 
@@ -472,12 +479,14 @@ class Session:
         time left of it as its deadline (at most ``timeout``), and a node still out when
         it passes did not answer the call it was in.
 
-        A node with a description in ``kept`` (`coordinator.described`, signed by the node
-        for an earlier query) is asked at once, its query planned from that description
-        and naming its digest: one call instead of two. A node that no longer serves that
-        description refuses before charging anything (``DESCRIPTION_CHANGED``) and is
-        then described and asked as any other; so is a node the kept description would
-        not be asked (what it lacks is read from what it says now, never from memory).
+        A node with a signed description in ``kept`` (`coordinator.described`, from an
+        earlier query) is asked at once, its query planned from that description (checked
+        again against the node's key) and naming its digest: one call instead of two. A
+        node that no longer serves that description refuses before charging anything
+        (``DESCRIPTION_CHANGED``) and is then described and asked as any other; so is a
+        node the kept description would not be asked (what it lacks is read from what it
+        says now, never from memory). A node whose answer does not echo the digest (a
+        release that does not check it) is answered, and described on the next query.
 
         Returns:
             Every node's description (or why there is none) and, for every node asked,
@@ -485,7 +494,8 @@ class Session:
         """
         descriptions: dict[str, pb.NodeDescription | NodeFailure] = {}
         requests: dict[str, pb.SignedQuery] = {}
-        fresh: dict[str, pb.NodeDescription | None] = {}
+        fresh: dict[str, pb.SignedDescription | None] = {}
+        known: dict[str, str] = {}  # the digest of each kept description used
         ends = None if self.total is None else time.monotonic() + self.total
 
         def told(node_id: str, state: str) -> None:
@@ -497,30 +507,39 @@ class Session:
             left = timeout if ends is None else min(timeout, ends - time.monotonic())
             return await self._ask(node, requests[node.id], left)
 
-        async def from_kept(node: NodeAddress, description: pb.NodeDescription) -> NodeReply | None:
+        async def from_kept(node: NodeAddress, signed: pb.SignedDescription) -> NodeReply | None:
             """The reply to the query planned from a kept description (None: describe it)."""
             if await self._revoked(node, timeout) is not None:
                 return None  # described below, where the revocation is checked and said
+            try:
+                description = checked_description(node, signed)
+            except FedstatsError:  # altered, or kept under another key: forget it
+                fresh[node.id] = None
+                return None
+            description.ClearField("budget")  # as it was then: each answer has it now
+            digest = known[node.id] = description.description_sha256
             descriptions[node.id] = description
-            query = plan(node.id, description)
+            query = plan(node.id, description) if digest else None
             if query is not None:
-                reply = await ask(node, query, description.description_sha256)
+                reply = await ask(node, query, digest)
                 if reply.failure is None or reply.failure.reason not in _DESCRIBE_AGAIN:
+                    if reply.result is not None and reply.result.described_sha256 != digest:
+                        fresh[node.id] = None  # its release does not check: describe next
                     return reply
-                fresh[node.id] = None  # forgotten, unless it describes itself below
+                fresh[node.id] = None  # it serves another now: kept again if it says which
             del descriptions[node.id]  # from now on, late is late in Describe
             requests.pop(node.id, None)
             return None
 
         async def described(node: NodeAddress) -> NodeReply | None:
             """The reply to the query planned from what the node says now (None: not asked)."""
-            description = await self._describe(node, timeout, signer)
+            description, signed = await self._described(node, timeout, signer)
             descriptions[node.id] = description
             digest = ""
             if isinstance(description, pb.NodeDescription):
                 digest = description.description_sha256
-                if digest:  # signed, by a node that checks it: worth keeping
-                    fresh[node.id] = description
+                if digest and signed is not None and known.get(node.id) != digest:
+                    fresh[node.id] = signed  # checked, by a node that checks it, and new
             query = plan(node.id, description)
             return None if query is None else await ask(node, query, digest)
 
@@ -559,12 +578,13 @@ class Described:
         descriptions: Each node's description (or why there is none).
         replies: Each asked node's reply.
         fresh: The signed descriptions heard now, to keep for the next query; None for a
-            kept description the node no longer serves (to forget).
+            kept description not to use again (the node no longer serves it, it does not
+            check, or it no longer verifies).
     """
 
     descriptions: dict[str, pb.NodeDescription | NodeFailure]
     replies: dict[str, NodeReply]
-    fresh: dict[str, pb.NodeDescription | None]
+    fresh: dict[str, pb.SignedDescription | None]
 
 
 _T = TypeVar("_T")
@@ -579,20 +599,27 @@ async def _within(
 ) -> dict[str, _T]:
     """Each call's result by node; those not done within ``total`` seconds are cancelled.
 
-    The calls start one after another, each let run to its first wait (its request on
-    the wire) before the next starts: started all at once, every node's planning and
+    The calls start one after another, each let run to its first wait (its call handed
+    to gRPC) before the next starts: started all at once, every node's planning and
     signing would come before the first request left, and the nodes would sit idle
     meanwhile (about 85 ms at 300 nodes).
     """
     ends = None if total is None else time.monotonic() + total
     tasks: dict[str, asyncio.Future[_T]] = {}
-    for node_id, call in calls.items():
-        tasks[node_id] = asyncio.ensure_future(call)
-        await asyncio.sleep(0)
-    if tasks:
-        await asyncio.wait(
-            tasks.values(), timeout=None if ends is None else ends - time.monotonic()
-        )
+    try:
+        for node_id, call in calls.items():
+            tasks[node_id] = asyncio.ensure_future(call)
+            await asyncio.sleep(0)
+        if tasks:
+            left = None if ends is None else ends - time.monotonic()
+            await asyncio.wait(tasks.values(), timeout=left)
+    except BaseException:  # interrupted: nothing left running, nothing left unstarted
+        for task in tasks.values():
+            task.cancel()
+        for node_id, call in calls.items():
+            if node_id not in tasks and inspect.iscoroutine(call):
+                call.close()
+        raise
     results: dict[str, _T] = {}
     for node_id, task in tasks.items():
         if task.done():

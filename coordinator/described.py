@@ -2,23 +2,23 @@
 
 A node's description (its variables, codes, periods, rules: everything a query is planned
 from) changes only when the node restarts with another config, other data or another
-result key. The coordinator keeps the last description each node signed, in
+result key. The coordinator keeps the last description each node signed, as signed, in
 ``<state_dir>/descriptions.json``, and plans the next query from it, naming its digest
 (``NodeDescription.description_sha256``) in the signed request: a node that no longer
 serves that description refuses before anything is computed or charged
 (``DESCRIPTION_CHANGED``), and is described again (`coordinator.client.Session`).
 
-Only descriptions whose signature verified against the node's configured key are kept,
-with that key's id; a description kept under another key than the one configured now is
-not used. The budget is not kept: it is read from each answer. The file is a cache: when
-it is missing or unreadable every node is described, as on the first query, and deleting
-it is always safe.
+Only descriptions signed by the node and checked against its configured key are kept,
+with that key's id, and a kept one is checked again when it is used
+(`coordinator.identity.checked_description`): an entry kept under another key than the
+one configured now, or altered since, is not used. Its budget is not read: the budget
+comes with each answer. The file is a cache: when it is missing or unreadable every node
+is described, as on the first query, and deleting it is always safe.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 from collections.abc import Mapping
@@ -35,47 +35,45 @@ __all__ = ["DESCRIPTIONS_FILE", "keep", "kept"]
 log = logging.getLogger("fedstats.coordinator")
 
 DESCRIPTIONS_FILE = "descriptions.json"
-_FORMAT = 1
+_FORMAT = 2
 
 
-def kept(config: CoordinatorConfig) -> dict[str, pb.NodeDescription]:
-    """The kept description of each configured node that has one under its configured key."""
+def kept(config: CoordinatorConfig) -> dict[str, pb.SignedDescription]:
+    """The kept signed description of each configured node kept under its configured key.
+
+    Read, not checked: each is checked when its node is asked (`Session.describe_then_ask`).
+    """
     entries = _read(config.state_dir / DESCRIPTIONS_FILE)
-    out: dict[str, pb.NodeDescription] = {}
+    out: dict[str, pb.SignedDescription] = {}
     for node in config.nodes:
         entry = entries.get(node.id)
         if not isinstance(entry, dict) or node.key_id is None or entry.get("key_id") != node.key_id:
             continue
         try:
-            description = pb.NodeDescription.FromString(base64.b64decode(entry["description"]))
-        except (KeyError, TypeError, binascii.Error, DecodeError):
+            out[node.id] = pb.SignedDescription.FromString(base64.b64decode(entry["signed"]))
+        except (KeyError, TypeError, ValueError, DecodeError):  # binascii.Error is a ValueError
             continue
-        if description.node_id == node.id and description.description_sha256:
-            out[node.id] = description
     return out
 
 
-def keep(config: CoordinatorConfig, fresh: Mapping[str, pb.NodeDescription | None]) -> None:
-    """Keep the descriptions heard now (without their budget); forget those mapped to None.
+def keep(config: CoordinatorConfig, fresh: Mapping[str, pb.SignedDescription | None]) -> None:
+    """Keep the signed descriptions heard now; forget those mapped to None.
 
     The entries of other nodes (another config sharing the state directory) are left as
-    they were. Nothing is written when nothing changed.
+    they were. Nothing is written when no node was described.
     """
     if not fresh:
         return
     path = config.state_dir / DESCRIPTIONS_FILE
     entries = _read(path)
     keys = {node.id: node.key_id for node in config.nodes}
-    for node_id, description in fresh.items():
-        if description is None or keys.get(node_id) is None:
+    for node_id, signed in fresh.items():
+        if signed is None or keys.get(node_id) is None:
             entries.pop(node_id, None)
             continue
-        static = pb.NodeDescription()
-        static.CopyFrom(description)
-        static.ClearField("budget")
         entries[node_id] = {
             "key_id": keys[node_id],
-            "description": base64.b64encode(static.SerializeToString()).decode("ascii"),
+            "signed": base64.b64encode(signed.SerializeToString()).decode("ascii"),
         }
     text = json.dumps({"format": _FORMAT, "nodes": entries}, sort_keys=True)
     write_durably(path, text.encode("utf-8"))

@@ -130,9 +130,11 @@ def run_query(
     signer, dialer = prepare(config)
     query_id = query_id or new_query_id(config.id)
     each: dict[str, NodePlans] = {}
+    planned_from: dict[str, pb.NodeDescription | NodeFailure] = {}
 
     def plan(node_id: str, description: pb.NodeDescription | NodeFailure) -> Query | None:
         """The node's query, from its own description only (see `plan_nodes`)."""
+        planned_from[node_id] = description
         try:
             each[node_id] = plan_nodes(kind, {node_id: description})
         except Exception:  # a fault planning one node: the others' answers are kept
@@ -148,13 +150,17 @@ def run_query(
         heard = session.describe_then_ask(
             config.nodes, query_id, plan, signer, config.timeout_seconds, progress, kept(config)
         )
-    keep(config, heard.fresh)
-    for node in config.nodes:  # those that did not describe within the deadline
-        if node.id not in each:
+    for node in config.nodes:  # late in Describe (a kept description's plan is not theirs)
+        if planned_from.get(node.id) is not heard.descriptions[node.id]:
             each[node.id] = plan_nodes(kind, {node.id: heard.descriptions[node.id]})
     planned = _merged([each[n.id] for n in config.nodes])
     with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
-        return _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)
+        outcome = _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)
+    try:  # a cache: the answers and the query log never wait on it
+        keep(config, heard.fresh)
+    except OSError as exc:
+        log.warning("could not keep the nodes' descriptions (%s); the next query describes", exc)
+    return outcome
 
 
 def _merged(parts: list[NodePlans]) -> NodePlans:

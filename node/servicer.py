@@ -339,7 +339,9 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 grant=admitted.grant,
                 request_sha256=admitted.request_sha256,
             )
-            result = self._result(answer).SerializeToString()
+            built = self._result(answer)
+            built.described_sha256 = admitted.described_sha256
+            result = built.SerializeToString()
             signed = pb.SignedResult(
                 result=result, signature=self.service.sign(result), key_id=self.service.key_id
             )
