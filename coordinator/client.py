@@ -380,13 +380,6 @@ class Session:
             stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(self._channels[node.id])
         return stub
 
-    async def _hang_up(self, node_id: str) -> None:
-        """Close a node's channel now that its conversation is over (while others go on)."""
-        self._stubs.pop(node_id, None)
-        channel = self._channels.pop(node_id, None)
-        if channel is not None:
-            await channel.close(None)
-
     def _run(self, calls: Mapping[str, Awaitable[_T]], late: Callable[[str], _T]) -> dict[str, _T]:
         """Run the calls together, within the session's total deadline.
 
@@ -557,7 +550,6 @@ class Session:
             if reply is None:
                 reply = await described(node)
             told(node.id, "failed" if reply is None or reply.result is None else "answered")
-            await self._hang_up(node.id)
             return reply
 
         def late(node_id: str) -> NodeReply | None:
