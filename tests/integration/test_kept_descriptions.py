@@ -107,22 +107,43 @@ def test_a_second_query_asks_each_node_in_one_call(tmp_path: Path, cities: Synth
         node.stop()
 
 
+def asked_once(
+    tmp_path: Path, cities: SyntheticCities
+) -> tuple[RunningNode, Calls, CoordinatorConfig]:
+    """Vienna served (its calls counted) and asked once: its description is kept."""
+    config = tmp_path / "vienna.toml"
+    config.write_text(cities.node_toml("vienna"))
+    node, calls = counted_node(config)
+    coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
+    try:
+        assert run_query(coordinator, QUERY).failures == {}
+    except BaseException:
+        node.stop()
+        raise
+    return node, calls, coordinator
+
+
+def restarted_with_another_config(
+    tmp_path: Path, cities: SyntheticCities
+) -> tuple[RunningNode, Calls, CoordinatorConfig, str]:
+    """Vienna asked once (its description kept), then restarted serving less.
+
+    Returns the restarted node, its calls, the coordinator and the kept digest.
+    """
+    node, _, coordinator = asked_once(tmp_path, cities)
+    node.stop()
+    before = kept_description(coordinator).description_sha256
+    config = tmp_path / "vienna.toml"
+    config.write_text(cities.node_toml("vienna", without=("yearesid",)))  # serves less now
+    node, calls = counted_node(config)
+    return node, calls, coordinator_for(tmp_path, [("vienna", node.address)]), before
+
+
 def test_a_node_restarted_with_another_config_is_described_again(
     tmp_path: Path, cities: SyntheticCities
 ) -> None:
-    config = tmp_path / "vienna.toml"
-    config.write_text(cities.node_toml("vienna"))
-    node, _ = counted_node(config)
+    node, counter, coordinator, before = restarted_with_another_config(tmp_path, cities)
     try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
-        assert run_query(coordinator, QUERY).failures == {}
-        before = kept_description(coordinator).description_sha256
-    finally:
-        node.stop()
-    config.write_text(cities.node_toml("vienna", without=("yearesid",)))  # serves less now
-    node, counter = counted_node(config)
-    try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
         outcome = run_query(coordinator, replace(QUERY, rho=0.2))
         assert outcome.failures == {} and set(outcome.answers) == {"vienna"}
         # refused before anything was charged, then described and asked again
@@ -141,19 +162,9 @@ def test_a_node_restarted_with_another_config_is_described_again(
 def test_a_changed_node_late_to_describe_again_fails_as_late(
     tmp_path: Path, cities: SyntheticCities
 ) -> None:
-    config = tmp_path / "vienna.toml"
-    config.write_text(cities.node_toml("vienna"))
-    node, _ = counted_node(config)
-    try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
-        assert run_query(coordinator, QUERY).failures == {}
-    finally:
-        node.stop()
-    config.write_text(cities.node_toml("vienna", without=("yearesid",)))
-    node, calls = counted_node(config)
+    node, calls, coordinator, _ = restarted_with_another_config(tmp_path, cities)
     calls.stall = 4.0  # its Describe outlives the query's whole deadline
     try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
         outcome = run_query(
             replace(coordinator, query_timeout_seconds=2.0), replace(QUERY, rho=0.2)
         )
@@ -170,12 +181,8 @@ def test_a_changed_node_late_to_describe_again_fails_as_late(
 def test_a_node_that_does_not_echo_the_digest_is_described_next_time(
     tmp_path: Path, cities: SyntheticCities
 ) -> None:
-    config = tmp_path / "vienna.toml"
-    config.write_text(cities.node_toml("vienna"))
-    node, calls = counted_node(config)
+    node, calls, coordinator = asked_once(tmp_path, cities)
     try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
-        assert run_query(coordinator, QUERY).failures == {}
         calls.change = lambda result: result.ClearField("described_sha256")  # an older release
         outcome = run_query(coordinator, replace(QUERY, rho=0.2))
         assert outcome.failures == {} and calls.calls[2:] == ["RunQuery"]  # answered
@@ -191,12 +198,8 @@ def test_a_node_that_does_not_echo_the_digest_is_described_next_time(
 def test_a_kept_description_altered_or_under_another_key_or_unreadable_is_not_used(
     tmp_path: Path, cities: SyntheticCities
 ) -> None:
-    config = tmp_path / "vienna.toml"
-    config.write_text(cities.node_toml("vienna"))
-    node, counter = counted_node(config)
+    node, counter, coordinator = asked_once(tmp_path, cities)
     try:
-        coordinator = coordinator_for(tmp_path, [("vienna", node.address)])
-        assert run_query(coordinator, QUERY).failures == {}
         path = coordinator.state_dir / DESCRIPTIONS_FILE
         stored = json.loads(path.read_text())
         entry = stored["nodes"]["vienna"]
