@@ -1,9 +1,9 @@
 """The discrete Gaussian mechanism on integer count vectors, through OpenDP.
 
-The scale is set in closed form, ``sigma = Delta / sqrt(2 rho)``, and then confirmed
-against OpenDP's own privacy map: if OpenDP's (conservatively rounded) map says the
-measurement would spend more than ``rho``, the scale is nudged up until it does not.
-Every draw comes from OpenDP's sampler.
+The scale is set in closed form, ``sigma = Delta / sqrt(2 rho)``, rounded up to the scale
+grid (`on_grid`), and then confirmed against OpenDP's own privacy map: if OpenDP's
+(conservatively rounded) map says the measurement would spend more than ``rho``, the
+scale is moved up the grid until it does not. Every draw comes from OpenDP's sampler.
 """
 
 from __future__ import annotations
@@ -36,6 +36,20 @@ enable_features("contrib")
 
 _MAX_NUDGES = 64
 
+SCALE_BITS = 24
+"""Significant bits of a released scale (`on_grid`).
+
+OpenDP's exact sampler works with the scale as an exact fraction; a float's 53-bit
+mantissa makes it a fraction of large integers. Rounded to 16-28 bits the sampler is
+faster by the same amount, at 32 bits not (a 24-bit numerator's square fits a machine
+word, the likely reason). `bench/noise_bench.py` measured, at the scales of a
+120-cell table: 5-10% less CPU per drawn value (11.5-12.9 against 10.8-11.6 us), and a new
+(sensitivity, rho) pair calibrated in 0.17 ms instead of 0.29 (the closed form on the grid
+is at once within OpenDP's map; float steps up from it usually took two tries). The scale
+grows by less than 2^-23 (1.2e-7) of itself, and the budget spent is OpenDP's map at that
+scale: a release is never less private than asked.
+"""
+
 
 @dataclass(frozen=True)
 class GaussianRelease:
@@ -66,8 +80,14 @@ def make_measurement(sigma: float) -> Measurement:
     return make_gaussian(vector_domain(atom_domain(T=i64)), l2_distance(T=i64), scale=sigma)
 
 
+def on_grid(sigma: float) -> float:
+    """The smallest scale of at most `SCALE_BITS` significant bits that is >= ``sigma``."""
+    mantissa, exponent = math.frexp(sigma)  # sigma = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    return math.ldexp(math.ceil(math.ldexp(mantissa, SCALE_BITS)), exponent - SCALE_BITS)
+
+
 def sigma_for(sensitivity: int, rho: float) -> float:
-    """The closed-form scale, nudged up until OpenDP's privacy map is within rho."""
+    """The closed-form scale on the grid, moved up it until OpenDP's map is within rho."""
     return _calibrated(sensitivity, rho)[1]
 
 
@@ -79,13 +99,13 @@ def _calibrated(sensitivity: int, rho: float) -> tuple[Measurement, float, float
     rebuilding the measurement (and its map) on every table costs more than the noise.
     The measurement is immutable, so sharing it across calls and threads is safe.
     """
-    sigma = closed_form_sigma(sensitivity, rho)
+    sigma = on_grid(closed_form_sigma(sensitivity, rho))
     for _ in range(_MAX_NUDGES):
         meas = make_measurement(sigma)
         spent = float(meas.map(sensitivity))
         if spent <= rho:
             return meas, sigma, spent
-        sigma = math.nextafter(sigma, math.inf) * (1 + 1e-12)
+        sigma = on_grid(math.nextafter(sigma, math.inf))  # the next scale up the grid
     raise ArithmeticError(f"no scale fits rho={rho} at sensitivity {sensitivity}")
 
 

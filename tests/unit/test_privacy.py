@@ -10,22 +10,41 @@ import pytest
 from privacy.budget import epsilon_for, from_micro, split_rho, to_micro
 from privacy.estimators import Cells, difference, difference_interval, ratio
 from privacy.gaussian import (
+    SCALE_BITS,
     closed_form_sigma,
     make_measurement,
+    on_grid,
     release,
     release_each,
     sigma_for,
 )
+
+GRID = 2.0 ** (1 - SCALE_BITS)  # the grid's largest relative step
 
 
 @pytest.mark.parametrize("sensitivity", [1, 2, 7, 2001])
 @pytest.mark.parametrize("rho", [1e-4, 0.01, 0.25, 0.5, 1.0, 3.7, 1e6])
 def test_closed_form_scale_agrees_with_opendp_privacy_map(sensitivity: int, rho: float) -> None:
     sigma = sigma_for(sensitivity, rho)
-    assert sigma == pytest.approx(sensitivity / math.sqrt(2 * rho), rel=1e-9)
+    assert sigma >= sensitivity / math.sqrt(2 * rho)
+    assert sigma == pytest.approx(sensitivity / math.sqrt(2 * rho), rel=2 * GRID)
+    assert on_grid(sigma) == sigma
     spent = make_measurement(sigma).map(sensitivity)
     assert spent <= rho
-    assert spent == pytest.approx(rho, rel=1e-9)  # no budget wasted either
+    assert spent == pytest.approx(rho, rel=4 * GRID)  # no budget wasted beyond the grid
+
+
+@pytest.mark.parametrize(
+    "sigma", [34.92151478847891, 6.720648654552654, 1.0, 0.1, 3.0, 1e-300, 1e300, 2.0**-1000]
+)
+def test_the_scale_grid_rounds_up_to_its_nearest_point(sigma: float) -> None:
+    up = on_grid(sigma)
+    mantissa, exponent = math.frexp(up)
+    assert up >= sigma
+    assert up <= sigma * (1 + GRID)
+    assert math.ldexp(mantissa, SCALE_BITS).is_integer()  # at most SCALE_BITS significant bits
+    assert math.ldexp(math.ldexp(mantissa, SCALE_BITS) - 1, exponent - SCALE_BITS) < sigma
+    assert on_grid(up) == up
 
 
 def test_a_smaller_scale_would_overspend() -> None:
