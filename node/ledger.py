@@ -461,6 +461,20 @@ class Ledger:
             )
         return position
 
+    def answered(self, query_id: str, request_sha256: str) -> bool:
+        """Whether this exact signed request (its id and bytes' hash) was answered here.
+
+        Such a request is a retry: the ledger gives back the answer it stored
+        (`reserve`), whatever the node serves now.
+        """
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT 1 FROM releases WHERE dataset = ? AND query_id = ?"
+                " AND request_sha256 = ? AND state = 'committed'",
+                (self.dataset, query_id, request_sha256),
+            ).fetchone()
+        return row is not None
+
     def cancel(self, reservation: Reservation) -> None:
         """Drop a reservation whose computation failed before anything was released."""
         with self._transaction() as db:

@@ -477,6 +477,17 @@ class NodeService:
         """The fingerprint a period's answers are keyed on (the latest period's by default)."""
         return self.period(time_period).fingerprint
 
+    def answered(self, query_id: str, request_sha256: str, time_period: str | None) -> bool:
+        """Whether the period's ledger answered this exact signed request (a retry).
+
+        False for a period this node does not serve: `run_query` refuses it as always.
+        """
+        try:
+            served = self.period(time_period)
+        except QueryError:
+            return False
+        return served.ledger.answered(query_id, request_sha256)
+
     def record_refusal(
         self, query_id: str, coordinator: str, request_sha256: str, error: FedstatsError
     ) -> None:

@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError, Message
 
 from common.errors import ERROR_METADATA_KEY, AccessError, FedstatsError, QueryError, Reason
 from node.coverage import CoverageFacts, ceil_share, unmapped_shares_ceil
-from node.gatekeeper import Gatekeeper, RequestInfo
+from node.gatekeeper import Admitted, Gatekeeper, RequestInfo
 from node.ledger import BudgetState
 from node.secure_service import SecureRounds, refusal
 from node.service import Capabilities, NodeService, QueryAnswer
@@ -306,14 +306,22 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         described.description_sha256 = description_digest(described, svc.key_id)
         return described
 
-    def _check_described(self, described_sha256: str) -> None:
+    def _check_described(self, admitted: Admitted) -> None:
         """Refuse a query planned from a description this node no longer serves.
 
         A coordinator may plan from a description it kept from an earlier query and name
         its digest in the request; if the node's config, data or result key changed since
-        (a restart), the plan may not fit it, so nothing is computed or charged.
+        (a restart), the plan may not fit it, so nothing is computed or charged. A retry
+        of a request the ledger already answered (the same signed bytes, its answer lost
+        on the way before the restart) is not refused: the ledger gives back that answer,
+        charged once, as it does for any retry.
         """
-        if described_sha256 and described_sha256 != self._static_description.description_sha256:
+        digest = admitted.described_sha256
+        if digest and digest != self._static_description.description_sha256:
+            if self.service.answered(
+                admitted.query_id, admitted.request_sha256, admitted.query.time_period
+            ):
+                return
             raise QueryError(
                 "the query was planned from a description this node no longer serves (its "
                 "config, data or result key changed since); nothing was charged",
@@ -332,7 +340,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         try:
             peer = coordinator_of(context, self.tls)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
-            self._check_described(admitted.described_sha256)
+            self._check_described(admitted)
             answer = self.service.run_query(
                 admitted.query_id,
                 admitted.query,

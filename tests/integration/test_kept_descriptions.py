@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +29,7 @@ from node.service import NodeService
 from protos import node_pb2 as pb
 from tests.support.cities import SyntheticCities
 from tests.support.nodes import RunningNode, coordinator_for, publish_and_verify
+from tests.support.pki import sign_request
 
 QUERY = Query(("employment_rate",), "citizen", (), "NAT", 0.1)
 
@@ -155,6 +157,47 @@ def test_a_node_restarted_with_another_config_is_described_again(
         after = kept_description(coordinator)
         assert after.description_sha256 != before
         assert "yearesid" not in {v.name for v in after.variables}
+    finally:
+        node.stop()
+
+
+def test_a_retry_after_a_restart_is_answered_from_the_ledger(
+    tmp_path: Path, cities: SyntheticCities
+) -> None:
+    """The same signed request again after the node restarted with another description
+    (its answer lost on the way): given back from the ledger, charged once, not refused.
+    A new request planned from the old description is still refused."""
+    node, _, coordinator = asked_once(tmp_path, cities)
+    digest = kept_description(coordinator).description_sha256
+    asked = pb.QueryRequest(
+        query_id="retried", spec=replace(QUERY, rho=0.2).to_wire(), described_sha256=digest
+    )
+    signed = sign_request(asked, "vienna")
+    try:
+        first = node.ask(signed)
+    finally:
+        node.stop()
+    config = tmp_path / "vienna.toml"
+    text = config.read_text()
+    renamed = re.sub(r'(?m)^name = ".*"$', 'name = "Wien"', text, count=1)
+    assert renamed != text
+    config.write_text(renamed)  # described otherwise, its data and mappings the same
+    node, _ = counted_node(config)
+    try:
+        assert node.service.config.name == "Wien"
+        again = node.ask(signed)  # the retry: the same bytes
+        assert again.tables == first.tables and again.cached
+        assert again.described_sha256 == digest
+        assert node.service.budget().spent == pytest.approx(0.3)  # 0.1 + 0.2, once each
+        events = [e.event for e in read_entries(node.service.config.state_dir / "ledger.sqlite")]
+        assert events[-1] == "replay"
+        fresh = pb.QueryRequest(
+            query_id="new", spec=replace(QUERY, rho=0.2).to_wire(), described_sha256=digest
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            node.ask(sign_request(fresh, "vienna"))
+        assert "no longer serves" in str(refused.value.details())
+        assert node.service.budget().spent == pytest.approx(0.3)
     finally:
         node.stop()
 
