@@ -329,6 +329,20 @@ def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int, ho
           f"on {os.cpu_count()} cores (shared machine)")  # fmt: skip
 
 
+def machine_speed() -> float:
+    """OpenDP's sampler in this process, us per value: how fast the machine is just now.
+
+    The shared machine's speed drifts by a tenth or more within minutes; read the
+    figures of a run against it. Imported here, not at the top: the ``--child`` process
+    that runs ``fedstats query`` loads only what the CLI loads.
+    """
+    from noise_bench import per_value_us
+
+    from privacy.gaussian import closed_form_sigma, on_grid
+
+    return per_value_us(on_grid(closed_form_sigma(1, RHO)), values=300, rounds=5)
+
+
 def main() -> None:
     """Set up, serve, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -350,10 +364,11 @@ def main() -> None:
     hosts = serve(work, nodes, args.hosts)
     print(f"{args.hosts} `fedstats node serve` process(es) serve {len(nodes)} nodes after "
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    probe = [machine_speed()]
     try:
         host_mib = sum(rss_mib(host.pid) for host in hosts)
         pids = tuple(host.pid for host in hosts)
-        for h in range(args.hosts):  # warm the page cache and each host's first-call paths
+        for h in range(min(args.hosts, len(nodes))):  # warm each host's first-call paths
             query(work, nodes[h : h + 1])
         measured = {
             n: first_and_best(work, nodes[:n], args.repeats, i, pids) for i, n in enumerate(sizes)
@@ -363,12 +378,15 @@ def main() -> None:
             host.terminate()
         for host in hosts:
             host.wait(60)
+    probe.append(machine_speed())
     report({n: best for n, (_, best) in measured.items()}, host_mib, len(nodes), args.hosts)
     print("\nfirst query of each size (no kept description: every node is described first):")
     for n, (first, _) in measured.items():
         print(f"{n:>4}  fan-out {first['fan-out']:.3f}s  query {first['query']:.3f}s  whole "
               f"{first['whole']:.3f}s  cpu: query {first['cpu query']:.3f}s  fan-out "
               f"{first['cpu fan-out']:.3f}s  host {first['cpu host']:.3f}s")  # fmt: skip
+    print(f"\nthe machine's speed: OpenDP's sampler {probe[0]:.2f} us per value before the "
+          f"runs, {probe[1]:.2f} after (one core; `bench/noise_bench.py`)")  # fmt: skip
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
 
