@@ -306,7 +306,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         described.description_sha256 = description_digest(described, svc.key_id)
         return described
 
-    def _check_described(self, admitted: Admitted) -> None:
+    def _check_described(self, admitted: Admitted) -> str:
         """Refuse a query planned from a description this node no longer serves.
 
         A coordinator may plan from a description it kept from an earlier query and name
@@ -315,19 +315,25 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         of a request the ledger already answered (the same signed bytes, its answer lost
         on the way before the restart) is not refused: the ledger gives back that answer,
         charged once, as it does for any retry.
+
+        Returns:
+            The digest the result echoes: the request's when this node serves it, else
+            none (a replayed retry), so that the coordinator describes the node again
+            rather than keep a description it no longer serves.
         """
         digest = admitted.described_sha256
         if digest and digest != self._static_description.description_sha256:
             if self.service.answered(
                 admitted.query_id, admitted.request_sha256, admitted.query.time_period
             ):
-                return
+                return ""
             raise QueryError(
                 "the query was planned from a description this node no longer serves (its "
                 "config, data or result key changed since); nothing was charged",
                 reason=Reason.DESCRIPTION_CHANGED,
                 hint="describe the node again and plan the query from what it says now",
             )
+        return digest
 
     def RunQuery(  # noqa: N802 - gRPC method name
         self, request: pb.SignedQuery, context: grpc.ServicerContext
@@ -340,7 +346,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
         try:
             peer = coordinator_of(context, self.tls)
             admitted = self.gate.admit(request.request, request.signature, peer, info)
-            self._check_described(admitted)
+            echo = self._check_described(admitted)
             answer = self.service.run_query(
                 admitted.query_id,
                 admitted.query,
@@ -348,7 +354,7 @@ class NodeServicer(pb_grpc.NodeServiceServicer):
                 request_sha256=admitted.request_sha256,
             )
             built = self._result(answer)
-            built.described_sha256 = admitted.described_sha256
+            built.described_sha256 = echo
             result = built.SerializeToString()
             signed = pb.SignedResult(
                 result=result, signature=self.service.sign(result), key_id=self.service.key_id
