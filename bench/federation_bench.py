@@ -330,7 +330,7 @@ def report(results: dict[int, dict[str, float]], host_mib: float, nodes: int, ho
 
 
 def machine_speed() -> float:
-    """OpenDP's sampler in this process, us per value: how fast the machine is just now.
+    """OpenDP's sampler in the benchmark's own process, us per value: the machine's speed now.
 
     The shared machine's speed drifts by a tenth or more within minutes; read the
     figures of a run against it. Imported here, not at the top: the ``--child`` process
@@ -364,8 +364,9 @@ def main() -> None:
     hosts = serve(work, nodes, args.hosts)
     print(f"{args.hosts} `fedstats node serve` process(es) serve {len(nodes)} nodes after "
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
-    probe = [machine_speed()]
+    probe = []
     try:
+        probe.append(machine_speed())  # the hosts up and idle, as after the runs
         host_mib = sum(rss_mib(host.pid) for host in hosts)
         pids = tuple(host.pid for host in hosts)
         for h in range(min(args.hosts, len(nodes))):  # warm each host's first-call paths
@@ -373,12 +374,12 @@ def main() -> None:
         measured = {
             n: first_and_best(work, nodes[:n], args.repeats, i, pids) for i, n in enumerate(sizes)
         }
+        probe.append(machine_speed())
     finally:
         for host in hosts:
             host.terminate()
         for host in hosts:
             host.wait(60)
-    probe.append(machine_speed())
     report({n: best for n, (_, best) in measured.items()}, host_mib, len(nodes), args.hosts)
     print("\nfirst query of each size (no kept description: every node is described first):")
     for n, (first, _) in measured.items():
@@ -386,7 +387,7 @@ def main() -> None:
               f"{first['whole']:.3f}s  cpu: query {first['cpu query']:.3f}s  fan-out "
               f"{first['cpu fan-out']:.3f}s  host {first['cpu host']:.3f}s")  # fmt: skip
     print(f"\nthe machine's speed: OpenDP's sampler {probe[0]:.2f} us per value before the "
-          f"runs, {probe[1]:.2f} after (one core; `bench/noise_bench.py`)")  # fmt: skip
+          f"runs, {probe[1]:.2f} after (one core, the hosts idle; see noise_bench)")  # fmt: skip
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -81,7 +81,11 @@ def make_measurement(sigma: float) -> Measurement:
 
 
 def on_grid(sigma: float) -> float:
-    """The smallest scale of at most `SCALE_BITS` significant bits that is >= ``sigma``."""
+    """The smallest scale of at most `SCALE_BITS` significant bits that is >= ``sigma``.
+
+    For a positive finite ``sigma`` below 2**1023 (a node's scales are below 1e12); the
+    grid's point above the largest floats is not a float (`OverflowError`).
+    """
     mantissa, exponent = math.frexp(sigma)  # sigma = mantissa * 2**exponent, 0.5 <= mantissa < 1
     return math.ldexp(math.ceil(math.ldexp(mantissa, SCALE_BITS)), exponent - SCALE_BITS)
 

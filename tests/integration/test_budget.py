@@ -464,5 +464,5 @@ def test_a_table_s_rho_splits_exactly_among_cells_samples_and_margins(
         assert {len(m.counts) for m in table.margins} == {population_cells}
         assert ("UNK",) in {tuple(m.codes) for m in table.margins}
         assert any(m.observations for m in table.margins) == bool(table.sample_counts)
-    grid = 2.0 ** (2 - SCALE_BITS)  # each scale rounded up the grid, a step at most more
+    grid = 2.0 ** (3 - SCALE_BITS)  # each scale rounded up the grid and a step at most more
     assert 0.5 * (1 - grid) <= spent <= 0.5  # the query's rho to the grid, never more

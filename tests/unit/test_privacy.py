@@ -24,7 +24,9 @@ GRID = 2.0 ** (1 - SCALE_BITS)  # the grid's largest relative step
 
 @pytest.mark.parametrize("sensitivity", [1, 2, 7, 2001])
 @pytest.mark.parametrize("rho", [1e-4, 0.01, 0.25, 0.5, 1.0, 3.7, 1e6])
-def test_closed_form_scale_agrees_with_opendp_privacy_map(sensitivity: int, rho: float) -> None:
+def test_the_closed_form_scale_on_the_grid_agrees_with_opendp_privacy_map(
+    sensitivity: int, rho: float
+) -> None:
     sigma = sigma_for(sensitivity, rho)
     assert sigma >= sensitivity / math.sqrt(2 * rho)
     assert sigma == pytest.approx(sensitivity / math.sqrt(2 * rho), rel=2 * GRID)
