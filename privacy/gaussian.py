@@ -41,8 +41,9 @@ SCALE_BITS = 24
 
 OpenDP's exact sampler works with the scale as an exact fraction; a float's 53-bit
 mantissa makes it a fraction of large integers. Rounded to 16-28 bits the sampler is
-faster by the same amount, at 32 bits not (a 24-bit numerator's square fits a machine
-word, the likely reason). `bench/noise_bench.py` measured, at the scales of a
+faster by about the same amount, at 32 bits by about half of it, at 40 bits not (a
+numerator of up to 28 bits has a square that fits a machine word, the likely reason).
+`bench/noise_bench.py` measured, at the scales of a
 120-cell table: 5-10% less CPU per drawn value (11.5-12.9 against 10.8-11.6 us), and a new
 (sensitivity, rho) pair calibrated in 0.17 ms instead of 0.29 (the closed form on the grid
 is at once within OpenDP's map; float steps up from it usually took two tries). The scale
