@@ -8,9 +8,10 @@ on the same vectors, the sampler's CPU per value at the closed-form scale (a flo
 new (sensitivity, rho) pair: building OpenDP's measurement and checking its privacy map,
 as the node does once per pair (the baseline moves up by float steps, as before the grid).
 
-The scales are those of one 120-cell table at the given rho (sensitivity 1, the node's
-default shares: the cells, and each of the six margins of a table on ``wstatus``) and of a
-weighted survey's counts (sensitivity 23). Not part of the test suite.
+The scales are those of the federation benchmark's table at the given rho (sensitivity 1,
+the node's default margin share: the cells, and each of the table's margins, as
+`indicators.spec.margin_codes` lists them) and of a weighted survey's counts (sensitivity
+23). Not part of the test suite.
 
 Run:  .venv/bin/python bench/noise_bench.py [--rho 0.01] [--values 300] [--rounds 7]
 """
@@ -23,11 +24,14 @@ import time
 
 import numpy as np
 
+from indicators.spec import Query, compile_query, margin_codes
+from node.config import PrivacyConfig
 from privacy.budget import split_rho
 from privacy.gaussian import closed_form_sigma, make_measurement, on_grid, sigma_for
 
-MARGIN_SHARE = 0.1  # node.config's default margin_rho_share
-MARGINS = 6  # the margins of a table on wstatus (`indicators.spec.margin_codes`)
+MARGIN_SHARE = PrivacyConfig(1.0, 1.0, 1.0, 0.2).margin_rho_share  # the node's default
+TABLE = compile_query(Query(("employment_rate",), "citizen", ("sex", "age"))).tables[0]
+MARGINS = len(margin_codes(TABLE))  # the margins share the margin rho equally
 
 
 def per_value_us(sigma: float, values: int, rounds: int) -> float:
