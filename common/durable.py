@@ -1,7 +1,8 @@
 """Durable file replacement: a crash leaves either the old file or the new one, whole.
 
-Every state file a party rewrites (the chain head, the CRL high-water mark, a restored
-ledger) goes through `replace_durably`: the new bytes are written to a temporary file in
+Every state file a party rewrites whole (the CRL high-water mark, a restored ledger, a
+new chain head file; later heads are written in place, see `node.chainhead`) goes through
+`replace_durably`: the new bytes are written to a temporary file in
 the same directory and fsynced, ``os.replace`` swaps it in atomically, and the directory
 is fsynced so that the rename itself survives a power cut.
 """

@@ -1,17 +1,29 @@
 """The audit chain's head, mirrored outside the state directory (DESIGN sections 4 and 5).
 
 After every write to the audit log the node writes the log's last entry (sequence number
-and hash) to ``[node] chain_head``, a small JSON file that should live on other storage
-than ``state_dir``. The head only moves forward: a writer never replaces a later head with
-an earlier one. On start, and in ``node audit --verify``, the ledger must still hold the
+and hash) to ``[node] chain_head``, a small file that should live on other storage than
+``state_dir``. The head only moves forward: a writer never replaces a later head with an
+earlier one. On start, and in ``node audit --verify``, the ledger must still hold the
 entry the head names; a deleted, truncated or older ledger is then refused, so that a
 budget cannot be given back by rolling the state directory back.
+
+The file holds two slots, each in its own 4 KiB block: a JSON line with the entry's
+``seq`` and ``hash`` and a ``check`` (the start of a SHA-256 over both), padded with
+spaces. The head is the valid slot with the higher ``seq``. A new head overwrites the
+other slot in place and is flushed with one ``fdatasync``: a write cut short by a crash
+leaves that slot failing its check and the previous head in the other slot, never a file
+without a head. Replacing the whole file instead (temporary file, fsync, rename,
+directory fsync) cost a node about 0.4 ms of CPU per release, more than a tenth of its
+work outside the noise. A file in the earlier format (one JSON object) is read as it is
+and replaced, atomically, by a two-slot file on its next write.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,19 +48,25 @@ def last_entry(db: sqlite3.Connection) -> ChainHead:
     return ChainHead(0, "") if row is None else ChainHead(int(row[0]), str(row[1]))
 
 
+SLOT_BYTES = 4096
+"""Size of each of the file's two slots: one filesystem block, so a slot's write never
+rewrites the other's block."""
+
+_SLOTS = 2
+
+
 def read_head(path: Path) -> ChainHead | None:
-    """The mirrored head, or None when the file does not exist yet."""
+    """The mirrored head, or None when the file does not exist yet.
+
+    Raises:
+        ConfigError: The file exists but holds no valid head (neither slot passes its
+            check, or it is not a chain head file at all).
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return ChainHead(int(data["seq"]), str(data["hash"]))
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
-            f"{path}: not a chain head file ({exc})",
-            field="node.chain_head",
-            hint="restore it from its backup; never edit it by hand",
-        ) from None
+    return _best(path, data)[0]
 
 
 def mirror(path: Path, head: ChainHead) -> None:
@@ -56,10 +74,85 @@ def mirror(path: Path, head: ChainHead) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        current = read_head(path)
-        if current is not None and current.seq >= head.seq:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            write_durably(path, _slot(head) + _slot(None))  # a new file, atomically
             return
-        write_durably(path, json.dumps({"seq": head.seq, "hash": head.hash}).encode())
+        with os.fdopen(fd, "r+b") as handle:
+            current, slot = _best(path, handle.read())
+            if current.seq >= head.seq:
+                return
+            if slot is None:  # the earlier one-object format: replaced whole, once
+                write_durably(path, _slot(head) + _slot(None))
+                return
+            os.pwrite(fd, _slot(head), (1 - slot) * SLOT_BYTES)  # over the older slot
+            # the write stays inside the file's blocks: its data is all there is to flush
+            getattr(os, "fdatasync", os.fsync)(fd)  # (macOS has no fdatasync)
+
+
+def _check(seq: int, digest: str) -> str:
+    """A slot's check: the first 64 bits of a SHA-256 over its seq and hash."""
+    return hashlib.sha256(f"{seq}:{digest}".encode()).hexdigest()[:16]
+
+
+def _slot(head: ChainHead | None) -> bytes:
+    """One slot's bytes: the head as a checked JSON line (or blank), padded to its size."""
+    text = ""
+    if head is not None:
+        text = json.dumps(
+            {"seq": head.seq, "hash": head.hash, "check": _check(head.seq, head.hash)}
+        )
+    line = text.encode().ljust(SLOT_BYTES - 1) + b"\n"
+    if len(line) != SLOT_BYTES:
+        raise ValueError(f"a chain head of {len(text)} characters does not fit a slot")
+    return line
+
+
+def _best(path: Path, data: bytes) -> tuple[ChainHead, int | None]:
+    """The file's head and its slot (None for a file in the earlier one-object format).
+
+    Raises:
+        ConfigError: No slot holds a head that passes its check.
+    """
+    if len(data) != _SLOTS * SLOT_BYTES:
+        return _earlier_format(path, data), None
+    heads = [_parsed(data[k * SLOT_BYTES : (k + 1) * SLOT_BYTES]) for k in range(_SLOTS)]
+    valid = [(h.seq, k) for k, h in enumerate(heads) if h is not None]
+    if not valid:
+        raise _not_a_head(path, "neither of its two slots holds a head that passes its check")
+    _, slot = max(valid)
+    best = heads[slot]
+    assert best is not None
+    return best, slot
+
+
+def _parsed(block: bytes) -> ChainHead | None:
+    """A slot's head, or None when it is blank or fails its check (a write cut short)."""
+    try:
+        fields = json.loads(block)
+        head = ChainHead(int(fields["seq"]), str(fields["hash"]))
+        return head if fields["check"] == _check(head.seq, head.hash) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _earlier_format(path: Path, data: bytes) -> ChainHead:
+    """A head file written before the two slots: one JSON object, seq and hash."""
+    try:
+        fields = json.loads(data)
+        return ChainHead(int(fields["seq"]), str(fields["hash"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _not_a_head(path, str(exc)) from None
+
+
+def _not_a_head(path: Path, why: str) -> ConfigError:
+    """The error for a chain head file that names no head."""
+    return ConfigError(
+        f"{path}: not a chain head file ({why})",
+        field="node.chain_head",
+        hint="restore it from its backup; never edit it by hand",
+    )
 
 
 def behind(db: sqlite3.Connection, head: ChainHead) -> str:
