@@ -49,8 +49,9 @@ def last_entry(db: sqlite3.Connection) -> ChainHead:
 
 
 SLOT_BYTES = 4096
-"""Size of each of the file's two slots: one filesystem block, so a slot's write never
-rewrites the other's block."""
+"""Size of each of the file's two slots: a page and a block of the usual filesystems, so
+a slot's write leaves the other's block alone there (where pages are larger, the other
+slot is written again unchanged)."""
 
 _SLOTS = 2
 
@@ -79,6 +80,13 @@ def mirror(path: Path, head: ChainHead) -> None:
         except FileNotFoundError:
             write_durably(path, _slot(head) + _slot(None))  # a new file, atomically
             return
+        except PermissionError as exc:
+            raise ConfigError(
+                f"{path}: the node cannot write its chain head ({exc.strerror})",
+                field="node.chain_head",
+                hint="give the node's user read and write access to the file (a restore "
+                "run as another user may have left it owned by that user)",
+            ) from None
         with os.fdopen(fd, "r+b") as handle:
             current, slot = _best(path, handle.read())
             if current.seq >= head.seq:
@@ -86,7 +94,8 @@ def mirror(path: Path, head: ChainHead) -> None:
             if slot is None:  # the earlier one-object format: replaced whole, once
                 write_durably(path, _slot(head) + _slot(None))
                 return
-            os.pwrite(fd, _slot(head), (1 - slot) * SLOT_BYTES)  # over the older slot
+            if os.pwrite(fd, _slot(head), (1 - slot) * SLOT_BYTES) != SLOT_BYTES:
+                raise OSError(f"{path}: a short write of the chain head (is the disk full?)")
             # the write stays inside the file's blocks: its data is all there is to flush
             getattr(os, "fdatasync", os.fsync)(fd)  # (macOS has no fdatasync)
 
@@ -119,7 +128,7 @@ def _best(path: Path, data: bytes) -> tuple[ChainHead, int | None]:
         return _earlier_format(path, data), None
     heads = [_parsed(data[k * SLOT_BYTES : (k + 1) * SLOT_BYTES]) for k in range(_SLOTS)]
     valid = [(h.seq, k) for k, h in enumerate(heads) if h is not None]
-    if not valid:
+    if not valid:  # a crash damages one slot at most: this file was changed from outside
         raise _not_a_head(path, "neither of its two slots holds a head that passes its check")
     _, slot = max(valid)
     best = heads[slot]
@@ -129,29 +138,53 @@ def _best(path: Path, data: bytes) -> tuple[ChainHead, int | None]:
 
 def _parsed(block: bytes) -> ChainHead | None:
     """A slot's head, or None when it is blank or fails its check (a write cut short)."""
-    try:
-        fields = json.loads(block)
-        head = ChainHead(int(fields["seq"]), str(fields["hash"]))
-        return head if fields["check"] == _check(head.seq, head.hash) else None
-    except (ValueError, KeyError, TypeError):
+    fields = _fields(block)
+    head = _head_of(fields)
+    if head is None or fields.get("check") != _check(head.seq, head.hash):
         return None
+    return head
 
 
 def _earlier_format(path: Path, data: bytes) -> ChainHead:
     """A head file written before the two slots: one JSON object, seq and hash."""
+    fields = _fields(data) if len(data) < SLOT_BYTES else {}  # those were a line
+    head = None if "check" in fields else _head_of(fields)  # nor a slot with bytes added
+    if head is None:
+        raise _not_a_head(
+            path,
+            f"{len(data)} bytes: neither two slots of {SLOT_BYTES} bytes nor the earlier "
+            "one JSON object with an integer seq and a hash",
+        )
+    return head
+
+
+def _head_of(fields: dict[str, object]) -> ChainHead | None:
+    """The head named by an integer seq (0 or more) and a string hash, if both are there."""
+    seq, digest = fields.get("seq"), fields.get("hash")
+    if type(seq) is not int or seq < 0 or not isinstance(digest, str):  # not bool, not float
+        return None
+    return ChainHead(seq, digest)
+
+
+def _fields(text: bytes) -> dict[str, object]:
+    """A JSON object's fields; empty for anything else (blank, torn, not UTF-8, not JSON)."""
     try:
-        fields = json.loads(data)
-        return ChainHead(int(fields["seq"]), str(fields["hash"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise _not_a_head(path, str(exc)) from None
+        fields = json.loads(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return {}
+    return fields if isinstance(fields, dict) else {}
 
 
 def _not_a_head(path: Path, why: str) -> ConfigError:
     """The error for a chain head file that names no head."""
     return ConfigError(
-        f"{path}: not a chain head file ({why})",
+        f"{path}: not a chain head file ({why}); the node writes this file, so it was "
+        "changed or replaced from outside",
         field="node.chain_head",
-        hint="restore it from its backup; never edit it by hand",
+        hint="find out what changed it first; then move it aside, run `fedstats node audit "
+        "--config NODE.toml --verify` and compare the ledger's last entry with your latest "
+        "backup's, and start the node only if its ledger is the latest (it then writes a "
+        "new head at the ledger's end)",
     )
 
 

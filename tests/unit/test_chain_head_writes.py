@@ -3,6 +3,7 @@ its file's two slots survive a write cut short and an earlier format (`node.chai
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,21 @@ def test_a_reservation_leaves_the_head_alone_and_a_release_moves_it(tmp_path: Pa
 
 def _slots(path: Path) -> list[bytes]:
     data = path.read_bytes()
-    assert len(data) == 2 * SLOT_BYTES
-    return [data[:SLOT_BYTES], data[SLOT_BYTES:]]
+    assert SLOT_BYTES == 4096 and len(data) == 8192  # each slot a page and block of its own
+    return [data[:4096], data[4096:]]
 
 
 def test_each_write_goes_to_the_older_slot_and_the_head_never_moves_back(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    flushed: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        flushed.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     path = tmp_path / "head.json"
     mirror(path, ChainHead(1, "a" * 64))
     first = _slots(path)
@@ -62,11 +71,13 @@ def test_each_write_goes_to_the_older_slot_and_the_head_never_moves_back(
     mirror(path, ChainHead(2, "b" * 64))
     second = _slots(path)
     assert second[0] == first[0] and b'"seq": 2' in second[1]
+    assert len(flushed) == 1  # an in-place write is flushed before the release leaves
     mirror(path, ChainHead(3, "c" * 64))
     third = _slots(path)
     assert b'"seq": 3' in third[0] and third[1] == second[1]
     mirror(path, ChainHead(2, "b" * 64))  # an earlier head: nothing is written
     assert _slots(path) == third and read_head(path) == ChainHead(3, "c" * 64)
+    assert len(flushed) == 2
     ino = path.stat().st_ino
     mirror(path, ChainHead(4, "d" * 64))
     assert path.stat().st_ino == ino  # written in place, not replaced
@@ -105,4 +116,36 @@ def test_a_head_file_of_the_earlier_format_is_read_and_rewritten_in_slots(
     assert len(_slots(path)) == 2 and read_head(path) == ChainHead(6, "b" * 64)
     path.write_text("not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a chain head file"):
+        read_head(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"\xff\xfe not UTF-8",
+        b"[" * 100_000,  # nested past the JSON reader's recursion limit
+        b'{"seq": 1e400, "hash": "x", "check": "y"}',
+        b'{"seq": Infinity, "hash": "x", "check": "y"}',
+        b'{"seq": true, "hash": "x", "check": "y"}',
+        b'{"seq": -3, "hash": "x", "check": "y"}',
+        b'["seq", "hash"]',
+    ],
+)
+def test_a_damaged_slot_is_skipped_for_the_other(tmp_path: Path, damage: bytes) -> None:
+    path = tmp_path / "head.json"
+    mirror(path, ChainHead(3, "a" * 64))
+    valid = _slots(path)[0]
+    path.write_bytes(valid + damage[:4095].ljust(4095) + b"\n")
+    assert read_head(path) == ChainHead(3, "a" * 64)
+    path.write_bytes(damage[:4095].ljust(4095) + b"\n" + valid)
+    assert read_head(path) == ChainHead(3, "a" * 64)
+    mirror(path, ChainHead(4, "b" * 64))  # over the damaged slot
+    assert _slots(path)[1] == valid and read_head(path) == ChainHead(4, "b" * 64)
+
+
+def test_a_file_of_another_size_is_refused_with_what_was_found(tmp_path: Path) -> None:
+    path = tmp_path / "head.json"
+    mirror(path, ChainHead(3, "a" * 64))
+    path.write_bytes(path.read_bytes() + b"\n")
+    with pytest.raises(ConfigError, match="8193 bytes: neither two slots of 4096 bytes"):
         read_head(path)
