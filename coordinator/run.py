@@ -128,7 +128,19 @@ def run_query(
     """
     kind = kind_of(query, pooling)
     signer, dialer = prepare(config)
-    query_id = query_id or new_query_id(config.id)
+    with Session(dialer, config.total_timeout) as session:  # one channel per node
+        return _asked(config, session, signer, kind, query_id or new_query_id(config.id), progress)
+
+
+def _asked(
+    config: CoordinatorConfig,
+    session: Session,
+    signer: QuerySigner,
+    kind: QueryKind,
+    query_id: str,
+    progress: ProgressFn | None,
+) -> QueryOutcome:
+    """One query of a session: each node planned, asked and its answer combined."""
     each: dict[str, NodePlans] = {}
     planned_from: dict[str, pb.NodeDescription | NodeFailure] = {}
 
@@ -146,10 +158,9 @@ def run_query(
         asked = each[node_id].asked.get(node_id)
         return None if asked is None else asked.query
 
-    with Session(dialer, config.total_timeout) as session:  # one channel per node
-        heard = session.describe_then_ask(
-            config.nodes, query_id, plan, signer, config.timeout_seconds, progress, kept(config)
-        )
+    heard = session.describe_then_ask(
+        config.nodes, query_id, plan, signer, config.timeout_seconds, progress, kept(config)
+    )
     for node in config.nodes:  # late in Describe (a kept description's plan is not theirs)
         if planned_from.get(node.id) is not heard.descriptions[node.id]:
             each[node.id] = plan_nodes(kind, {node.id: heard.descriptions[node.id]})
@@ -219,13 +230,18 @@ def run_pathway(
 
     With ``arrival_cohort`` as the group or a breakdown, the rows follow each arrival
     cohort's indicator from period to period (each period is charged on its own budget).
+    Every period's query is checked before any node is asked, and the periods share one
+    session: one channel, and one TLS handshake, per node for the whole pathway.
     """
     if not periods:
         raise QueryError("a pathway needs at least one period", field="--pathway")
-    return [
-        run_query(config, replace(query, time_period=period), progress=progress, pooling=pooling)
-        for period in periods
-    ]
+    kinds = [kind_of(replace(query, time_period=period), pooling) for period in periods]
+    signer, dialer = prepare(config)
+    with Session(dialer, config.total_timeout) as session:
+        return [
+            _asked(config, session, signer, kind, new_query_id(config.id), progress)
+            for kind in kinds
+        ]
 
 
 def _answer(node_id: str, reply: NodeReply, plan: Plan) -> tuple[NodeTables, float] | NodeFailure:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigError, QueryError
+from coordinator.client import Dialer
 from coordinator.combine import POOLED
+from coordinator.config import NodeAddress
 from coordinator.flags import Status
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
@@ -78,6 +80,29 @@ def test_each_period_has_its_own_data_and_budget(tmp_path: Path, serve: ServeFn)
     assert service.budget("2025").total == pytest.approx(3.0)
     periods = {r.time_period for o in outcomes for r in o.rows if r.node == CITY}
     assert periods == {"2024", "2025"}
+
+
+def test_a_pathway_asks_each_node_over_one_channel(
+    tmp_path: Path, serve: ServeFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = serve(two_period_config(tmp_path))
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+    opened: list[str] = []
+    dial = Dialer.aio_channel
+
+    def counted(dialer: Dialer, address: NodeAddress) -> object:
+        opened.append(address.id)
+        return dial(dialer, address)
+
+    monkeypatch.setattr(Dialer, "aio_channel", counted)
+    query = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.2)
+
+    outcomes = run_pathway(config, query, ["2024", "2025"])
+
+    assert [o.answers[CITY].time_period for o in outcomes] == ["2024", "2025"]
+    assert opened == [CITY]  # one channel (one TLS handshake) for both periods
+    run_query(config, query)
+    assert opened == [CITY, CITY]  # a query of its own opens its own
 
 
 def test_a_pathway_follows_an_arrival_cohort(tmp_path: Path, serve: ServeFn) -> None:
