@@ -10,6 +10,7 @@ before anything starts.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -198,6 +199,8 @@ def host_all(
             hosted.append(HostedNode(service, server))
             if metrics is not None and config.metrics_listen:
                 hosted[-1].metrics = serve_metrics(metrics, config.metrics_listen)
+            gc.freeze()  # kept while it serves: the next node's load (which collects, see
+            # `MemoryEngine.load`) walks only its own objects, not every node's before it
     except BaseException:
         stop_all(hosted, grace=None)
         raise
@@ -216,4 +219,5 @@ def stop_all(hosted: list[HostedNode], grace: float | None = 5) -> int:
     for node in hosted:
         if node.metrics is not None:
             node.metrics.stop()
+    gc.unfreeze()  # what `host_all` froze can be collected again once the nodes are gone
     return sum(node.server.calls_running for node in hosted)

@@ -7,6 +7,7 @@ holds only its own node's entries, signed by its own key.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def _write_configs(directory: Path, cities: SyntheticCities) -> None:
 def test_one_process_serves_fifty_isolated_nodes(tmp_path: Path, cities: SyntheticCities) -> None:
     _write_configs(tmp_path / "nodes", cities)
     hosted = host_all(load_all(config_paths([tmp_path / "nodes"])))
+    assert gc.get_freeze_count() > 0  # the loaded nodes are not walked by later collections
     try:
         assert len({h.server.port for h in hosted}) == NODES
         nodes = [(h.config.id, f"127.0.0.1:{h.server.port}") for h in hosted]
@@ -52,6 +54,7 @@ def test_one_process_serves_fifty_isolated_nodes(tmp_path: Path, cities: Synthet
         )
     finally:
         stop_all(hosted, grace=None)
+    assert gc.get_freeze_count() == 0  # and collectable again once they stopped
 
     assert {n: f.reason for n, f in second.failures.items()} == {POOR: Reason.BUDGET_EXCEEDED}
     assert len(second.answers) == NODES - 1
@@ -107,6 +110,7 @@ def test_a_hosted_node_with_an_unmapped_outcome_stops_the_whole_process_before_i
     bad.write_text(text.replace('2 = "EMP"\n', ""), encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         host_all(load_all(config_paths([good, bad])))
+    assert gc.get_freeze_count() == 0  # the node that started, stopped: nothing kept frozen
     assert info.value.reason == Reason.UNMAPPED_OUTCOME
     assert str(bad) in info.value.message and "[variables.wstatus]" in info.value.message
     assert not (tmp_path / "state-two").exists()  # its ledger never opened: nothing charged
