@@ -7,6 +7,9 @@ on the same vectors, the sampler's CPU per value at the closed-form scale (a flo
 53-bit mantissa: the baseline) and at the scale on the grid, and the CPU of calibrating a
 new (sensitivity, rho) pair: building OpenDP's measurement and checking its privacy map,
 as the node does once per pair (the baseline moves up by float steps, as before the grid).
+It also times the (epsilon, delta) figures a node reports with every answer
+(`privacy.budget.epsilon_for`, for budgets that change with every query) against OpenDP's
+own search for epsilon (`PrivacyProfile.epsilon`: the baseline).
 
 The scales are those of the federation benchmark's table at the given rho (sensitivity 1,
 the node's default margin share: the cells, and each of the table's margins, as
@@ -23,10 +26,14 @@ import math
 import time
 
 import numpy as np
+from opendp.combinators import make_zCDP_to_approxDP
+from opendp.domains import atom_domain
+from opendp.measurements import make_gaussian
+from opendp.metrics import absolute_distance
 
 from indicators.spec import Query, compile_query, margin_codes
 from node.config import PrivacyConfig
-from privacy.budget import split_rho
+from privacy.budget import DEFAULT_DELTA, epsilon_for, split_rho
 from privacy.gaussian import closed_form_sigma, make_measurement, on_grid, sigma_for
 
 MARGIN_SHARE = PrivacyConfig(1.0, 1.0, 1.0, 0.2).margin_rho_share  # the node's default
@@ -65,6 +72,24 @@ def calibration_ms(calibrate: object, rho: float, pairs: int = 200) -> float:
     return (time.process_time() - started) / pairs * 1e3
 
 
+def opendp_epsilon(rho: float) -> float:
+    """Epsilon at `DEFAULT_DELTA` by OpenDP's own search over its zCDP conversion."""
+    scale = 1.0 / math.sqrt(2.0 * rho)
+    gaussian = make_gaussian(
+        atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale
+    )
+    return float(make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(DEFAULT_DELTA))
+
+
+def epsilon_ms(convert: object, pairs: int = 100) -> float:
+    """CPU per conversion of a budget never converted before, in milliseconds."""
+    assert callable(convert)
+    started = time.process_time()
+    for i in range(pairs):
+        convert(0.0377 * (1 + i / 1e3))  # a budget spent or left: new with every query
+    return (time.process_time() - started) / pairs * 1e3
+
+
 def main() -> None:
     """Print per-value sampling CPU off and on the grid, and calibration CPU, with ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,6 +118,9 @@ def main() -> None:
     gridded = calibration_ms(sigma_for, cells)  # each rho new: never from the cache
     print(f"calibrating a new pair: float steps {baseline:.3f} ms, grid {gridded:.3f} ms, "
           f"ratio {gridded / baseline:.2f}")  # fmt: skip
+    baseline, certified = epsilon_ms(opendp_epsilon), epsilon_ms(epsilon_for)
+    print(f"a budget as epsilon: OpenDP's search {baseline:.3f} ms, certified optimum "
+          f"{certified:.3f} ms, ratio {certified / baseline:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
