@@ -12,6 +12,7 @@ from common.collector import collector_paused
 from common.errors import ConfigError, FedstatsError, QueryError, Reason
 from common.net import is_loopback
 from coordinator.client import (
+    Described,
     Dialer,
     NodeFailure,
     NodeReply,
@@ -128,8 +129,10 @@ def run_query(
     """
     kind = kind_of(query, pooling)
     signer, dialer = prepare(config)
+    query_id = query_id or new_query_id(config.id)
     with Session(dialer, config.total_timeout) as session:  # one channel per node
-        return _asked(config, session, signer, kind, query_id or new_query_id(config.id), progress)
+        heard, planned = _asked(config, session, signer, kind, query_id, progress)
+    return _combined(config, kind, query_id, heard, planned)
 
 
 def _asked(
@@ -139,8 +142,8 @@ def _asked(
     kind: QueryKind,
     query_id: str,
     progress: ProgressFn | None,
-) -> QueryOutcome:
-    """One query of a session: each node planned, asked and its answer combined."""
+) -> tuple[Described, NodePlans]:
+    """One query's fan-out in a session: each node planned and asked."""
     each: dict[str, NodePlans] = {}
     planned_from: dict[str, pb.NodeDescription | NodeFailure] = {}
 
@@ -164,7 +167,20 @@ def _asked(
     for node in config.nodes:  # late in Describe (a kept description's plan is not theirs)
         if planned_from.get(node.id) is not heard.descriptions[node.id]:
             each[node.id] = plan_nodes(kind, {node.id: heard.descriptions[node.id]})
-    planned = _merged([each[n.id] for n in config.nodes])
+    return heard, _merged([each[n.id] for n in config.nodes])
+
+
+def _combined(
+    config: CoordinatorConfig, kind: QueryKind, query_id: str, heard: Described, planned: NodePlans
+) -> QueryOutcome:
+    """What the nodes said, combined; their descriptions kept for the next query.
+
+    Called once the session's channels are closed where it can be (a query alone, not a
+    pathway's periods): with the 300 channels still open while a 300-city query's rows
+    were made, writing SDMX from them afterwards took 0.49 s instead of 0.42 (two runs and
+    three), likely the rows' memory laid out among the channels' instead of in what they
+    gave back.
+    """
     with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
         outcome = _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)
     try:  # a cache: the answers and the query log never wait on it
@@ -238,10 +254,12 @@ def run_pathway(
     kinds = [kind_of(replace(query, time_period=period), pooling) for period in periods]
     signer, dialer = prepare(config)
     with Session(dialer, config.total_timeout) as session:
-        return [
-            _asked(config, session, signer, kind, new_query_id(config.id), progress)
-            for kind in kinds
-        ]
+        outcomes = []
+        for kind in kinds:  # each period combined before the next is asked, as alone
+            query_id = new_query_id(config.id)
+            heard, planned = _asked(config, session, signer, kind, query_id, progress)
+            outcomes.append(_combined(config, kind, query_id, heard, planned))
+        return outcomes
 
 
 def _answer(node_id: str, reply: NodeReply, plan: Plan) -> tuple[NodeTables, float] | NodeFailure:
