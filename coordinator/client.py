@@ -9,7 +9,8 @@ stops the other nodes.
 
 A query's fan-out runs in one `Session`: an asyncio loop (grpc.aio, so no thread per
 node and no cap on how many nodes are in flight) with one channel, hence one TLS
-handshake, per node, used by both the Describe and the RunQuery of that query. The TLS
+handshake, per node, used by both the Describe and the RunQuery of that query (and by
+every period of a pathway, whose fan-outs share a session). The TLS
 files are read once per `Dialer`. Every call has its own deadline, and the whole fan-out
 has one too (``total``), after which the nodes still out become DEADLINE_EXCEEDED.
 """
@@ -337,10 +338,14 @@ def describe_all(
 
 
 class Session:
-    """One query's conversations with the nodes: an event loop and a channel per node.
+    """Conversations with the nodes: an event loop and a channel per node.
 
-    Use it as a context manager; the channels are closed on exit. Each public method
-    runs to completion on the session's loop (callers stay synchronous).
+    One query's, or a pathway's (its periods' fan-outs one after another). Use it as a
+    context manager; the channels are closed on exit. Each public method runs to
+    completion on the session's loop (callers stay synchronous). A channel whose node
+    failed stays the node's: gRPC reconnects it, backing off (about a second at first),
+    and a call while it waits fails at once, so a node down in one period of a pathway
+    and back within that second is still reported down in the next.
 
     Args:
         dialer: Opens the channels.

@@ -178,8 +178,7 @@ def _combined(
     Called once the session's channels are closed where it can be (a query alone, not a
     pathway's periods): with the 300 channels still open while a 300-city query's rows
     were made, writing SDMX from them afterwards took 0.49 s instead of 0.42 (two runs and
-    three), likely the rows' memory laid out among the channels' instead of in what they
-    gave back.
+    three; the whole command's CPU the same).
     """
     with collector_paused():  # a 300-city query's rows: many objects, no cycles to find
         outcome = _outcome(config, kind, query_id, heard.descriptions, planned, heard.replies)
@@ -247,14 +246,16 @@ def run_pathway(
     With ``arrival_cohort`` as the group or a breakdown, the rows follow each arrival
     cohort's indicator from period to period (each period is charged on its own budget).
     Every period's query is checked before any node is asked, and the periods share one
-    session: one channel, and one TLS handshake, per node for the whole pathway.
+    session: one channel, so one TLS handshake for the calls, per node for the whole
+    pathway (with ``[tls] crl``, each period still checks each node's certificate in a
+    handshake of its own first).
     """
     if not periods:
         raise QueryError("a pathway needs at least one period", field="--pathway")
     kinds = [kind_of(replace(query, time_period=period), pooling) for period in periods]
     signer, dialer = prepare(config)
     with Session(dialer, config.total_timeout) as session:
-        outcomes = []
+        outcomes: list[QueryOutcome] = []
         for kind in kinds:  # each period combined before the next is asked, as alone
             query_id = new_query_id(config.id)
             heard, planned = _asked(config, session, signer, kind, query_id, progress)

@@ -71,7 +71,25 @@ def read_head(path: Path) -> ChainHead | None:
 
 
 def mirror(path: Path, head: ChainHead) -> None:
-    """Write ``head`` to ``path`` unless the file already names a later entry."""
+    """Write ``head`` to ``path`` unless the file already names a later entry.
+
+    Raises:
+        ConfigError: The file holds no valid head, or the node may not write it or its
+            directory.
+    """
+    try:
+        _mirror(path, head)
+    except PermissionError as exc:
+        raise ConfigError(
+            f"{path}: the node cannot write its chain head ({exc.strerror}: {exc.filename})",
+            field="node.chain_head",
+            hint="give the node's user write access to the file and its directory (a "
+            "restore run as another user may have left them owned by that user)",
+        ) from None
+
+
+def _mirror(path: Path, head: ChainHead) -> None:
+    """`mirror`, its errors as the filesystem gives them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -80,13 +98,6 @@ def mirror(path: Path, head: ChainHead) -> None:
         except FileNotFoundError:
             write_durably(path, _slot(head) + _slot(None))  # a new file, atomically
             return
-        except PermissionError as exc:
-            raise ConfigError(
-                f"{path}: the node cannot write its chain head ({exc.strerror})",
-                field="node.chain_head",
-                hint="give the node's user read and write access to the file (a restore "
-                "run as another user may have left it owned by that user)",
-            ) from None
         with os.fdopen(fd, "r+b") as handle:
             current, slot = _best(path, handle.read())
             if current.seq >= head.seq:

@@ -199,6 +199,7 @@ def host_all(
             hosted.append(HostedNode(service, server))
             if metrics is not None and config.metrics_listen:
                 hosted[-1].metrics = serve_metrics(metrics, config.metrics_listen)
+            gc.collect(1)  # the young garbage first (cheap): what is frozen is never collected
             gc.freeze()  # kept while it serves: the next node's load (which collects, see
             # `MemoryEngine.load`) walks only its own objects, not every node's before it
     except BaseException:
@@ -211,7 +212,9 @@ def stop_all(hosted: list[HostedNode], grace: float | None = 5) -> int:
     """Stop every hosted node's server together; the number of calls still running after.
 
     Every health service reports NOT_SERVING and every server refuses new calls at once;
-    calls in flight then have ``grace`` seconds (None: none) to finish.
+    calls in flight then have ``grace`` seconds (None: none) to finish. What `host_all`
+    froze is unfrozen: ``gc.freeze`` and ``gc.unfreeze`` act on the whole process, so a
+    program that hosts nodes in-process and freezes objects of its own shares them.
     """
     events = [event for node in hosted for event in node.server.begin_stop(grace)]
     for event in events:

@@ -81,6 +81,8 @@ def epsilon_for(rho: float, delta: float = DEFAULT_DELTA) -> float:
     scale = 1.0 / math.sqrt(2.0 * rho)
     meas = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale)
     profile = make_zCDP_to_approxDP(meas).map(1.0)
+    if not 0.0 < delta < 1.0:  # (and NaN): OpenDP's own answer or its error
+        return float(profile.epsilon(delta))
     optimum = _cks_epsilon(rho, delta)
     above, below = optimum * (1.0 + _CERTIFIED), optimum * (1.0 - _CERTIFIED)
     if optimum > 0 and profile.delta(above) <= delta < profile.delta(below):

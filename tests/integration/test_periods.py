@@ -105,6 +105,15 @@ def test_a_pathway_asks_each_node_over_one_channel(
     assert opened == [CITY, CITY]  # a query of its own opens its own
 
 
+def test_a_pathway_with_a_bad_period_asks_no_node_for_any(tmp_path: Path, serve: ServeFn) -> None:
+    node = serve(two_period_config(tmp_path))
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+    query = Query(("employment_rate",), "c_birth", (), "NAT", rho=0.2)
+    with pytest.raises(QueryError, match="not a reference period"):
+        run_pathway(config, query, ["2024", "20x4"])
+    assert node.service.budget("2024").spent == 0.0  # the good period was not asked first
+
+
 def test_a_pathway_follows_an_arrival_cohort(tmp_path: Path, serve: ServeFn) -> None:
     node = serve(two_period_config(tmp_path))
     config = coordinator_for(tmp_path, [(CITY, node.address)])

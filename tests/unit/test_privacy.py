@@ -171,18 +171,34 @@ def test_epsilon_is_opendps_conversion_to_within_its_certificate(delta: float) -
         ours, theirs = epsilon_for(rho, delta), float(profile.epsilon(delta))
         assert profile.delta(ours) <= delta  # a guarantee OpenDP's conversion stands behind
         assert abs(ours - theirs) <= 2.5e-10 * theirs, (rho, ours, theirs)
+        if delta <= 1e-6:  # the optimum passes its check here: OpenDP's search is not run
+            assert ours == budget._cks_epsilon(rho, delta) * (1.0 + budget._CERTIFIED)
 
 
+@pytest.mark.parametrize("off", [1.01, 0.99])  # the check below fails, or the one above
 def test_epsilon_falls_back_to_opendps_search_when_the_optimum_fails_its_check(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, off: float
 ) -> None:
     epsilon_for.cache_clear()
     cks = budget._cks_epsilon
-    monkeypatch.setattr(budget, "_cks_epsilon", lambda rho, delta: 1.01 * cks(rho, delta))
+    monkeypatch.setattr(budget, "_cks_epsilon", lambda rho, delta: off * cks(rho, delta))
     try:
         assert epsilon_for(0.5, 1e-9) == float(_opendp_profile(0.5).epsilon(1e-9))
     finally:
         epsilon_for.cache_clear()
+
+
+@pytest.mark.parametrize("delta", [0.0, 1.0, 2.0, math.nan])
+def test_epsilon_at_a_delta_outside_zero_to_one_is_opendps_own(delta: float) -> None:
+    try:
+        theirs: float | str = float(_opendp_profile(0.5).epsilon(delta))
+    except Exception as exc:  # OpenDP refuses it: so does epsilon_for, the same way
+        theirs = type(exc).__name__
+    try:
+        ours: float | str = epsilon_for(0.5, delta)
+    except Exception as exc:
+        ours = type(exc).__name__
+    assert ours == theirs
 
 
 def test_a_gap_of_symmetric_intervals_is_the_wald_gap() -> None:
