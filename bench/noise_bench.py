@@ -26,14 +26,10 @@ import math
 import time
 
 import numpy as np
-from opendp.combinators import make_zCDP_to_approxDP
-from opendp.domains import atom_domain
-from opendp.measurements import make_gaussian
-from opendp.metrics import absolute_distance
 
 from indicators.spec import Query, compile_query, margin_codes
 from node.config import PrivacyConfig
-from privacy.budget import DEFAULT_DELTA, epsilon_for, split_rho
+from privacy.budget import DEFAULT_DELTA, epsilon_for, split_rho, zcdp_profile
 from privacy.gaussian import closed_form_sigma, make_measurement, on_grid, sigma_for
 
 MARGIN_SHARE = PrivacyConfig(1.0, 1.0, 1.0, 0.2).margin_rho_share  # the node's default
@@ -74,11 +70,7 @@ def calibration_ms(calibrate: object, rho: float, pairs: int = 200) -> float:
 
 def opendp_epsilon(rho: float) -> float:
     """Epsilon at `DEFAULT_DELTA` by OpenDP's own search over its zCDP conversion."""
-    scale = 1.0 / math.sqrt(2.0 * rho)
-    gaussian = make_gaussian(
-        atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale
-    )
-    return float(make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(DEFAULT_DELTA))
+    return float(zcdp_profile(rho).epsilon(DEFAULT_DELTA))
 
 
 def epsilon_ms(convert: object, pairs: int = 100) -> float:

@@ -14,12 +14,20 @@ from opendp.combinators import make_zCDP_to_approxDP
 from opendp.domains import atom_domain
 from opendp.measurements import make_gaussian
 from opendp.metrics import absolute_distance
-from opendp.mod import enable_features
+from opendp.mod import PrivacyProfile, enable_features
 
 # OpenDP's modules by name, not its prelude: the prelude also imports its scikit-learn,
 # Polars and numpy extras, some 20 ms of every `fedstats query`'s start.
 
-__all__ = ["DEFAULT_DELTA", "MICRO", "epsilon_for", "from_micro", "split_rho", "to_micro"]
+__all__ = [
+    "DEFAULT_DELTA",
+    "MICRO",
+    "epsilon_for",
+    "from_micro",
+    "split_rho",
+    "to_micro",
+    "zcdp_profile",
+]
 
 MICRO = 1_000_000
 DEFAULT_DELTA = 1e-9  # delta quoted when a zCDP budget is reported as (epsilon, delta)
@@ -61,26 +69,23 @@ _CERTIFIED = 1e-10
 def epsilon_for(rho: float, delta: float = DEFAULT_DELTA) -> float:
     """Epsilon of a rho-zCDP guarantee at the given delta, by OpenDP's conversion.
 
-    The conversion runs on a Gaussian measurement whose privacy map at sensitivity 1 is
-    exactly ``rho``. OpenDP's profile gives delta for an epsilon in about 0.1 ms, but its
-    epsilon for a delta (a bisection over that) took 2-5 ms: a node reports the budget
-    spent and left with every answer, and both change with every query, so that search
-    cost a node more CPU than its noise. The epsilon is therefore the optimum of the same
-    bound (Canonne, Kamath and Steinke 2020, `_cks_epsilon`), moved up by `_CERTIFIED` of
-    itself and checked by OpenDP's profile: it must meet ``delta`` there, and the value
-    `_CERTIFIED` below the optimum must not. One that fails either check is OpenDP's own
-    search's. Either way the number is OpenDP's to within twice `_CERTIFIED` of itself.
-    Where OpenDP's numerics overflow (budgets far beyond any meaningful privacy, used in
-    tests), the standard bound ``rho + 2 sqrt(rho ln(1/delta))`` (Bun and Steinke 2016,
-    Prop. 1.3) is returned.
+    The conversion is OpenDP's (`zcdp_profile`). OpenDP's profile gives delta for an epsilon
+    in about 0.1 ms, but its epsilon for a delta (a bisection over that) took 2-5 ms: a node
+    reports the budget spent and left with every answer, and both change with every query,
+    so that search cost a node more CPU than its noise. The epsilon is therefore the optimum
+    of the same bound (Canonne, Kamath and Steinke 2020, `_cks_epsilon`), moved up by
+    `_CERTIFIED` of itself and checked by OpenDP's profile: it must meet ``delta`` there,
+    and the value `_CERTIFIED` below the optimum must not. One that fails either check is
+    OpenDP's own search's. Either way the number is OpenDP's to within twice `_CERTIFIED` of
+    itself. Where OpenDP's numerics overflow (budgets far beyond any meaningful privacy,
+    used in tests), the standard bound ``rho + 2 sqrt(rho ln(1/delta))`` (Bun and Steinke
+    2016, Prop. 1.3) is returned.
     """
     if rho <= 0:
         return 0.0
     if rho > 1e3:
         return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
-    scale = 1.0 / math.sqrt(2.0 * rho)
-    meas = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale)
-    profile = make_zCDP_to_approxDP(meas).map(1.0)
+    profile = zcdp_profile(rho)
     if not 0.0 < delta < 1.0:  # (and NaN): OpenDP's own answer or its error
         return float(profile.epsilon(delta))
     optimum = _cks_epsilon(rho, delta)
@@ -88,6 +93,19 @@ def epsilon_for(rho: float, delta: float = DEFAULT_DELTA) -> float:
     if optimum > 0 and profile.delta(above) <= delta < profile.delta(below):
         return above
     return float(profile.epsilon(delta))
+
+
+def zcdp_profile(rho: float) -> PrivacyProfile:
+    """OpenDP's (epsilon, delta) profile of a rho-zCDP guarantee.
+
+    Its conversion runs on a Gaussian measurement whose privacy map at sensitivity 1 is
+    exactly ``rho``.
+    """
+    scale = 1.0 / math.sqrt(2.0 * rho)
+    meas = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale)
+    profile = make_zCDP_to_approxDP(meas).map(1.0)
+    assert isinstance(profile, PrivacyProfile)  # OpenDP's map is typed Any
+    return profile
 
 
 def _cks_epsilon(rho: float, delta: float) -> float:

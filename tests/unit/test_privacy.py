@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pytest
-from opendp.combinators import make_zCDP_to_approxDP
-from opendp.domains import atom_domain
-from opendp.measurements import make_gaussian
-from opendp.metrics import absolute_distance
 
 from privacy import budget
-from privacy.budget import epsilon_for, from_micro, split_rho, to_micro
+from privacy.budget import epsilon_for, from_micro, split_rho, to_micro, zcdp_profile
 from privacy.estimators import Cells, difference, difference_interval, ratio
 from privacy.gaussian import (
     SCALE_BITS,
@@ -155,19 +150,10 @@ def test_epsilon_conversion_is_opendp_and_monotone() -> None:
     assert epsilon_for(0.0) == 0.0
 
 
-def _opendp_profile(rho: float) -> Any:
-    """OpenDP's zCDP-to-(epsilon, delta) profile of a rho-zCDP guarantee."""
-    scale = 1.0 / math.sqrt(2.0 * rho)
-    gaussian = make_gaussian(
-        atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale
-    )
-    return make_zCDP_to_approxDP(gaussian).map(1.0)
-
-
 @pytest.mark.parametrize("delta", [1e-12, 1e-9, 1e-6, 1e-3])
 def test_epsilon_is_opendps_conversion_to_within_its_certificate(delta: float) -> None:
     for rho in (1e-7, 1e-5, 1e-3, 0.0123, 0.1, 0.5, 1.0, 3.7, 10.0, 99.0, 999.0):
-        profile = _opendp_profile(rho)
+        profile = zcdp_profile(rho)
         ours, theirs = epsilon_for(rho, delta), float(profile.epsilon(delta))
         assert profile.delta(ours) <= delta  # a guarantee OpenDP's conversion stands behind
         assert abs(ours - theirs) <= 2.5e-10 * theirs, (rho, ours, theirs)
@@ -183,7 +169,7 @@ def test_epsilon_falls_back_to_opendps_search_when_the_optimum_fails_its_check(
     cks = budget._cks_epsilon
     monkeypatch.setattr(budget, "_cks_epsilon", lambda rho, delta: off * cks(rho, delta))
     try:
-        assert epsilon_for(0.5, 1e-9) == float(_opendp_profile(0.5).epsilon(1e-9))
+        assert epsilon_for(0.5, 1e-9) == float(zcdp_profile(0.5).epsilon(1e-9))
     finally:
         epsilon_for.cache_clear()
 
@@ -191,7 +177,7 @@ def test_epsilon_falls_back_to_opendps_search_when_the_optimum_fails_its_check(
 @pytest.mark.parametrize("delta", [0.0, 1.0, 2.0, math.nan])
 def test_epsilon_at_a_delta_outside_zero_to_one_is_opendps_own(delta: float) -> None:
     try:
-        theirs: float | str = float(_opendp_profile(0.5).epsilon(delta))
+        theirs: float | str = float(zcdp_profile(0.5).epsilon(delta))
     except Exception as exc:  # OpenDP refuses it: so does epsilon_for, the same way
         theirs = type(exc).__name__
     try:
