@@ -342,10 +342,12 @@ class Session:
 
     One query's, or a pathway's (its periods' fan-outs one after another). Use it as a
     context manager; the channels are closed on exit. Each public method runs to
-    completion on the session's loop (callers stay synchronous). A channel whose node
-    failed stays the node's: gRPC reconnects it, backing off (about a second at first),
-    and a call while it waits fails at once, so a node down in one period of a pathway
-    and back within that second is still reported down in the next.
+    completion on the session's loop (callers stay synchronous). A node's channel is kept
+    for all its calls, except after its connection failed: gRPC would reconnect that
+    channel only after a backoff (about a second at first), failing every call at once
+    meanwhile, so a node back from a restart would still be reported down in a
+    pathway's next period, and a query's retries (`ask`) would all fail within that
+    second. Its next call opens a new channel instead, one new handshake.
 
     Args:
         dialer: Opens the channels.
@@ -359,6 +361,7 @@ class Session:
         self._runner = asyncio.Runner()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, pb_grpc.NodeServiceStub] = {}
+        self._dropped: list[grpc.aio.Channel] = []  # channels replaced after a failure
 
     def __enter__(self) -> Session:
         return self
@@ -373,13 +376,18 @@ class Session:
 
     def close(self) -> None:
         """Close every channel and the loop."""
-        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
+        channels = [*self._channels.values(), *self._dropped]
+        self._channels, self._stubs, self._dropped = {}, {}, []
         if channels:
             self._runner.run(_gather(*(c.close(None) for c in channels)))
         self._runner.close()
 
     def _stub(self, node: NodeAddress) -> pb_grpc.NodeServiceStub:
+        """The node's stub: on its kept channel, or on a new one if that one's connection failed."""
         stub = self._stubs.get(node.id)
+        if stub is not None and _failed(self._channels[node.id]):
+            self._dropped.append(self._channels.pop(node.id))
+            stub = None
         if stub is None:
             self._channels[node.id] = self.dialer.aio_channel(node)
             stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(self._channels[node.id])
@@ -451,9 +459,9 @@ class Session:
     async def _ask(
         self, node: NodeAddress, request: pb.SignedQuery, timeout: float, retries: int = 2
     ) -> NodeReply:
-        stub = self._stub(node)
         for attempt in range(retries + 1):
             try:
+                stub = self._stub(node)  # a retry after a lost connection reconnects at once
                 signed: pb.SignedResult = await stub.RunQuery(request, timeout=timeout)
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
@@ -593,6 +601,11 @@ class Described:
 
 
 _T = TypeVar("_T")
+
+
+def _failed(channel: grpc.aio.Channel) -> bool:
+    """Whether the channel's connection failed and gRPC waits before reconnecting it."""
+    return channel.get_state() is grpc.ChannelConnectivity.TRANSIENT_FAILURE
 
 
 async def _gather(*calls: Awaitable[object]) -> None:

@@ -5,13 +5,14 @@ arrival cohort's indicator followed across periods."""
 from __future__ import annotations
 
 import textwrap
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError, QueryError
-from coordinator.client import Dialer
+from coordinator.client import Dialer, NodeFailure, Session
 from coordinator.combine import POOLED
 from coordinator.config import NodeAddress
 from coordinator.flags import Status
@@ -19,9 +20,11 @@ from coordinator.run import run_pathway, run_query
 from fedstats import synth
 from indicators.spec import Query
 from node.config import load_config
+from node.server import NodeServer, build_server
 from node.service import NodeService
+from protos import node_pb2 as pb
 from tests.support.nodes import ServeFn, coordinator_for
-from tests.support.pki import pki
+from tests.support.pki import pki, query_request, sign_request
 
 CITY = "amsterdam"
 
@@ -103,6 +106,42 @@ def test_a_pathway_asks_each_node_over_one_channel(
     assert opened == [CITY]  # one channel (one TLS handshake) for both periods
     run_query(config, query)
     assert opened == [CITY, CITY]  # a query of its own opens its own
+
+
+def test_a_node_back_from_a_restart_is_reached_at_once_and_by_a_retry(
+    tmp_path: Path, serve: ServeFn
+) -> None:
+    # gRPC backs a failed channel off for about a second, failing every call meanwhile:
+    # without a new channel both calls below would report the node down (seen before).
+    node = serve(two_period_config(tmp_path))
+    config = coordinator_for(tmp_path, [(CITY, node.address)])
+    address = config.nodes[0]
+    tls = node.service.config.tls
+    with Session(Dialer(config.tls)) as session:
+        assert isinstance(session.describe_all(config.nodes, 10)[CITY], pb.NodeDescription)
+        node.stop()
+        assert isinstance(session.describe_all(config.nodes, 10)[CITY], NodeFailure)
+        back = build_server(node.service, node.address, tls=tls)
+        try:  # the next period of a pathway: at once
+            assert isinstance(session.describe_all(config.nodes, 10)[CITY], pb.NodeDescription)
+        finally:
+            back.stop(grace=None)
+        # a query's retry (after 0.2 s) reaches a node back within that time
+        assert isinstance(session.describe_all(config.nodes, 10)[CITY], NodeFailure)
+        servers: list[NodeServer] = []
+        restart = threading.Timer(
+            0.05, lambda: servers.append(build_server(node.service, node.address, tls=tls))
+        )
+        restart.start()
+        try:
+            request = sign_request(query_request("after-restart", rho=0.2), CITY)
+            reply = session.ask(address, request, timeout=10, retries=2)
+        finally:
+            restart.join()
+            for server in servers:
+                server.stop(grace=None)
+    assert reply.failure is None and reply.result is not None
+    assert node.service.budget("2025").spent == pytest.approx(0.2)
 
 
 def test_a_pathway_with_a_bad_period_asks_no_node_for_any(tmp_path: Path, serve: ServeFn) -> None:
