@@ -11,7 +11,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from common.errors import FedstatsError, Reason
 from coordinator.across import Estimated, Key, gap_bounds, node_estimates, settle
-from coordinator.bases import Base, Margin, Stacked, base_of, positions_of, read_margins
+from coordinator.bases import Base, Margin, Stacked, base_of, positions_of
 from coordinator.estimates import Cell, Layout, is_share
 from coordinator.flags import (
     DEVIATES,
@@ -36,6 +36,8 @@ from coordinator.pooling import (
     finite,
     pooled_linear,
 )
+from coordinator.results import NodeTables
+from coordinator.rows import POOLED, TOTAL, BenchmarkRow, row_of
 from indicators.catalogue import BELOW_LINE, MEDIAN_RATIO, RATIO, Indicator
 from indicators.spec import (
     DERIVED_GROUPS,
@@ -49,13 +51,8 @@ from indicators.spec import (
 from indicators.variables import AGE
 from privacy.disclosure import FLAG_CODES, DisclosureRules
 from privacy.estimators import Cells, Estimate, rate_interval
-from protos import node_pb2 as pb
 
 __all__ = [
-    "POOLED",
-    "TOTAL",
-    "BenchmarkRow",
-    "NodeTables",
     "Pooling",
     "benchmark_rows",
     "comparator_cell",
@@ -65,115 +62,11 @@ __all__ = [
     "pool_members",
     "pooled_rows",
     "poverty_lines",
-    "read_result",
 ]
 
-POOLED = "*"
 BINNED_NOISE_LIMIT = 0.1
 STANDARD_MARGIN = ("sex", AGE)  # the breakdowns a standardised pooled row sums over
-TOTAL = "TOTAL"
 Mask = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class NodeTables:
-    """One node's released tables, keyed by table spec key."""
-
-    node_id: str
-    geo: str
-    time_period: str
-    source: str
-    rules: DisclosureRules
-    cells: dict[str, Cells]
-    cell_flags: dict[str, list[Flags]]
-    poverty_line: float | None = None
-    deviations: dict[str, str] = field(default_factory=dict)
-    poverty_line_source: str = ""
-    country: str = ""
-    margins: dict[str, tuple[Margin, ...]] = field(default_factory=dict)
-    concepts: dict[str, str] = field(default_factory=dict)  # variable: "input=code;..."
-    geo_level: str = ""
-    name: str = ""
-    cached: bool = False  # the node answered from its cache (charging nothing)
-
-    def deviates(self, spec: TableSpec) -> bool:
-        """Whether the node's definition of a variable the table reads deviates."""
-        return any(v in self.deviations for v in spec.variables())
-
-
-@dataclass(frozen=True)
-class BenchmarkRow:
-    """One row of benchmark.csv, an immutable value; rates in percent, None where not published.
-
-    ``comparator`` names the comparator group: ``TOTAL``, or the group dimension's native
-    group (``NAT`` for country of birth and citizenship, ``NB_NBP`` for migration
-    background, ``NAP`` for reason and years of residence), or a cohort comparator
-    ``DIM=CODE``: the same group in the same breakdown cell but for DIM set to CODE.
-    """
-
-    node: str
-    geo: str
-    time_period: str
-    indicator: str
-    group_dim: str
-    group: str
-    breakdown: Mapping[str, str]
-    comparator: str
-    unit: str
-    flags: Flags = NONE
-    value: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    comparator_value: float | None = None
-    gap: float | None = None
-    gap_ci_low: float | None = None
-    gap_ci_high: float | None = None
-    denominator: float | None = None
-    unknown_share: float | None = None
-    status: Status = Status.PUBLISHED
-    poverty_line: float | None = None
-    aggregate: str = ""
-    poverty_line_source: str = ""
-    estimate: Estimate | None = field(default=None, repr=False)
-    geo_level: str = ""  # the territorial level of geo (set by coordinator.rowmeta)
-    source: str = ""  # register | survey | census; pooled: the members' joined by +
-    deviation: str = ""  # concept codes ("wstatus=register_activity") and the node's notes
-    release: str = ""  # the citable release id (set when published)
-
-    def amended(self, **changes: Any) -> BenchmarkRow:
-        """This row with some fields changed (`dataclasses.replace`, for many rows).
-
-        The copy takes this row's field values as they are, then the changes; unlike
-        ``replace`` it does not run ``__init__`` over every field again (rows have no
-        ``__post_init__``), which made adding metadata to a 300-city query's rows slow.
-
-        Raises:
-            TypeError: A change names no field of the row.
-        """
-        return self.amended_by(changes)
-
-    def amended_by(self, changes: Mapping[str, Any]) -> BenchmarkRow:
-        """`amended` with the changes as a mapping (the caller's own: not copied as keywords).
-
-        Raises:
-            TypeError: A change names no field of the row.
-        """
-        if not _ROW_FIELDS.issuperset(changes):
-            unknown = changes.keys() - _ROW_FIELDS
-            raise TypeError(f"BenchmarkRow has no field(s) {', '.join(sorted(unknown))}")
-        values = self.__dict__.copy()
-        values.update(changes)
-        return _row_of(values)
-
-
-def _row_of(fields: dict[str, Any]) -> BenchmarkRow:
-    """A row whose instance dict is ``fields``: every field of the row, by name, in order."""
-    row = object.__new__(BenchmarkRow)
-    object.__setattr__(row, "__dict__", fields)  # frozen: set as the instance's own
-    return row
-
-
-_ROW_FIELDS = frozenset(f.name for f in fields(BenchmarkRow))
 
 
 @dataclass(frozen=True)
@@ -203,89 +96,6 @@ class _Source:
         if tiles not in self._stacked:
             self._stacked[tiles] = Stacked.of(self.margins, tiles)
         return self._stacked[tiles]
-
-
-def read_result(result: pb.QueryResult, plan: Plan) -> NodeTables:
-    """Check a node's answer against the local plan and read its cells.
-
-    Raises:
-        FedstatsError: When the node's tables do not match the plan (reason
-            ``PROTOCOL_MISMATCH``): the node runs another catalogue version.
-    """
-    by_key = {t.key: t for t in result.tables}
-    cells: dict[str, Cells] = {}
-    flags: dict[str, list[Flags]] = {}
-    margins: dict[str, tuple[Margin, ...]] = {}
-    if set(by_key) != {spec.key for spec in plan.tables}:
-        raise FedstatsError(
-            f"node {result.node_id} answered with other tables than it was asked for",
-            reason=Reason.PROTOCOL_MISMATCH,
-            hint="node and coordinator must run the same fedstats catalogue version",
-        )
-    for spec in plan.tables:
-        table = by_key.get(spec.key)
-        if table is None or len(table.counts) != spec.n_cells:
-            raise FedstatsError(
-                f"node {result.node_id} answered with tables that do not match the query",
-                reason=Reason.PROTOCOL_MISMATCH,
-                hint="node and coordinator must run the same fedstats catalogue version",
-            )
-        samples = list(table.sample_counts) if table.sample_counts else None
-        cells[spec.key] = Cells.of(
-            table.counts, table.sigma, samples, table.sample_sigma, result.design_effect or 1.0
-        )
-        margins[spec.key] = read_margins(table)
-        try:
-            flags[spec.key] = [_cell_flags(f) for f in table.cell_flags]
-        except ValueError as exc:
-            raise FedstatsError(
-                f"node {result.node_id} answered with unknown cell flags ({exc})",
-                reason=Reason.PROTOCOL_MISMATCH,
-                hint="node and coordinator must run the same fedstats catalogue version",
-            ) from None
-    return NodeTables(
-        node_id=result.node_id,
-        geo=result.geo,
-        time_period=result.time_period,
-        source=result.source,
-        rules=_rules(result.disclosure),
-        cells=cells,
-        cell_flags=flags,
-        margins=margins,
-        poverty_line=result.poverty_line or None,
-        poverty_line_source=result.poverty_line_source if result.poverty_line else "",
-        deviations=dict(result.deviations),
-        country=result.country,
-        concepts=dict(result.concepts),
-        geo_level=result.geo_level,
-        name=result.name,
-        cached=result.cached,
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _cell_flags(text: str) -> Flags:
-    """A released cell's flags (made once per text: 300 tables repeat a few texts).
-
-    Raises:
-        ValueError: On a letter that is not a flag (never cached).
-    """
-    return Flags(text)
-
-
-def _rules(d: pb.Disclosure) -> DisclosureRules:
-    """A node's rules from the wire (0 in a newer field: the field's default)."""
-    defaults = DisclosureRules()
-    return DisclosureRules(
-        min_count=d.min_count,
-        unreliable_below=d.unreliable_below,
-        max_cv=d.max_cv,
-        unknown_flag=d.unknown_flag or defaults.unknown_flag,
-        unknown_suppress=d.unknown_suppress or defaults.unknown_suppress,
-        weighted=d.weighted,
-        certainty=d.certainty or defaults.certainty,
-        name=d.rules,
-    )
 
 
 def comparator_group(spec: TableSpec, comparator: str) -> str:
@@ -567,7 +377,7 @@ def _rows(
         fields["group"] = group
         fields["breakdown"] = breakdown
         fields["flags"] = flagged
-        rows.append(_row_of(fields))
+        rows.append(row_of(fields))
     return rows
 
 
@@ -863,7 +673,7 @@ def _across(
                     fields["gap_ci_low"] = gap_low[k]
                     fields["gap_ci_high"] = gap_high[k]
             row = new(BenchmarkRow)
-            assign(row, "__dict__", fields)  # as `_row_of`
+            assign(row, "__dict__", fields)  # as `row_of`
             append(row)
         return out
 

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field, replace
 
 from common.errors import FedstatsError, Reason
 from coordinator.client import NodeFailure
-from coordinator.combine import BenchmarkRow, NodeTables, benchmark_rows
+from coordinator.combine import benchmark_rows
 from coordinator.compat import unanswerable
 from coordinator.flags import DEVIATES, Flags
 from coordinator.pooling import Pooling, check_pooling
+from coordinator.results import NodeTables
 from coordinator.rowmeta import RowMeta, describe_rows
+from coordinator.rows import BenchmarkRow
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.spec import Plan, Query, compile_query, is_local
 from indicators.variables import UNK, Variable

@@ -41,13 +41,14 @@ from google.protobuf.message import DecodeError
 from common.collector import collector_paused
 from common.errors import FedstatsError, Reason
 from coordinator.chain import ChainPosition, fingerprint_changes, rollbacks
-from coordinator.combine import POOLED, BenchmarkRow, NodeTables, read_result
 from coordinator.kinds import Gathered, kind_of, narrow
 from coordinator.public_provenance import PUBLIC_FILE, verify_public, write_public
 from coordinator.publish.citation import Citation, release_id, with_release
 from coordinator.publish.jsontext import dumps_indented
 from coordinator.publish.outputs import check_formats, output_files, write_outputs
 from coordinator.publish.tables import write_csv
+from coordinator.results import NodeTables, read_result
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import QueryOutcome
 from coordinator.secure_provenance import NOT_RECOMPUTABLE, check_secure_query, secure_query_record
 from coordinator.secure_run import SecureOutcome

@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from coordinator.chain import ChainPosition
-from coordinator.combine import BenchmarkRow
 from coordinator.publish.jsontext import dumps_indented
+from coordinator.rows import BenchmarkRow
 from coordinator.verify_report import VerifyReport, check_request
 from protos import node_pb2 as pb
 from security.signing import key_id, parse_public_key

@@ -21,15 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from coordinator.combine import (
-    POOLED,
-    BenchmarkRow,
-    NodeTables,
-    pool_members,
-    poverty_lines,
-)
+from coordinator.combine import pool_members, poverty_lines
 from coordinator.flags import DEVIATES, Status
 from coordinator.pooling import Pooling
+from coordinator.results import NodeTables
+from coordinator.rows import POOLED, BenchmarkRow
 from indicators.catalogue import BELOW_LINE
 from indicators.concepts import UNMAPPED_AS_UNKNOWN
 from indicators.spec import Plan

@@ -20,11 +20,12 @@ from coordinator.client import (
     QuerySigner,
     Session,
 )
-from coordinator.combine import BenchmarkRow, NodeTables, read_result
 from coordinator.config import CoordinatorConfig
 from coordinator.described import keep, kept
 from coordinator.kinds import Gathered, NodePlans, QueryKind, kind_of, plan_nodes
 from coordinator.pooling import Pooling
+from coordinator.results import NodeTables, read_result
+from coordinator.rows import BenchmarkRow
 from indicators.spec import Plan, Query
 from protos import node_pb2 as pb
 from security.certificates import check_party_certificate

@@ -30,11 +30,13 @@ from coordinator.client import (
     describe_all,
     failure_of,
 )
-from coordinator.combine import BenchmarkRow, NodeTables, pooled_rows
+from coordinator.combine import pooled_rows
 from coordinator.compat import release_of
 from coordinator.config import CoordinatorConfig, NodeAddress
 from coordinator.flags import NONE
 from coordinator.kinds import Harmonised, kind_of, plan_nodes
+from coordinator.results import NodeTables
+from coordinator.rows import BenchmarkRow
 from coordinator.run import new_query_id, prepare, record_query
 from coordinator.secure import Aggregator
 from indicators.catalogue import BELOW_LINE

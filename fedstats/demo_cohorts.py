@@ -12,8 +12,8 @@ written as CSV and HTML in their own folder.
 from __future__ import annotations
 
 from coordinator.client import ProgressFn
-from coordinator.combine import BenchmarkRow
 from coordinator.config import CoordinatorConfig
+from coordinator.rows import BenchmarkRow
 from coordinator.run import QueryOutcome, run_pathway, run_query
 from indicators.spec import Query
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from common.errors import FedstatsError
-from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.config import load_coordinator_config
 from coordinator.pooling import Pooling
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import run_query
 from coordinator.secure_run import run_secure_query
 from fedstats.demo import _coordinator_toml, _prepare

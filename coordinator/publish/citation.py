@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from common.versions import software_version
-from coordinator.combine import BenchmarkRow
+from coordinator.rows import BenchmarkRow
 
 __all__ = ["Citation", "release_id", "with_release"]
 

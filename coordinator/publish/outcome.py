@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from coordinator.client import NodeFailure
-from coordinator.combine import BenchmarkRow, NodeTables
+from coordinator.results import NodeTables
+from coordinator.rows import BenchmarkRow
 from indicators.spec import Plan
 
 __all__ = ["Outcome"]

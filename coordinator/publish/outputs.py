@@ -23,7 +23,7 @@ from coordinator.publish.report.page import write_report
 from coordinator.publish.tables import write_csv, write_parquet
 
 if TYPE_CHECKING:
-    from coordinator.combine import BenchmarkRow
+    from coordinator.rows import BenchmarkRow
 
 __all__ = ["FORMATS", "check_formats", "output_files", "write_outputs"]
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from coordinator.combine import POOLED, NodeTables
 from coordinator.publish.citation import Citation
 from coordinator.publish.jsontext import dumps_indented
 from coordinator.publish.outcome import Outcome
+from coordinator.results import NodeTables
+from coordinator.rows import POOLED
 from indicators.catalogue import CATALOGUE
 from indicators.concepts import concept_text, harmonised_code
 from privacy.budget import DEFAULT_DELTA, epsilon_for

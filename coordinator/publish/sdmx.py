@@ -58,9 +58,9 @@ from sdmx.model import common, v21
 from sdmx.writer.xml import to_xml
 
 from common.errors import FedstatsError, Reason
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow
 from coordinator.publish.citation import Citation
 from coordinator.publish.numbers import published
+from coordinator.rows import POOLED, TOTAL, BenchmarkRow
 from indicators.catalogue import CATALOGUE
 from indicators.spec import COMPARATORS, DERIVED_GROUPS, GROUP_DIMS
 from indicators.variables import CATEGORICAL

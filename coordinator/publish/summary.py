@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from coordinator.client import NodeFailure
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow, poverty_lines
+from coordinator.combine import poverty_lines
 from coordinator.publish.outcome import Outcome
+from coordinator.rows import POOLED, TOTAL, BenchmarkRow
 from indicators.catalogue import BELOW_LINE, CATALOGUE
 from indicators.concepts import UNMAPPED_AS_UNKNOWN
 

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from coordinator.combine import BenchmarkRow
 from coordinator.publish.numbers import published_column
+from coordinator.rows import BenchmarkRow
 
 __all__ = ["COLUMNS_AFTER", "COLUMNS_BEFORE", "breakdown_columns", "write_csv", "write_parquet"]
 

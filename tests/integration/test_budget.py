@@ -21,8 +21,8 @@ import grpc
 import pytest
 
 from common.errors import ERROR_METADATA_KEY
-from coordinator.combine import POOLED
 from coordinator.flags import Status
+from coordinator.rows import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
 from node.config import load_config

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from common.errors import FedstatsError, QueryError
-from coordinator.combine import BenchmarkRow
 from coordinator.publish.outputs import write_outputs
+from coordinator.rows import BenchmarkRow
 from coordinator.run import QueryOutcome, run_query
 from fedstats.cli import _parser
 from indicators.spec import Query, compile_query

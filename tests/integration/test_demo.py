@@ -98,9 +98,9 @@ def test_the_demos_sdmx_reads_back_into_its_values_and_flags(
 ) -> None:
     from pysdmx.io import get_datasets
 
-    from coordinator.combine import POOLED
     from coordinator.provenance import signed_rows
     from coordinator.publish.sdmx import DATAFLOWS, POOLED_GEO, prepare_sdmx
+    from coordinator.rows import POOLED
     from tests.support.sdmx_library import write_with_library
 
     out = tmp_path / "demo"

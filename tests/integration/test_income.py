@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from common.errors import QueryError, Reason
-from coordinator.combine import POOLED, poverty_lines
+from coordinator.combine import poverty_lines
 from coordinator.estimates import Layout, median_of_all
 from coordinator.flags import Status
+from coordinator.rows import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
 from indicators.variables import INCOME_EDGES

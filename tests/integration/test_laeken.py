@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from coordinator.combine import POOLED
+from coordinator.rows import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
 from tests.support.nodes import ServeFn, coordinator_for

@@ -25,13 +25,13 @@ import pytest
 from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
-from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.progress import FanOutProgress
 from coordinator.publish.outputs import FORMATS, output_files, write_outputs
 from coordinator.publish.report.blocks import Block
 from coordinator.publish.report.compare import gap_versus_pooled
 from coordinator.publish.report.labels import row_key
 from coordinator.publish.sdmx import DATAFLOWS, OBS_STATUS, POOLED_GEO, STATS
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import QueryOutcome, run_query
 from indicators.catalogue import CATALOGUE
 from indicators.spec import Query, TableSpec

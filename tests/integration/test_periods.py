@@ -13,9 +13,9 @@ import pytest
 
 from common.errors import ConfigError, QueryError
 from coordinator.client import Dialer, NodeFailure, Session
-from coordinator.combine import POOLED
 from coordinator.config import NodeAddress
 from coordinator.flags import Status
+from coordinator.rows import POOLED
 from coordinator.run import run_pathway, run_query
 from fedstats import synth
 from indicators.spec import Query

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.combine import POOLED
 from coordinator.flags import Status
+from coordinator.rows import POOLED
 from coordinator.run import run_query
 from indicators.spec import Query
 from tests.support.cities import ServeCityFn

@@ -18,10 +18,10 @@ import pytest
 from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import Reason
-from coordinator.combine import POOLED
 from coordinator.provenance import citation_for, publish, verify_provenance
 from coordinator.publish.outputs import FORMATS
 from coordinator.publish.sdmx import DATAFLOWS
+from coordinator.rows import POOLED
 from coordinator.run import QueryOutcome, run_query
 from indicators.spec import Query
 from security.signing import load_private_key, parse_public_key

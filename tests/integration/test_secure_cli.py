@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.combine import POOLED
+from coordinator.rows import POOLED
 from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query

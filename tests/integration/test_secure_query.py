@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import Reason
-from coordinator.combine import POOLED, BenchmarkRow
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import run_query
 from coordinator.secure_run import run_secure_query
 from indicators.spec import Query

@@ -21,11 +21,13 @@ import pandas as pd
 import pytest
 
 from common.errors import ConfigError, Reason
-from coordinator.combine import POOLED, BenchmarkRow, benchmark_rows, read_result
+from coordinator.combine import benchmark_rows
 from coordinator.flags import Status
 from coordinator.pooling import Pooling
 from coordinator.publish.summary import outcome_notes
+from coordinator.results import read_result
 from coordinator.rowmeta import describe_rows, unmapped_note
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import run_query
 from fedstats.cli import main
 from indicators.spec import Query

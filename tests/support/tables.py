@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from coordinator.combine import NodeTables
+from coordinator.results import NodeTables
 from indicators.spec import TableSpec
 from privacy.disclosure import DisclosureRules
 from privacy.estimators import Cells

@@ -26,8 +26,6 @@ import pytest
 from coordinator import across
 from coordinator.bases import Base, Margin, Stacked, TableBases
 from coordinator.combine import (
-    BenchmarkRow,
-    NodeTables,
     _gap_fields,
     _published,
     _rows_for,
@@ -36,13 +34,14 @@ from coordinator.combine import (
     comparator_cell,
     comparator_group,
     groups_of,
-    read_result,
 )
 from coordinator.flags import Status
 from coordinator.kinds import Gathered, Harmonised, kind_of
 from coordinator.pooling import Pooling
 from coordinator.publish.numbers import published
+from coordinator.results import NodeTables, read_result
 from coordinator.rowmeta import describe_rows
+from coordinator.rows import BenchmarkRow
 from indicators.catalogue import Indicator
 from indicators.spec import Plan, Query, TableSpec, compile_query
 from privacy import estimators

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from coordinator.combine import BenchmarkRow
 from coordinator.flags import NONE, Flags
+from coordinator.rows import BenchmarkRow
 
 
 def test_flags_are_each_letter_once_in_the_order_the_outputs_show() -> None:

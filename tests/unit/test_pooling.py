@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from common.errors import QueryError
-from coordinator.combine import POOLED, BenchmarkRow, benchmark_rows
+from coordinator.combine import benchmark_rows
 from coordinator.kinds import kind_of
 from coordinator.pooling import CITY_MEAN, POPULATION, STANDARDISED, Pooling
+from coordinator.rows import POOLED, BenchmarkRow
 from indicators.spec import Query, TableSpec, compile_query
 from tests.support.tables import noisy_node, true_table
 

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.flags import Flags
 from coordinator.publish.report.blocks import CityGaps
 from coordinator.publish.report.compare import compare_to_mean, verdict
 from coordinator.publish.report.page import render_report
+from coordinator.rows import POOLED, BenchmarkRow
 from coordinator.run import QueryOutcome
 from indicators.spec import Query, compile_query
 from privacy.estimators import Z95

@@ -11,9 +11,9 @@ import pytest
 from pysdmx.io import get_datasets, read_sdmx
 
 from common.errors import FedstatsError
-from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.flags import Flags, Status
 from coordinator.publish.sdmx import POOLED_GEO, _period, prepare_sdmx
+from coordinator.rows import POOLED, BenchmarkRow
 from tests.support.sdmx_library import write_with_library
 
 

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coordinator.combine import BenchmarkRow
 from coordinator.flags import Flags, Status
 from coordinator.publish.numbers import published
 from coordinator.publish.tables import (
@@ -26,6 +25,7 @@ from coordinator.publish.tables import (
     write_csv,
     write_parquet,
 )
+from coordinator.rows import BenchmarkRow
 
 ROOT = Path(__file__).resolve().parents[2]
 

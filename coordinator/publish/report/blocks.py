@@ -15,17 +15,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from coordinator.combine import (
-    POOLED,
-    TOTAL,
-    BenchmarkRow,
-    comparator_cell,
-    comparator_group,
-    groups_of,
-)
+from coordinator.combine import comparator_cell, comparator_group, groups_of
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.report.charts import Dot
 from coordinator.publish.report.labels import group_label
+from coordinator.rows import POOLED, TOTAL, BenchmarkRow
 from indicators.catalogue import CATALOGUE
 from indicators.spec import TableSpec
 from privacy.estimators import Z95

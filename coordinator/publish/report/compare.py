@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.combine import BenchmarkRow, pool_members, poverty_lines
+from coordinator.combine import pool_members, poverty_lines
 from coordinator.estimates import Layout, group_estimate
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.report.blocks import CityGaps, Place, gap_se
+from coordinator.rows import BenchmarkRow
 from indicators.catalogue import BELOW_LINE, Indicator
 from indicators.spec import TableSpec
 from privacy.estimators import Cells, Estimate

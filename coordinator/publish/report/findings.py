@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 from markupsafe import Markup
 
-from coordinator.combine import POOLED, BenchmarkRow
 from coordinator.publish.numbers import (
     difference_text,
     interval_text,
@@ -30,6 +29,7 @@ from coordinator.publish.report.compare import (
 )
 from coordinator.publish.report.escaping import fill, filled
 from coordinator.publish.report.labels import DIM_LABELS, line_label, row_key
+from coordinator.rows import POOLED, BenchmarkRow
 from indicators.catalogue import CATALOGUE
 
 __all__ = [

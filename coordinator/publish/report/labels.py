@@ -6,7 +6,7 @@ Every element of the report that shows a benchmark row's own numbers carries tha
 
 from __future__ import annotations
 
-from coordinator.combine import POOLED, TOTAL, BenchmarkRow
+from coordinator.rows import POOLED, TOTAL, BenchmarkRow
 from indicators.spec import parse_comparator
 from indicators.variables import AGE, CATEGORICAL
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import jinja2
 
-from coordinator.combine import POOLED
 from coordinator.publish.citation import Citation
 from coordinator.publish.outcome import Outcome
 from coordinator.publish.refmeta import FOLDER
@@ -39,6 +38,7 @@ from coordinator.publish.report.findings import (
 )
 from coordinator.publish.report.labels import DIM_LABELS, GROUP_LABELS, group_label
 from coordinator.publish.report.markup import chart_html, table_html
+from coordinator.rows import POOLED
 from indicators.catalogue import CATALOGUE
 from indicators.concepts import concept_text
 from privacy.budget import DEFAULT_DELTA, epsilon_for
