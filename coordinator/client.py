@@ -347,7 +347,7 @@ class Session:
     channel only after a backoff (about a second at first), failing every call at once
     meanwhile, so a node back from a restart would still be reported down in a
     pathway's next period, and a query's retries (`ask`) would all fail within that
-    second. Its next call opens a new channel instead, one new handshake.
+    second. Its next call closes that channel and opens a new one (one new handshake).
 
     Args:
         dialer: Opens the channels.
@@ -361,7 +361,6 @@ class Session:
         self._runner = asyncio.Runner()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, pb_grpc.NodeServiceStub] = {}
-        self._dropped: list[grpc.aio.Channel] = []  # channels replaced after a failure
 
     def __enter__(self) -> Session:
         return self
@@ -376,21 +375,27 @@ class Session:
 
     def close(self) -> None:
         """Close every channel and the loop."""
-        channels = [*self._channels.values(), *self._dropped]
-        self._channels, self._stubs, self._dropped = {}, {}, []
+        channels, self._channels, self._stubs = list(self._channels.values()), {}, {}
         if channels:
             self._runner.run(_gather(*(c.close(None) for c in channels)))
         self._runner.close()
 
-    def _stub(self, node: NodeAddress) -> pb_grpc.NodeServiceStub:
-        """The node's stub: on its kept channel, or on a new one if that one's connection failed."""
+    async def _stub(self, node: NodeAddress) -> pb_grpc.NodeServiceStub:
+        """The node's stub: on its kept channel, or on a new one if that one's connection failed.
+
+        The failed channel is closed (no call is on it: each fails at once while it waits),
+        or gRPC would go on reconnecting it, and once the node is back every such channel
+        would hold a connection of its own.
+        """
         stub = self._stubs.get(node.id)
+        failed = None
         if stub is not None and _failed(self._channels[node.id]):
-            self._dropped.append(self._channels.pop(node.id))
-            stub = None
+            failed, stub = self._channels.pop(node.id), None
         if stub is None:
             self._channels[node.id] = self.dialer.aio_channel(node)
             stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(self._channels[node.id])
+        if failed is not None:
+            await failed.close(None)
         return stub
 
     def _run(self, calls: Mapping[str, Awaitable[_T]], late: Callable[[str], _T]) -> dict[str, _T]:
@@ -429,7 +434,7 @@ class Session:
         if revoked is not None:
             return revoked, None
         metadata = [signer.identity_for(node.id)] if signer is not None else None
-        stub = self._stub(node)
+        stub = await self._stub(node)
         try:
             signed = await stub.DescribeSigned(
                 pb.DescribeRequest(), timeout=timeout, metadata=metadata
@@ -461,7 +466,7 @@ class Session:
     ) -> NodeReply:
         for attempt in range(retries + 1):
             try:
-                stub = self._stub(node)  # a retry after a lost connection reconnects at once
+                stub = await self._stub(node)  # a retry after a lost connection reconnects at once
                 signed: pb.SignedResult = await stub.RunQuery(request, timeout=timeout)
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -108,6 +109,19 @@ def test_a_pathway_asks_each_node_over_one_channel(
     assert opened == [CITY, CITY]  # a query of its own opens its own
 
 
+def _connections_to(port: int) -> int:
+    """Established TCP connections (in this network namespace) whose far end is ``port``.
+
+    gRPC's sockets are IPv6 with IPv4-mapped addresses: both tables are read.
+    """
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            far, state = line.split()[2:4]
+            count += int(far.rsplit(":", 1)[1], 16) == port and state == "01"  # ESTABLISHED
+    return count
+
+
 def test_a_node_back_from_a_restart_is_reached_at_once_and_by_a_retry(
     tmp_path: Path, serve: ServeFn
 ) -> None:
@@ -115,31 +129,41 @@ def test_a_node_back_from_a_restart_is_reached_at_once_and_by_a_retry(
     # without a new channel both calls below would report the node down (seen before).
     node = serve(two_period_config(tmp_path))
     config = coordinator_for(tmp_path, [(CITY, node.address)])
-    address = config.nodes[0]
+    address, port = config.nodes[0], int(node.address.rsplit(":", 1)[1])
     tls = node.service.config.tls
     with Session(Dialer(config.tls)) as session:
         assert isinstance(session.describe_all(config.nodes, 10)[CITY], pb.NodeDescription)
         node.stop()
-        assert isinstance(session.describe_all(config.nodes, 10)[CITY], NodeFailure)
+        for _ in range(4):  # each call on a new channel: the failed ones are closed
+            assert isinstance(session.describe_all(config.nodes, 10)[CITY], NodeFailure)
         back = build_server(node.service, node.address, tls=tls)
         try:  # the next period of a pathway: at once
             assert isinstance(session.describe_all(config.nodes, 10)[CITY], pb.NodeDescription)
+            time.sleep(2.5)  # a failed channel left open would have reconnected by now
+            assert _connections_to(port) == 1
         finally:
             back.stop(grace=None)
         # a query's retry (after 0.2 s) reaches a node back within that time
         assert isinstance(session.describe_all(config.nodes, 10)[CITY], NodeFailure)
-        servers: list[NodeServer] = []
-        restart = threading.Timer(
-            0.05, lambda: servers.append(build_server(node.service, node.address, tls=tls))
-        )
-        restart.start()
+        started: list[NodeServer | BaseException] = []
+
+        def restart() -> None:
+            try:
+                started.append(build_server(node.service, node.address, tls=tls))
+            except BaseException as exc:  # the port taken meanwhile: said below
+                started.append(exc)
+
+        timer = threading.Timer(0.05, restart)
+        timer.start()
         try:
             request = sign_request(query_request("after-restart", rho=0.2), CITY)
             reply = session.ask(address, request, timeout=10, retries=2)
         finally:
-            restart.join()
-            for server in servers:
-                server.stop(grace=None)
+            timer.join()
+            for server in started:
+                if isinstance(server, NodeServer):
+                    server.stop(grace=None)
+    assert all(isinstance(s, NodeServer) for s in started), started
     assert reply.failure is None and reply.result is not None
     assert node.service.budget("2025").spent == pytest.approx(0.2)
 
