@@ -80,11 +80,12 @@ def _object(value: dict[Any, Any], newline: str) -> str:
             parts.append(f"{_escape(key)}: {_array(item, inner)}")
         else:
             parts.append(f"{_escape(key)}: {_scalar(item)}")
-    return "{" + inner + ("," + inner).join(parts) + newline + "}"
+    return "".join(("{", inner, ("," + inner).join(parts), newline, "}"))  # one copy, not 3
 
 
 def _array(value: list[Any], newline: str) -> str:
     if not value:
         return "[]"
     inner = newline + "  "
-    return "[" + inner + ("," + inner).join([_text(item, inner) for item in value]) + newline + "]"
+    items = ("," + inner).join([_text(item, inner) for item in value])
+    return "".join(("[", inner, items, newline, "]"))
