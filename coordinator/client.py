@@ -388,12 +388,12 @@ class Session:
         would hold a connection of its own.
         """
         stub = self._stubs.get(node.id)
-        failed = None
-        if stub is not None and _failed(self._channels[node.id]):
-            failed, stub = self._channels.pop(node.id), None
-        if stub is None:
-            self._channels[node.id] = self.dialer.aio_channel(node)
-            stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(self._channels[node.id])
+        if stub is not None and not _failed(self._channels[node.id]):
+            return stub
+        channel = self.dialer.aio_channel(node)  # first: if it raises, the session is as it was
+        failed = self._channels.get(node.id)
+        self._channels[node.id] = channel
+        stub = self._stubs[node.id] = pb_grpc.NodeServiceStub(channel)
         if failed is not None:
             await failed.close(None)
         return stub

@@ -1,7 +1,8 @@
 """The benchmark row: one line of ``benchmark.csv``, what every output format writes.
 
-Rows are made in `coordinator.combine` (and amended by `coordinator.rowmeta`); every
-writer (`coordinator.publish`), provenance and the report read them.
+Rows are made in `coordinator.combine` and amended by `coordinator.rowmeta` (metadata)
+and `coordinator.publish.citation` (the release id); every writer
+(`coordinator.publish`), provenance and the report read them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from privacy.estimators import Estimate
 __all__ = ["POOLED", "TOTAL", "BenchmarkRow", "row_of"]
 
 POOLED = "*"
-"""The node of a pooled row: every answering node's cells side by side."""
+"""The node (and geo) of a pooled row: every answering node's cells side by side."""
 TOTAL = "TOTAL"
 """The comparator (and group) of the whole population."""
 

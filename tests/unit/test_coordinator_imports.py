@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = {
     "coordinator.client", "coordinator.combine", "coordinator.config", "coordinator.estimates",
-    "coordinator.run", "coordinator.provenance",
+    "coordinator.results", "coordinator.rows", "coordinator.run", "coordinator.provenance",
 }  # fmt: skip
 PUBLISHING = "coordinator.publish"
 REPORT = "coordinator.publish.report"
