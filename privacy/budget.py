@@ -8,13 +8,13 @@ was given.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from opendp.combinators import make_zCDP_to_approxDP
 from opendp.domains import atom_domain
 from opendp.measurements import make_gaussian
 from opendp.metrics import absolute_distance
-from opendp.mod import PrivacyProfile, enable_features
+from opendp.mod import Measurement, PrivacyProfile, enable_features
 
 # OpenDP's modules by name, not its prelude: the prelude also imports its scikit-learn,
 # Polars and numpy extras, some 20 ms of every `fedstats query`'s start.
@@ -75,24 +75,25 @@ def epsilon_for(rho: float, delta: float = DEFAULT_DELTA) -> float:
     so that search cost a node more CPU than its noise. The epsilon is therefore the optimum
     of the same bound (Canonne, Kamath and Steinke 2020, `_cks_epsilon`), moved up by
     `_CERTIFIED` of itself and checked by OpenDP's profile: it must meet ``delta`` there,
-    and the value `_CERTIFIED` below the optimum must not. One that fails either check is
-    OpenDP's own search's. Either way the number is OpenDP's to within twice `_CERTIFIED` of
-    itself. Where OpenDP's numerics overflow (budgets far beyond any meaningful privacy,
-    used in tests), the standard bound ``rho + 2 sqrt(rho ln(1/delta))`` (Bun and Steinke
-    2016, Prop. 1.3) is returned.
+    and the value `_CERTIFIED` below the optimum must not. The profile checked is that of a
+    budget of at least ``rho`` (`_covering_profile`: a few ulps more at most, so a check it
+    passes holds for ``rho`` too), made in half the time of `zcdp_profile`'s. One that
+    fails either check is OpenDP's own search's, on `zcdp_profile`. Either way the number is
+    OpenDP's to within twice `_CERTIFIED` of itself. Where OpenDP's numerics overflow
+    (budgets far beyond any meaningful privacy, used in tests), the standard bound
+    ``rho + 2 sqrt(rho ln(1/delta))`` (Bun and Steinke 2016, Prop. 1.3) is returned.
     """
     if rho <= 0:
         return 0.0
     if rho > 1e3:
         return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
-    profile = zcdp_profile(rho)
-    if not 0.0 < delta < 1.0:  # (and NaN): OpenDP's own answer or its error
-        return float(profile.epsilon(delta))
-    optimum = _cks_epsilon(rho, delta)
-    above, below = optimum * (1.0 + _CERTIFIED), optimum * (1.0 - _CERTIFIED)
-    if optimum > 0 and profile.delta(above) <= delta < profile.delta(below):
-        return above
-    return float(profile.epsilon(delta))
+    if 0.0 < delta < 1.0:  # (not NaN); any other is OpenDP's own answer or its error
+        optimum = _cks_epsilon(rho, delta)
+        above, below = optimum * (1.0 + _CERTIFIED), optimum * (1.0 - _CERTIFIED)
+        profile = _covering_profile(rho)
+        if optimum > 0 and profile.delta(above) <= delta < profile.delta(below):
+            return above
+    return float(zcdp_profile(rho).epsilon(delta))
 
 
 def zcdp_profile(rho: float) -> PrivacyProfile:
@@ -104,6 +105,26 @@ def zcdp_profile(rho: float) -> PrivacyProfile:
     scale = 1.0 / math.sqrt(2.0 * rho)
     meas = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=scale)
     profile = make_zCDP_to_approxDP(meas).map(1.0)
+    assert isinstance(profile, PrivacyProfile)  # OpenDP's map is typed Any
+    return profile
+
+
+@cache
+def _unit_gaussian() -> Measurement:
+    """OpenDP's Gaussian of scale 1 under zCDP, as (epsilon, delta): one measurement for all."""
+    meas = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=1.0)
+    return make_zCDP_to_approxDP(meas)
+
+
+def _covering_profile(rho: float) -> PrivacyProfile:
+    """OpenDP's profile of a rho'-zCDP guarantee with rho <= rho' <= rho (1 + 1e-15).
+
+    The Gaussian of scale 1 at input distance ``d`` is ``d**2 / 2``-zCDP; OpenDP's map
+    rounds that up, and ``d`` is the float above ``sqrt(2 rho)``, so rho' is never below
+    rho (`tests/unit/test_privacy.py` checks both bounds). Mapping one measurement takes
+    about 0.09 ms; building one per rho, as `zcdp_profile` does, about 0.19 ms.
+    """
+    profile = _unit_gaussian().map(math.nextafter(math.sqrt(2.0 * rho), math.inf))
     assert isinstance(profile, PrivacyProfile)  # OpenDP's map is typed Any
     return profile
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -159,6 +160,23 @@ def test_epsilon_is_opendps_conversion_to_within_its_certificate(delta: float) -
         assert abs(ours - theirs) <= 2.5e-10 * theirs, (rho, ours, theirs)
         if delta <= 1e-6:  # the optimum passes its check here: OpenDP's search is not run
             assert ours == budget._cks_epsilon(rho, delta) * (1.0 + budget._CERTIFIED)
+
+
+def test_the_covering_profile_is_of_a_budget_at_least_rho_and_at_most_a_few_ulps_more() -> None:
+    from opendp.domains import atom_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import absolute_distance
+
+    gaussian = make_gaussian(atom_domain(T=float, nan=False), absolute_distance(T=float), scale=1.0)
+    rng = random.Random(14)
+    rhos = [1e-7, 1e-6, 0.0123, 0.5, 1.0, 3.7, 999.0, *(rng.uniform(1e-6, 1e3) for _ in range(300))]
+    for rho in rhos:
+        covered = float(gaussian.map(math.nextafter(math.sqrt(2.0 * rho), math.inf)))
+        assert rho <= covered <= rho * (1.0 + 1e-15), rho
+        # the profile epsilon_for checks is that Gaussian's, converted by OpenDP
+        assert budget._covering_profile(rho).delta(1.0) == pytest.approx(
+            float(zcdp_profile(covered).delta(1.0)), rel=1e-12
+        )
 
 
 @pytest.mark.parametrize("off", [1.01, 0.99])  # the check below fails, or the one above
