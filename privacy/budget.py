@@ -87,7 +87,7 @@ def epsilon_for(rho: float, delta: float = DEFAULT_DELTA) -> float:
         return 0.0
     if rho > 1e3:
         return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
-    if 0.0 < delta < 1.0:  # (not NaN); any other is OpenDP's own answer or its error
+    if 0.0 < delta < 1.0 and math.isfinite(rho):  # else OpenDP's own answer or its error
         optimum = _cks_epsilon(rho, delta)
         above, below = optimum * (1.0 + _CERTIFIED), optimum * (1.0 - _CERTIFIED)
         profile = _covering_profile(rho)
@@ -117,7 +117,7 @@ def _unit_gaussian() -> Measurement:
 
 
 def _covering_profile(rho: float) -> PrivacyProfile:
-    """OpenDP's profile of a rho'-zCDP guarantee with rho <= rho' <= rho (1 + 1e-15).
+    """OpenDP's profile of a rho'-zCDP guarantee, rho <= rho' <= rho (1 + 1e-15) for a normal rho.
 
     The Gaussian of scale 1 at input distance ``d`` is ``d**2 / 2``-zCDP; OpenDP's map
     rounds that up, and ``d`` is the float above ``sqrt(2 rho)``, so rho' is never below

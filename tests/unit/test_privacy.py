@@ -230,3 +230,8 @@ def test_a_binned_distribution_reads_sampling_variance_at_its_mean_weight() -> N
     assert smoothed.variance[:2] == pytest.approx(4.0 + 1.5 * 14.0 * np.array([100.0, 300.0]))
     assert smoothed.variance[2] == cells.variance[2]  # outside the population: unchanged
     assert cells.variance[0] == pytest.approx(4.0 + 1.5 * 100.0**2 / 1.0)  # the erratic form
+
+
+def test_a_budget_that_is_not_a_number_is_refused_by_opendp_not_looped_on() -> None:
+    with pytest.raises(Exception, match="finite"):
+        epsilon_for(math.nan)
