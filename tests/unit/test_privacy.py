@@ -171,7 +171,7 @@ def test_the_covering_profile_is_of_a_budget_at_least_rho_and_at_most_a_few_ulps
     rng = random.Random(14)
     rhos = [1e-7, 1e-6, 0.0123, 0.5, 1.0, 3.7, 999.0, *(rng.uniform(1e-6, 1e3) for _ in range(300))]
     for rho in rhos:
-        covered = float(gaussian.map(math.nextafter(math.sqrt(2.0 * rho), math.inf)))
+        covered = float(gaussian.map(budget._covering_distance(rho)))
         assert rho <= covered <= rho * (1.0 + 1e-15), rho
         # the profile epsilon_for checks is that Gaussian's, converted by OpenDP
         assert budget._covering_profile(rho).delta(1.0) == pytest.approx(
